@@ -1,0 +1,32 @@
+# make serve: set up (venv, pip install) and serve on 127.0.0.1:3301.
+# make test:  set up, install Debian's tarantool (reference server and net.box
+#             client for the tests) if missing, run every test.
+PYTHON ?= python3
+VENV := .venv
+BIN := $(VENV)/bin
+STAMP := $(VENV)/.installed-stamp
+
+.PHONY: serve test bench tarantool clean
+
+$(STAMP): pyproject.toml
+	$(PYTHON) -m venv $(VENV)
+	$(BIN)/pip install -q -e '.[test]'
+	touch $(STAMP)
+
+tarantool:
+	@command -v tarantool >/dev/null || { \
+	  SUDO=$$( [ "$$(id -u)" = 0 ] || echo sudo ); \
+	  $$SUDO apt-get update -q && \
+	  DEBIAN_FRONTEND=noninteractive $$SUDO apt-get install -y -q tarantool; }
+
+serve: $(STAMP)
+	$(BIN)/styx serve examples/app.py --listen 127.0.0.1:3301
+
+test: $(STAMP) tarantool
+	$(BIN)/python -m pytest -q
+
+bench: $(STAMP) tarantool
+	$(BIN)/python bench/run.py
+
+clean:
+	rm -rf $(VENV) .pytest_cache .hypothesis

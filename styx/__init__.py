@@ -1,0 +1,14 @@
+"""Styx: Tarantool's IPROTO server architecture, in Python.
+
+    from styx import box          # inside an app file: the current server's box
+    from styx import Server       # embed a server (tests, tools)
+"""
+
+from .protocol.errors import BoxError
+from .server import Config, Server
+from .tx.api import BoxProxy
+
+box = BoxProxy()
+
+__all__ = ["box", "BoxError", "Config", "Server"]
+__version__ = "0.1.0"

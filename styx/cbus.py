@@ -1,0 +1,239 @@
+"""cbus: messages that travel between event loops along a route of hops.
+
+This is Tarantool's `lib/core/cbus.c` in Python, and it knows nothing about
+iproto. The vocabulary is the same:
+
+- An **Endpoint** is a named consumer: a queue drained in its owner's event
+  loop. Registering it in a `Bus` makes it findable by name.
+- A **Pipe** (cpipe) is a one-way channel from one producer loop to one
+  endpoint. The producer *stages* messages and flushes them once per
+  event-loop iteration (a `call_soon` when the first message of a batch is
+  staged, like `ev_feed_event` on the pipe's flush watcher), or at once when
+  `max_input` messages are staged.
+- A **Cmsg** carries a **route**: a tuple of **Hop**s, each "a function to run
+  at this stop, and the pipe to the next stop" (None for the last stop).
+  Delivering a message runs the current hop's function, then pushes the
+  message onto the hop's pipe. The pipe is read *before* the call, since the
+  last hop may recycle the message.
+
+Two deliveries, one abstraction. A pipe whose endpoint lives in the producer's
+own loop is *local*: a flush hands the batch straight to the consumer. A
+cross-thread pipe splices the batch onto the endpoint's queue under its lock
+and wakes the consumer (`call_soon_threadsafe`) only if the queue was empty:
+the consumer is woken once per batch, never once per message, and `wakeups`
+counts it (Tarantool's cbus EVENTS). Placement is configuration: routes and
+messages do not change when a pipe becomes local.
+
+Fibers. A hop function may return an awaitable instead of None: the hop then
+continues in a fiber (see `Endpoint.spawn`), and the message moves on to the
+next stop when the awaitable completes. Nothing else in cbus knows fibers.
+
+Free-threaded CPython: the endpoint queue is the only state two threads
+touch, and it is guarded by the endpoint's lock. A pipe's staging list
+belongs to its producer thread.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import threading
+from typing import Any, Awaitable, Callable, NamedTuple
+
+__all__ = ["Bus", "Cmsg", "Endpoint", "Hop", "Pipe", "call", "deliver", "forward", "send"]
+
+
+class Hop(NamedTuple):
+    f: Callable[[Any], Any]
+    pipe: "Pipe | None"
+
+
+class Cmsg:
+    """A message header: the route and the index of the current hop."""
+
+    __slots__ = ("route", "hop")
+
+    def __init__(self, route: tuple[Hop, ...] = ()) -> None:
+        self.route = route
+        self.hop = 0
+
+
+def deliver(msg: Cmsg, spawn: Callable[[Awaitable[Any], Cmsg], None] | None) -> None:
+    """Run the message's current hop and send it on to the next stop."""
+    f, pipe = msg.route[msg.hop]
+    waiter = f(msg)
+    if waiter is not None:
+        if spawn is None:
+            raise TypeError(f"{f!r} returned an awaitable on an endpoint without fibers")
+        spawn(waiter, msg)  # `forward` runs when it completes
+    elif pipe is not None:
+        msg.hop += 1
+        pipe.push(msg)
+
+
+def forward(msg: Cmsg) -> None:
+    """Send a message whose hop finished in a fiber on to its next stop."""
+    pipe = msg.route[msg.hop].pipe
+    if pipe is not None:
+        msg.hop += 1
+        pipe.push(msg)
+
+
+class Endpoint:
+    """The consumer side: a named queue drained in `loop`."""
+
+    def __init__(
+        self,
+        name: str,
+        loop: asyncio.AbstractEventLoop,
+        spawn: Callable[[Awaitable[Any], Cmsg], None] | None = None,
+    ) -> None:
+        self.name = name
+        self.loop = loop
+        self.spawn = spawn
+        self._lock = threading.Lock()
+        self._output: list[Cmsg] = []
+        self.wakeups = 0  # times the consumer was woken (cbus EVENTS)
+        self.delivered = 0
+
+    def put(self, batch: list[Cmsg]) -> None:
+        """Called by a pipe flushing from another thread."""
+        with self._lock:
+            was_empty = not self._output
+            self._output.extend(batch)
+        if was_empty:
+            try:
+                self.loop.call_soon_threadsafe(self._drain)
+            except RuntimeError:
+                pass  # the consumer loop is closed: the messages die with it
+
+    def process(self, batch: list[Cmsg]) -> None:
+        """Deliver a batch in the consumer loop."""
+        self.wakeups += 1
+        self.delivered += len(batch)
+        spawn = self.spawn
+        for msg in batch:
+            deliver(msg, spawn)
+
+    def _drain(self) -> None:
+        with self._lock:
+            batch = self._output
+            self._output = []
+        if batch:
+            self.process(batch)
+
+
+class Pipe:
+    """A one-way channel from the producer loop `loop` to `endpoint`."""
+
+    __slots__ = ("endpoint", "loop", "max_input", "_input", "local", "flushes")
+
+    def __init__(
+        self, endpoint: Endpoint, loop: asyncio.AbstractEventLoop, max_input: int = 1 << 30
+    ) -> None:
+        self.endpoint = endpoint
+        self.loop = loop
+        self.max_input = max_input
+        self._input: list[Cmsg] = []
+        self.local = endpoint.loop is loop
+        self.flushes = 0
+
+    def push(self, msg: Cmsg) -> None:
+        """Stage a message; it leaves at the end of this loop iteration."""
+        staged = self._input
+        staged.append(msg)
+        n = len(staged)
+        if n == 1:
+            self.loop.call_soon(self.flush)
+        elif n >= self.max_input:
+            self.flush()
+
+    def flush(self) -> None:
+        batch = self._input
+        if not batch:
+            return
+        self._input = []
+        self.flushes += 1
+        if self.local:
+            self.endpoint.process(batch)
+        else:
+            self.endpoint.put(batch)
+
+    @property
+    def staged(self) -> int:
+        return len(self._input)
+
+
+class Bus:
+    """The registry of endpoints by name (one per server, not per process)."""
+
+    def __init__(self) -> None:
+        self._lock = threading.Lock()
+        self._endpoints: dict[str, Endpoint] = {}
+
+    def register(self, endpoint: Endpoint) -> Endpoint:
+        with self._lock:
+            if endpoint.name in self._endpoints:
+                raise ValueError(f"endpoint {endpoint.name!r} already exists")
+            self._endpoints[endpoint.name] = endpoint
+        return endpoint
+
+    def endpoint(self, name: str) -> Endpoint:
+        with self._lock:
+            return self._endpoints[name]
+
+    def pipe(self, name: str, loop: asyncio.AbstractEventLoop, max_input: int = 1 << 30) -> Pipe:
+        return Pipe(self.endpoint(name), loop, max_input)
+
+
+class _RunMsg(Cmsg):
+    __slots__ = ("func", "args")
+
+
+def _run_hop(msg: _RunMsg) -> None:
+    msg.func(*msg.args)
+
+
+def send(pipe: Pipe, func: Callable[..., Any], *args: Any) -> None:
+    """Run `func(*args)` in the pipe's consumer loop; do not wait (a one-hop route)."""
+    msg = _RunMsg((Hop(_run_hop, None),))
+    msg.func, msg.args = func, args
+    pipe.push(msg)
+
+
+class _CallMsg(Cmsg):
+    __slots__ = ("func", "args", "result", "error", "future")
+
+
+def _call_run(msg: _CallMsg) -> None:
+    try:
+        msg.result = msg.func(*msg.args)
+    except BaseException as e:  # noqa: BLE001 - carried back to the caller
+        msg.error = e
+
+
+def _call_done(msg: _CallMsg) -> None:
+    fut = msg.future
+    if fut.done():
+        return  # the caller timed out and went away
+    if msg.error is not None:
+        fut.set_exception(msg.error)
+    else:
+        fut.set_result(msg.result)
+
+
+async def call(
+    callee: Pipe, caller: Pipe, func: Callable[..., Any], *args: Any, timeout: float | None = None
+) -> Any:
+    """Run `func(*args)` in the callee's loop and wait for the result (cbus_call).
+
+    `callee` goes from the caller's loop to the callee; `caller` comes back.
+    The calling fiber waits; everything else in its loop goes on.
+    """
+    msg = _CallMsg((Hop(_call_run, caller), Hop(_call_done, None)))
+    msg.func, msg.args, msg.result, msg.error = func, args, None, None
+    msg.future = caller.endpoint.loop.create_future()
+    callee.push(msg)
+    callee.flush()  # a synchronous call should not wait for the end of the iteration
+    if timeout is None:
+        return await msg.future
+    return await asyncio.wait_for(asyncio.shield(msg.future), timeout)

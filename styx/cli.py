@@ -1,0 +1,61 @@
+"""`styx serve [APP] --listen 127.0.0.1:3301 ...`: options named after box.cfg."""
+
+from __future__ import annotations
+
+import argparse
+import logging
+import sys
+
+from .server import Config, Server
+
+__all__ = ["main"]
+
+
+def build_parser() -> argparse.ArgumentParser:
+    defaults = Config()
+    p = argparse.ArgumentParser(prog="styx", description="Tarantool's IPROTO server, in Python.")
+    sub = p.add_subparsers(dest="command", required=True)
+    s = sub.add_parser("serve", help="serve IPROTO, calling the functions of APP")
+    s.add_argument("app", nargs="?", help="a Python file whose public functions are callable")
+    s.add_argument("--listen", default=defaults.listen, help="host:port, port or unix/:/path")
+    s.add_argument("--iproto-threads", type=int, default=defaults.iproto_threads,
+                   help="iproto threads; 0 runs the net role in TX's own loop")
+    s.add_argument("--net-msg-max", type=int, default=defaults.net_msg_max,
+                   help="requests in flight per iproto thread before input stops")
+    s.add_argument("--readahead", type=int, default=defaults.readahead,
+                   help="input buffer size and read chunk, bytes")
+    s.add_argument("--net-obuf-max", type=int, default=defaults.net_obuf_max,
+                   help="stop reading a connection with this many unsent output bytes")
+    s.add_argument("--shutdown-timeout", type=float, default=defaults.shutdown_timeout,
+                   help="seconds in-flight requests get on SIGTERM")
+    s.add_argument("--instance-uuid", default=None)
+    s.add_argument("--no-uvloop", action="store_true", help="use asyncio's own event loop")
+    s.add_argument("--log-level", default="INFO")
+    return p
+
+
+def main(argv: list[str] | None = None) -> int:
+    args = build_parser().parse_args(argv)
+    logging.basicConfig(level=args.log_level.upper(),
+                        format="%(asctime)s %(threadName)s %(levelname)s %(name)s: %(message)s")
+    config = Config(
+        listen=args.listen,
+        app=args.app,
+        iproto_threads=args.iproto_threads,
+        net_msg_max=args.net_msg_max,
+        readahead=args.readahead,
+        net_obuf_max=args.net_obuf_max,
+        shutdown_timeout=args.shutdown_timeout,
+        instance_uuid=args.instance_uuid,
+        use_uvloop=not args.no_uvloop,
+    )
+    try:
+        Server(config).run()
+    except (OSError, ValueError) as e:
+        print(f"styx: {e}", file=sys.stderr)
+        return 1
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

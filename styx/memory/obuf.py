@@ -1,0 +1,175 @@
+"""obuf: an output buffer made of a chain of slabs, as in `small/obuf.h`.
+
+Output does not need to be contiguous (it goes to the socket with one
+vectored write), so the obuf never copies what it already holds: when the
+current slab is full it moves on to the next one, each twice the size of the
+one before (or bigger, if a reservation asks for more). Slab `k` and its
+filled length are `iov[k]` and `iov_len[k]`, like the iovec array of the C
+version.
+
+Its key skill is the savepoint: a reply starts with its own length, unknown
+until the body is written, so the writer reserves the fixed-width header,
+writes the body, then goes back and patches the header (`reserve`, `alloc`,
+`svp`, `rollback_to_svp`). Savepoints are also how the two threads talk about
+output: TX reports "new data up to here" and net reports "written up to
+here", each a `Svp`.
+
+Threads: TX is the only writer. A net thread reads slabs `[wpos, wend)`
+that TX finished before it sent `wend`; TX may append beyond `wend`
+meanwhile, into the same slab or new ones (list append), never touching
+bytes already announced. TX resets or releases an obuf only after net has
+reported it fully written. Memory: `release` gives every slab back, so an
+idle connection keeps none.
+"""
+
+from __future__ import annotations
+
+from typing import NamedTuple
+
+from .slab import SlabCache
+
+__all__ = ["Obuf", "Svp"]
+
+
+class Svp(NamedTuple):
+    """A position in an obuf: slab index, bytes used in that slab, total used."""
+
+    pos: int
+    iov_len: int
+    used: int
+
+
+SVP_ZERO = Svp(0, 0, 0)
+
+
+class Obuf:
+    __slots__ = ("slabc", "start_capacity", "iov", "iov_len", "pos", "used")
+
+    def __init__(self, slabc: SlabCache, start_capacity: int) -> None:
+        self.slabc = slabc
+        self.start_capacity = start_capacity
+        self.iov: list[bytearray] = []
+        self.iov_len: list[int] = []
+        self.pos = 0  # index of the slab being filled
+        self.used = 0
+
+    def capacity(self) -> int:
+        return sum(len(b) for b in self.iov)
+
+    def reserve(self, size: int) -> tuple[bytearray, int]:
+        """`size` contiguous bytes at the end, not yet committed: (slab, offset)."""
+        pos = self.pos
+        iov = self.iov
+        if pos < len(iov):
+            off = self.iov_len[pos]
+            if len(iov[pos]) - off >= size:
+                return iov[pos], off
+            if off:  # current slab too full: move on to the next one
+                pos += 1
+        while pos < len(iov) and len(iov[pos]) < size:
+            # A kept slab that is too small for this reservation: skip it
+            # (it stays empty; `_iov_after` ignores empty slabs).
+            pos += 1
+        if pos == len(iov):
+            capacity = self.start_capacity << min(pos, 20)
+            while capacity < size:
+                capacity *= 2
+            iov.append(self.slabc.get(capacity))
+            self.iov_len.append(0)
+        self.pos = pos
+        return iov[pos], self.iov_len[pos]
+
+    def alloc(self, size: int) -> tuple[bytearray, int]:
+        """Reserve and commit `size` contiguous bytes: (slab, offset)."""
+        buf, off = self.reserve(size)
+        self.iov_len[self.pos] = off + size
+        self.used += size
+        return buf, off
+
+    def dup(self, data: bytes | bytearray | memoryview) -> None:
+        """Append a copy of `data`, splitting it across slabs if needed."""
+        n = len(data)
+        pos = self.pos
+        if pos < len(self.iov):
+            buf = self.iov[pos]
+            off = self.iov_len[pos]
+            room = len(buf) - off
+            if room >= n:
+                buf[off:off + n] = data
+                self.iov_len[pos] = off + n
+                self.used += n
+                return
+            if room:
+                mv = memoryview(data)
+                buf[off:] = mv[:room]
+                self.iov_len[pos] = len(buf)
+                self.used += room
+                data = mv[room:]
+                n -= room
+        buf, off = self.alloc(n)
+        buf[off:off + n] = data
+
+    def svp(self) -> Svp:
+        if self.pos < len(self.iov):
+            return Svp(self.pos, self.iov_len[self.pos], self.used)
+        return Svp(self.pos, 0, self.used)
+
+    def rollback_to_svp(self, svp: Svp) -> None:
+        for k in range(svp.pos + 1, len(self.iov_len)):
+            self.iov_len[k] = 0
+        if svp.pos < len(self.iov_len):
+            self.iov_len[svp.pos] = svp.iov_len
+        self.pos = svp.pos
+        self.used = svp.used
+
+    def reset(self) -> None:
+        """Forget the contents, keep the slabs."""
+        for k in range(len(self.iov_len)):
+            self.iov_len[k] = 0
+        self.pos = 0
+        self.used = 0
+
+    def release(self) -> None:
+        """Forget the contents and give every slab back to the cache."""
+        for buf in self.iov:
+            self.slabc.put(buf)
+        self.iov.clear()
+        self.iov_len.clear()
+        self.pos = 0
+        self.used = 0
+
+    def advance(self, begin: Svp, end: Svp, written: int) -> Svp:
+        """The position `written` bytes after `begin` (a partial write)."""
+        if written >= end.used - begin.used:
+            return end
+        pos, off = begin.pos, begin.iov_len
+        left = written
+        while True:
+            size = (end.iov_len if pos == end.pos else self.iov_len[pos]) - off
+            if left < size:
+                return Svp(pos, off + left, begin.used + written)
+            left -= size
+            pos += 1
+            off = 0
+
+    def iov_between(self, begin: Svp, end: Svp) -> list[memoryview]:
+        """Memoryviews covering `[begin, end)`, for one vectored write.
+
+        The last slab's length is taken from `end`, not from `iov_len`: the
+        writer may be appending to that slab concurrently.
+        """
+        out = []
+        iov = self.iov
+        if begin.pos == end.pos:
+            if end.iov_len > begin.iov_len:
+                out.append(memoryview(iov[begin.pos])[begin.iov_len:end.iov_len])
+            return out
+        iov_len = self.iov_len
+        if iov_len[begin.pos] > begin.iov_len:
+            out.append(memoryview(iov[begin.pos])[begin.iov_len:iov_len[begin.pos]])
+        for k in range(begin.pos + 1, end.pos):
+            if iov_len[k]:
+                out.append(memoryview(iov[k])[:iov_len[k]])
+        if end.iov_len:
+            out.append(memoryview(iov[end.pos])[:end.iov_len])
+        return out

@@ -1,0 +1,400 @@
+"""One client connection, seen from its iproto thread.
+
+What it owns: the socket, two ibufs and the per-ibuf count of requests still
+in flight, the unparsed tail (`parse_size`), and the output cursor: `wpos`,
+how far the obufs have been written to the socket, and `wend`, how far TX
+has announced data. It never touches box or sessions; the obufs belong to
+TX (`Srv`), and this side only reads them up to `wend`.
+
+Input (Tarantool's `iproto_connection_on_input` / `iproto_enqueue_batch`):
+pick an input buffer (`_input_buffer`, the two-ibuf rotation), `recv_into`
+its free tail, frame every complete packet, decode headers and bodies here,
+and push one message per request to TX. A buffer is consumed only when every
+request parsed from it is finished, then given back to the slab cache whole;
+new input meanwhile goes to the other buffer, which gets only the partial
+tail copied over. Input stops (and the reader is removed) when:
+- the thread has `net_msg_max` messages alive (resumed in FIFO order by the
+  thread as messages finish),
+- both ibufs hold requests in flight (resumed when one is released),
+- the connection has more than `net_obuf_max` bytes of unsent output: a
+  client that never reads cannot make the server buffer without bound
+  (resumed when output drains). Tarantool has no such limit.
+
+Output (`iproto_flush`): one vectored `sendmsg` of the obuf slabs between
+`wpos` and `wend`, older obuf first; a partial write waits for writability.
+A write error stops output but not request processing (a half-closed client
+may still be sending, #6292).
+
+Close: stop watching, close the socket, and send the disconnect route to TX;
+the connection is destroyed (second route) once no request references it.
+"""
+
+from __future__ import annotations
+
+import logging
+import socket
+from typing import TYPE_CHECKING, Any
+
+from ..iproto_msg import WPOS_ZERO, IprotoMsg, ServiceMsg, Srv, Wpos
+from ..memory import SVP_ZERO, Ibuf
+from ..protocol import constants as C
+from ..protocol.codec import FramingError, decode_header, encode_reply, frame
+from ..protocol.errors import ER, BoxError, encode_error_body
+
+if TYPE_CHECKING:
+    from .thread import NetThread
+
+log = logging.getLogger("styx.net")
+
+__all__ = ["Connection"]
+
+# States, as Tarantool's iproto_connection.
+ALIVE, CLOSED, PENDING_DESTROY, DESTROYED = range(4)
+
+# Why input is stopped (bit flags: several can hold at once).
+STOP_MSG_MAX = 1
+STOP_READAHEAD = 2
+STOP_OUTPUT = 4
+STOP_STARTING = 8  # the greeting has not been sent yet
+
+
+class Connection:
+    __slots__ = (
+        "thread", "sock", "fd", "peer", "id", "ibuf", "p_ibuf", "input_msg_count",
+        "parse_size", "to_read", "long_poll_count", "srv", "wpos", "wend", "state",
+        "stopped", "reading", "writing", "output_fed", "can_write", "__weakref__",
+    )
+
+    def __init__(self, thread: "NetThread", sock: socket.socket, peer: Any, conn_id: int) -> None:
+        self.thread = thread
+        self.sock = sock
+        self.fd = sock.fileno()
+        self.peer = peer
+        self.id = conn_id
+        readahead = thread.readahead
+        self.ibuf = (Ibuf(thread.slabc, readahead), Ibuf(thread.slabc, readahead))
+        self.p_ibuf = 0
+        self.input_msg_count = [0, 0]
+        self.parse_size = 0  # unparsed bytes at the tail of the current ibuf
+        self.to_read = 3  # bytes needed to make progress (3 = the smallest request)
+        self.long_poll_count = 0  # requests whose input was released early
+        self.srv: Srv | None = None
+        self.wpos = WPOS_ZERO  # written to the socket up to here
+        self.wend = WPOS_ZERO  # TX has announced output up to here
+        self.state = ALIVE
+        self.stopped = STOP_STARTING
+        self.reading = False
+        self.writing = False
+        self.output_fed = False
+        self.can_write = True
+
+    def __repr__(self) -> str:
+        return f"<Connection {self.id} {self.peer} on net{self.thread.index}>"
+
+    # -- input ---------------------------------------------------------------
+
+    def start_input(self, reason: int) -> None:
+        """Clear one stop reason; watch the socket again if none is left."""
+        self.stopped &= ~reason
+        if self.stopped or self.state != ALIVE:
+            return
+        if not self.reading:
+            self.reading = True
+            self.thread.loop.add_reader(self.fd, self.on_input)
+        # Requests may already sit in the buffer (stopped mid-batch): parse them.
+        if self.parse_size:
+            self.enqueue_batch()
+
+    def stop_input(self, reason: int) -> None:
+        self.stopped |= reason
+        if self.reading:
+            self.reading = False
+            self.thread.loop.remove_reader(self.fd)
+
+    def on_input(self) -> None:
+        th = self.thread
+        if th.msg_count >= th.net_msg_max:
+            th.stop_for_msg_max(self)
+            return
+        if self.unsent() > th.net_obuf_max:
+            self.stop_input(STOP_OUTPUT)
+            return
+        ibuf = self._input_buffer()
+        if ibuf is None:
+            self.stop_input(STOP_READAHEAD)
+            return
+        try:
+            n = self.sock.recv_into(ibuf.mv[ibuf.wpos:])  # type: ignore[index]
+        except (BlockingIOError, InterruptedError):
+            return
+        except OSError:
+            self.close()
+            return
+        if n == 0:
+            self.close()
+            return
+        ibuf.wpos += n
+        self.parse_size += n
+        th.received += n
+        self.enqueue_batch()
+
+    def _input_buffer(self) -> Ibuf | None:
+        """Tarantool's `iproto_connection_input_buffer`: where the next read goes."""
+        p = self.p_ibuf
+        ibuf = self.ibuf[p]
+        to_read = self.to_read
+        if ibuf.buf is not None and ibuf.unused() >= to_read:
+            return ibuf
+        if self.input_msg_count[p] == 0:
+            # Only the unparsed tail lives here: nothing points into it, so it
+            # may move (grow or defragment in place).
+            ibuf.reserve(to_read)
+            return ibuf
+        other = self.ibuf[1 - p]
+        if self.input_msg_count[1 - p]:
+            return None  # both buffers hold requests in flight
+        tail = self.parse_size
+        other.release()
+        other.start_capacity = self.thread.readahead
+        other.reserve(tail + to_read)
+        if tail:
+            other.buf[0:tail] = ibuf.buf[ibuf.wpos - tail:ibuf.wpos]  # type: ignore[index]
+            other.wpos = tail
+            ibuf.wpos -= tail
+        if ibuf.used() == 0:
+            ibuf.release()
+        self.p_ibuf = 1 - p
+        return other
+
+    def enqueue_batch(self) -> None:
+        """Frame, decode and send to TX every complete request in the buffer."""
+        th = self.thread
+        p = self.p_ibuf
+        ibuf = self.ibuf[p]
+        buf = ibuf.buf
+        end = ibuf.wpos
+        pos = start = end - self.parse_size
+        budget = th.net_msg_max - th.msg_count
+        frames = []
+        fatal = False
+        while pos < end:
+            if len(frames) >= budget:
+                break
+            try:
+                hl, length = frame(buf, pos, end)  # type: ignore[arg-type]
+            except FramingError:
+                fatal = True
+                break
+            if hl == 0:
+                self.to_read = 9
+                break
+            pend = pos + hl + length
+            if pend > end:
+                self.to_read = hl + length
+                break
+            frames.append((pos, hl, pend))
+            pos = pend
+        else:
+            self.to_read = 3
+        self.parse_size = end - pos
+        if frames:
+            self._enqueue(frames, start, pos, p, ibuf)
+        if fatal:
+            self.fatal_error(BoxError(ER.INVALID_MSGPACK, "packet length"))
+        elif len(frames) >= budget and pos < end:
+            th.stop_for_msg_max(self)
+
+    def _enqueue(self, frames: list[tuple[int, int, int]], start: int, stop: int, p: int, ibuf: Ibuf) -> None:
+        th = self.thread
+        dec = th.decoder
+        dec.begin(ibuf.mv, start, stop)  # type: ignore[arg-type]
+        routes = th.routes
+        decoders = th.body_decoders
+        push = th.tx_pipe.push
+        wpos = self.wpos
+        self.input_msg_count[p] += len(frames)
+        th.msg_count += len(frames)
+        th.requests_total += len(frames)
+        for pos, hl, pend in frames:
+            msg = IprotoMsg()
+            msg.conn = self
+            msg.srv = self.srv
+            msg.p_ibuf = p
+            msg.len = pend - pos
+            msg.wpos = wpos
+            try:
+                dec.skip_prefix()
+                t, sync, sv, sid = decode_header(dec.header(pend))
+            except Exception as e:  # noqa: BLE001 - any garbage in a header is a reply, not a crash
+                msg.type, msg.sync, msg.schema_version, msg.stream_id = 0, 0, 0, 0
+                msg.diag = e if isinstance(e, BoxError) else BoxError(ER.INVALID_MSGPACK, "packet header")
+                msg.route = th.route_error
+                dec.resync(ibuf.mv, pend, stop)  # type: ignore[arg-type]
+                push(msg)
+                continue
+            msg.type, msg.sync, msg.schema_version, msg.stream_id = t, sync, sv, sid
+            body = None
+            if dec.at() != pend:
+                try:
+                    body = dec.body(pend)
+                except Exception:  # noqa: BLE001
+                    dec.resync(ibuf.mv, pend, stop)  # type: ignore[arg-type]
+                    if t in decoders:
+                        msg.diag = BoxError(ER.INVALID_MSGPACK, "packet body")
+            route = routes.get(t)
+            if route is None:
+                msg.diag = BoxError(ER.UNKNOWN_REQUEST_TYPE, t)
+            elif msg.diag is None:
+                decode = decoders.get(t)
+                if decode is not None:
+                    try:
+                        msg.req = decode(body)
+                    except BoxError as e:
+                        msg.diag = e
+                else:
+                    msg.req = body
+            msg.route = th.route_error if msg.diag is not None else route
+            push(msg)
+
+    def release_input(self, msg: IprotoMsg) -> None:
+        """A request is finished with its input: consume its ibuf once all are."""
+        if not msg.len:
+            self.long_poll_count -= 1
+            return
+        p = msg.p_ibuf
+        left = self.input_msg_count[p] - 1
+        self.input_msg_count[p] = left
+        if left:
+            return
+        ibuf = self.ibuf[p]
+        if p == self.p_ibuf:
+            ibuf.rpos = ibuf.wpos - self.parse_size
+            if not self.parse_size:
+                ibuf.release()
+        else:
+            ibuf.release()
+        if self.stopped & STOP_READAHEAD:
+            self.start_input(STOP_READAHEAD)
+
+    def discard_input(self, msg: IprotoMsg) -> None:
+        """Release a long request's input early (Tarantool #946)."""
+        if msg.len:
+            self.release_input(msg)
+            msg.len = 0
+            self.long_poll_count += 1
+
+    def is_idle(self) -> bool:
+        return not (self.input_msg_count[0] or self.input_msg_count[1] or self.long_poll_count)
+
+    # -- output --------------------------------------------------------------
+
+    def set_wend(self, wend: Wpos) -> None:
+        self.wend = wend
+        if self.state == ALIVE and not self.output_fed:
+            self.output_fed = True
+            self.thread.loop.call_soon(self.flush)
+
+    def unsent(self) -> int:
+        wpos, wend = self.wpos, self.wend
+        if wpos.obuf == wend.obuf:
+            return wend.svp.used - wpos.svp.used
+        return self.srv.obuf[wpos.obuf].used - wpos.svp.used + wend.svp.used  # type: ignore[union-attr]
+
+    def flush(self) -> None:
+        """Write everything announced so far, older obuf first."""
+        self.output_fed = False
+        if self.state != ALIVE or self.writing:
+            return
+        srv = self.srv
+        th = self.thread
+        while True:
+            wpos, wend = self.wpos, self.wend
+            if wpos == wend:
+                break
+            ob = srv.obuf[wpos.obuf]  # type: ignore[union-attr]
+            end = wend.svp if wend.obuf == wpos.obuf else ob.svp()
+            if not self.can_write:
+                n = total = end.used - wpos.svp.used
+            else:
+                iov = ob.iov_between(wpos.svp, end)
+                total = end.used - wpos.svp.used
+                try:
+                    n = self.sock.sendmsg(iov) if len(iov) > 1 else self.sock.send(iov[0]) if iov else 0
+                except (BlockingIOError, InterruptedError):
+                    n = 0
+                except OSError as e:
+                    log.debug("%r: write failed: %s; output is discarded from now on", self, e)
+                    self.can_write = False
+                    n = total
+                th.sent += n if self.can_write else 0
+            if n < total:
+                self.wpos = Wpos(wpos.obuf, ob.advance(wpos.svp, end, n))
+                self.writing = True
+                th.loop.add_writer(self.fd, self._on_writable)
+                return
+            if end is wend.svp:
+                self.wpos = wend
+                break
+            self.wpos = Wpos(wend.obuf, SVP_ZERO)
+        if self.stopped & STOP_OUTPUT:
+            self.start_input(STOP_OUTPUT)
+
+    def _on_writable(self) -> None:
+        self.writing = False
+        self.thread.loop.remove_writer(self.fd)
+        self.flush()
+
+    def fatal_error(self, err: BoxError) -> None:
+        """A framing error: write the error with sync 0 right here, then close."""
+        body = encode_error_body(err, self.thread.packer.pack)
+        packet = encode_reply(C.TYPE_ERROR | err.code, 0, self.thread.schema_version(), body)
+        if self.state == ALIVE:
+            self.flush()
+            try:
+                self.sock.send(packet)
+            except OSError:
+                pass
+        self.close()
+
+    # -- close ---------------------------------------------------------------
+
+    def close(self) -> None:
+        """Tarantool's `iproto_connection_close`: then disconnect, then destroy."""
+        if self.state != ALIVE:
+            return
+        th = self.thread
+        self.stop_input(0)
+        if self.writing:
+            self.writing = False
+            th.loop.remove_writer(self.fd)
+        self.state = CLOSED
+        try:
+            self.sock.close()
+        except OSError:
+            pass
+        # Discard the unparsed tail.
+        ibuf = self.ibuf[self.p_ibuf]
+        ibuf.wpos -= self.parse_size
+        self.parse_size = 0
+        if ibuf.used() == 0 and not self.input_msg_count[self.p_ibuf]:
+            ibuf.release()
+        th.connection_closed(self)
+        if self.srv is None:
+            # The connect route has not come back yet: it will find us closed.
+            return
+        th.tx_pipe.push(ServiceMsg(th.route_disconnect, self, self.srv))
+
+    def try_destroy(self) -> None:
+        """Destroy once idle (`iproto_connection_try_to_start_destroy`)."""
+        if self.state not in (CLOSED, PENDING_DESTROY):
+            return
+        if not self.is_idle():
+            self.state = PENDING_DESTROY
+            return
+        self.state = DESTROYED
+        self.thread.tx_pipe.push(ServiceMsg(self.thread.route_destroy, self, self.srv))
+
+    def free(self) -> None:
+        self.ibuf[0].release()
+        self.ibuf[1].release()
+        self.srv = None

@@ -1,0 +1,79 @@
+"""Accept connections and hand each to the least loaded iproto thread.
+
+Tarantool lets every iproto thread accept on the same listening socket, and
+the kernel decides who wins: in practice very unevenly (issue 12258: 400
+connections over 8 threads as 1/0/2/3/0/20/47/327). Here one loop accepts
+(net thread 0's, or TX's when `iproto_threads = 0`) and sends each socket,
+over cbus, to the thread with the fewest connections, round robin on ties.
+A connection then stays on its thread for its whole life, as in Tarantool.
+"""
+
+from __future__ import annotations
+
+import logging
+import socket
+from typing import Any, Sequence
+
+from .. import cbus
+from ..iproto_msg import ServiceMsg
+from .thread import NetThread, setup_socket
+
+log = logging.getLogger("styx.net")
+
+__all__ = ["Listener"]
+
+ACCEPT_BATCH = 64  # accepts per wake-up, so one loop iteration stays short
+
+
+class Listener:
+    def __init__(self, sock: socket.socket, loop: Any, threads: Sequence[NetThread],
+                 pipes: Sequence[cbus.Pipe]) -> None:
+        self.sock = sock
+        self.loop = loop
+        self.threads = threads
+        self.pipes = pipes  # this loop -> each thread's endpoint
+        self._rr = 0
+        self.accepted = 0
+        self.active = False
+
+    def start(self) -> None:
+        """Runs in the listener's loop."""
+        self.sock.setblocking(False)
+        self.loop.add_reader(self.sock.fileno(), self._on_accept)
+        self.active = True
+
+    def stop(self) -> None:
+        """Runs in the listener's loop: stop accepting, close the socket."""
+        if self.active:
+            self.active = False
+            self.loop.remove_reader(self.sock.fileno())
+            self.sock.close()
+
+    def _pick(self) -> int:
+        n = len(self.threads)
+        loads = [t.assigned for t in self.threads]
+        least = min(loads)
+        for k in range(n):
+            i = (self._rr + k) % n
+            if loads[i] == least:
+                self._rr = i + 1
+                return i
+        return 0
+
+    def _on_accept(self) -> None:
+        for _ in range(ACCEPT_BATCH):
+            try:
+                sock, peer = self.sock.accept()
+            except (BlockingIOError, InterruptedError):
+                return
+            except OSError as e:
+                log.warning("accept failed: %s", e)
+                return
+            setup_socket(sock)
+            i = self._pick()
+            thread = self.threads[i]
+            thread.assign()
+            self.accepted += 1
+            msg = ServiceMsg(thread.route_connect)
+            msg.sock, msg.peer, msg.net = sock, peer, i
+            self.pipes[i].push(msg)

@@ -1,0 +1,248 @@
+"""An iproto thread: an event loop, its connections, and its end of cbus.
+
+Each `NetThread` owns its connections for their whole life, a slab cache for
+their ibufs, one packet decoder, the count of messages alive (for
+`net_msg_max`), the FIFO of connections stopped by that limit, and its
+counters. It registers the cbus endpoint `net<i>` and has one pipe to TX.
+
+The hop functions here are the net halves of the routes (`send_msg`,
+`send_greeting`, `process_push`, ...). The server wires them with TX's
+halves into routes (`routes`, `route_error`, ...): this module never sees TX.
+
+With `iproto_threads = 0` one NetThread runs inside TX's event loop: same
+object, same routes, and its pipes are local (delivered in the same loop).
+"""
+
+from __future__ import annotations
+
+import collections
+import logging
+import socket
+import threading
+from typing import Any, Callable
+
+from .. import cbus
+from ..iproto_msg import IprotoMsg, Kharon, ServiceMsg
+from ..memory import SlabCache
+from ..protocol import codec
+from ..protocol import constants as C
+from .connection import ALIVE, CLOSED, STOP_MSG_MAX, STOP_STARTING, Connection
+
+log = logging.getLogger("styx.net")
+
+__all__ = ["NetThread", "BODY_DECODERS"]
+
+# Request bodies decoded in the net thread, as Tarantool does. Types not
+# listed here need no body (PING) or take it as is.
+BODY_DECODERS: dict[int, Callable[[Any], Any]] = {
+    C.CALL: codec.decode_call,
+    C.CALL_16: codec.decode_call,
+    C.EVAL: lambda body: codec.decode_call(body, C.EXPR),
+    C.AUTH: codec.decode_auth,
+    C.ID: codec.decode_id,
+    **{t: (lambda body, t=t: codec.decode_dml(t, body))
+       for t in (C.SELECT, C.INSERT, C.REPLACE, C.UPDATE, C.DELETE, C.UPSERT)},
+}
+
+
+class NetThread:
+    def __init__(self, index: int, *, net_msg_max: int, readahead: int, net_obuf_max: int) -> None:
+        self.index = index
+        self.name = f"net{index}"
+        self.net_msg_max = net_msg_max
+        self.readahead = readahead
+        self.net_obuf_max = net_obuf_max
+        self.loop: Any = None
+        self.endpoint: cbus.Endpoint | None = None
+        self.tx_pipe: cbus.Pipe | None = None
+        self.slabc = SlabCache(min_size=512)
+        self.decoder = codec.PacketDecoder()
+        self.packer = codec.new_packer()
+        self.body_decoders = BODY_DECODERS
+        self.schema_version: Callable[[], int] = lambda: 0
+        # Set by the server's wiring:
+        self.routes: dict[int, tuple[cbus.Hop, ...]] = {}
+        self.route_error: tuple[cbus.Hop, ...] = ()
+        self.route_connect: tuple[cbus.Hop, ...] = ()
+        self.route_disconnect: tuple[cbus.Hop, ...] = ()
+        self.route_destroy: tuple[cbus.Hop, ...] = ()
+        self.connections: set[Connection] = set()
+        self.stopped: collections.deque[Connection] = collections.deque()
+        self.msg_count = 0
+        # Counters (this thread only writes them; readers use `stats`).
+        self.sent = 0
+        self.received = 0
+        self.connections_total = 0
+        self.requests_total = 0
+        # Connections handed to this thread and not yet freed; the listener
+        # (another thread) adds, this thread subtracts: guarded.
+        self._assigned = 0
+        self._assigned_lock = threading.Lock()
+        self._next_conn_id = 1
+        self._thread: threading.Thread | None = None
+
+    # -- wiring ----------------------------------------------------------------
+
+    def bind(self, loop: Any, endpoint: cbus.Endpoint, tx_pipe: cbus.Pipe) -> None:
+        self.loop = loop
+        self.endpoint = endpoint
+        self.tx_pipe = tx_pipe
+
+    @property
+    def assigned(self) -> int:
+        with self._assigned_lock:
+            return self._assigned
+
+    def assign(self) -> None:
+        with self._assigned_lock:
+            self._assigned += 1
+
+    # -- connection life ------------------------------------------------------
+
+    def attach(self, msg: ServiceMsg) -> None:
+        """First hop of the connect route, in this thread: adopt the socket."""
+        conn = Connection(self, msg.sock, msg.peer, self._next_conn_id)
+        self._next_conn_id += 1
+        self.connections.add(conn)
+        self.connections_total += 1
+        msg.conn = conn
+
+    def send_greeting(self, msg: ServiceMsg) -> None:
+        """Last hop of the connect route: TX made the session and the greeting."""
+        conn: Connection = msg.conn
+        conn.srv = msg.srv
+        if conn.state != ALIVE:
+            # Closed while TX was making the session: now TX can be told.
+            conn.state = ALIVE
+            conn.close()
+            return
+        conn.set_wend(msg.wpos)
+        if msg.close:
+            conn.flush()
+            conn.close()
+            return
+        conn.start_input(STOP_STARTING)
+
+    def connection_closed(self, conn: Connection) -> None:
+        self.connections.discard(conn)
+        try:
+            self.stopped.remove(conn)
+        except ValueError:
+            pass
+
+    def finish_disconnect(self, msg: ServiceMsg) -> None:
+        msg.conn.try_destroy()
+
+    def finish_destroy(self, msg: ServiceMsg) -> None:
+        msg.conn.free()
+        with self._assigned_lock:
+            self._assigned -= 1
+
+    # -- requests ---------------------------------------------------------------
+
+    def send_msg(self, msg: IprotoMsg) -> None:
+        """Last hop of every request route (`net_send_msg`)."""
+        conn: Connection = msg.conn
+        conn.release_input(msg)
+        if conn.state == ALIVE:
+            conn.set_wend(msg.wpos)
+        else:
+            conn.try_destroy()
+        self.msg_count -= 1
+        if self.stopped:
+            self.resume_stopped()
+
+    def discard_input(self, dmsg: Any) -> None:
+        """A request went into a fiber: its input is no longer needed."""
+        dmsg.msg.conn.discard_input(dmsg.msg)
+
+    def process_push(self, kharon: Kharon) -> None:
+        """The Kharon's stop in net: take "new data up to here", hand back
+        "written up to here". It sails back at once; it does not wait for the
+        write."""
+        conn: Connection = kharon.srv.conn
+        wend = kharon.wpos
+        kharon.wpos = conn.wpos
+        if conn.state == ALIVE:
+            conn.set_wend(wend)
+
+    # -- backpressure -------------------------------------------------------------
+
+    def stop_for_msg_max(self, conn: Connection) -> None:
+        if not conn.stopped & STOP_MSG_MAX:
+            conn.stop_input(STOP_MSG_MAX)
+            self.stopped.append(conn)
+            log.debug("stopping input on connection %r, net_msg_max limit is reached", conn)
+            self.tx_pipe.flush()  # do not sit on staged requests while stopped
+
+    def resume_stopped(self) -> None:
+        stopped = self.stopped
+        while stopped and self.msg_count < self.net_msg_max:
+            conn = stopped.popleft()
+            conn.start_input(STOP_MSG_MAX)
+
+    def set_msg_max(self, value: int) -> None:
+        """Runs in this thread (a cbus call from TX): `box.cfg{net_msg_max}`."""
+        self.net_msg_max = value
+        self.tx_pipe.max_input = max(1, value // 2)
+        self.resume_stopped()
+
+    def set_readahead(self, value: int) -> None:
+        self.readahead = value
+
+    # -- statistics and shutdown ------------------------------------------------
+
+    def stats(self) -> dict[str, int]:
+        """Runs in this thread (a cbus call)."""
+        return {
+            "sent": self.sent,
+            "received": self.received,
+            "connections_total": self.connections_total,
+            "connections_current": len(self.connections),
+            "requests_total": self.requests_total,
+            "requests_current": self.msg_count,
+            "ibuf_slab_bytes": self.slabc.used,
+        }
+
+    def busy(self) -> bool:
+        """Requests alive or output not yet written (for a graceful stop)."""
+        if self.msg_count:
+            return True
+        return any(c.state == ALIVE and c.can_write and c.wpos != c.wend for c in self.connections)
+
+    def close_all(self) -> None:
+        for conn in list(self.connections):
+            conn.close()
+
+    def start_thread(self, make_loop: Callable[[], Any], ready: threading.Event) -> None:
+        def run() -> None:
+            loop = make_loop()
+            self.loop = loop
+            ready.set()
+            try:
+                loop.run_forever()
+            finally:
+                loop.close()
+
+        self._thread = threading.Thread(target=run, name=f"styx-{self.name}", daemon=True)
+        self._thread.start()
+
+    def stop_thread(self) -> None:
+        if self._thread is None:
+            return
+        self.loop.call_soon_threadsafe(self.loop.stop)
+        self._thread.join(timeout=5)
+        self._thread = None
+
+
+def setup_socket(sock: socket.socket) -> None:
+    """Socket options of an accepted connection, as Tarantool sets them."""
+    sock.setblocking(False)
+    try:
+        sock.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
+        sock.setsockopt(socket.SOL_SOCKET, socket.SO_KEEPALIVE, 1)
+    except OSError:
+        pass  # a unix socket has no TCP options
+
+
+__all__ += ["setup_socket", "CLOSED"]

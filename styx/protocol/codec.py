@@ -1,0 +1,356 @@
+"""Framing, headers and bodies: IPROTO packets in and out, no sockets.
+
+In: a packet is `<length><header map>[<body map>]`, the length a MessagePack
+unsigned integer of any width. `frame` reads the length prefix in place;
+`PacketDecoder` decodes complete packets with one reusable msgpack Unpacker
+(fed once per batch, so that a burst of pipelined requests costs one copy);
+`decode_header` and the `decode_*` body functions check types the way
+Tarantool's xrow decoders do and raise `BoxError` with Tarantool's codes.
+
+Out: every reply starts with the same fixed-width 32-byte header,
+`0xCE u32 length | 0x83 | 0x00 0xCE u32 code | 0x01 0xCF u64 sync |
+0x05 0xCF u64 schema_version`, written once the body length is known
+(`pack_header_into`), so a writer reserves it, writes the body, then patches
+it. Data replies continue with the 7-byte `0x81 0x30 0xDD u32 count` prefix.
+
+Strings: MP_STR is decoded with `surrogateescape`, and encoded back the same
+way, so bytes that are not UTF-8 (a chap-sha1 scramble sent as MP_STR) survive
+the round trip exactly. MP_BIN stays `bytes`.
+"""
+
+from __future__ import annotations
+
+import struct
+from typing import Any, NamedTuple
+
+import msgpack
+
+from . import constants as C
+from .errors import ER, BoxError
+
+__all__ = [
+    "HEADER_LEN", "DATA_PREFIX_LEN", "pack_header_into", "pack_data_prefix_into", "encode_reply",
+    "encode_packet", "frame", "PacketDecoder", "decode_header", "new_packer", "new_unpacker",
+    "CallRequest", "AuthRequest", "IdRequest", "DmlRequest",
+    "decode_call", "decode_auth", "decode_id", "decode_dml",
+]
+
+HEADER = struct.Struct(">BIBBBIBBQBBQ")
+HEADER_LEN = HEADER.size  # 32
+DATA_PREFIX = struct.Struct(">BBBI")
+DATA_PREFIX_LEN = DATA_PREFIX.size  # 7
+UNPACKER_MAX = 2 ** 31 - 1
+
+
+def new_packer() -> msgpack.Packer:
+    return msgpack.Packer(use_bin_type=True, unicode_errors="surrogateescape")
+
+
+def new_unpacker() -> msgpack.Unpacker:
+    return msgpack.Unpacker(
+        raw=False,
+        strict_map_key=False,
+        unicode_errors="surrogateescape",
+        max_buffer_size=UNPACKER_MAX,
+    )
+
+
+def pack_header_into(buf: bytearray, off: int, length: int, code: int, sync: int, schema_version: int) -> None:
+    """Write the 32-byte reply header; `length` counts everything after the prefix."""
+    HEADER.pack_into(buf, off, 0xCE, length, 0x83, C.REQUEST_TYPE, 0xCE, code,
+                     C.SYNC, 0xCF, sync, C.SCHEMA_VERSION, 0xCF, schema_version)
+
+
+def pack_data_prefix_into(buf: bytearray, off: int, count: int, map_size: int = 1) -> None:
+    DATA_PREFIX.pack_into(buf, off, 0x80 | map_size, C.DATA, 0xDD, count)
+
+
+def encode_reply(code: int, sync: int, schema_version: int, body: bytes) -> bytes:
+    """A whole reply packet as bytes (for errors written outside an obuf, and tests)."""
+    out = bytearray(HEADER_LEN + len(body))
+    pack_header_into(out, 0, HEADER_LEN - 5 + len(body), code, sync, schema_version)
+    out[HEADER_LEN:] = body
+    return bytes(out)
+
+
+def encode_packet(header: dict[int, Any], body: Any = None, packb: Any = None) -> bytes:
+    """A packet with a minimal header encoding (requests in tests, EVENT pushes)."""
+    packb = packb or new_packer().pack
+    payload = packb(header) + (packb(body) if body is not None else b"")
+    return b"\xce" + len(payload).to_bytes(4, "big") + payload
+
+
+# -- framing ---------------------------------------------------------------
+
+_PREFIX_LEN = {0xCC: 2, 0xCD: 3, 0xCE: 5, 0xCF: 9}
+
+
+class FramingError(Exception):
+    """The length prefix is not a MessagePack uint, or claims too much: fatal."""
+
+
+def frame(buf: bytearray | bytes, pos: int, end: int) -> tuple[int, int]:
+    """Read the length prefix at `pos`: (prefix length, packet length).
+
+    (0, 0) means the prefix itself is incomplete. Raises FramingError for a
+    prefix that is not an unsigned integer or a length over PACKET_SIZE_MAX.
+    """
+    b = buf[pos]
+    if b < 0x80:
+        return 1, b
+    hl = _PREFIX_LEN.get(b)
+    if hl is None:
+        raise FramingError("packet length")
+    if end - pos < hl:
+        return 0, 0
+    length = int.from_bytes(buf[pos + 1:pos + hl], "big")
+    if length > C.PACKET_SIZE_MAX:
+        raise FramingError(f"too big packet size in the header: {length}")
+    return hl, length
+
+
+class PacketDecoder:
+    """Decodes the header and body of complete packets in a buffer.
+
+    `begin(view, start, end)` feeds a run of complete packets once; then
+    `packet(body_start, end)` for each of them in order returns
+    (header, body or None, body_raw_present). A decode error inside a packet
+    raises; `resync(view, next_start, end)` then continues after it with a
+    fresh unpacker (the old one's position is unknown).
+    """
+
+    __slots__ = ("_u", "_origin", "_fed")
+
+    def __init__(self) -> None:
+        self._u = new_unpacker()
+        self._origin = 0
+        self._fed = 0
+
+    def begin(self, view: memoryview, start: int, end: int) -> None:
+        u = self._u
+        if self._fed > (1 << 20):
+            u = self._u = new_unpacker()  # do not keep a huge buffer after a huge batch
+        self._fed = end - start
+        self._origin = start - u.tell()
+        u.feed(view[start:end])
+
+    def resync(self, view: memoryview, start: int, end: int) -> None:
+        self._u = new_unpacker()
+        self._fed = 0
+        if start < end:
+            self.begin(view, start, end)
+
+    def skip_prefix(self) -> None:
+        self._u.skip()
+
+    def header(self, end: int) -> Any:
+        """The header map of the packet ending at `end`; raises on bad input."""
+        u = self._u
+        h = u.unpack()
+        if self._origin + u.tell() > end:
+            raise ValueError("header overruns packet")
+        return h
+
+    def at(self) -> int:
+        return self._origin + self._u.tell()
+
+    def body(self, end: int) -> Any:
+        u = self._u
+        body = u.unpack()
+        if self._origin + u.tell() != end:
+            raise ValueError("body does not end with the packet")
+        return body
+
+
+# Header keys Tarantool type-checks, with their MessagePack type. Other keys
+# are skipped (2.11.1+, gh-8745: a newer peer may send keys we do not know).
+_HEADER_DOUBLE = C.TIMESTAMP
+_HEADER_MAX_KNOWN = C.STREAM_ID
+
+
+def decode_header(h: Any) -> tuple[int, int, int, int]:
+    """(request type, sync, schema version, stream id) of a decoded header.
+
+    Keys must be unsigned integers; known keys must have their type. On error
+    the BoxError carries `sync`: the SYNC decoded before the failure, else 0,
+    which is what Tarantool replies with (it decodes keys in wire order, and
+    a Python dict keeps that order).
+    """
+    if type(h) is not dict:
+        raise _header_error(0)
+    t = sync = sv = sid = 0
+    for k, v in h.items():
+        if type(k) is not int or k < 0:
+            raise _header_error(sync)
+        if k > _HEADER_MAX_KNOWN:
+            continue
+        if k == _HEADER_DOUBLE:
+            if type(v) is not float:
+                raise _header_error(sync)
+            continue
+        if type(v) is not int or v < 0 or v >= 1 << 64:
+            raise _header_error(sync)
+        if k == C.REQUEST_TYPE:
+            t = v
+        elif k == C.SYNC:
+            sync = v
+        elif k == C.SCHEMA_VERSION:
+            sv = v
+        elif k == C.STREAM_ID:
+            sid = v
+    return t, sync, sv, sid
+
+
+def _header_error(sync: int) -> BoxError:
+    err = BoxError(ER.INVALID_MSGPACK, "packet header")
+    err.sync = sync  # type: ignore[attr-defined]
+    return err
+
+
+def _is_uint(v: Any) -> bool:
+    return type(v) is int and 0 <= v < 1 << 64
+
+
+# -- bodies ------------------------------------------------------------------
+
+
+def _bad(what: str = "packet body") -> BoxError:
+    return BoxError(ER.INVALID_MSGPACK, what)
+
+
+def _missing(key: int) -> BoxError:
+    return BoxError(ER.MISSING_REQUEST_FIELD, C.KEY_NAMES.get(key, str(key)))
+
+
+def _strict_map(body: Any, what: str = "packet body") -> dict[int, Any]:
+    """CALL, AUTH and ID bodies: required, a map, every key an unsigned int."""
+    if body is None:
+        raise _bad("missing request body" if what == "packet body" else what)
+    if type(body) is not dict:
+        raise _bad(what)
+    for k in body:
+        if type(k) is not int or k < 0:
+            raise _bad(what)
+    return body
+
+
+class CallRequest(NamedTuple):
+    name: str
+    args: list[Any]
+
+
+def decode_call(body: Any, key: int = C.FUNCTION_NAME) -> CallRequest:
+    """CALL, CALL_16 (FUNCTION_NAME) and EVAL (`key=EXPR`): name and arguments."""
+    m = _strict_map(body)
+    name = m.get(key)
+    args = m.get(C.TUPLE, [])
+    if (name is not None and type(name) is not str) or type(args) is not list:
+        raise _bad()
+    if name is None:
+        raise _missing(key)
+    return CallRequest(name, args)
+
+
+class AuthRequest(NamedTuple):
+    user: str
+    tuple: list[Any]
+
+
+def decode_auth(body: Any) -> AuthRequest:
+    m = _strict_map(body)
+    user = m.get(C.USER_NAME)
+    tup = m.get(C.TUPLE)
+    if (user is not None and type(user) is not str) or (tup is not None and type(tup) is not list):
+        raise _bad()
+    if user is None:
+        raise _missing(C.USER_NAME)
+    if tup is None:
+        raise _missing(C.TUPLE)
+    return AuthRequest(user, tup)
+
+
+class IdRequest(NamedTuple):
+    version: int
+    features: list[int]
+    auth_type: str | None
+
+
+def decode_id(body: Any) -> IdRequest:
+    """An empty body is an error, an empty map is version 0 with no features."""
+    m = _strict_map(body, "request body")
+    version = m.get(C.VERSION, 0)
+    features = m.get(C.FEATURES, [])
+    auth_type = m.get(C.AUTH_TYPE)
+    if not _is_uint(version) or type(features) is not list:
+        raise _bad("request body")
+    if any(not _is_uint(f) for f in features):
+        raise _bad("request body")
+    if auth_type is not None and type(auth_type) is not str:
+        raise _bad("request body")
+    return IdRequest(version, features, auth_type)
+
+
+class DmlRequest(NamedTuple):
+    type: int
+    space_id: int | None
+    space_name: str | None
+    index_id: int
+    index_name: str | None
+    limit: int
+    offset: int
+    iterator: int
+    key: list[Any] | None
+    tuple: list[Any] | None
+    ops: list[Any] | None
+    index_base: int
+    fetch_position: bool
+    after_position: str | bytes | None
+    after_tuple: list[Any] | None
+
+
+_UINT_KEYS = (C.SPACE_ID, C.INDEX_ID, C.LIMIT, C.OFFSET, C.ITERATOR, C.INDEX_BASE)
+_ARRAY_KEYS = (C.KEY, C.TUPLE, C.OPS, C.AFTER_TUPLE)
+_MANDATORY = {
+    C.SELECT: (C.SPACE_ID, C.LIMIT, C.KEY),
+    C.INSERT: (C.SPACE_ID, C.TUPLE),
+    C.REPLACE: (C.SPACE_ID, C.TUPLE),
+    C.UPDATE: (C.SPACE_ID, C.KEY, C.TUPLE),
+    C.DELETE: (C.SPACE_ID, C.KEY),
+    C.UPSERT: (C.SPACE_ID, C.TUPLE, C.OPS),
+}  # each in key order: Tarantool reports the lowest missing key
+
+
+def decode_dml(req_type: int, body: Any) -> DmlRequest:
+    """SELECT, INSERT, REPLACE, UPDATE, DELETE, UPSERT (`xrow_decode_dml`).
+
+    No body is not an error here (the mandatory-field check reports it);
+    keys that are not unsigned ints are skipped.
+    """
+    if body is None:
+        m: dict[Any, Any] = {}
+    elif type(body) is not dict:
+        raise _bad()
+    else:
+        m = body
+    for k in _UINT_KEYS:
+        if k in m and not _is_uint(m[k]):
+            raise _bad()
+    for k in _ARRAY_KEYS:
+        if k in m and type(m[k]) is not list:
+            raise _bad()
+    for k in (C.SPACE_NAME, C.INDEX_NAME):
+        if k in m and type(m[k]) is not str:
+            raise _bad()
+    if C.FETCH_POSITION in m and type(m[C.FETCH_POSITION]) is not bool:
+        raise _bad()
+    if C.AFTER_POSITION in m and type(m[C.AFTER_POSITION]) not in (str, bytes):
+        raise _bad()
+    for k in _MANDATORY.get(req_type, ()):
+        if k not in m and not (k == C.SPACE_ID and C.SPACE_NAME in m):
+            raise _missing(k)
+    return DmlRequest(
+        req_type, m.get(C.SPACE_ID), m.get(C.SPACE_NAME), m.get(C.INDEX_ID, 0), m.get(C.INDEX_NAME),
+        m.get(C.LIMIT, 0xFFFFFFFF), m.get(C.OFFSET, 0), m.get(C.ITERATOR, C.ITER_EQ),
+        m.get(C.KEY), m.get(C.TUPLE), m.get(C.OPS), m.get(C.INDEX_BASE, 0),
+        m.get(C.FETCH_POSITION, False), m.get(C.AFTER_POSITION), m.get(C.AFTER_TUPLE),
+    )

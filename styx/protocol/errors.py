@@ -1,0 +1,205 @@
+"""Tarantool errors: codes, messages, and their wire encoding.
+
+`BoxError` is what every layer raises for a Tarantool error, and what an app
+raises (as `box.error`) to send a chosen code. It carries what Tarantool's
+`struct error` carries: a type name ("ClientError", ...), a code, the
+formatted message, a file and line, errno, optional payload fields and a
+cause. `encode_error_body` turns it into the body of an error reply: the
+message under ERROR_24 (0x31, what pre-2.4 clients read) and the MP_ERROR
+stack under ERROR (0x52), keys in Tarantool's order (0, 2, 1, 3, 4, 5, 6),
+the error first and then its causes.
+
+The table holds the codes Styx raises, with Tarantool's message formats
+(`src/box/errcode.h`), converted to Python %-formats.
+"""
+
+from __future__ import annotations
+
+import sys
+from typing import Any
+
+from . import constants as C
+
+__all__ = ["BoxError", "ER", "encode_error_body", "error_from_exception"]
+
+
+class ER:
+    """Error codes by Tarantool's names (ER_ dropped)."""
+
+    UNKNOWN = 0
+    ILLEGAL_PARAMS = 1
+    MEMORY_ISSUE = 2
+    TUPLE_FOUND = 3
+    UNSUPPORTED = 5
+    READONLY = 7
+    INVALID_MSGPACK = 20
+    TUPLE_NOT_ARRAY = 22
+    FIELD_TYPE = 23
+    FUNCTION_TX_ACTIVE = 30
+    KEY_PART_COUNT = 31
+    PROC_LUA = 32
+    NO_SUCH_PROC = 33
+    NO_SUCH_INDEX_ID = 35
+    NO_SUCH_SPACE = 36
+    ACCESS_DENIED = 42
+    CREATE_USER = 43
+    DROP_USER = 44
+    NO_SUCH_USER = 45
+    USER_EXISTS = 46
+    CREDS_MISMATCH = 47
+    UNKNOWN_REQUEST_TYPE = 48
+    NO_SUCH_FUNCTION = 51
+    CFG = 59
+    MISSING_REQUEST_FIELD = 69
+    ITERATOR_TYPE = 72
+    NO_CONNECTION = 77
+    TIMEOUT = 78
+    SESSION_CLOSED = 86
+    GUEST_USER_PASSWORD = 96
+    PROTOCOL = 104
+    WRONG_SCHEMA_VERSION = 109
+    SYSTEM = 115
+    LOADING = 116
+    NO_SUCH_INDEX_NAME = 148
+    UNKNOWN_AUTH_METHOD = 249
+    INVALID_AUTH_REQUEST = 251
+    SHUTDOWN = 279
+
+
+# code -> (name, %-format). The format takes the positional args of BoxError.
+MESSAGES: dict[int, tuple[str, str]] = {
+    ER.UNKNOWN: ("ER_UNKNOWN", "Unknown error"),
+    ER.ILLEGAL_PARAMS: ("ER_ILLEGAL_PARAMS", "%s"),
+    ER.MEMORY_ISSUE: ("ER_MEMORY_ISSUE", "Failed to allocate %u bytes in %s for %s"),
+    ER.TUPLE_FOUND: ("ER_TUPLE_FOUND", "Duplicate key exists in unique index '%s' in space '%s'"),
+    ER.UNSUPPORTED: ("ER_UNSUPPORTED", "%s does not support %s"),
+    ER.READONLY: ("ER_READONLY", "Can't modify data on a read-only instance"),
+    ER.INVALID_MSGPACK: ("ER_INVALID_MSGPACK", "Invalid MsgPack - %s"),
+    ER.TUPLE_NOT_ARRAY: ("ER_TUPLE_NOT_ARRAY", "Tuple/Key must be MsgPack array"),
+    ER.FIELD_TYPE: ("ER_FIELD_TYPE",
+                    "Tuple field %s type does not match one required by operation: "
+                    "expected %s, got %s"),
+    ER.FUNCTION_TX_ACTIVE: ("ER_FUNCTION_TX_ACTIVE", "Transaction is active at return from function"),
+    ER.KEY_PART_COUNT: ("ER_KEY_PART_COUNT", "Invalid key part count (expected [0..%u], got %u)"),
+    ER.PROC_LUA: ("ER_PROC_LUA", "%s"),
+    ER.NO_SUCH_PROC: ("ER_NO_SUCH_PROC", "Procedure '%s' is not defined"),
+    ER.NO_SUCH_INDEX_ID: ("ER_NO_SUCH_INDEX_ID", "No index #%u is defined in space '%s'"),
+    ER.NO_SUCH_SPACE: ("ER_NO_SUCH_SPACE", "Space '%s' does not exist"),
+    ER.ACCESS_DENIED: ("ER_ACCESS_DENIED", "%s access to %s '%s' is denied for user '%s'"),
+    ER.CREATE_USER: ("ER_CREATE_USER", "Failed to create user '%s': %s"),
+    ER.DROP_USER: ("ER_DROP_USER", "Failed to drop user or role '%s': %s"),
+    ER.NO_SUCH_USER: ("ER_NO_SUCH_USER", "User '%s' is not found"),
+    ER.USER_EXISTS: ("ER_USER_EXISTS", "User '%s' already exists"),
+    ER.CREDS_MISMATCH: ("ER_CREDS_MISMATCH", "User not found or supplied credentials are invalid"),
+    ER.UNKNOWN_REQUEST_TYPE: ("ER_UNKNOWN_REQUEST_TYPE", "Unknown request type %u"),
+    ER.NO_SUCH_FUNCTION: ("ER_NO_SUCH_FUNCTION", "Function '%s' does not exist"),
+    ER.CFG: ("ER_CFG", "Incorrect value for option '%s': %s"),
+    ER.MISSING_REQUEST_FIELD: ("ER_MISSING_REQUEST_FIELD", "Missing mandatory field '%s' in request"),
+    ER.ITERATOR_TYPE: ("ER_ITERATOR_TYPE", "Unknown iterator type '%s'"),
+    ER.NO_CONNECTION: ("ER_NO_CONNECTION", "Connection is not established"),
+    ER.TIMEOUT: ("ER_TIMEOUT", "Timeout exceeded"),
+    ER.SESSION_CLOSED: ("ER_SESSION_CLOSED", "Session is closed"),
+    ER.GUEST_USER_PASSWORD: ("ER_GUEST_USER_PASSWORD", "Setting password for guest user has no effect"),
+    ER.PROTOCOL: ("ER_PROTOCOL", "%s"),
+    ER.WRONG_SCHEMA_VERSION: ("ER_WRONG_SCHEMA_VERSION",
+                              "Wrong schema version, current: %d, in request: %u"),
+    ER.SYSTEM: ("ER_SYSTEM", "%s"),
+    ER.LOADING: ("ER_LOADING", "Instance bootstrap hasn't finished yet"),
+    ER.NO_SUCH_INDEX_NAME: ("ER_NO_SUCH_INDEX_NAME", "No index '%s' is defined in space '%s'"),
+    ER.UNKNOWN_AUTH_METHOD: ("ER_UNKNOWN_AUTH_METHOD", "Unknown authentication method '%s'"),
+    ER.INVALID_AUTH_REQUEST: ("ER_INVALID_AUTH_REQUEST", "Invalid '%s' request: %s"),
+    ER.SHUTDOWN: ("ER_SHUTDOWN", "Server is shutting down"),
+}
+
+
+class BoxError(Exception):
+    """A Tarantool error. `BoxError(ER.NO_SUCH_PROC, "f")` formats Tarantool's message.
+
+    `message=` overrides the formatted text (as `box.error{reason=...}` does);
+    `type_name=` sets the error type ("ClientError" unless told otherwise).
+    """
+
+    def __init__(
+        self,
+        code: int,
+        *args: Any,
+        message: str | None = None,
+        type_name: str = "ClientError",
+        fields: dict[str, Any] | None = None,
+        file: str | None = None,
+        line: int | None = None,
+        errno: int = 0,
+    ) -> None:
+        if message is None:
+            fmt = MESSAGES.get(code, ("", "Unknown error"))[1]
+            try:
+                message = fmt.replace("%u", "%d") % args if args else fmt
+            except TypeError:
+                message = fmt
+        super().__init__(message)
+        self.code = code
+        self.message = message
+        self.type_name = type_name
+        self.fields = fields
+        self.errno = errno
+        if file is None:
+            # Where it was raised from: the caller's file and line.
+            frame = sys._getframe(1)
+            file, line = frame.f_code.co_filename, frame.f_lineno
+        self.file = file
+        self.line = line or 0
+
+    def __repr__(self) -> str:
+        return f"BoxError({self.code}, {self.message!r})"
+
+    def error_map(self) -> dict[int, Any]:
+        """One entry of the MP_ERROR stack, keys in Tarantool's order."""
+        m: dict[int, Any] = {
+            C.ERROR_TYPE: self.type_name,
+            C.ERROR_LINE: self.line,
+            C.ERROR_FILE: self.file,
+            C.ERROR_MESSAGE: self.message,
+            C.ERROR_ERRNO: self.errno,
+            C.ERROR_CODE: self.code,
+        }
+        if self.fields:
+            m[C.ERROR_FIELDS] = self.fields
+        return m
+
+    def stack(self) -> list[dict[int, Any]]:
+        """This error and then its causes (`raise ... from cause`)."""
+        out = [self.error_map()]
+        cause = self.__cause__
+        seen = {id(self)}
+        while cause is not None and id(cause) not in seen:
+            seen.add(id(cause))
+            out.append(error_from_exception(cause).error_map())
+            cause = cause.__cause__
+        return out
+
+
+def error_from_exception(exc: BaseException) -> BoxError:
+    """What a Python exception raised by app code looks like to a client.
+
+    A BoxError goes as is. Anything else becomes ER_PROC_LUA (32), the code
+    Tarantool uses for an error raised inside a stored procedure, with type
+    "PythonError" and the message "<ExceptionType>: <text>", located at the
+    innermost frame of the traceback.
+    """
+    if isinstance(exc, BoxError):
+        return exc
+    tb = exc.__traceback__
+    file, line = "", 0
+    while tb is not None:
+        file, line = tb.tb_frame.f_code.co_filename, tb.tb_lineno
+        tb = tb.tb_next
+    text = str(exc)
+    message = f"{type(exc).__name__}: {text}" if text else type(exc).__name__
+    err = BoxError(ER.PROC_LUA, message=message, type_name="PythonError", file=file, line=line)
+    err.__cause__ = exc.__cause__
+    return err
+
+
+def encode_error_body(err: BoxError, packb: Any) -> bytes:
+    """The body of an error reply: {ERROR_24: message, ERROR: {STACK: [...]}}."""
+    return packb({C.ERROR_24: err.message, C.ERROR: {C.ERROR_STACK: err.stack()}})

@@ -1,0 +1,94 @@
+"""The app file: Python procedures callable over IPROTO_CALL.
+
+`styx serve app.py` loads the file as a fresh module (its own name per
+server, so two servers in one process never share module state) and exports
+every public top-level function defined in it, by name, as Tarantool exports
+global Lua functions. `def` procedures run inline in TX; `async def` ones run
+in a fiber and may await. An optional `init()` runs once in TX before the
+server listens (it may be async too).
+
+Return values follow Lua's multiple returns: a tuple is several values,
+None is no value, anything else is one value.
+"""
+
+from __future__ import annotations
+
+import importlib.util
+import inspect
+import itertools
+import sys
+from pathlib import Path
+from types import ModuleType
+from typing import Any, Callable
+
+__all__ = ["Procedure", "load_app", "lua_values", "call16_tuples"]
+
+_module_ids = itertools.count(1)
+
+
+class Procedure:
+    __slots__ = ("name", "func", "is_async")
+
+    def __init__(self, name: str, func: Callable[..., Any]) -> None:
+        self.name = name
+        self.func = func
+        self.is_async = inspect.iscoroutinefunction(func)
+
+    def __repr__(self) -> str:
+        return f"<Procedure {self.name}{' async' if self.is_async else ''}>"
+
+
+def load_app(path: str | Path) -> tuple[ModuleType, dict[str, Procedure]]:
+    """Import `path` as a new module and collect its public functions."""
+    path = Path(path).resolve()
+    name = f"styx_app_{path.stem}_{next(_module_ids)}"
+    spec = importlib.util.spec_from_file_location(name, path)
+    if spec is None or spec.loader is None:
+        raise ImportError(f"cannot load app file {path}")
+    module = importlib.util.module_from_spec(spec)
+    sys.modules[name] = module  # dataclasses and pickling look modules up here
+    try:
+        spec.loader.exec_module(module)
+    except BaseException:
+        sys.modules.pop(name, None)
+        raise
+    return module, procedures_of(module)
+
+
+def procedures_of(module: ModuleType) -> dict[str, Procedure]:
+    procs = {}
+    for attr, value in vars(module).items():
+        if attr.startswith("_") or attr == "init":
+            continue
+        if inspect.isfunction(value) and value.__module__ == module.__name__:
+            procs[attr] = Procedure(attr, value)
+    return procs
+
+
+def lua_values(result: Any) -> list[Any]:
+    """A Python return value as Lua's list of return values."""
+    if result is None:
+        return []
+    if type(result) is tuple:
+        return list(result)
+    return [result]
+
+
+def _is_array(v: Any) -> bool:
+    return isinstance(v, (list, tuple))
+
+
+def call16_tuples(values: list[Any]) -> list[list[Any]]:
+    """CALL_16's coercion of return values to tuples (`port_lua_dump_16`)."""
+    if not values:
+        return []
+    if len(values) > 1:
+        return [list(v) if _is_array(v) else [v] for v in values]
+    v = values[0]
+    if not _is_array(v):
+        return [[v]]
+    if not v:
+        return [[]]
+    if not _is_array(v[0]):
+        return [list(v)]
+    return [list(x) if _is_array(x) else [x] for x in v]

@@ -1,0 +1,112 @@
+"""Fibers: where a request that may yield runs.
+
+Tarantool runs every request in a fiber from the TX fiber pool; a request
+that never yields is served back to back by one fiber. Python has no cheap
+stackful coroutines, so Styx splits on what the request is:
+
+- A request that cannot yield (PING, AUTH, a plain `def` procedure, ...)
+  runs inline, in the cbus delivery loop of TX: no task, no switch. This is
+  the pool fiber serving messages back to back.
+- A request that may yield (an `async def` procedure) runs in its own
+  asyncio Task: the fiber. Its message moves on when the task finishes; the
+  TX loop serves other requests meanwhile. `FiberPool` caps how many run at
+  once (Tarantool: 5 × net_msg_max) and queues the rest in FIFO order.
+
+`current` is fiber-local storage (Tarantool's `fiber->storage`): the session
+and the sync of the request being served, for `box.session.push` and
+friends. Inline requests set and reset it around the call; a task sets it in
+its own context, which asyncio keeps separate per task.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import collections
+import contextvars
+import logging
+from typing import Any, Awaitable, Callable
+
+from .. import cbus
+
+log = logging.getLogger("styx.tx")
+
+__all__ = ["Fiber", "FiberPool", "current"]
+
+
+class Fiber:
+    """Fiber-local storage: who is being served."""
+
+    __slots__ = ("tx", "session", "sync")
+
+    def __init__(self, tx: Any, session: Any, sync: int) -> None:
+        self.tx = tx
+        self.session = session
+        self.sync = sync
+
+
+current: contextvars.ContextVar[Fiber | None] = contextvars.ContextVar("styx_fiber", default=None)
+
+
+class FiberPool:
+    """Runs the awaitables hop functions return, at most `max_size` at once."""
+
+    def __init__(self, loop: asyncio.AbstractEventLoop, max_size: int) -> None:
+        self.loop = loop
+        self.max_size = max_size
+        self.running = 0
+        self.spawned = 0
+        self._queue: collections.deque[tuple[Awaitable[Any], cbus.Cmsg]] = collections.deque()
+        self._tasks: set[asyncio.Task[Any]] = set()
+        self._idle: list[asyncio.Future[None]] = []
+
+    def spawn(self, waiter: Awaitable[Any], msg: cbus.Cmsg) -> None:
+        if self.running >= self.max_size:
+            if not self._queue:
+                log.warning("fiber pool size %d reached on endpoint tx", self.max_size)
+            self._queue.append((waiter, msg))
+            return
+        self._start(waiter, msg)
+
+    def _start(self, waiter: Awaitable[Any], msg: cbus.Cmsg) -> None:
+        self.running += 1
+        self.spawned += 1
+        task = self.loop.create_task(self._run(waiter, msg))
+        self._tasks.add(task)
+        task.add_done_callback(self._tasks.discard)
+
+    async def _run(self, waiter: Awaitable[Any], msg: cbus.Cmsg) -> None:
+        try:
+            await waiter
+        except Exception:  # noqa: BLE001 - a handler bug must not lose the message
+            log.exception("request fiber failed")
+        finally:
+            self.running -= 1
+            cbus.forward(msg)
+            if self._queue:
+                self._start(*self._queue.popleft())
+            elif not self.running:
+                for fut in self._idle:
+                    if not fut.done():
+                        fut.set_result(None)
+                self._idle.clear()
+
+    async def wait_idle(self) -> None:
+        if self.running or self._queue:
+            fut = self.loop.create_future()
+            self._idle.append(fut)
+            await fut
+
+    def cancel_all(self) -> None:
+        for task in list(self._tasks):
+            task.cancel()
+
+
+def run_inline(fiber: Fiber, fn: Callable[..., Any], *args: Any) -> Any:
+    token = current.set(fiber)
+    try:
+        return fn(*args)
+    finally:
+        current.reset(token)
+
+
+__all__ += ["run_inline"]

@@ -1,0 +1,73 @@
+"""The Kharon: out-of-band output from TX to a connection, and news back.
+
+A reply reaches the network because its request message goes back to the net
+thread. A push (IPROTO_CHUNK from `box.session.push`; watcher events later)
+has no message of its own, so each connection has one ferryman: TX appends
+the packet to the obuf and calls `push`. If the Kharon is at home, he sails
+at once with "new data up to here" (`wpos` = the end of TX's output); if he
+is already on the river, a flag says "go again when you are back", so any
+number of pushes ride one trip. At the net thread he swaps his cargo for
+"written up to here" and comes straight back (he does not wait for the
+write); TX then recycles the obufs already written (`accept_wpos`).
+
+He travels on the same tx->net pipe as replies, so a push and the replies
+written after it reach the network in order. When the session closes, the
+pending flag is cleared, so a returning Kharon does not sail again
+(Tarantool #6520).
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from ..iproto_msg import Kharon, Srv, Wpos
+
+__all__ = ["accept_wpos", "push", "end_push"]
+
+
+def accept_wpos(srv: Srv, wpos: Wpos) -> None:
+    """Net has written everything before `wpos`: recycle and rotate obufs.
+
+    If the written position is inside the obuf TX is filling, the other one
+    has been written out completely: give its memory back. Then, if the
+    current one holds data and the other is empty, switch, so new output goes
+    to a fresh buffer while net drains the old one.
+    """
+    cur = srv.p_obuf
+    if wpos.obuf != cur:
+        return
+    prev = srv.obuf[1 - cur]
+    if prev.used:
+        prev.release()
+    if srv.obuf[cur].used:
+        srv.p_obuf = 1 - cur
+
+
+def push(tx: Any, srv: Srv) -> None:
+    """TX appended out-of-band output to `srv`'s obuf: tell the net thread."""
+    kharon = srv.kharon
+    if kharon.is_push_sent:
+        kharon.is_push_pending = True
+        return
+    _sail(tx, kharon)
+
+
+def _sail(tx: Any, kharon: Kharon) -> None:
+    srv = kharon.srv
+    kharon.wpos = srv.end()
+    kharon.is_push_pending = False
+    kharon.is_push_sent = True
+    kharon.route = tx.kharon_routes[srv.net]
+    kharon.hop = 0
+    tx.net_pipes[srv.net].push(kharon)
+
+
+def end_push(tx: Any, kharon: Kharon) -> None:
+    """The Kharon is back in TX with the written position."""
+    srv = kharon.srv
+    kharon.is_push_sent = False
+    if not srv.alive:
+        return
+    accept_wpos(srv, kharon.wpos)
+    if kharon.is_push_pending:
+        _sail(tx, kharon)

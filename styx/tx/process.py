@@ -1,0 +1,268 @@
+"""TX's half of every route: one handler per request type.
+
+Each handler is a cbus hop function: it receives the message in TX, does the
+work, writes the reply into the connection's obuf, and returns None (the
+message then goes back to its net thread), or returns a coroutine when the
+work may yield (the message goes back when the fiber ends).
+
+Every request starts with `_accept`, Tarantool's `tx_accept_msg` +
+`tx_check_msg`: recycle obufs up to the flushed position the message
+brought, and refuse a request whose non-zero SCHEMA_VERSION is not the
+current one (error 109; checked first, for every type, as Tarantool does).
+
+`Process` is mixed into `Tx` (tx/thread.py), which owns the state the
+handlers use: schema, users, procedures, packers, fiber pool.
+"""
+
+from __future__ import annotations
+
+import logging
+from typing import TYPE_CHECKING, Any, Callable
+
+from ..iproto_msg import IprotoMsg, ServiceMsg
+from ..protocol import constants as C
+from ..protocol.auth import CHAP_SHA1, check_scramble
+from ..protocol.codec import DmlRequest
+from ..protocol.errors import ER, BoxError, error_from_exception
+from ..protocol.greeting import encode_greeting
+from ..box.schema import select_rows
+from ..box.users import GUEST
+from .app import Procedure, call16_tuples, lua_values
+from .fiber import Fiber, current
+from .kharon import accept_wpos, end_push
+from .reply import reply_data, reply_error, reply_map, reply_ok
+
+if TYPE_CHECKING:
+    from .thread import Tx
+
+log = logging.getLogger("styx.tx")
+
+__all__ = ["Process", "FEATURES", "PROTOCOL_VERSION"]
+
+# What IPROTO_ID advertises: only what Styx implements. ERROR_EXTENSION: a
+# returned box.error is encoded as MP_ERROR (ext 3) for clients that asked.
+FEATURES = frozenset({C.FEATURE_ERROR_EXTENSION})
+# The protocol version of Tarantool 2.10.0, the version the greeting names.
+PROTOCOL_VERSION = 3
+
+
+class Process:
+    # -- prologue -------------------------------------------------------------
+
+    def _accept(self: "Tx", msg: IprotoMsg) -> bool:
+        """Recycle output, check the schema version; False if already answered."""
+        srv = msg.srv
+        accept_wpos(srv, msg.wpos)
+        sv = msg.schema_version
+        if sv and sv != self.schema.version:
+            # Tarantool passes the two versions in this (swapped) order.
+            self._error(msg, BoxError(ER.WRONG_SCHEMA_VERSION, sv, self.schema.version))
+            return False
+        return True
+
+    def _error(self: "Tx", msg: IprotoMsg, err: BoxError) -> None:
+        self.errors += 1
+        reply_error(msg.srv, msg, self.schema.version, err, self.packb)
+
+    # -- routes -----------------------------------------------------------------
+
+    def handlers(self: "Tx") -> dict[int, Callable[[IprotoMsg], Any]]:
+        """Request type -> TX hop function. A type not here is unknown (48)."""
+        return {
+            C.PING: self.process_ping,
+            C.ID: self.process_id,
+            C.AUTH: self.process_auth,
+            C.CALL: self.process_call,
+            C.CALL_16: self.process_call,
+            C.EVAL: self.process_eval,
+            C.SELECT: self.process_select,
+            C.INSERT: self.process_dml,
+            C.REPLACE: self.process_dml,
+            C.UPDATE: self.process_dml,
+            C.DELETE: self.process_dml,
+            C.UPSERT: self.process_dml,
+        }
+
+    def process_error(self: "Tx", msg: IprotoMsg) -> None:
+        """A request net could not decode: reply with the error it found."""
+        accept_wpos(msg.srv, msg.wpos)
+        if msg.diag is not None and hasattr(msg.diag, "sync"):
+            msg.sync = msg.diag.sync  # type: ignore[union-attr]
+        self._error(msg, msg.diag)  # type: ignore[arg-type]
+
+    # -- requests ------------------------------------------------------------------
+
+    def process_ping(self: "Tx", msg: IprotoMsg) -> None:
+        if self._accept(msg):
+            reply_ok(msg.srv, msg, self.schema.version)
+
+    def process_id(self: "Tx", msg: IprotoMsg) -> None:
+        if not self._accept(msg):
+            return
+        req = msg.req
+        msg.srv.session.features = FEATURES.intersection(req.features)
+        body = self.packb({C.VERSION: PROTOCOL_VERSION, C.FEATURES: sorted(FEATURES),
+                           C.AUTH_TYPE: CHAP_SHA1})
+        reply_map(msg.srv, msg, self.schema.version, body)
+
+    def process_auth(self: "Tx", msg: IprotoMsg) -> None:
+        if not self._accept(msg):
+            return
+        try:
+            msg.srv.session.user = self.authenticate(msg.srv.session, msg.req.user, msg.req.tuple)
+        except BoxError as e:
+            self._error(msg, e)
+            return
+        reply_ok(msg.srv, msg, self.schema.version)
+
+    def authenticate(self: "Tx", session: Any, user_name: str, tup: list[Any]) -> Any:
+        """chap-sha1, in the order of Tarantool 2.11+ (`authenticate`): the body
+        is checked before the user's existence matters, and an unknown user and
+        a wrong password get the same error."""
+        user = self.users.get(user_name)
+        if not tup and user is not None and user.uid == GUEST:
+            return user
+        if len(tup) < 2 or type(tup[0]) is not str:
+            raise BoxError(ER.INVALID_MSGPACK, "authentication request body")
+        method, scramble = tup[0], tup[1]
+        if method != CHAP_SHA1:
+            raise BoxError(ER.UNKNOWN_AUTH_METHOD, method)
+        if type(scramble) is str:
+            scramble = scramble.encode("utf-8", "surrogateescape")
+        elif type(scramble) is not bytes:
+            raise BoxError(ER.INVALID_AUTH_REQUEST, CHAP_SHA1, "scramble must be string")
+        if len(scramble) != C.SCRAMBLE_SIZE:
+            raise BoxError(ER.INVALID_AUTH_REQUEST, CHAP_SHA1, "invalid scramble size")
+        hash2 = user.hash2() if user is not None and user.type == "user" else None
+        if hash2 is None or not check_scramble(session.salt, scramble, hash2):
+            raise BoxError(ER.CREDS_MISMATCH)
+        return user
+
+    def process_eval(self: "Tx", msg: IprotoMsg) -> None:
+        if self._accept(msg):
+            self._error(msg, BoxError(ER.UNSUPPORTED, "Styx", "EVAL: there is no Lua interpreter"))
+
+    # -- CALL ----------------------------------------------------------------------
+
+    def process_call(self: "Tx", msg: IprotoMsg) -> Any:
+        if not self._accept(msg):
+            return None
+        name, args = msg.req
+        proc = self.procedures.get(name)
+        if proc is None:
+            self._error(msg, BoxError(ER.NO_SUCH_PROC, name))
+            return None
+        srv = msg.srv
+        fiber = Fiber(self, srv.session, msg.sync)
+        if proc.is_async:
+            self.discard_input(msg)
+            return self._call_in_fiber(msg, fiber, proc, args)
+        token = current.set(fiber)
+        try:
+            result = proc.func(*args)
+        except Exception as e:  # noqa: BLE001 - the procedure's error goes to the caller
+            self._error(msg, error_from_exception(e))
+            return None
+        finally:
+            current.reset(token)
+        if hasattr(result, "__await__"):
+            # A plain function that returned an awaitable: finish it in a fiber.
+            self.discard_input(msg)
+            return self._await_in_fiber(msg, fiber, result)
+        self._reply_call(msg, result)
+        return None
+
+    async def _call_in_fiber(self: "Tx", msg: IprotoMsg, fiber: Fiber, proc: Procedure,
+                             args: list[Any]) -> None:
+        current.set(fiber)  # this task's own context
+        try:
+            result = await proc.func(*args)
+        except Exception as e:  # noqa: BLE001
+            self._error(msg, error_from_exception(e))
+            return
+        self._reply_call(msg, result)
+
+    async def _await_in_fiber(self: "Tx", msg: IprotoMsg, fiber: Fiber, awaitable: Any) -> None:
+        current.set(fiber)
+        try:
+            result = await awaitable
+        except Exception as e:  # noqa: BLE001
+            self._error(msg, error_from_exception(e))
+            return
+        self._reply_call(msg, result)
+
+    def _reply_call(self: "Tx", msg: IprotoMsg, result: Any) -> None:
+        values = lua_values(result)
+        if msg.type == C.CALL_16:
+            values = call16_tuples(values)
+        session = msg.srv.session
+        pack = self.packb_ext if C.FEATURE_ERROR_EXTENSION in session.features else self.packb
+        try:
+            items = [pack(v) for v in values]
+        except Exception as e:  # noqa: BLE001 - e.g. a value msgpack cannot encode
+            self._error(msg, BoxError(ER.PROC_LUA, message=f"Failed to encode the result: {e}",
+                                      type_name="PythonError"))
+            return
+        reply_data(msg.srv, msg, self.schema.version, items, len(items))
+
+    # -- SELECT and DML ---------------------------------------------------------------
+
+    def process_select(self: "Tx", msg: IprotoMsg) -> None:
+        if not self._accept(msg):
+            return
+        req: DmlRequest = msg.req
+        try:
+            space = self.schema.space(req.space_id, req.space_name)
+            index = space.index(req.index_id) if req.index_name is None else next(
+                (i for i in space.indexes if i.name == req.index_name), None)
+            if index is None:
+                if req.index_name is not None:
+                    raise BoxError(ER.NO_SUCH_INDEX_NAME, req.index_name, space.name)
+                raise BoxError(ER.NO_SUCH_INDEX_ID, req.index_id, space.name)
+            rows = select_rows(space.rows(), index, req.iterator, req.key or [], req.offset,
+                               req.limit)
+            items = [self.packb(r) for r in rows]
+        except BoxError as e:
+            self._error(msg, e)
+            return
+        reply_data(msg.srv, msg, self.schema.version, items, len(items))
+
+    def process_dml(self: "Tx", msg: IprotoMsg) -> None:
+        if not self._accept(msg):
+            return
+        req: DmlRequest = msg.req
+        try:
+            space = self.schema.space(req.space_id, req.space_name)
+            raise BoxError(ER.UNSUPPORTED, "Styx", f"{C.TYPE_NAMES[msg.type]} into {space.name} yet")
+        except BoxError as e:
+            self._error(msg, e)
+
+    # -- the connection's life --------------------------------------------------------
+
+    def process_connect(self: "Tx", msg: ServiceMsg) -> None:
+        """Make the session and write the greeting (`tx_process_connect`)."""
+        srv, session = self.new_session(msg)
+        srv.obuf[srv.p_obuf].dup(encode_greeting(self.version, self.instance_uuid, session.salt))
+        msg.srv = srv
+        msg.wpos = srv.end()
+
+    def process_disconnect(self: "Tx", msg: ServiceMsg) -> None:
+        srv = msg.srv
+        if srv is None:
+            return
+        srv.alive = False
+        srv.kharon.is_push_pending = False  # a returning Kharon must not sail again
+        if srv.session is not None:
+            srv.session.closed = True
+
+    def process_destroy(self: "Tx", msg: ServiceMsg) -> None:
+        srv = msg.srv
+        if srv is None:
+            return
+        if srv.session is not None:
+            self.sessions.pop(srv.session.id, None)
+        srv.obuf[0].release()
+        srv.obuf[1].release()
+
+    def process_end_push(self: "Tx", kharon: Any) -> None:
+        end_push(self, kharon)

@@ -1,0 +1,80 @@
+"""Replies, written by TX into the connection's obuf.
+
+Every packet follows the obuf savepoint recipe: allocate the fixed-width
+header (and the DATA prefix), stream the body after it, then patch the header
+with the length, code, sync and schema version. The obuf is fetched only
+*after* a request has executed: a request may yield, and the obufs may rotate
+meanwhile (Tarantool #3255). Encoding never yields, so each packet is
+contiguous in the stream and two replies never interleave.
+
+After writing, `msg.wpos` is the new end of output: the net thread flushes
+up to it when the message comes back.
+"""
+
+from __future__ import annotations
+
+import struct
+from typing import Any, Iterable
+
+from ..iproto_msg import IprotoMsg, Srv, Wpos
+from ..protocol import constants as C
+from ..protocol.codec import DATA_PREFIX_LEN, HEADER_LEN, pack_data_prefix_into, pack_header_into
+from ..protocol.errors import BoxError, encode_error_body
+
+__all__ = ["reply_ok", "reply_map", "reply_data", "reply_error", "write_chunk"]
+
+# A whole OK reply with an empty body, in one struct: the PING fast path.
+_OK_EMPTY = struct.Struct(">BIBBBIBBQBBQB")
+_OK_EMPTY_LEN = _OK_EMPTY.size  # 33
+_DATA_HEAD = HEADER_LEN + DATA_PREFIX_LEN
+
+
+def reply_ok(srv: Srv, msg: IprotoMsg, schema_version: int) -> None:
+    """OK with an empty map body (PING, AUTH, ...)."""
+    ob = srv.obuf[srv.p_obuf]
+    buf, off = ob.alloc(_OK_EMPTY_LEN)
+    _OK_EMPTY.pack_into(buf, off, 0xCE, _OK_EMPTY_LEN - 5, 0x83, C.REQUEST_TYPE, 0xCE, C.OK,
+                        C.SYNC, 0xCF, msg.sync, C.SCHEMA_VERSION, 0xCF, schema_version, 0x80)
+    msg.wpos = Wpos(srv.p_obuf, ob.svp())
+
+
+def reply_map(srv: Srv, msg: IprotoMsg, schema_version: int, body: bytes) -> None:
+    """OK with an encoded body map (ID)."""
+    _packet(srv, msg.sync, C.OK, schema_version, body)
+    msg.wpos = srv.end()
+
+
+def reply_error(srv: Srv, msg: IprotoMsg, schema_version: int, err: BoxError, packb: Any) -> None:
+    _packet(srv, msg.sync, C.TYPE_ERROR | err.code, schema_version, encode_error_body(err, packb))
+    msg.wpos = srv.end()
+
+
+def reply_data(srv: Srv, msg: IprotoMsg, schema_version: int, items: Iterable[bytes], count: int,
+               code: int = C.OK) -> None:
+    """OK with `{DATA: [...]}`: `items` are the encoded elements, `count` of them."""
+    _data_packet(srv, msg.sync, code, schema_version, items, count)
+    msg.wpos = srv.end()
+
+
+def write_chunk(srv: Srv, sync: int, schema_version: int, item: bytes) -> None:
+    """An IPROTO_CHUNK push: `{DATA: [value]}` with the running request's sync."""
+    _data_packet(srv, sync, C.CHUNK, schema_version, (item,), 1)
+
+
+def _packet(srv: Srv, sync: int, code: int, schema_version: int, body: bytes) -> None:
+    ob = srv.obuf[srv.p_obuf]
+    buf, off = ob.alloc(HEADER_LEN)
+    ob.dup(body)
+    pack_header_into(buf, off, HEADER_LEN - 5 + len(body), code, sync, schema_version)
+
+
+def _data_packet(srv: Srv, sync: int, code: int, schema_version: int, items: Iterable[bytes],
+                 count: int) -> None:
+    ob = srv.obuf[srv.p_obuf]
+    start = ob.used
+    buf, off = ob.alloc(_DATA_HEAD)
+    dup = ob.dup
+    for item in items:
+        dup(item)
+    pack_header_into(buf, off, ob.used - start - 5, code, sync, schema_version)
+    pack_data_prefix_into(buf, off + HEADER_LEN, count)

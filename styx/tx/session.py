@@ -1,0 +1,34 @@
+"""Sessions: who is on the other end of a connection, as TX sees it.
+
+One per connection, made in the connect route (`Tx.process_connect`) and
+deleted in the destroy route. It holds the greeting salt (chap-sha1 uses its
+first 20 bytes), the authenticated user (everyone starts as `guest`), the
+IPROTO_ID features the client and Styx both have, and the connection's
+output state (`srv`: obufs and the Kharon).
+"""
+
+from __future__ import annotations
+
+import os
+from typing import Any
+
+from ..iproto_msg import Srv
+from ..protocol.constants import SALT_SIZE
+
+__all__ = ["Session"]
+
+
+class Session:
+    __slots__ = ("id", "srv", "salt", "user", "features", "peer", "closed")
+
+    def __init__(self, sid: int, srv: Srv, user: Any, peer: Any) -> None:
+        self.id = sid
+        self.srv = srv
+        self.salt = os.urandom(SALT_SIZE)
+        self.user = user
+        self.features: frozenset[int] = frozenset()
+        self.peer = peer
+        self.closed = False
+
+    def __repr__(self) -> str:
+        return f"<Session {self.id} {self.user.name} {self.peer}>"

@@ -1,0 +1,191 @@
+"""The TX thread: the world of the living.
+
+`Tx` owns everything a request may touch: the schema and users (box), the
+sessions, the app's procedures, the obuf memory (its own slab cache: only TX
+writes output), the fiber pool, and the TX end of every pipe. It registers
+the cbus endpoint "tx"; its handlers (tx/process.py) are the TX halves of
+the routes.
+
+What TX knows of the iproto threads comes from the server's wiring, as
+`NetControl` handles: the pipe to each thread, and the thread's functions
+TX may run there by message (statistics, configuration). It never imports
+net/.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import itertools
+import logging
+from typing import Any, Callable, NamedTuple
+
+import msgpack
+
+from .. import cbus
+from ..box.schema import Schema
+from ..box.users import Users
+from ..iproto_msg import DiscardMsg, IprotoMsg, ServiceMsg, Srv
+from ..memory import Obuf, SlabCache
+from ..protocol import constants as C
+from ..protocol.errors import ER, BoxError
+from .api import Box
+from .app import Procedure
+from .fiber import Fiber, FiberPool, current
+from .kharon import push as kharon_push
+from .process import Process
+from .reply import write_chunk
+from .session import Session
+
+log = logging.getLogger("styx.tx")
+
+__all__ = ["Tx", "NetControl"]
+
+OBUF_START = 512  # first obuf slab; each next one doubles (idle connections stay small)
+
+
+class NetControl(NamedTuple):
+    """What TX may ask of one iproto thread, by message."""
+
+    pipe: cbus.Pipe  # TX -> that thread
+    back: cbus.Pipe  # that thread -> TX (for synchronous calls)
+    stats: Callable[[], dict[str, int]]
+    set_msg_max: Callable[[int], None]
+    set_readahead: Callable[[int], None]
+    busy: Callable[[], bool]
+    close_all: Callable[[], None]
+
+
+class Tx(Process):
+    def __init__(self, *, version: tuple[int, int, int], instance_uuid: str, net_msg_max: int,
+                 readahead: int) -> None:
+        self.version = version
+        self.instance_uuid = instance_uuid
+        self.net_msg_max = net_msg_max
+        self.readahead = readahead
+        self.users = Users()
+        self.schema = Schema(self.users)
+        self.procedures: dict[str, Procedure] = {}
+        self.sessions: dict[int, Session] = {}
+        self._session_ids = itertools.count(1)
+        self.slabc = SlabCache(min_size=OBUF_START)
+        self.packb = msgpack.Packer(use_bin_type=True, unicode_errors="surrogateescape",
+                                    default=self._encode_plain).pack
+        self.packb_ext = msgpack.Packer(use_bin_type=True, unicode_errors="surrogateescape",
+                                        default=self._encode_ext).pack
+        self._packb_inner = msgpack.Packer(use_bin_type=True, unicode_errors="surrogateescape").pack
+        self.box = Box(self)
+        self.errors = 0
+        # Wiring (server.py):
+        self.loop: Any = None
+        self.endpoint: cbus.Endpoint | None = None
+        self.pool: FiberPool | None = None
+        self.nets: list[NetControl] = []
+        self.net_pipes: list[cbus.Pipe] = []
+        self.kharon_routes: list[tuple[cbus.Hop, ...]] = []
+        self.discard_routes: list[tuple[cbus.Hop, ...]] = []
+
+    def __repr__(self) -> str:
+        return f"<Tx {self.instance_uuid}>"
+
+    def bind(self, loop: Any, bus: cbus.Bus) -> cbus.Endpoint:
+        self.loop = loop
+        self.pool = FiberPool(loop, 5 * self.net_msg_max)
+        self.endpoint = bus.register(cbus.Endpoint("tx", loop, spawn=self.pool.spawn))
+        return self.endpoint
+
+    def fiber(self) -> Fiber:
+        """Fiber-local storage for code that runs outside a request (init)."""
+        return Fiber(self, None, 0)
+
+    # -- encoding values ------------------------------------------------------
+
+    def _encode_plain(self, obj: Any) -> Any:
+        if isinstance(obj, BoxError):
+            return obj.message  # without ERROR_EXTENSION an error is its message
+        return _encode_other(obj)
+
+    def _encode_ext(self, obj: Any) -> Any:
+        if isinstance(obj, BoxError):
+            return msgpack.ExtType(C.EXT_ERROR, self._packb_inner({C.ERROR_STACK: obj.stack()}))
+        return _encode_other(obj)
+
+    # -- sessions -----------------------------------------------------------------
+
+    def new_session(self, msg: ServiceMsg) -> tuple[Srv, Session]:
+        srv = Srv(msg.conn, msg.net, (Obuf(self.slabc, OBUF_START), Obuf(self.slabc, OBUF_START)))
+        session = Session(next(self._session_ids), srv, self.users.by_id[0], msg.peer)
+        srv.session = session
+        self.sessions[session.id] = session
+        return srv, session
+
+    def discard_input(self, msg: IprotoMsg) -> None:
+        net = msg.srv.net
+        self.net_pipes[net].push(DiscardMsg(self.discard_routes[net], msg))
+
+    def push_chunk(self, session: Session, sync: int, value: Any) -> None:
+        """`box.session.push`: an IPROTO_CHUNK into the obuf, then the Kharon."""
+        if session.closed:
+            raise BoxError(ER.SESSION_CLOSED)
+        pack = self.packb_ext if C.FEATURE_ERROR_EXTENSION in session.features else self.packb
+        item = pack(value)
+        srv = session.srv
+        write_chunk(srv, sync, self.schema.version, item)
+        kharon_push(self, srv)
+
+    # -- configuration and statistics -------------------------------------------------
+
+    def reconfigure(self, options: dict[str, Any]) -> None:
+        for name, value in options.items():
+            if name == "net_msg_max":
+                if type(value) is not int or value < 2:
+                    raise BoxError(ER.CFG, name, "the value must be an integer not less than 2")
+                self.net_msg_max = value
+                if self.pool is not None:
+                    self.pool.max_size = 5 * value
+                for net in self.nets:
+                    net.pipe.max_input = max(1, value // 2)
+                    cbus.send(net.pipe, net.set_msg_max, value)
+            elif name == "readahead":
+                if type(value) is not int or not 128 <= value < 2 ** 31:
+                    raise BoxError(ER.CFG, name, "the value must be between 128 and 2147483647")
+                self.readahead = value
+                for net in self.nets:
+                    cbus.send(net.pipe, net.set_readahead, value)
+            else:
+                raise BoxError(ER.CFG, name, "unknown or not a dynamic option")
+
+    async def net_stats(self) -> dict[str, Any]:
+        """Every iproto thread's counters (a synchronous cbus call to each)."""
+        threads = []
+        for net in self.nets:
+            threads.append(await cbus.call(net.pipe, net.back, net.stats))
+        total = {k: sum(t[k] for t in threads) for k in threads[0]} if threads else {}
+        total["threads"] = threads
+        return total
+
+    async def nets_busy(self) -> bool:
+        for net in self.nets:
+            if await cbus.call(net.pipe, net.back, net.busy):
+                return True
+        return False
+
+    async def close_connections(self) -> None:
+        for net in self.nets:
+            await cbus.call(net.pipe, net.back, net.close_all)
+
+    async def run_init(self, init: Callable[[], Any] | None) -> None:
+        if init is None:
+            return
+        token = current.set(self.fiber())
+        try:
+            result = init()
+            if asyncio.iscoroutine(result):
+                await result
+        finally:
+            current.reset(token)
+
+
+def _encode_other(obj: Any) -> Any:
+    if isinstance(obj, (set, frozenset)):
+        return list(obj)
+    raise TypeError(f"can not encode a value of type {type(obj).__name__}")
