@@ -1,0 +1,46 @@
+"""Fixtures: real Styx servers on 127.0.0.1 (ephemeral ports), embedded in the
+test process, in every iproto thread mode."""
+
+from __future__ import annotations
+
+import shutil
+from pathlib import Path
+from typing import Any, Callable, Iterator
+
+import pytest
+
+from styx import Config, Server
+
+APP = str(Path(__file__).parent / "apps" / "app.py")
+THREAD_MODES = [0, 1, 2, 3]
+
+
+@pytest.fixture
+def make_server() -> Iterator[Callable[..., Server]]:
+    """Start servers with any Config options; all are stopped at teardown."""
+    servers: list[Server] = []
+
+    def make(**options: Any) -> Server:
+        options.setdefault("listen", "127.0.0.1:0")
+        options.setdefault("app", APP)
+        server = Server(Config(**options)).start()
+        servers.append(server)
+        return server
+
+    yield make
+    for s in servers:
+        s.stop()
+
+
+@pytest.fixture(params=THREAD_MODES, ids=lambda n: f"threads{n}")
+def server(request: pytest.FixtureRequest, make_server: Callable[..., Server]) -> Server:
+    """The test app served with 0, 1, 2 and 3 iproto threads."""
+    return make_server(iproto_threads=request.param)
+
+
+@pytest.fixture(scope="session")
+def tarantool_bin() -> str:
+    path = shutil.which("tarantool")
+    if path is None:
+        pytest.fail("Debian's tarantool is required (make test installs it)")
+    return path
