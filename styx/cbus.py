@@ -7,9 +7,12 @@ iproto. The vocabulary is the same:
   loop. Registering it in a `Bus` makes it findable by name.
 - A **Pipe** (cpipe) is a one-way channel from one producer loop to one
   endpoint. The producer *stages* messages and flushes them once per
-  event-loop iteration (a `call_soon` when the first message of a batch is
-  staged, like `ev_feed_event` on the pipe's flush watcher), or at once when
-  `max_input` messages are staged.
+  event-loop iteration, or at once when `max_input` messages are staged.
+- A **Feed** is libev's `ev_feed_event` for one loop: work deferred to the
+  end of the current pass. A pipe feeds its flush when the first message of
+  a batch is staged; the feed runs once per iteration (one `call_soon`), and
+  also right after an endpoint delivers a batch, so that what the batch
+  caused (replies going back, sockets to flush) leaves in the same pass.
 - A **Cmsg** carries a **route**: a tuple of **Hop**s, each "a function to run
   at this stop, and the pipe to the next stop" (None for the last stop).
   Delivering a message runs the current hop's function, then pushes the
@@ -39,7 +42,7 @@ import asyncio
 import threading
 from typing import Any, Awaitable, Callable, NamedTuple
 
-__all__ = ["Bus", "Cmsg", "Endpoint", "Hop", "Pipe", "call", "deliver", "forward", "send"]
+__all__ = ["Bus", "Cmsg", "Endpoint", "Feed", "Hop", "Pipe", "call", "deliver", "forward", "send"]
 
 
 class Hop(NamedTuple):
@@ -78,6 +81,39 @@ def forward(msg: Cmsg) -> None:
         pipe.push(msg)
 
 
+class Feed:
+    """Callbacks deferred to the end of this loop pass, each run once."""
+
+    __slots__ = ("loop", "_pending", "_scheduled", "_running", "runs")
+
+    def __init__(self, loop: asyncio.AbstractEventLoop) -> None:
+        self.loop = loop
+        self._pending: list[Callable[[], Any]] = []
+        self._scheduled = False
+        self._running = False
+        self.runs = 0
+
+    def defer(self, fn: Callable[[], Any]) -> None:
+        self._pending.append(fn)
+        if not self._scheduled and not self._running:
+            self._scheduled = True
+            self.loop.call_soon(self.run)
+
+    def run(self) -> None:
+        self._scheduled = False
+        if self._running:
+            return  # the outer run picks up what was added
+        self._running = True
+        try:
+            while self._pending:
+                self.runs += 1
+                pending, self._pending = self._pending, []
+                for fn in pending:
+                    fn()
+        finally:
+            self._running = False
+
+
 class Endpoint:
     """The consumer side: a named queue drained in `loop`."""
 
@@ -86,10 +122,12 @@ class Endpoint:
         name: str,
         loop: asyncio.AbstractEventLoop,
         spawn: Callable[[Awaitable[Any], Cmsg], None] | None = None,
+        feed: Feed | None = None,
     ) -> None:
         self.name = name
         self.loop = loop
         self.spawn = spawn
+        self.feed = feed or Feed(loop)
         self._lock = threading.Lock()
         self._output: list[Cmsg] = []
         self.wakeups = 0  # times the consumer was woken (cbus EVENTS)
@@ -120,30 +158,33 @@ class Endpoint:
             self._output = []
         if batch:
             self.process(batch)
+            self.feed.run()
 
 
 class Pipe:
-    """A one-way channel from the producer loop `loop` to `endpoint`."""
+    """A one-way channel from the producer loop (`feed.loop`) to `endpoint`."""
 
-    __slots__ = ("endpoint", "loop", "max_input", "_input", "local", "flushes")
+    __slots__ = ("endpoint", "feed", "max_input", "_input", "local", "flushes")
 
-    def __init__(
-        self, endpoint: Endpoint, loop: asyncio.AbstractEventLoop, max_input: int = 1 << 30
-    ) -> None:
+    def __init__(self, endpoint: Endpoint, feed: Feed, max_input: int = 1 << 30) -> None:
         self.endpoint = endpoint
-        self.loop = loop
+        self.feed = feed
         self.max_input = max_input
         self._input: list[Cmsg] = []
-        self.local = endpoint.loop is loop
+        self.local = endpoint.loop is feed.loop
         self.flushes = 0
 
+    @property
+    def loop(self) -> asyncio.AbstractEventLoop:
+        return self.feed.loop
+
     def push(self, msg: Cmsg) -> None:
-        """Stage a message; it leaves at the end of this loop iteration."""
+        """Stage a message; it leaves at the end of this loop pass."""
         staged = self._input
         staged.append(msg)
         n = len(staged)
         if n == 1:
-            self.loop.call_soon(self.flush)
+            self.feed.defer(self.flush)
         elif n >= self.max_input:
             self.flush()
 
@@ -181,8 +222,8 @@ class Bus:
         with self._lock:
             return self._endpoints[name]
 
-    def pipe(self, name: str, loop: asyncio.AbstractEventLoop, max_input: int = 1 << 30) -> Pipe:
-        return Pipe(self.endpoint(name), loop, max_input)
+    def pipe(self, name: str, feed: Feed, max_input: int = 1 << 30) -> Pipe:
+        return Pipe(self.endpoint(name), feed, max_input)
 
 
 class _RunMsg(Cmsg):

@@ -12,25 +12,23 @@ both worlds see:
   reports back how far it has written (`wpos` on every request, and the
   Kharon's return trip).
 
-A position in a connection's output is `Wpos(obuf index, Svp)`.
+A position in a connection's output is a plain tuple `(obuf index, offset)`,
+the offset counted in bytes from the start of that obuf (its `used` at that
+point). Plain tuples: a few are made per request, on the hot path.
 """
 
 from __future__ import annotations
 
-from typing import Any, NamedTuple
+from typing import Any
 
 from .cbus import Cmsg
-from .memory import SVP_ZERO, Obuf, Svp
+from .memory import Obuf
 
 __all__ = ["Wpos", "WPOS_ZERO", "Srv", "IprotoMsg", "DiscardMsg", "ServiceMsg", "Kharon"]
 
 
-class Wpos(NamedTuple):
-    obuf: int  # 0 or 1: which of the connection's two obufs
-    svp: Svp
-
-
-WPOS_ZERO = Wpos(0, SVP_ZERO)
+Wpos = tuple[int, int]  # (which of the two obufs, bytes into it)
+WPOS_ZERO: Wpos = (0, 0)
 
 
 class Kharon(Cmsg):
@@ -63,7 +61,8 @@ class Srv:
 
     def end(self) -> Wpos:
         """The current end of TX's output."""
-        return Wpos(self.p_obuf, self.obuf[self.p_obuf].svp())
+        p = self.p_obuf
+        return (p, self.obuf[p].used)
 
 
 class IprotoMsg(Cmsg):
@@ -77,14 +76,23 @@ class IprotoMsg(Cmsg):
 
     __slots__ = (
         "conn", "srv", "type", "sync", "schema_version", "stream_id", "req", "diag",
-        "p_ibuf", "len", "wpos", "discard",
+        "p_ibuf", "len", "wpos",
     )
 
-    def __init__(self) -> None:
-        super().__init__()
+    def __init__(self, conn: Any, srv: "Srv | None", p_ibuf: int, length: int, wpos: Wpos) -> None:
+        self.route = ()
+        self.hop = 0
+        self.conn = conn
+        self.srv = srv
+        self.p_ibuf = p_ibuf  # which of the connection's ibufs holds its bytes
+        self.len = length  # its bytes there; 0 once released early
+        self.wpos = wpos
+        self.type = 0
+        self.sync = 0
+        self.schema_version = 0
+        self.stream_id = 0
+        self.req: Any = None
         self.diag: BaseException | None = None
-        self.len = 0
-        self.discard: Cmsg | None = None
 
 
 class ServiceMsg(Cmsg):

@@ -222,10 +222,12 @@ class Server:
         max_input = max(1, cfg.net_msg_max // 2)
         handlers = tx.handlers()
         for i, (net, nloop) in enumerate(zip(self.nets, loops)):
-            endpoint = bus.register(cbus.Endpoint(net.name, nloop))
-            net.bind(nloop, endpoint, cbus.Pipe(tx_endpoint, nloop, max_input))
+            # One Feed per loop: with 0 threads the net role shares TX's.
+            feed = tx.feed if nloop is loop else cbus.Feed(nloop)
+            endpoint = bus.register(cbus.Endpoint(net.name, nloop, feed=feed))
+            net.bind(endpoint, cbus.Pipe(tx_endpoint, feed, max_input))
             net.schema_version = lambda: tx.schema.version
-            to_net = cbus.Pipe(endpoint, loop, max_input)
+            to_net = cbus.Pipe(endpoint, tx.feed, max_input)
             tx.net_pipes.append(to_net)
             tx.nets.append(NetControl(to_net, net.tx_pipe, net.stats, net.set_msg_max,
                                       net.set_readahead, net.busy, net.close_all))
@@ -254,10 +256,10 @@ class Server:
         sock.bind(addr)
         sock.listen(socket.SOMAXCONN)
         self.address = sock.getsockname()
-        accept_loop = loops[0]
-        listener_pipes = [cbus.Pipe(net.endpoint, accept_loop) for net in self.nets]  # type: ignore[arg-type]
-        self.listener = Listener(sock, accept_loop, self.nets, listener_pipes)
-        await self._in_loop(accept_loop, self.listener.start)
+        accept_feed = self.nets[0].feed
+        listener_pipes = [cbus.Pipe(net.endpoint, accept_feed) for net in self.nets]  # type: ignore[arg-type]
+        self.listener = Listener(sock, accept_feed.loop, self.nets, listener_pipes)
+        await self._in_loop(self.listener.loop, self.listener.start)
 
     async def _in_loop(self, target: Any, func: Callable[[], Any]) -> Any:
         """Run `func` in `target` loop and wait for it."""

@@ -39,8 +39,6 @@ class Svp(NamedTuple):
     used: int
 
 
-SVP_ZERO = Svp(0, 0, 0)
-
 
 class Obuf:
     __slots__ = ("slabc", "start_capacity", "iov", "iov_len", "pos", "used")
@@ -138,38 +136,28 @@ class Obuf:
         self.pos = 0
         self.used = 0
 
-    def advance(self, begin: Svp, end: Svp, written: int) -> Svp:
-        """The position `written` bytes after `begin` (a partial write)."""
-        if written >= end.used - begin.used:
-            return end
-        pos, off = begin.pos, begin.iov_len
-        left = written
-        while True:
-            size = (end.iov_len if pos == end.pos else self.iov_len[pos]) - off
-            if left < size:
-                return Svp(pos, off + left, begin.used + written)
-            left -= size
-            pos += 1
-            off = 0
+    def iov_range(self, begin: int, end: int) -> list[memoryview]:
+        """Memoryviews covering bytes `[begin, end)` (offsets in `used` terms),
+        for one vectored write.
 
-    def iov_between(self, begin: Svp, end: Svp) -> list[memoryview]:
-        """Memoryviews covering `[begin, end)`, for one vectored write.
-
-        The last slab's length is taken from `end`, not from `iov_len`: the
-        writer may be appending to that slab concurrently.
+        Safe while the writer appends: slabs before the last one are final,
+        and the last one is only read up to `end`, which the writer announced
+        after writing it.
         """
         out = []
         iov = self.iov
-        if begin.pos == end.pos:
-            if end.iov_len > begin.iov_len:
-                out.append(memoryview(iov[begin.pos])[begin.iov_len:end.iov_len])
-            return out
         iov_len = self.iov_len
-        if iov_len[begin.pos] > begin.iov_len:
-            out.append(memoryview(iov[begin.pos])[begin.iov_len:iov_len[begin.pos]])
-        for k in range(begin.pos + 1, end.pos):
-            if iov_len[k]:
-                out.append(memoryview(iov[k])[:iov_len[k]])
-        if end.iov_len:
-            out.append(memoryview(iov[end.pos])[:end.iov_len])
+        n = len(iov_len)  # the writer appends to iov before iov_len
+        k = base = 0
+        while k < n and base + iov_len[k] <= begin:
+            base += iov_len[k]
+            k += 1
+        off = begin - base
+        while begin < end and k < n:
+            take = min(iov_len[k] - off, end - begin)
+            if take > 0:
+                out.append(memoryview(iov[k])[off:off + take])
+                begin += take
+            k += 1
+            off = 0
         return out

@@ -36,7 +36,7 @@ import socket
 from typing import TYPE_CHECKING, Any
 
 from ..iproto_msg import WPOS_ZERO, IprotoMsg, ServiceMsg, Srv, Wpos
-from ..memory import SVP_ZERO, Ibuf
+from ..memory import Ibuf
 from ..protocol import constants as C
 from ..protocol.codec import FramingError, decode_header, encode_reply, frame
 from ..protocol.errors import ER, BoxError, encode_error_body
@@ -167,7 +167,8 @@ class Connection:
         return other
 
     def enqueue_batch(self) -> None:
-        """Frame, decode and send to TX every complete request in the buffer."""
+        """Frame, decode and send to TX every complete request in the buffer
+        (Tarantool's `iproto_enqueue_batch`), at most up to `net_msg_max`."""
         th = self.thread
         p = self.p_ibuf
         ibuf = self.ibuf[p]
@@ -176,84 +177,107 @@ class Connection:
         pos = start = end - self.parse_size
         budget = th.net_msg_max - th.msg_count
         frames = []
-        fatal = False
+        fatal = None
+        from_bytes = int.from_bytes
+        # Framing pass: find the complete packets; the common 0xCE prefix inline.
         while pos < end:
             if len(frames) >= budget:
                 break
-            try:
-                hl, length = frame(buf, pos, end)  # type: ignore[arg-type]
-            except FramingError:
-                fatal = True
-                break
-            if hl == 0:
-                self.to_read = 9
-                break
+            if buf[pos] == 0xCE and end - pos >= 5:  # type: ignore[index]
+                hl, length = 5, from_bytes(buf[pos + 1:pos + 5], "big")  # type: ignore[index]
+            else:
+                try:
+                    hl, length = frame(buf, pos, end)  # type: ignore[arg-type]
+                except FramingError as e:
+                    fatal = e
+                    break
+                if hl == 0:
+                    self.to_read = 9
+                    break
             pend = pos + hl + length
             if pend > end:
                 self.to_read = hl + length
                 break
-            frames.append((pos, hl, pend))
+            if length:  # an empty packet gets no reply (as Tarantool)
+                frames.append((pos, pend))
             pos = pend
         else:
             self.to_read = 3
         self.parse_size = end - pos
         if frames:
             self._enqueue(frames, start, pos, p, ibuf)
-        if fatal:
-            self.fatal_error(BoxError(ER.INVALID_MSGPACK, "packet length"))
+        if fatal is not None:
+            self.fatal_error(BoxError(ER.INVALID_MSGPACK, str(fatal)))
         elif len(frames) >= budget and pos < end:
             th.stop_for_msg_max(self)
 
-    def _enqueue(self, frames: list[tuple[int, int, int]], start: int, stop: int, p: int, ibuf: Ibuf) -> None:
+    def _enqueue(self, frames: list[tuple[int, int]], start: int, stop: int, p: int,
+                 ibuf: Ibuf) -> None:
+        """Decoding pass: one message per packet, pushed to TX."""
         th = self.thread
         dec = th.decoder
         dec.begin(ibuf.mv, start, stop)  # type: ignore[arg-type]
+        u = dec.u
+        origin = dec.origin
         routes = th.routes
         decoders = th.body_decoders
         push = th.tx_pipe.push
+        srv = self.srv
         wpos = self.wpos
-        self.input_msg_count[p] += len(frames)
-        th.msg_count += len(frames)
-        th.requests_total += len(frames)
-        for pos, hl, pend in frames:
-            msg = IprotoMsg()
-            msg.conn = self
-            msg.srv = self.srv
-            msg.p_ibuf = p
-            msg.len = pend - pos
-            msg.wpos = wpos
+        n = len(frames)
+        self.input_msg_count[p] += n
+        th.msg_count += n
+        th.requests_total += n
+        for pos, pend in frames:
+            msg = IprotoMsg(self, srv, p, pend - pos, wpos)
             try:
-                dec.skip_prefix()
-                t, sync, sv, sid = decode_header(dec.header(pend))
-            except Exception as e:  # noqa: BLE001 - any garbage in a header is a reply, not a crash
-                msg.type, msg.sync, msg.schema_version, msg.stream_id = 0, 0, 0, 0
+                u.skip()  # the length prefix, already read
+                h = u.unpack()
+                if origin + u.tell() > pend:
+                    raise ValueError("the header overruns the packet")
+                t, sync, sv, sid = decode_header(h)
+            except Exception as e:  # noqa: BLE001 - garbage in a header is a reply, not a crash
+                msg.sync = getattr(e, "sync", 0)
                 msg.diag = e if isinstance(e, BoxError) else BoxError(ER.INVALID_MSGPACK, "packet header")
                 msg.route = th.route_error
-                dec.resync(ibuf.mv, pend, stop)  # type: ignore[arg-type]
+                origin = dec.resync(ibuf.mv, pend, stop)  # type: ignore[arg-type]
+                u = dec.u
                 push(msg)
                 continue
-            msg.type, msg.sync, msg.schema_version, msg.stream_id = t, sync, sv, sid
+            msg.type = t
+            msg.sync = sync
+            msg.schema_version = sv
+            msg.stream_id = sid
             body = None
-            if dec.at() != pend:
+            if origin + u.tell() != pend:
                 try:
-                    body = dec.body(pend)
+                    body = u.unpack()
+                    if origin + u.tell() != pend:
+                        raise ValueError("the body does not end with the packet")
                 except Exception:  # noqa: BLE001
-                    dec.resync(ibuf.mv, pend, stop)  # type: ignore[arg-type]
-                    if t in decoders:
+                    origin = dec.resync(ibuf.mv, pend, stop)  # type: ignore[arg-type]
+                    u = dec.u
+                    body = None
+                    if t != C.PING:  # PING never looks at its body (as Tarantool)
                         msg.diag = BoxError(ER.INVALID_MSGPACK, "packet body")
             route = routes.get(t)
             if route is None:
                 msg.diag = BoxError(ER.UNKNOWN_REQUEST_TYPE, t)
             elif msg.diag is None:
                 decode = decoders.get(t)
-                if decode is not None:
-                    try:
-                        msg.req = decode(body)
-                    except BoxError as e:
-                        msg.diag = e
-                else:
+                if decode is None:
                     msg.req = body
-            msg.route = th.route_error if msg.diag is not None else route
+                    msg.route = route
+                    push(msg)
+                    continue
+                try:
+                    msg.req = decode(body)
+                    msg.route = route
+                    push(msg)
+                    continue
+                except BoxError as e:
+                    msg.diag = e
+            msg.route = th.route_error
             push(msg)
 
     def release_input(self, msg: IprotoMsg) -> None:
@@ -292,50 +316,49 @@ class Connection:
         self.wend = wend
         if self.state == ALIVE and not self.output_fed:
             self.output_fed = True
-            self.thread.loop.call_soon(self.flush)
+            self.thread.feed.defer(self.flush)
 
     def unsent(self) -> int:
-        wpos, wend = self.wpos, self.wend
-        if wpos.obuf == wend.obuf:
-            return wend.svp.used - wpos.svp.used
-        return self.srv.obuf[wpos.obuf].used - wpos.svp.used + wend.svp.used  # type: ignore[union-attr]
+        (wo, wu), (eo, eu) = self.wpos, self.wend
+        if wo == eo:
+            return eu - wu
+        return self.srv.obuf[wo].used - wu + eu  # type: ignore[union-attr]
 
     def flush(self) -> None:
         """Write everything announced so far, older obuf first."""
         self.output_fed = False
         if self.state != ALIVE or self.writing:
             return
-        srv = self.srv
-        th = self.thread
+        obufs = self.srv.obuf  # type: ignore[union-attr]
         while True:
-            wpos, wend = self.wpos, self.wend
-            if wpos == wend:
-                break
-            ob = srv.obuf[wpos.obuf]  # type: ignore[union-attr]
-            end = wend.svp if wend.obuf == wpos.obuf else ob.svp()
-            if not self.can_write:
-                n = total = end.used - wpos.svp.used
-            else:
-                iov = ob.iov_between(wpos.svp, end)
-                total = end.used - wpos.svp.used
+            (wo, wu), wend = self.wpos, self.wend
+            # In the other obuf? Then this one is final: TX moved on from it.
+            end = wend[1] if wend[0] == wo else obufs[wo].used
+            total = end - wu
+            if total <= 0:
+                if wend[0] == wo:
+                    break
+                self.wpos = (wend[0], 0)
+                continue
+            if self.can_write:
+                iov = obufs[wo].iov_range(wu, end)
                 try:
-                    n = self.sock.sendmsg(iov) if len(iov) > 1 else self.sock.send(iov[0]) if iov else 0
+                    n = self.sock.sendmsg(iov) if len(iov) > 1 else self.sock.send(iov[0])
                 except (BlockingIOError, InterruptedError):
                     n = 0
                 except OSError as e:
                     log.debug("%r: write failed: %s; output is discarded from now on", self, e)
                     self.can_write = False
                     n = total
-                th.sent += n if self.can_write else 0
+                else:
+                    self.thread.sent += n
+            else:
+                n = total
+            self.wpos = (wo, wu + n)
             if n < total:
-                self.wpos = Wpos(wpos.obuf, ob.advance(wpos.svp, end, n))
                 self.writing = True
-                th.loop.add_writer(self.fd, self._on_writable)
+                self.thread.loop.add_writer(self.fd, self._on_writable)
                 return
-            if end is wend.svp:
-                self.wpos = wend
-                break
-            self.wpos = Wpos(wend.obuf, SVP_ZERO)
         if self.stopped & STOP_OUTPUT:
             self.start_input(STOP_OUTPUT)
 

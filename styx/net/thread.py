@@ -53,6 +53,7 @@ class NetThread:
         self.readahead = readahead
         self.net_obuf_max = net_obuf_max
         self.loop: Any = None
+        self.feed: cbus.Feed | None = None
         self.endpoint: cbus.Endpoint | None = None
         self.tx_pipe: cbus.Pipe | None = None
         self.slabc = SlabCache(min_size=512)
@@ -83,8 +84,9 @@ class NetThread:
 
     # -- wiring ----------------------------------------------------------------
 
-    def bind(self, loop: Any, endpoint: cbus.Endpoint, tx_pipe: cbus.Pipe) -> None:
-        self.loop = loop
+    def bind(self, endpoint: cbus.Endpoint, tx_pipe: cbus.Pipe) -> None:
+        self.loop = endpoint.loop
+        self.feed = endpoint.feed
         self.endpoint = endpoint
         self.tx_pipe = tx_pipe
 

@@ -110,56 +110,38 @@ def frame(buf: bytearray | bytes, pos: int, end: int) -> tuple[int, int]:
 
 
 class PacketDecoder:
-    """Decodes the header and body of complete packets in a buffer.
+    """One reusable msgpack Unpacker for decoding runs of complete packets.
 
-    `begin(view, start, end)` feeds a run of complete packets once; then
-    `packet(body_start, end)` for each of them in order returns
-    (header, body or None, body_raw_present). A decode error inside a packet
-    raises; `resync(view, next_start, end)` then continues after it with a
-    fresh unpacker (the old one's position is unknown).
+    `begin(view, start, end)` feeds `view[start:end]`, a run of complete
+    packets, in one copy. The caller then unpacks from `u`, and the buffer
+    position of the unpacker is `origin + u.tell()`. After a decode error
+    the unpacker's position is unknown: `resync(view, next, end)` continues
+    with a fresh one from the next packet and returns the new origin.
     """
 
-    __slots__ = ("_u", "_origin", "_fed")
+    __slots__ = ("u", "origin", "_fed")
 
     def __init__(self) -> None:
-        self._u = new_unpacker()
-        self._origin = 0
+        self.u = new_unpacker()
+        self.origin = 0
         self._fed = 0
 
-    def begin(self, view: memoryview, start: int, end: int) -> None:
-        u = self._u
+    def begin(self, view: memoryview, start: int, end: int) -> int:
+        u = self.u
         if self._fed > (1 << 20):
-            u = self._u = new_unpacker()  # do not keep a huge buffer after a huge batch
+            u = self.u = new_unpacker()  # do not keep a huge buffer after a huge batch
         self._fed = end - start
-        self._origin = start - u.tell()
+        self.origin = start - u.tell()
         u.feed(view[start:end])
+        return self.origin
 
-    def resync(self, view: memoryview, start: int, end: int) -> None:
-        self._u = new_unpacker()
+    def resync(self, view: memoryview, start: int, end: int) -> int:
+        self.u = new_unpacker()
         self._fed = 0
+        self.origin = start
         if start < end:
             self.begin(view, start, end)
-
-    def skip_prefix(self) -> None:
-        self._u.skip()
-
-    def header(self, end: int) -> Any:
-        """The header map of the packet ending at `end`; raises on bad input."""
-        u = self._u
-        h = u.unpack()
-        if self._origin + u.tell() > end:
-            raise ValueError("header overruns packet")
-        return h
-
-    def at(self) -> int:
-        return self._origin + self._u.tell()
-
-    def body(self, end: int) -> Any:
-        u = self._u
-        body = u.unpack()
-        if self._origin + u.tell() != end:
-            raise ValueError("body does not end with the packet")
-        return body
+        return self.origin
 
 
 # Header keys Tarantool type-checks, with their MessagePack type. Other keys
@@ -178,6 +160,11 @@ def decode_header(h: Any) -> tuple[int, int, int, int]:
     """
     if type(h) is not dict:
         raise _header_error(0)
+    if len(h) == 2:  # the common {REQUEST_TYPE, SYNC}: no loop
+        t = h.get(C.REQUEST_TYPE)
+        sync = h.get(C.SYNC)
+        if type(t) is int and type(sync) is int and t >= 0 and 0 <= sync < 1 << 64:
+            return t, sync, 0, 0
     t = sync = sv = sid = 0
     for k, v in h.items():
         if type(k) is not int or k < 0:

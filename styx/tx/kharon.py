@@ -34,7 +34,7 @@ def accept_wpos(srv: Srv, wpos: Wpos) -> None:
     to a fresh buffer while net drains the old one.
     """
     cur = srv.p_obuf
-    if wpos.obuf != cur:
+    if wpos[0] != cur:
         return
     prev = srv.obuf[1 - cur]
     if prev.used:

@@ -51,10 +51,12 @@ class Process:
 
     def _accept(self: "Tx", msg: IprotoMsg) -> bool:
         """Recycle output, check the schema version; False if already answered."""
-        srv = msg.srv
-        accept_wpos(srv, msg.wpos)
+        accept_wpos(msg.srv, msg.wpos)
+        return not msg.schema_version or self._schema_ok(msg)
+
+    def _schema_ok(self: "Tx", msg: IprotoMsg) -> bool:
         sv = msg.schema_version
-        if sv and sv != self.schema.version:
+        if sv != self.schema.version:
             # Tarantool passes the two versions in this (swapped) order.
             self._error(msg, BoxError(ER.WRONG_SCHEMA_VERSION, sv, self.schema.version))
             return False
@@ -93,8 +95,10 @@ class Process:
     # -- requests ------------------------------------------------------------------
 
     def process_ping(self: "Tx", msg: IprotoMsg) -> None:
-        if self._accept(msg):
-            reply_ok(msg.srv, msg, self.schema.version)
+        srv = msg.srv
+        accept_wpos(srv, msg.wpos)
+        if not msg.schema_version or self._schema_ok(msg):
+            reply_ok(srv, msg, self.schema.version)
 
     def process_id(self: "Tx", msg: IprotoMsg) -> None:
         if not self._accept(msg):
@@ -145,14 +149,15 @@ class Process:
     # -- CALL ----------------------------------------------------------------------
 
     def process_call(self: "Tx", msg: IprotoMsg) -> Any:
-        if not self._accept(msg):
+        srv = msg.srv
+        accept_wpos(srv, msg.wpos)
+        if msg.schema_version and not self._schema_ok(msg):
             return None
         name, args = msg.req
         proc = self.procedures.get(name)
         if proc is None:
             self._error(msg, BoxError(ER.NO_SUCH_PROC, name))
             return None
-        srv = msg.srv
         fiber = Fiber(self, srv.session, msg.sync)
         if proc.is_async:
             self.discard_input(msg)
@@ -203,7 +208,7 @@ class Process:
             self._error(msg, BoxError(ER.PROC_LUA, message=f"Failed to encode the result: {e}",
                                       type_name="PythonError"))
             return
-        reply_data(msg.srv, msg, self.schema.version, items, len(items))
+        reply_data(msg.srv, msg, self.schema.version, items)
 
     # -- SELECT and DML ---------------------------------------------------------------
 
@@ -225,7 +230,7 @@ class Process:
         except BoxError as e:
             self._error(msg, e)
             return
-        reply_data(msg.srv, msg, self.schema.version, items, len(items))
+        reply_data(msg.srv, msg, self.schema.version, items)
 
     def process_dml(self: "Tx", msg: IprotoMsg) -> None:
         if not self._accept(msg):

@@ -14,11 +14,11 @@ up to it when the message comes back.
 from __future__ import annotations
 
 import struct
-from typing import Any, Iterable
+from typing import Any
 
-from ..iproto_msg import IprotoMsg, Srv, Wpos
+from ..iproto_msg import IprotoMsg, Srv
 from ..protocol import constants as C
-from ..protocol.codec import DATA_PREFIX_LEN, HEADER_LEN, pack_data_prefix_into, pack_header_into
+from ..protocol.codec import DATA_PREFIX_LEN, HEADER_LEN, pack_header_into
 from ..protocol.errors import BoxError, encode_error_body
 
 __all__ = ["reply_ok", "reply_map", "reply_data", "reply_error", "write_chunk"]
@@ -35,7 +35,7 @@ def reply_ok(srv: Srv, msg: IprotoMsg, schema_version: int) -> None:
     buf, off = ob.alloc(_OK_EMPTY_LEN)
     _OK_EMPTY.pack_into(buf, off, 0xCE, _OK_EMPTY_LEN - 5, 0x83, C.REQUEST_TYPE, 0xCE, C.OK,
                         C.SYNC, 0xCF, msg.sync, C.SCHEMA_VERSION, 0xCF, schema_version, 0x80)
-    msg.wpos = Wpos(srv.p_obuf, ob.svp())
+    msg.wpos = (srv.p_obuf, ob.used)
 
 
 def reply_map(srv: Srv, msg: IprotoMsg, schema_version: int, body: bytes) -> None:
@@ -49,16 +49,15 @@ def reply_error(srv: Srv, msg: IprotoMsg, schema_version: int, err: BoxError, pa
     msg.wpos = srv.end()
 
 
-def reply_data(srv: Srv, msg: IprotoMsg, schema_version: int, items: Iterable[bytes], count: int,
-               code: int = C.OK) -> None:
-    """OK with `{DATA: [...]}`: `items` are the encoded elements, `count` of them."""
-    _data_packet(srv, msg.sync, code, schema_version, items, count)
+def reply_data(srv: Srv, msg: IprotoMsg, schema_version: int, items: list[bytes]) -> None:
+    """OK with `{DATA: [...]}`: `items` are the encoded elements."""
+    _data_packet(srv, msg.sync, C.OK, schema_version, items, len(items))
     msg.wpos = srv.end()
 
 
 def write_chunk(srv: Srv, sync: int, schema_version: int, item: bytes) -> None:
     """An IPROTO_CHUNK push: `{DATA: [value]}` with the running request's sync."""
-    _data_packet(srv, sync, C.CHUNK, schema_version, (item,), 1)
+    _data_packet(srv, sync, C.CHUNK, schema_version, [item], 1)
 
 
 def _packet(srv: Srv, sync: int, code: int, schema_version: int, body: bytes) -> None:
@@ -68,13 +67,29 @@ def _packet(srv: Srv, sync: int, code: int, schema_version: int, body: bytes) ->
     pack_header_into(buf, off, HEADER_LEN - 5 + len(body), code, sync, schema_version)
 
 
-def _data_packet(srv: Srv, sync: int, code: int, schema_version: int, items: Iterable[bytes],
+# Header and DATA prefix in one struct: small replies are one alloc, one pack.
+_DATA_HEADER = struct.Struct(">BIBBBIBBQBBQBBBI")
+SMALL_REPLY = 16384
+
+
+def _data_packet(srv: Srv, sync: int, code: int, schema_version: int, items: list[bytes],
                  count: int) -> None:
     ob = srv.obuf[srv.p_obuf]
-    start = ob.used
-    buf, off = ob.alloc(_DATA_HEAD)
-    dup = ob.dup
+    size = 0
     for item in items:
-        dup(item)
-    pack_header_into(buf, off, ob.used - start - 5, code, sync, schema_version)
-    pack_data_prefix_into(buf, off + HEADER_LEN, count)
+        size += len(item)
+    total = _DATA_HEAD + size
+    if total <= SMALL_REPLY:
+        buf, off = ob.alloc(total)
+        pos = off + _DATA_HEAD
+        for item in items:
+            end = pos + len(item)
+            buf[pos:end] = item
+            pos = end
+    else:  # reserve the head, stream the items (they may span slabs)
+        buf, off = ob.alloc(_DATA_HEAD)
+        for item in items:
+            ob.dup(item)
+    _DATA_HEADER.pack_into(buf, off, 0xCE, total - 5, 0x83, C.REQUEST_TYPE, 0xCE, code,
+                           C.SYNC, 0xCF, sync, C.SCHEMA_VERSION, 0xCF, schema_version,
+                           0x81, C.DATA, 0xDD, count)

@@ -77,6 +77,7 @@ class Tx(Process):
         self.errors = 0
         # Wiring (server.py):
         self.loop: Any = None
+        self.feed: cbus.Feed | None = None
         self.endpoint: cbus.Endpoint | None = None
         self.pool: FiberPool | None = None
         self.nets: list[NetControl] = []
@@ -91,6 +92,7 @@ class Tx(Process):
         self.loop = loop
         self.pool = FiberPool(loop, 5 * self.net_msg_max)
         self.endpoint = bus.register(cbus.Endpoint("tx", loop, spawn=self.pool.spawn))
+        self.feed = self.endpoint.feed
         return self.endpoint
 
     def fiber(self) -> Fiber:
