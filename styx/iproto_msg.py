@@ -35,7 +35,7 @@ class Kharon(Cmsg):
     """One per connection: carries "new output up to here" from TX to net and
     "written up to here" back (see tx/kharon.py). At most one trip in flight."""
 
-    __slots__ = ("srv", "wpos", "is_push_sent", "is_push_pending")
+    __slots__ = ("srv", "wpos", "is_push_sent", "is_push_pending", "trips")
 
     def __init__(self, srv: "Srv") -> None:
         super().__init__()
@@ -43,6 +43,7 @@ class Kharon(Cmsg):
         self.wpos = WPOS_ZERO
         self.is_push_sent = False
         self.is_push_pending = False
+        self.trips = 0
 
 
 class Srv:

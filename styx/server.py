@@ -229,6 +229,8 @@ class Server:
             net.schema_version = lambda: tx.schema.version
             to_net = cbus.Pipe(endpoint, tx.feed, max_input)
             tx.net_pipes.append(to_net)
+            tx.in_progress.append(0)
+            tx.in_progress_total.append(0)
             tx.nets.append(NetControl(to_net, net.tx_pipe, net.stats, net.set_msg_max,
                                       net.set_readahead, net.busy, net.close_all))
             back = cbus.Hop(net.send_msg, None)

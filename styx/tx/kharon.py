@@ -57,6 +57,7 @@ def _sail(tx: Any, kharon: Kharon) -> None:
     kharon.wpos = srv.end()
     kharon.is_push_pending = False
     kharon.is_push_sent = True
+    kharon.trips += 1
     kharon.route = tx.kharon_routes[srv.net]
     kharon.hop = 0
     tx.net_pipes[srv.net].push(kharon)

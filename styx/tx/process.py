@@ -179,21 +179,20 @@ class Process:
 
     async def _call_in_fiber(self: "Tx", msg: IprotoMsg, fiber: Fiber, proc: Procedure,
                              args: list[Any]) -> None:
-        current.set(fiber)  # this task's own context
-        try:
-            result = await proc.func(*args)
-        except Exception as e:  # noqa: BLE001
-            self._error(msg, error_from_exception(e))
-            return
-        self._reply_call(msg, result)
+        await self._await_in_fiber(msg, fiber, proc.func(*args))
 
     async def _await_in_fiber(self: "Tx", msg: IprotoMsg, fiber: Fiber, awaitable: Any) -> None:
-        current.set(fiber)
+        current.set(fiber)  # this task's own context
+        net = msg.srv.net
+        self.in_progress[net] += 1
+        self.in_progress_total[net] += 1
         try:
             result = await awaitable
         except Exception as e:  # noqa: BLE001
             self._error(msg, error_from_exception(e))
             return
+        finally:
+            self.in_progress[net] -= 1
         self._reply_call(msg, result)
 
     def _reply_call(self: "Tx", msg: IprotoMsg, result: Any) -> None:

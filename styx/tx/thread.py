@@ -75,6 +75,10 @@ class Tx(Process):
         self._packb_inner = msgpack.Packer(use_bin_type=True, unicode_errors="surrogateescape").pack
         self.box = Box(self)
         self.errors = 0
+        # Requests executing in fibers, per iproto thread (inline requests
+        # finish before anyone could observe them in progress).
+        self.in_progress: list[int] = []
+        self.in_progress_total: list[int] = []
         # Wiring (server.py):
         self.loop: Any = None
         self.feed: cbus.Feed | None = None
@@ -157,10 +161,14 @@ class Tx(Process):
                 raise BoxError(ER.CFG, name, "unknown or not a dynamic option")
 
     async def net_stats(self) -> dict[str, Any]:
-        """Every iproto thread's counters (a synchronous cbus call to each)."""
+        """Every iproto thread's counters (a synchronous cbus call to each),
+        with TX's count of requests in progress for that thread."""
         threads = []
-        for net in self.nets:
-            threads.append(await cbus.call(net.pipe, net.back, net.stats))
+        for i, net in enumerate(self.nets):
+            stats = await cbus.call(net.pipe, net.back, net.stats)
+            stats["requests_in_progress_current"] = self.in_progress[i]
+            stats["requests_in_progress_total"] = self.in_progress_total[i]
+            threads.append(stats)
         total = {k: sum(t[k] for t in threads) for k in threads[0]} if threads else {}
         total["threads"] = threads
         return total
