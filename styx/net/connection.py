@@ -39,6 +39,7 @@ from ..iproto_msg import WPOS_ZERO, IprotoMsg, ServiceMsg, Srv, Wpos
 from ..memory import Ibuf
 from ..protocol import constants as C
 from ..protocol.codec import FramingError, decode_header, encode_reply, frame
+from ..protocol.constants import PACKET_SIZE_MAX
 from ..protocol.errors import ER, BoxError, encode_error_body
 
 if TYPE_CHECKING:
@@ -185,6 +186,9 @@ class Connection:
                 break
             if buf[pos] == 0xCE and end - pos >= 5:  # type: ignore[index]
                 hl, length = 5, from_bytes(buf[pos + 1:pos + 5], "big")  # type: ignore[index]
+                if length > PACKET_SIZE_MAX:
+                    fatal = FramingError(f"too big packet size in the header: {length}")
+                    break
             else:
                 try:
                     hl, length = frame(buf, pos, end)  # type: ignore[arg-type]

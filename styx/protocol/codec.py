@@ -161,10 +161,12 @@ def decode_header(h: Any) -> tuple[int, int, int, int]:
     if type(h) is not dict:
         raise _header_error(0)
     if len(h) == 2:  # the common {REQUEST_TYPE, SYNC}: no loop
-        t = h.get(C.REQUEST_TYPE)
-        sync = h.get(C.SYNC)
-        if type(t) is int and type(sync) is int and t >= 0 and 0 <= sync < 1 << 64:
-            return t, sync, 0, 0
+        k0, k1 = h
+        if type(k0) is int and type(k1) is int:  # (False and 0.0 also hash as 0)
+            t = h.get(C.REQUEST_TYPE)
+            sync = h.get(C.SYNC)
+            if type(t) is int and type(sync) is int and t >= 0 and 0 <= sync < 1 << 64:
+                return t, sync, 0, 0
     t = sync = sv = sid = 0
     for k, v in h.items():
         if type(k) is not int or k < 0:
@@ -201,6 +203,9 @@ def _is_uint(v: Any) -> bool:
 # -- bodies ------------------------------------------------------------------
 
 
+_ABSENT = object()  # a key not in the body (nil is a present value of the wrong type)
+
+
 def _bad(what: str = "packet body") -> BoxError:
     return BoxError(ER.INVALID_MSGPACK, what)
 
@@ -229,11 +234,11 @@ class CallRequest(NamedTuple):
 def decode_call(body: Any, key: int = C.FUNCTION_NAME) -> CallRequest:
     """CALL, CALL_16 (FUNCTION_NAME) and EVAL (`key=EXPR`): name and arguments."""
     m = _strict_map(body)
-    name = m.get(key)
+    name = m.get(key, _ABSENT)
     args = m.get(C.TUPLE, [])
-    if (name is not None and type(name) is not str) or type(args) is not list:
+    if (name is not _ABSENT and type(name) is not str) or type(args) is not list:
         raise _bad()
-    if name is None:
+    if name is _ABSENT:
         raise _missing(key)
     return CallRequest(name, args)
 
@@ -245,13 +250,13 @@ class AuthRequest(NamedTuple):
 
 def decode_auth(body: Any) -> AuthRequest:
     m = _strict_map(body)
-    user = m.get(C.USER_NAME)
-    tup = m.get(C.TUPLE)
-    if (user is not None and type(user) is not str) or (tup is not None and type(tup) is not list):
+    user = m.get(C.USER_NAME, _ABSENT)
+    tup = m.get(C.TUPLE, _ABSENT)
+    if (user is not _ABSENT and type(user) is not str) or (tup is not _ABSENT and type(tup) is not list):
         raise _bad()
-    if user is None:
+    if user is _ABSENT:
         raise _missing(C.USER_NAME)
-    if tup is None:
+    if tup is _ABSENT:
         raise _missing(C.TUPLE)
     return AuthRequest(user, tup)
 
@@ -267,12 +272,14 @@ def decode_id(body: Any) -> IdRequest:
     m = _strict_map(body, "request body")
     version = m.get(C.VERSION, 0)
     features = m.get(C.FEATURES, [])
-    auth_type = m.get(C.AUTH_TYPE)
+    auth_type = m.get(C.AUTH_TYPE, _ABSENT)
     if not _is_uint(version) or type(features) is not list:
         raise _bad("request body")
     if any(not _is_uint(f) for f in features):
         raise _bad("request body")
-    if auth_type is not None and type(auth_type) is not str:
+    if auth_type is _ABSENT:
+        auth_type = None
+    elif type(auth_type) is not str:
         raise _bad("request body")
     return IdRequest(version, features, auth_type)
 
@@ -319,6 +326,10 @@ def decode_dml(req_type: int, body: Any) -> DmlRequest:
         raise _bad()
     else:
         m = body
+        for k in m:
+            if type(k) is not int or k < 0:  # skipped, as Tarantool does
+                m = {k: v for k, v in m.items() if type(k) is int and k >= 0}
+                break
     for k in _UINT_KEYS:
         if k in m and not _is_uint(m[k]):
             raise _bad()

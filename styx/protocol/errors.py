@@ -112,6 +112,15 @@ MESSAGES: dict[int, tuple[str, str]] = {
 }
 
 
+# Error types clients know by name (Tarantool's error classes).
+TARANTOOL_ERROR_TYPES = frozenset({
+    "ClientError", "CustomError", "AccessDeniedError", "OutOfMemory", "SystemError",
+    "SocketError", "TimedOut", "LuajitError", "IllegalParams", "XlogError", "XlogGapError",
+    "FiberIsCancelled", "CollationError", "SwimError", "CryptoError", "RaftError",
+    "ChannelIsClosed", "UnsupportedIndexFeature",
+})
+
+
 class BoxError(Exception):
     """A Tarantool error. `BoxError(ER.NO_SUCH_PROC, "f")` formats Tarantool's message.
 
@@ -153,17 +162,26 @@ class BoxError(Exception):
         return f"BoxError({self.code}, {self.message!r})"
 
     def error_map(self) -> dict[int, Any]:
-        """One entry of the MP_ERROR stack, keys in Tarantool's order."""
+        """One entry of the MP_ERROR stack, keys in Tarantool's order.
+
+        A type Tarantool does not define travels as Tarantool sends
+        `box.error.new{type = ...}`: type "CustomError" with the name in the
+        `custom_type` field, so every client rebuilds it with its code.
+        """
+        type_name, fields = self.type_name, self.fields
+        if type_name not in TARANTOOL_ERROR_TYPES:
+            fields = {"custom_type": type_name, **(fields or {})}
+            type_name = "CustomError"
         m: dict[int, Any] = {
-            C.ERROR_TYPE: self.type_name,
+            C.ERROR_TYPE: type_name,
             C.ERROR_LINE: self.line,
             C.ERROR_FILE: self.file,
             C.ERROR_MESSAGE: self.message,
             C.ERROR_ERRNO: self.errno,
             C.ERROR_CODE: self.code,
         }
-        if self.fields:
-            m[C.ERROR_FIELDS] = self.fields
+        if fields:
+            m[C.ERROR_FIELDS] = fields
         return m
 
     def stack(self) -> list[dict[int, Any]]:
@@ -182,8 +200,9 @@ def error_from_exception(exc: BaseException) -> BoxError:
     """What a Python exception raised by app code looks like to a client.
 
     A BoxError goes as is. Anything else becomes ER_PROC_LUA (32), the code
-    Tarantool uses for an error raised inside a stored procedure, with type
-    "PythonError" and the message "<ExceptionType>: <text>", located at the
+    Tarantool uses for an error raised inside a stored procedure, with the
+    exception's class name as its type (sent as a CustomError, see
+    `error_map`) and the message "<ExceptionType>: <text>", located at the
     innermost frame of the traceback.
     """
     if isinstance(exc, BoxError):
@@ -195,7 +214,7 @@ def error_from_exception(exc: BaseException) -> BoxError:
         tb = tb.tb_next
     text = str(exc)
     message = f"{type(exc).__name__}: {text}" if text else type(exc).__name__
-    err = BoxError(ER.PROC_LUA, message=message, type_name="PythonError", file=file, line=line)
+    err = BoxError(ER.PROC_LUA, message=message, type_name=type(exc).__name__, file=file, line=line)
     err.__cause__ = exc.__cause__
     return err
 

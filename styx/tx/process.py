@@ -205,7 +205,7 @@ class Process:
             items = [pack(v) for v in values]
         except Exception as e:  # noqa: BLE001 - e.g. a value msgpack cannot encode
             self._error(msg, BoxError(ER.PROC_LUA, message=f"Failed to encode the result: {e}",
-                                      type_name="PythonError"))
+                                      type_name=type(e).__name__))
             return
         reply_data(msg.srv, msg, self.schema.version, items)
 
