@@ -1,0 +1,13 @@
+"""The Styx side of the benchmark: the procedures the load generator CALLs.
+
+bench/tarantool_init.lua defines the same functions, with the same names and
+semantics, as global Lua functions for Tarantool.
+"""
+
+
+def sum(a, b):  # noqa: A001 - Lua's `function sum(a, b) return a + b end`
+    return a + b
+
+
+def echo(*args):  # Lua's `function echo(...) return ... end`
+    return args

@@ -1,0 +1,484 @@
+"""Raw-socket IPROTO load generator: no connector between the bench and the bytes.
+
+Requests are encoded once, up front. Every connection sends syncs 1..SYNC_RING
+in turn (then wraps around), so the next k requests of a connection are always
+one contiguous slice of one pre-encoded byte string: sending costs one slice and
+one send() call, whatever k is.
+
+Pipelining: each connection keeps P requests in flight. Whenever a read brings
+k complete replies, the connection sends k new requests in one write, so the
+window is refilled as replies arrive (a sliding window), not in lock-step
+batches of P. Batches ("send P, wait for all P") would let the server's queue
+run dry at the end of every batch and time the client's turnaround as much as
+the server; the sliding window keeps the server's input non-empty at all times,
+while still writing many requests per syscall when the server answers many at
+once. It measures the server's throughput at a fixed concurrency of N x P.
+
+Checking: every reply is checked: whole packet (0xce + u32 length), header
+code 0 (OK), the sync echoed being one that is in flight on that connection
+(in order, or early within the window), and the body equal to the expected one
+(PING: {}, CALL sum(1, 2): {IPROTO_DATA: [3]}). Since a server's reply for a
+given sync is always the same bytes, a packet is fully decoded and checked the
+first time its exact bytes are seen and remembered (bytes -> sync); later
+identical packets are checked by one dict lookup. So the client stays cheap
+without checking less.
+"""
+
+from __future__ import annotations
+
+import errno
+import os
+import select
+import signal
+import socket
+import struct
+import time
+import traceback
+from typing import Any
+
+import msgpack
+
+# IPROTO constants (see ../shared/reference/tarantool-iproto.md).
+IPROTO_REQUEST_TYPE = 0x00
+IPROTO_SYNC = 0x01
+IPROTO_OK = 0x00
+IPROTO_PING = 0x40
+IPROTO_CALL = 0x0A
+IPROTO_TUPLE = 0x21
+IPROTO_FUNCTION_NAME = 0x22
+IPROTO_DATA = 0x30
+IPROTO_ERROR_24 = 0x31
+IPROTO_ERROR = 0x52
+
+GREETING_SIZE = 128
+SYNC_RING = 4096  # syncs 1..SYNC_RING per connection; must exceed the window P
+
+_U32 = struct.Struct(">I")
+
+# What the load sends and what each reply body must be.
+KINDS: dict[str, tuple[int, Any, Any]] = {
+    # kind: (request type, request body or None, expected reply body)
+    "ping": (IPROTO_PING, None, {}),
+    "call": (IPROTO_CALL, {IPROTO_FUNCTION_NAME: "sum", IPROTO_TUPLE: [1, 2]}, {IPROTO_DATA: [3]}),
+}
+
+
+def encode_request(rtype: int, sync: int, body: Any) -> bytes:
+    payload = msgpack.packb({IPROTO_REQUEST_TYPE: rtype, IPROTO_SYNC: sync})
+    if body is not None:
+        payload += msgpack.packb(body)
+    return b"\xce" + _U32.pack(len(payload)) + payload
+
+
+class Ring:
+    """Requests for syncs 1..SYNC_RING, concatenated; slice(i, k) is the bytes of
+    the k requests starting at ring index i (sync i + 1)."""
+
+    def __init__(self, kind: str) -> None:
+        rtype, body, _ = KINDS[kind]
+        reqs = [encode_request(rtype, i + 1, body) for i in range(SYNC_RING)]
+        self.data = b"".join(reqs)
+        self.offsets = [0]
+        for r in reqs:
+            self.offsets.append(self.offsets[-1] + len(r))
+
+    def slice(self, i: int, k: int) -> bytes:
+        off = self.offsets
+        j = i + k
+        if j <= SYNC_RING:
+            return self.data[off[i]:off[j]]
+        return self.data[off[i]:] + self.data[:off[j - SYNC_RING]]
+
+
+class ReplyError(Exception):
+    pass
+
+
+class Checker:
+    """Full check of a reply packet the first time its bytes are seen."""
+
+    def __init__(self, kind: str) -> None:
+        self.expected_body = KINDS[kind][2]
+        self.cache: dict[bytes, int] = {}  # packet bytes -> sync (ring index)
+        self.errors = 0
+        self.samples: list[str] = []
+
+    def error(self, msg: str) -> None:
+        self.errors += 1
+        if len(self.samples) < 5:
+            self.samples.append(msg)
+
+    def check(self, packet: bytes) -> int:
+        """Return the ring index (sync - 1) the packet answers; -2 - index if
+        the reply is an error or has a wrong body (counted in self.errors; it
+        still answers that request). Raises ReplyError when the packet cannot
+        be decoded at all (the stream is lost)."""
+        if packet[0] != 0xCE or len(packet) != 5 + _U32.unpack_from(packet, 1)[0]:
+            raise ReplyError(f"bad length prefix: {packet[:5].hex()}")
+        u = msgpack.Unpacker(raw=False, strict_map_key=False)
+        u.feed(packet[5:])
+        try:
+            header = u.unpack()
+            body = u.unpack() if u.tell() < len(packet) - 5 else None
+            if u.tell() != len(packet) - 5:
+                raise ReplyError(f"trailing bytes in packet {packet.hex()}")
+        except (ValueError, msgpack.UnpackException, msgpack.OutOfData) as e:
+            raise ReplyError(f"undecodable packet {packet.hex()}: {e}") from None
+        if not isinstance(header, dict) or not isinstance(header.get(IPROTO_SYNC), int):
+            raise ReplyError(f"bad header {header!r}")
+        sync = header[IPROTO_SYNC]
+        if not 1 <= sync <= SYNC_RING:
+            raise ReplyError(f"sync {sync} was never sent (header {header!r})")
+        idx = sync - 1
+        code = header.get(IPROTO_REQUEST_TYPE)
+        if code != IPROTO_OK:
+            code = code if isinstance(code, int) else -1
+            msg = body.get(IPROTO_ERROR_24) if isinstance(body, dict) else None
+            self.error(f"sync {sync}: error reply code {code:#x}: {msg!r}")
+            return -2 - idx
+        if body != self.expected_body:
+            self.error(f"sync {sync}: body {body!r}, expected {self.expected_body!r}")
+            return -2 - idx
+        self.cache[packet] = idx
+        return idx
+
+
+def connect(port: int, host: str = "127.0.0.1", timeout: float = 10.0) -> socket.socket:
+    sock = socket.create_connection((host, port), timeout=timeout)
+    sock.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
+    greeting = b""
+    while len(greeting) < GREETING_SIZE:
+        chunk = sock.recv(GREETING_SIZE - len(greeting))
+        if not chunk:
+            raise ConnectionError("closed before the greeting")
+        greeting += chunk
+    check_greeting(greeting)
+    return sock
+
+
+def check_greeting(greeting: bytes) -> None:
+    if len(greeting) != GREETING_SIZE or not greeting.startswith(b"Tarantool ") \
+            or greeting[63:64] != b"\n" or greeting[127:128] != b"\n":
+        raise ConnectionError(f"bad greeting {greeting[:64]!r}")
+
+
+class Conn:
+    __slots__ = ("sock", "sent", "recvd", "exp", "early", "leftover", "out")
+
+    def __init__(self, sock: socket.socket) -> None:
+        self.sock = sock
+        self.sent = 0      # requests sent
+        self.recvd = 0     # replies received
+        self.exp = 0       # ring index of the oldest request in flight
+        self.early: set[int] = set()  # ring indexes answered out of order
+        self.leftover = b""  # incomplete packet at the end of the last read
+        self.out = b""     # unsent request bytes (partial write)
+
+
+# ---------------------------------------------------------------------------
+# Worker process: N connections, P in flight each, until told to stop.
+
+PHASE_WAIT, PHASE_RUN, PHASE_STOP = 0, 1, 2
+
+
+def worker_main(idx: int, port: int, nconn: int, inflight: int, kind: str,
+                phase: Any, counts: Any, errors: Any, results: Any) -> None:
+    """Entry of one load process. `phase`, `counts`, `errors` are shared
+    (multiprocessing RawValue/RawArray); `results` a Queue for the report."""
+    # The parent stops us (phase, then terminate()); Ctrl-C is its business.
+    signal.signal(signal.SIGINT, signal.SIG_IGN)
+    signal.signal(signal.SIGTERM, signal.SIG_DFL)
+    try:
+        conns = [Conn(connect(port)) for _ in range(nconn)]
+        results.put(("ready", idx, os.getpid()))
+        while phase.value == PHASE_WAIT:
+            time.sleep(0.001)
+        checker = Checker(kind)
+        ring = Ring(kind)
+        if nconn == 1:
+            report = _run_blocking(idx, conns[0], inflight, ring, checker, phase, counts, errors)
+        else:
+            report = _run_epoll(idx, conns, inflight, ring, checker, phase, counts, errors)
+        report["errors"] = checker.errors
+        report["error_samples"] = checker.samples
+        results.put(("done", idx, report))
+        for c in conns:
+            c.sock.close()
+    except BaseException:  # noqa: BLE001
+        results.put(("failed", idx, traceback.format_exc()))
+
+
+def _consume(c: Conn, data: bytes, checker: Checker) -> int:
+    """Parse and check the complete replies in c.leftover + data; return how many."""
+    if c.leftover:
+        data = c.leftover + data
+    n = len(data)
+    pos = 0
+    k = 0
+    cache = checker.cache
+    exp = c.exp
+    while n - pos >= 5:
+        end = pos + 5 + _U32.unpack_from(data, pos + 1)[0]
+        if end > n:
+            break
+        packet = data[pos:end]
+        s = cache.get(packet)
+        if s is None:
+            s = checker.check(packet)
+            if s < -1:
+                s = -2 - s  # an error reply still answers its request
+        if s == exp:
+            exp += 1
+            if exp == SYNC_RING:
+                exp = 0
+            early = c.early
+            while early and exp in early:
+                early.remove(exp)
+                exp += 1
+                if exp == SYNC_RING:
+                    exp = 0
+        else:
+            in_flight = c.sent - c.recvd - k
+            d = (s - exp) % SYNC_RING
+            if not 0 < d < in_flight or s in c.early:
+                raise ReplyError(f"reply for sync {s + 1}, which is not in flight "
+                                 f"(oldest in flight {exp + 1}, {in_flight} in flight)")
+            c.early.add(s)
+        pos = end
+        k += 1
+    c.exp = exp
+    c.leftover = data[pos:] if pos < n else b""
+    c.recvd += k
+    return k
+
+
+def _run_blocking(idx: int, c: Conn, inflight: int, ring: Ring, checker: Checker,
+                  phase: Any, counts: Any, errors: Any) -> dict[str, Any]:
+    """One connection: a blocking socket, no poller between the client and
+    the round trip (with inflight=1 this is the synchronous client)."""
+    sock = c.sock
+    sock.setblocking(True)
+    sock.sendall(ring.slice(0, inflight))
+    c.sent = inflight
+    total = 0
+    recv = sock.recv
+    while True:
+        data = recv(262144)
+        if not data:
+            raise ConnectionError("server closed the connection")
+        k = _consume(c, data, checker)
+        if k:
+            total += k
+            counts[idx] = total
+            if phase.value == PHASE_RUN:
+                sock.sendall(ring.slice(c.sent % SYNC_RING, k))
+                c.sent += k
+            elif c.sent == c.recvd:
+                break
+    errors[idx] = checker.errors
+    return {"replies": total, "missing": 0}
+
+
+def _run_epoll(idx: int, conns: list[Conn], inflight: int, ring: Ring, checker: Checker,
+               phase: Any, counts: Any, errors: Any) -> dict[str, Any]:
+    ep = select.epoll()
+    by_fd: dict[int, Conn] = {}
+    for c in conns:
+        c.sock.setblocking(False)
+        by_fd[c.sock.fileno()] = c
+        ep.register(c.sock.fileno(), select.EPOLLIN)
+        _send(c, ring.slice(0, inflight), ep)
+        c.sent = inflight
+    total = 0
+    running = True
+    drain_deadline = None
+    IN, OUT = select.EPOLLIN, select.EPOLLOUT
+    while True:
+        for fd, ev in ep.poll(0.2):
+            c = by_fd[fd]
+            if ev & OUT:
+                _send(c, b"", ep)
+            if not ev & IN and ev & (select.EPOLLHUP | select.EPOLLERR):
+                raise ConnectionError("server closed the connection")
+            if ev & IN:
+                try:
+                    data = c.sock.recv(262144)
+                except BlockingIOError:
+                    continue
+                if not data:
+                    raise ConnectionError("server closed the connection")
+                k = _consume(c, data, checker)
+                if k:
+                    total += k
+                    if running:
+                        _send(c, ring.slice(c.sent % SYNC_RING, k), ep)
+                        c.sent += k
+        counts[idx] = total
+        if running and phase.value != PHASE_RUN:
+            running = False
+            drain_deadline = time.monotonic() + 10.0
+        if not running:
+            missing = sum(c.sent - c.recvd for c in conns)
+            if missing == 0 or time.monotonic() > drain_deadline:
+                break
+    errors[idx] = checker.errors
+    ep.close()
+    if missing:
+        checker.error(f"{missing} requests got no reply within 10 s after the load stopped")
+    return {"replies": total, "missing": missing}
+
+
+def _send(c: Conn, data: bytes, ep: Any) -> None:
+    if c.out:
+        data = c.out + data
+    if not data:
+        return
+    try:
+        n = c.sock.send(data)
+    except BlockingIOError:
+        n = 0
+    fd = c.sock.fileno()
+    if n < len(data):
+        if not c.out:
+            ep.modify(fd, select.EPOLLIN | select.EPOLLOUT)
+        c.out = data[n:]
+    elif c.out:
+        c.out = b""
+        ep.modify(fd, select.EPOLLIN)
+
+
+# ---------------------------------------------------------------------------
+# Many idle connections (memory test), from the calling process.
+
+def open_many(port: int, n: int, window: int = 512, timeout: float = 120.0,
+              host: str = "127.0.0.1") -> tuple[list[socket.socket], dict[str, Any]]:
+    """Open n connections and read each one's greeting, with at most `window`
+    connections not yet greeted at a time. Returns the sockets (non-blocking)
+    and stats."""
+    ep = select.epoll()
+    pending: dict[int, tuple[socket.socket, bytearray]] = {}
+    done: list[socket.socket] = []
+    started = 0
+    retries = 0
+    slow = 0  # greetings that took more than 1 s (a SYN retransmit, typically)
+    born: dict[int, float] = {}
+    t0 = time.monotonic()
+    deadline = t0 + timeout
+
+    def start_one() -> None:
+        nonlocal started
+        s = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
+        s.setblocking(False)
+        err = s.connect_ex((host, port))
+        if err not in (0, errno.EINPROGRESS):
+            s.close()
+            raise OSError(err, os.strerror(err))
+        pending[s.fileno()] = (s, bytearray())
+        born[s.fileno()] = time.monotonic()
+        ep.register(s.fileno(), select.EPOLLIN)
+        started += 1
+
+    try:
+        while len(done) < n:
+            while started < n + retries and len(pending) < window:
+                start_one()
+            if time.monotonic() > deadline:
+                raise TimeoutError(f"only {len(done)} of {n} connections greeted in {timeout:.0f} s")
+            for fd, ev in ep.poll(1.0):
+                s, buf = pending[fd]
+                try:
+                    chunk = s.recv(GREETING_SIZE - len(buf))
+                except BlockingIOError:
+                    continue
+                except OSError:
+                    chunk = b""
+                if not chunk:  # refused / reset / closed: try again with a new one
+                    ep.unregister(fd)
+                    del pending[fd]
+                    s.close()
+                    retries += 1
+                    if retries > n:
+                        raise ConnectionError("more failed connects than connections")
+                    continue
+                buf += chunk
+                if len(buf) == GREETING_SIZE:
+                    check_greeting(bytes(buf))
+                    ep.unregister(fd)
+                    del pending[fd]
+                    if time.monotonic() - born.pop(fd) > 1.0:
+                        slow += 1
+                    done.append(s)
+    except BaseException:
+        for s, _ in pending.values():
+            s.close()
+        for s in done:
+            s.close()
+        raise
+    finally:
+        ep.close()
+    elapsed = time.monotonic() - t0
+    return done, {"open_seconds": elapsed, "failed_connects": retries, "slow_greetings": slow}
+
+
+def ping_all(socks: list[socket.socket], timeout: float = 60.0) -> dict[str, Any]:
+    """Send one PING on every connection (sync = its index + 1) and check that
+    every one gets its reply. Returns stats."""
+    checker = Checker("ping")
+    ep = select.epoll()
+    by_fd = {}
+    t0 = time.monotonic()
+    for i, s in enumerate(socks):
+        req = encode_request(IPROTO_PING, (i % SYNC_RING) + 1, None)
+        try:
+            s.send(req)  # a few bytes on an idle socket: never partial
+        except OSError as e:
+            checker.error(f"connection {i}: send failed: {e}")
+            continue
+        by_fd[s.fileno()] = (i, s, bytearray())
+        ep.register(s.fileno(), select.EPOLLIN)
+    answered = 0
+    wrong = checker.errors
+    deadline = t0 + timeout
+    try:
+        while by_fd and time.monotonic() < deadline:
+            for fd, _ev in ep.poll(1.0):
+                i, s, buf = by_fd[fd]
+                try:
+                    chunk = s.recv(4096)
+                except BlockingIOError:
+                    continue
+                except OSError:
+                    chunk = b""
+                if not chunk:
+                    checker.error(f"connection {i} closed before its PING reply")
+                    wrong += 1
+                    ep.unregister(fd)
+                    del by_fd[fd]
+                    continue
+                buf += chunk
+                if len(buf) >= 5 and len(buf) >= 5 + _U32.unpack_from(buf, 1)[0]:
+                    ep.unregister(fd)
+                    del by_fd[fd]
+                    if len(buf) != 5 + _U32.unpack_from(buf, 1)[0]:
+                        checker.error(f"connection {i}: extra bytes after the PING reply")
+                        wrong += 1
+                        continue
+                    try:
+                        r = checker.check(bytes(buf))
+                    except ReplyError as e:
+                        checker.error(f"connection {i}: {e}")
+                        wrong += 1
+                        continue
+                    if r != i % SYNC_RING:
+                        if r >= 0:
+                            checker.error(f"connection {i}: reply for sync {r + 1}, sent {i % SYNC_RING + 1}")
+                        wrong += 1
+                    else:
+                        answered += 1
+    finally:
+        ep.close()
+    return {
+        "pinged": len(socks), "answered_ok": answered, "wrong": wrong,
+        "unanswered": len(by_fd), "ping_seconds": time.monotonic() - t0,
+        "errors": checker.samples,
+    }

@@ -1,0 +1,393 @@
+#!/usr/bin/env python3
+"""Styx vs Tarantool: throughput, CPU per request and memory per idle connection.
+
+    .venv/bin/python bench/run.py                 # everything, a few minutes
+    .venv/bin/python bench/run.py --duration 2 --threads 0 --skip-memory
+    .venv/bin/python bench/run.py --json results.json
+
+For each server (Tarantool first, then Styx with each --iproto-threads mode),
+one at a time on a fresh process: the load scenarios, then the memory test.
+See bench/README.md for what is measured and how.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import multiprocessing as mp
+import os
+import platform
+import queue
+import signal
+import sys
+import time
+from pathlib import Path
+from typing import Any
+
+sys.dont_write_bytecode = True  # keep bench/ free of __pycache__
+sys.path.insert(0, str(Path(__file__).resolve().parent))
+
+import loadgen  # noqa: E402
+import servers  # noqa: E402
+
+# name -> (request kind, pipelined?)
+SCENARIOS = {
+    "ping": ("ping", True),
+    "call": ("call", True),
+    "ping-sync": ("ping", False),
+    "call-sync": ("call", False),
+}
+# Targets: Styx's share of Tarantool's rate (pipelined), or the floor of the
+# round-trip rate ratio (synchronous: "within 2x" = at least 1/2).
+TARGETS = {"ping": 0.15, "call": 0.20, "ping-sync": 0.5, "call-sync": 0.5}
+MEMORY_TARGET = 16 * 1024  # bytes per idle connection
+
+
+def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
+    p = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    p.add_argument("--duration", type=float, default=5.0, help="timed seconds per scenario (default 5)")
+    p.add_argument("--warmup", type=float, default=1.0, help="seconds of load before the timed window (default 1)")
+    p.add_argument("--connections", type=int, default=16, help="connections, pipelined scenarios (default 16)")
+    p.add_argument("--inflight", type=int, default=16, help="requests in flight per connection, pipelined (default 16)")
+    p.add_argument("--client-procs", type=int, default=2,
+                   help="load processes for the pipelined scenarios (default 2: the machine's cores)")
+    p.add_argument("--threads", default="0,1,2", help="Styx --iproto-threads modes, comma-separated (default 0,1,2)")
+    p.add_argument("--scenarios", default=",".join(SCENARIOS),
+                   help=f"comma-separated subset of {','.join(SCENARIOS)}")
+    p.add_argument("--net-msg-max", type=int, default=768, help="net_msg_max of both servers (default 768)")
+    p.add_argument("--memory-connections", type=int, default=10000, help="idle connections (default 10000)")
+    p.add_argument("--memory-window", type=int, default=512,
+                   help="connections being opened (not yet greeted) at a time, memory test (default 512)")
+    p.add_argument("--skip-memory", action="store_true", help="skip the idle-connections memory test")
+    p.add_argument("--skip-tarantool", action="store_true", help="run Styx only (no ratios)")
+    p.add_argument("--tarantool", default="tarantool", help="tarantool binary (default: tarantool on PATH)")
+    p.add_argument("--json", metavar="PATH", help="also write the results as JSON to PATH ('-' for stdout)")
+    args = p.parse_args(argv)
+    args.threads = [int(t) for t in args.threads.split(",") if t.strip() != ""]
+    args.scenarios = [s.strip() for s in args.scenarios.split(",") if s.strip()]
+    for s in args.scenarios:
+        if s not in SCENARIOS:
+            p.error(f"unknown scenario {s!r}")
+    if args.inflight >= loadgen.SYNC_RING:
+        p.error(f"--inflight must be below {loadgen.SYNC_RING}")
+    return args
+
+
+def log(msg: str) -> None:
+    print(msg, file=sys.stderr, flush=True)
+
+
+# ---------------------------------------------------------------------------
+# One load scenario against one running server.
+
+def run_load(srv: servers.ServerProc, kind: str, nconn: int, inflight: int, procs: int,
+             warmup: float, duration: float) -> dict[str, Any]:
+    ctx = mp.get_context("fork")
+    procs = max(1, min(procs, nconn))
+    phase = ctx.RawValue("i", loadgen.PHASE_WAIT)
+    counts = ctx.RawArray("q", procs)
+    errors = ctx.RawArray("q", procs)
+    results = ctx.Queue()
+    share = [nconn // procs + (1 if i < nconn % procs else 0) for i in range(procs)]
+    workers = [ctx.Process(target=loadgen.worker_main, daemon=True,
+                           args=(i, srv.port, share[i], inflight, kind, phase, counts, errors, results))
+               for i in range(procs)]
+    # What the machine does without our load (other tenants, the idle server).
+    b0, _ = servers.machine_cpu_seconds()
+    time.sleep(0.3)
+    b1, _ = servers.machine_cpu_seconds()
+    background = (b1 - b0) / 0.3 * 100
+    for w in workers:
+        w.start()
+    try:
+        pids = {}
+        while len(pids) < procs:
+            msg = results.get(timeout=30)
+            if msg[0] == "failed":
+                raise RuntimeError(f"load process {msg[1]} failed:\n{msg[2]}")
+            pids[msg[1]] = msg[2]
+        phase.value = loadgen.PHASE_RUN
+        time.sleep(warmup)
+
+        def snap() -> tuple[float, int, float, float, float]:
+            t = time.perf_counter()
+            n = sum(counts[:])
+            return (t, n, servers.cpu_seconds(srv.pid), sum(servers.cpu_seconds(p) for p in pids.values()),
+                    servers.machine_cpu_seconds()[0])
+
+        t0, n0, s0, c0, m0 = snap()
+        time.sleep(duration)
+        t1, n1, s1, c1, m1 = snap()
+        phase.value = loadgen.PHASE_STOP
+        reports: dict[int, dict[str, Any]] = {}
+        failures = []
+        while len(reports) + len(failures) < procs:
+            try:
+                msg = results.get(timeout=30)
+            except queue.Empty:
+                failures += [f"load process {i}: no report 30 s after the load stopped "
+                             "(replies never came: a server hang?)"
+                             for i in range(procs) if i not in reports]
+                break
+            if msg[0] == "done":
+                reports[msg[1]] = msg[2]
+            elif msg[0] == "failed":
+                failures.append(f"load process {msg[1]}: {msg[2].strip().splitlines()[-1]}")
+    finally:
+        phase.value = loadgen.PHASE_STOP
+        for w in workers:
+            w.join(5)
+            if w.is_alive():
+                w.terminate()
+                w.join(5)
+    wall = t1 - t0
+    reqs = n1 - n0
+    nerr = sum(r["errors"] for r in reports.values())
+    samples = [s for r in reports.values() for s in r["error_samples"]] + failures
+    if not srv.alive():
+        samples.append(srv.death())
+    return {
+        "requests": reqs,
+        "seconds": wall,
+        "rps": reqs / wall if wall > 0 else 0.0,
+        "server_cpu_s": s1 - s0,
+        "server_us_per_req": (s1 - s0) / reqs * 1e6 if reqs else None,
+        "server_cpu_pct": (s1 - s0) / wall * 100,
+        "client_cpu_s": c1 - c0,
+        "client_us_per_req": (c1 - c0) / reqs * 1e6 if reqs else None,
+        "client_cpu_pct": (c1 - c0) / wall * 100,
+        "client_procs": procs,
+        "machine_busy_pct": (m1 - m0) / wall * 100,
+        "background_busy_pct": background,
+        "errors": nerr + len(failures) + (0 if srv.alive() else 1),
+        "error_samples": samples[:8],
+    }
+
+
+# ---------------------------------------------------------------------------
+# Memory per idle connection.
+
+def run_memory(srv: servers.ServerProc, n: int, window: int) -> dict[str, Any]:
+    res: dict[str, Any] = {"connections": n, "server_nofile": servers.nofile_limit(srv.pid)}
+    # Warm the server's connection paths (first-use allocations) with a few
+    # connections that also PING, and close them before the baseline.
+    socks, _ = loadgen.open_many(srv.port, 50)
+    loadgen.ping_all(socks)
+    for s in socks:
+        s.close()
+    time.sleep(0.5)
+    rss0 = servers.rss_bytes(srv.pid)
+    cpu0 = servers.cpu_seconds(srv.pid)
+    socks, st = loadgen.open_many(srv.port, n, window=window)
+    res.update(st)
+    res["open_server_cpu_s"] = servers.cpu_seconds(srv.pid) - cpu0
+    try:
+        time.sleep(1.0)  # let the server finish whatever it does per accepted connection
+        rss1 = servers.rss_bytes(srv.pid)
+        ping = loadgen.ping_all(socks)
+        time.sleep(0.5)
+        rss2 = servers.rss_bytes(srv.pid)
+    finally:
+        for s in socks:
+            s.close()
+    time.sleep(1.0)
+    rss3 = servers.rss_bytes(srv.pid) if srv.alive() else None
+    # Is the server still well after 10k disconnects?
+    after = {"answered_ok": 0}
+    if srv.alive():
+        try:
+            socks, _ = loadgen.open_many(srv.port, 1, timeout=10)
+            after = loadgen.ping_all(socks, timeout=10)
+            socks[0].close()
+        except Exception as e:  # noqa: BLE001
+            ping.setdefault("errors", []).append(f"after closing all: {e}")
+    res.update({
+        "rss_before": rss0, "rss_idle": rss1, "rss_after_ping": rss2, "rss_after_close": rss3,
+        "bytes_per_idle_conn": (rss1 - rss0) / n,
+        "bytes_per_conn_after_ping": (rss2 - rss0) / n,
+        "pinged": ping["pinged"], "answered_ok": ping["answered_ok"],
+        "wrong": ping["wrong"], "unanswered": ping["unanswered"],
+        "ping_seconds": ping["ping_seconds"],
+        "alive_after_close": after["answered_ok"] == 1,
+        "errors": ping["wrong"] + ping["unanswered"] + (0 if after["answered_ok"] == 1 else 1),
+        "error_samples": ping["errors"][:8],
+    })
+    return res
+
+
+# ---------------------------------------------------------------------------
+
+def bench_server(srv: servers.ServerProc, args: argparse.Namespace) -> dict[str, Any]:
+    out: dict[str, Any] = {"server": srv.label, "scenarios": {}, "memory": None, "failures": []}
+    log(f"-- {srv.label}: starting")
+    srv.start()
+    try:
+        for name in args.scenarios:
+            if not srv.alive():  # it died in the previous scenario: go on with a fresh one
+                log(f"   restarting {srv.label}")
+                srv.start()
+            kind, pipelined = SCENARIOS[name]
+            nconn, inflight, procs = (args.connections, args.inflight, args.client_procs) if pipelined else (1, 1, 1)
+            log(f"   {name}: {nconn} conn x {inflight} in flight, {procs} load process(es), "
+                f"{args.warmup:g}s warm-up + {args.duration:g}s")
+            try:
+                r = run_load(srv, kind, nconn, inflight, procs, args.warmup, args.duration)
+            except Exception as e:  # noqa: BLE001 - reported, and the bench goes on
+                out["failures"].append(f"{name}: {e}")
+                log(f"      FAILED: {e}")
+                continue
+            r.update(connections=nconn, inflight=inflight)
+            out["scenarios"][name] = r
+            log(f"      {r['rps']:,.0f} req/s, server {fmt_us(r['server_us_per_req'])} us/req"
+                + (f", {r['errors']} ERRORS: {r['error_samples']}" if r["errors"] else ""))
+            if not srv.alive():
+                log(f"   {srv.death()}:\n{srv.log_tail()}")
+        if not args.skip_memory:
+            if not srv.alive():
+                log(f"   restarting {srv.label}")
+                srv.start()
+            log(f"   memory: {args.memory_connections} idle connections")
+            try:
+                m = run_memory(srv, args.memory_connections, args.memory_window)
+            except Exception as e:  # noqa: BLE001
+                out["failures"].append(f"memory: {e!r}" + (f"; {srv.death()}" if not srv.alive() else ""))
+                log(f"      FAILED: {e!r}")
+            else:
+                out["memory"] = m
+                log(f"      {m['bytes_per_idle_conn']:,.0f} B/conn idle, opened in {m['open_seconds']:.1f}s, "
+                    f"{m['answered_ok']}/{m['pinged']} PINGs ok")
+    finally:
+        srv.stop()
+    return out
+
+
+def fmt_us(v: float | None) -> str:
+    return "-" if v is None else f"{v:.1f}"
+
+
+def print_tables(results: list[dict[str, Any]], args: argparse.Namespace, tversion: str) -> None:
+    ref = next((r for r in results if r["server"] == "tarantool"), None)
+    print()
+    print(f"Styx vs {tversion}: {os.cpu_count()} CPUs shared by the servers and the load; "
+          f"{args.warmup:g}s warm-up, {args.duration:g}s timed per scenario")
+    print("CPU% is of one core; us/req = CPU time (utime+stime) over the timed window / replies;")
+    print(f"all CPU = the whole machine's busy time (max {(os.cpu_count() or 1) * 100}%), "
+          "including kernel work charged to no process;")
+    print("bg CPU = the machine's busy time in the 0.3 s before the load started (other processes: noise)")
+    for name in args.scenarios:
+        kind, pipelined = SCENARIOS[name]
+        shape = (f"{args.connections} conn x {args.inflight} in flight (pipelined)" if pipelined
+                 else "1 conn x 1 in flight (synchronous round trips)")
+        req = "PING" if kind == "ping" else "CALL sum(1, 2)"
+        target = TARGETS[name]
+        tdesc = f"Styx >= {target:.0%} of Tarantool" if pipelined else "Styx within 2x of Tarantool"
+        print()
+        print(f"{req}, {shape}; target: {tdesc}")
+        hdr = (f"  {'server':<11} {'req/s':>10} {'srv us/req':>10} {'srv CPU':>8} "
+               f"{'cli CPU':>8} {'cli us/req':>10} {'all CPU':>8} {'bg CPU':>7} {'errors':>6}  {'Styx/Tarantool':>14}  {'target':<6}")
+        print(hdr)
+        print("  " + "-" * (len(hdr) - 2))
+        for r in results:
+            s = r["scenarios"].get(name)
+            if s is None:
+                continue
+            ratio = ""
+            verdict = ""
+            base = ref["scenarios"].get(name) if ref else None
+            if r is not ref and base and base["rps"]:
+                q = s["rps"] / base["rps"]
+                ratio = f"{q:.2f}"
+                verdict = "PASS" if q >= target else "FAIL"
+            print(f"  {r['server']:<11} {s['rps']:>10,.0f} {fmt_us(s['server_us_per_req']):>10} "
+                  f"{s['server_cpu_pct']:>7.0f}% {s['client_cpu_pct']:>7.0f}% "
+                  f"{fmt_us(s['client_us_per_req']):>10} {s['machine_busy_pct']:>7.0f}% {s['background_busy_pct']:>6.0f}% {s['errors']:>6}  {ratio:>14}  {verdict:<6}")
+            for e in s["error_samples"]:
+                print(f"      ! {e}")
+    mem = [r for r in results if r["memory"]]
+    if mem:
+        n = mem[0]["memory"]["connections"]
+        print()
+        print(f"{n} idle connections (greeting read on each); RSS of the server; "
+              f"target: Styx <= {MEMORY_TARGET // 1024} KiB per idle connection")
+        hdr = (f"  {'server':<11} {'RSS before':>10} {'RSS idle':>9} {'B/conn':>7} {'target':<6} "
+               f"{'open s':>6} {'slow':>5} {'PINGs ok':>12} {'ping s':>6} "
+               f"{'RSS+ping':>9} {'B/conn':>7} {'RSS closed':>10}")
+        print(hdr)
+        print("  " + "-" * (len(hdr) - 2))
+        mb = 1024 * 1024
+        for r in mem:
+            m = r["memory"]
+            verdict = "" if r["server"] == "tarantool" else \
+                ("PASS" if m["bytes_per_idle_conn"] <= MEMORY_TARGET else "FAIL")
+            closed = f"{m['rss_after_close'] / mb:.1f}M" if m["rss_after_close"] else "-"
+            print(f"  {r['server']:<11} {m['rss_before'] / mb:>9.1f}M {m['rss_idle'] / mb:>8.1f}M "
+                  f"{m['bytes_per_idle_conn']:>7,.0f} {verdict:<6} {m['open_seconds']:>6.1f} "
+                  f"{m['slow_greetings']:>5} {m['answered_ok']:>5}/{m['pinged']:<6} {m['ping_seconds']:>6.2f} "
+                  f"{m['rss_after_ping'] / mb:>8.1f}M {m['bytes_per_conn_after_ping']:>7,.0f} {closed:>10}")
+            for e in m["error_samples"]:
+                print(f"      ! {e}")
+            if m["failed_connects"]:
+                print(f"      ! {m['failed_connects']} connects failed and were retried")
+            if not m["alive_after_close"]:
+                print("      ! the server did not answer a PING after the 10k connections closed")
+        print("  slow = connections whose greeting took over 1 s (a SYN retransmit: the accept queue overflowed)")
+    failed = [(r["server"], f) for r in results for f in r["failures"]]
+    if failed:
+        print()
+        print("Failures:")
+        for label, f in failed:
+            print(f"  {label}: {f}")
+
+
+def main(argv: list[str] | None = None) -> int:
+    args = parse_args(argv)
+    need = args.memory_connections + 1024 if not args.skip_memory else 4096
+    have = servers.raise_nofile(need)
+    if not args.skip_memory and have < args.memory_connections + 64:
+        log(f"RLIMIT_NOFILE is {have}: lowering --memory-connections to {have - 64}")
+        args.memory_connections = have - 64
+    server_nofile = max(need, 4096)
+
+    def on_term(signum: int, frame: Any) -> None:
+        raise KeyboardInterrupt
+
+    signal.signal(signal.SIGTERM, on_term)
+    tversion = servers.tarantool_version(args.tarantool)
+    plan: list[servers.ServerProc] = []
+    if not args.skip_tarantool:
+        plan.append(servers.tarantool_server(args.net_msg_max, server_nofile, args.tarantool))
+    for t in args.threads:
+        plan.append(servers.styx_server(t, args.net_msg_max, server_nofile))
+    results = []
+    t0 = time.monotonic()
+    try:
+        for srv in plan:
+            results.append(bench_server(srv, args))
+    except KeyboardInterrupt:
+        log("interrupted")
+        return 130
+    finally:
+        servers.stop_all()
+    log(f"total {time.monotonic() - t0:.0f}s")
+    print_tables(results, args, tversion)
+    if args.json:
+        doc = {
+            "machine": {"cpus": os.cpu_count(), "platform": platform.platform(),
+                        "python": platform.python_version(), "tarantool": tversion},
+            "config": {k: v for k, v in vars(args).items() if k != "json"},
+            "targets": {"ratio": TARGETS, "bytes_per_idle_conn": MEMORY_TARGET},
+            "results": results,
+        }
+        text = json.dumps(doc, indent=2)
+        if args.json == "-":
+            print(text)
+        else:
+            Path(args.json).write_text(text + "\n")
+    errors = sum(s["errors"] for r in results for s in r["scenarios"].values()) + \
+        sum(r["memory"]["errors"] for r in results if r["memory"]) + \
+        sum(len(r["failures"]) for r in results)
+    return 1 if errors else 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
