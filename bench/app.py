@@ -4,6 +4,8 @@ bench/tarantool_init.lua defines the same functions, with the same names and
 semantics, as global Lua functions for Tarantool.
 """
 
+import asyncio
+
 
 def sum(a, b):  # noqa: A001 - Lua's `function sum(a, b) return a + b end`
     return a + b
@@ -11,3 +13,8 @@ def sum(a, b):  # noqa: A001 - Lua's `function sum(a, b) return a + b end`
 
 def echo(*args):  # Lua's `function echo(...) return ... end`
     return args
+
+
+async def sum_yield(a, b):  # Lua's `function sum_yield(a, b) fiber.yield() return a + b end`
+    await asyncio.sleep(0)
+    return a + b

@@ -25,3 +25,8 @@ end
 function echo(...)
     return ...
 end
+
+function sum_yield(a, b)
+    require('fiber').yield()
+    return a + b
+end

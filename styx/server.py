@@ -55,7 +55,7 @@ class Config:
 
     listen: str = "127.0.0.1:3301"
     app: str | None = None
-    iproto_threads: int = 1
+    iproto_threads: int = 0  # measured: see README, "Threads"
     net_msg_max: int = 768
     readahead: int = 16320
     net_obuf_max: int = 4 << 20  # Styx only: stop reading a client with more unsent output
