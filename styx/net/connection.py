@@ -38,7 +38,8 @@ from typing import TYPE_CHECKING, Any
 from ..iproto_msg import WPOS_ZERO, IprotoMsg, ServiceMsg, Srv, Wpos
 from ..memory import Ibuf
 from ..protocol import constants as C
-from ..protocol.codec import FramingError, decode_header, encode_reply, frame
+from ..protocol.codec import (NO_BODY, FramingError, decode_header, encode_reply, frame,
+                              map_pairs, map_size)
 from ..protocol.constants import PACKET_SIZE_MAX
 from ..protocol.errors import ER, BoxError, encode_error_body
 
@@ -143,7 +144,10 @@ class Connection:
         """Tarantool's `iproto_connection_input_buffer`: where the next read goes."""
         p = self.p_ibuf
         ibuf = self.ibuf[p]
-        to_read = self.to_read
+        # A declared length is a claim, not data: make room for it
+        # geometrically, as bytes actually arrive, so a client announcing
+        # 1 GiB and sending one byte costs one readahead, not a gigabyte.
+        to_read = min(self.to_read, max(self.thread.readahead, 2 * self.parse_size))
         if ibuf.buf is not None and ibuf.unused() >= to_read:
             return ibuf
         if self.input_msg_count[p] == 0:
@@ -209,7 +213,7 @@ class Connection:
             self.to_read = 3
         self.parse_size = end - pos
         if frames:
-            self._enqueue(frames, start, pos, p, ibuf)
+            self._enqueue(frames, start, frames[-1][1], p, ibuf)
         if fatal is not None:
             self.fatal_error(BoxError(ER.INVALID_MSGPACK, str(fatal)))
         elif len(frames) >= budget and pos < end:
@@ -219,6 +223,7 @@ class Connection:
                  ibuf: Ibuf) -> None:
         """Decoding pass: one message per packet, pushed to TX."""
         th = self.thread
+        buf = ibuf.buf
         dec = th.decoder
         dec.begin(ibuf.mv, start, stop)  # type: ignore[arg-type]
         u = dec.u
@@ -235,10 +240,16 @@ class Connection:
         for pos, pend in frames:
             msg = IprotoMsg(self, srv, p, pend - pos, wpos)
             try:
+                while origin + u.tell() < pos:
+                    u.skip()  # empty packets before this one: just a zero length
                 u.skip()  # the length prefix, already read
+                hstart = origin + u.tell()
                 h = u.unpack()
-                if origin + u.tell() > pend:
+                hend = origin + u.tell()
+                if hend > pend:
                     raise ValueError("the header overruns the packet")
+                if type(h) is dict and len(h) != map_size(buf, hstart):
+                    h = map_pairs(bytes(buf[hstart:hend]))
                 t, sync, sv, sid = decode_header(h)
             except Exception as e:  # noqa: BLE001 - garbage in a header is a reply, not a crash
                 msg.sync = getattr(e, "sync", 0)
@@ -252,16 +263,18 @@ class Connection:
             msg.sync = sync
             msg.schema_version = sv
             msg.stream_id = sid
-            body = None
-            if origin + u.tell() != pend:
+            body = NO_BODY
+            if hend != pend:
                 try:
                     body = u.unpack()
                     if origin + u.tell() != pend:
                         raise ValueError("the body does not end with the packet")
+                    if type(body) is dict and len(body) != map_size(buf, hend):
+                        body = map_pairs(bytes(buf[hend:pend]))
                 except Exception:  # noqa: BLE001
                     origin = dec.resync(ibuf.mv, pend, stop)  # type: ignore[arg-type]
                     u = dec.u
-                    body = None
+                    body = NO_BODY
                     if t != C.PING:  # PING never looks at its body (as Tarantool)
                         msg.diag = BoxError(ER.INVALID_MSGPACK, "packet body")
             route = routes.get(t)

@@ -31,7 +31,8 @@ from .errors import ER, BoxError
 __all__ = [
     "HEADER_LEN", "DATA_PREFIX_LEN", "pack_header_into", "pack_data_prefix_into", "encode_reply",
     "encode_packet", "frame", "PacketDecoder", "decode_header", "new_packer", "new_unpacker",
-    "CallRequest", "AuthRequest", "IdRequest", "DmlRequest",
+    "CallRequest", "AuthRequest", "IdRequest", "DmlRequest", "NO_BODY", "Pairs", "map_size",
+    "map_pairs",
     "decode_call", "decode_auth", "decode_id", "decode_dml",
 ]
 
@@ -119,25 +120,29 @@ class PacketDecoder:
     with a fresh one from the next packet and returns the new origin.
     """
 
-    __slots__ = ("u", "origin", "_fed")
+    __slots__ = ("u", "origin", "_fed", "_end")
 
     def __init__(self) -> None:
         self.u = new_unpacker()
         self.origin = 0
         self._fed = 0
+        self._end = 0  # u.tell() once everything fed is consumed
 
     def begin(self, view: memoryview, start: int, end: int) -> int:
         u = self.u
-        if self._fed > (1 << 20):
-            u = self.u = new_unpacker()  # do not keep a huge buffer after a huge batch
+        if self._fed > (1 << 20) or u.tell() != self._end:
+            # A huge batch (do not keep its buffer), or one not consumed to
+            # the end: never let one connection's bytes reach the next batch.
+            u = self.u = new_unpacker()
         self._fed = end - start
         self.origin = start - u.tell()
+        self._end = u.tell() + self._fed
         u.feed(view[start:end])
         return self.origin
 
     def resync(self, view: memoryview, start: int, end: int) -> int:
         self.u = new_unpacker()
-        self._fed = 0
+        self._fed = self._end = 0
         self.origin = start
         if start < end:
             self.begin(view, start, end)
@@ -158,9 +163,13 @@ def decode_header(h: Any) -> tuple[int, int, int, int]:
     which is what Tarantool replies with (it decodes keys in wire order, and
     a Python dict keeps that order).
     """
-    if type(h) is not dict:
+    if type(h) is Pairs:
+        items: Any = h
+    elif type(h) is not dict:
         raise _header_error(0)
-    if len(h) == 2:  # the common {REQUEST_TYPE, SYNC}: no loop
+    else:
+        items = h.items()
+    if len(h) == 2 and type(h) is dict:  # the common {REQUEST_TYPE, SYNC}: no loop
         k0, k1 = h
         if type(k0) is int and type(k1) is int:  # (False and 0.0 also hash as 0)
             t = h.get(C.REQUEST_TYPE)
@@ -168,7 +177,7 @@ def decode_header(h: Any) -> tuple[int, int, int, int]:
             if type(t) is int and type(sync) is int and t >= 0 and 0 <= sync < 1 << 64:
                 return t, sync, 0, 0
     t = sync = sv = sid = 0
-    for k, v in h.items():
+    for k, v in items:
         if type(k) is not int or k < 0:
             raise _header_error(sync)
         if k > _HEADER_MAX_KNOWN:
@@ -200,7 +209,42 @@ def _is_uint(v: Any) -> bool:
     return type(v) is int and 0 <= v < 1 << 64
 
 
+# -- maps whose keys Python would merge -------------------------------------
+
+
+class Pairs(list):  # type: ignore[type-arg]
+    """A map decoded as its (key, value) pairs, in wire order."""
+
+
+def map_size(buf: bytearray | bytes, pos: int) -> int:
+    """The entry count of the MessagePack map at `pos`, or -1 if not a map."""
+    b = buf[pos]
+    if 0x80 <= b <= 0x8F:
+        return b & 0x0F
+    if b == 0xDE:
+        return int.from_bytes(buf[pos + 1:pos + 3], "big")
+    if b == 0xDF:
+        return int.from_bytes(buf[pos + 1:pos + 5], "big")
+    return -1
+
+
+def map_pairs(data: bytes) -> Pairs:
+    """Decode a map's top level as pairs.
+
+    Python merges keys that compare equal (0, 0.0 and False are one dict
+    key), and then a key of the wrong type would go unseen. When a decoded
+    dict is shorter than its map, the caller decodes it again this way.
+    """
+    u = new_unpacker()
+    u.feed(data)
+    n = u.read_map_header()
+    return Pairs((u.unpack(), u.unpack()) for _ in range(n))
+
+
 # -- bodies ------------------------------------------------------------------
+
+NO_BODY: Any = type("NoBody", (), {"__repr__": lambda self: "NO_BODY"})()
+"""The body of a packet that has none (a body of nil is present, and not a map)."""
 
 
 _ABSENT = object()  # a key not in the body (nil is a present value of the wrong type)
@@ -216,8 +260,12 @@ def _missing(key: int) -> BoxError:
 
 def _strict_map(body: Any, what: str = "packet body") -> dict[int, Any]:
     """CALL, AUTH and ID bodies: required, a map, every key an unsigned int."""
-    if body is None:
+    if body is NO_BODY:
         raise _bad("missing request body" if what == "packet body" else what)
+    if type(body) is Pairs:
+        if any(type(k) is not int or k < 0 for k, _ in body):
+            raise _bad(what)
+        return dict(body)
     if type(body) is not dict:
         raise _bad(what)
     for k in body:
@@ -320,8 +368,10 @@ def decode_dml(req_type: int, body: Any) -> DmlRequest:
     No body is not an error here (the mandatory-field check reports it);
     keys that are not unsigned ints are skipped.
     """
-    if body is None:
+    if body is NO_BODY:
         m: dict[Any, Any] = {}
+    elif type(body) is Pairs:
+        m = {k: v for k, v in body if type(k) is int and k >= 0}
     elif type(body) is not dict:
         raise _bad()
     else:

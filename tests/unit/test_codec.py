@@ -14,6 +14,7 @@ from hypothesis import strategies as st
 
 from styx.protocol import codec
 from styx.protocol import constants as C
+from styx.protocol.codec import NO_BODY as ABSENT
 from styx.protocol.codec import (
     HEADER_LEN,
     FramingError,
@@ -471,7 +472,8 @@ def test_decode_call() -> None:
     assert decode_call({C.FUNCTION_NAME: "f", C.TUPLE: [1, "a"]}) == ("f", [1, "a"])
     assert decode_call({C.TUPLE: [1], C.FUNCTION_NAME: "f", 0x99: "ignored"}) == ("f", [1])
     assert decode_call({C.EXPR: "return ...", C.TUPLE: [2]}, C.EXPR) == ("return ...", [2])
-    assert _box_error(decode_call, None) == NO_BODY
+    assert _box_error(decode_call, ABSENT) == NO_BODY
+    assert _box_error(decode_call, None) == (20, "Invalid MsgPack - packet body")  # nil: present
     for body in ([], "f", 5, {"f": 1}, {-1: 1}, {1.5: 1}, {True: 1}):
         assert _box_error(decode_call, body) == BAD_BODY, body
     for body in (
@@ -489,7 +491,8 @@ def test_decode_auth() -> None:
     tup = ["chap-sha1", b"x" * 20]
     assert decode_auth({C.USER_NAME: "u", C.TUPLE: tup}) == ("u", tup)
     assert decode_auth({C.TUPLE: [], C.USER_NAME: "u", 0x99: 1}) == ("u", [])
-    assert _box_error(decode_auth, None) == NO_BODY
+    assert _box_error(decode_auth, ABSENT) == NO_BODY
+    assert _box_error(decode_auth, None) == (20, "Invalid MsgPack - packet body")
     for body in ([], "u", {"u": 1}, {-3: 1}):
         assert _box_error(decode_auth, body) == BAD_BODY, body
     for body in (
@@ -507,6 +510,7 @@ def test_decode_id() -> None:
     assert decode_id({}) == (0, [], None)
     assert decode_id({C.VERSION: 3, C.FEATURES: [0, 1, 2, 3]}) == (3, [0, 1, 2, 3], None)
     assert decode_id({C.AUTH_TYPE: "chap-sha1", 0x99: "x"}) == (0, [], "chap-sha1")
+    assert _box_error(decode_id, ABSENT) == bad
     assert _box_error(decode_id, None) == bad
     for body in (
         [], "x", {"v": 1}, {-1: 1}, {C.VERSION: -1}, {C.VERSION: "3"}, {C.VERSION: 1.0},
@@ -571,9 +575,10 @@ def test_decode_dml_mandatory_lowest_key_first(req_type: int, present: set[int],
 
 def test_decode_dml_no_body() -> None:
     for t in DML_MANDATORY:
-        assert _box_error(decode_dml, t, None) == missing("SPACE_ID")
+        assert _box_error(decode_dml, t, ABSENT) == missing("SPACE_ID")
+        assert _box_error(decode_dml, t, None) == (20, "Invalid MsgPack - packet body")
     # A type with no mandatory keys decodes defaults from nothing.
-    req = decode_dml(C.NOP, None)
+    req = decode_dml(C.NOP, ABSENT)
     assert req.limit == 0xFFFFFFFF and req.offset == 0 and req.iterator == C.ITER_EQ
     assert req.index_id == 0 and req.key is None and req.index_base == 0 and req.fetch_position is False
 
