@@ -79,6 +79,14 @@ class Obuf:
 
     def alloc(self, size: int) -> tuple[bytearray, int]:
         """Reserve and commit `size` contiguous bytes: (slab, offset)."""
+        pos = self.pos
+        if pos < len(self.iov):  # the common case, inline: it fits in the current slab
+            buf = self.iov[pos]
+            off = self.iov_len[pos]
+            if len(buf) - off >= size:
+                self.iov_len[pos] = off + size
+                self.used += size
+                return buf, off
         buf, off = self.reserve(size)
         self.iov_len[self.pos] = off + size
         self.used += size
@@ -124,6 +132,27 @@ class Obuf:
         """Forget the contents, keep the slabs."""
         for k in range(len(self.iov_len)):
             self.iov_len[k] = 0
+        self.pos = 0
+        self.used = 0
+
+    def recycle(self) -> None:
+        """Empty it for reuse: keep a small first slab, give the rest back.
+
+        What TX does to an obuf once it is written out: a connection going
+        back and forth between its two obufs does not go to the slab cache
+        for every reply, and an idle one keeps at most one small slab each.
+        """
+        iov = self.iov
+        if not iov or len(iov[0]) > 4 * self.start_capacity:
+            self.release()
+            return
+        if len(iov) > 1:
+            put = self.slabc.put
+            for buf in iov[1:]:
+                put(buf)
+            del iov[1:]
+            del self.iov_len[1:]
+        self.iov_len[0] = 0
         self.pos = 0
         self.used = 0
 

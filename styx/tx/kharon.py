@@ -29,7 +29,7 @@ def accept_wpos(srv: Srv, wpos: Wpos) -> None:
     """Net has written everything before `wpos`: recycle and rotate obufs.
 
     If the written position is inside the obuf TX is filling, the other one
-    has been written out completely: give its memory back. Then, if the
+    has been written out completely: recycle it. Then, if the
     current one holds data and the other is empty, switch, so new output goes
     to a fresh buffer while net drains the old one.
     """
@@ -38,7 +38,7 @@ def accept_wpos(srv: Srv, wpos: Wpos) -> None:
         return
     prev = srv.obuf[1 - cur]
     if prev.used:
-        prev.release()
+        prev.recycle()
     if srv.obuf[cur].used:
         srv.p_obuf = 1 - cur
 

@@ -104,7 +104,10 @@ class Process:
         if not self._accept(msg):
             return
         req = msg.req
-        msg.srv.session.features = FEATURES.intersection(req.features)
+        session = msg.srv.session
+        session.features = FEATURES.intersection(req.features)
+        session.packb = (self.packb_ext if C.FEATURE_ERROR_EXTENSION in session.features
+                         else self.packb)
         body = self.packb({C.VERSION: PROTOCOL_VERSION, C.FEATURES: sorted(FEATURES),
                            C.AUTH_TYPE: CHAP_SHA1})
         reply_map(msg.srv, msg, self.schema.version, body)
@@ -199,8 +202,7 @@ class Process:
         values = lua_values(result)
         if msg.type == C.CALL_16:
             values = call16_tuples(values)
-        session = msg.srv.session
-        pack = self.packb_ext if C.FEATURE_ERROR_EXTENSION in session.features else self.packb
+        pack = msg.srv.session.packb
         try:
             items = [pack(v) for v in values]
         except Exception as e:  # noqa: BLE001 - e.g. a value msgpack cannot encode

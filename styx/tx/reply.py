@@ -75,17 +75,11 @@ SMALL_REPLY = 16384
 def _data_packet(srv: Srv, sync: int, code: int, schema_version: int, items: list[bytes],
                  count: int) -> None:
     ob = srv.obuf[srv.p_obuf]
-    size = 0
-    for item in items:
-        size += len(item)
-    total = _DATA_HEAD + size
+    body = items[0] if count == 1 else b"".join(items)
+    total = _DATA_HEAD + len(body)
     if total <= SMALL_REPLY:
         buf, off = ob.alloc(total)
-        pos = off + _DATA_HEAD
-        for item in items:
-            end = pos + len(item)
-            buf[pos:end] = item
-            pos = end
+        buf[off + _DATA_HEAD:off + total] = body
     else:  # reserve the head, stream the items (they may span slabs)
         buf, off = ob.alloc(_DATA_HEAD)
         for item in items:

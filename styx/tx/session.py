@@ -19,14 +19,15 @@ __all__ = ["Session"]
 
 
 class Session:
-    __slots__ = ("id", "srv", "salt", "user", "features", "peer", "closed")
+    __slots__ = ("id", "srv", "salt", "user", "features", "packb", "peer", "closed")
 
-    def __init__(self, sid: int, srv: Srv, user: Any, peer: Any) -> None:
+    def __init__(self, sid: int, srv: Srv, user: Any, peer: Any, packb: Any) -> None:
         self.id = sid
         self.srv = srv
         self.salt = os.urandom(SALT_SIZE)
         self.user = user
         self.features: frozenset[int] = frozenset()
+        self.packb = packb  # encodes values this client gets (error extension or not)
         self.peer = peer
         self.closed = False
 

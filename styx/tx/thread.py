@@ -119,7 +119,7 @@ class Tx(Process):
 
     def new_session(self, msg: ServiceMsg) -> tuple[Srv, Session]:
         srv = Srv(msg.conn, msg.net, (Obuf(self.slabc, OBUF_START), Obuf(self.slabc, OBUF_START)))
-        session = Session(next(self._session_ids), srv, self.users.by_id[0], msg.peer)
+        session = Session(next(self._session_ids), srv, self.users.by_id[0], msg.peer, self.packb)
         srv.session = session
         self.sessions[session.id] = session
         return srv, session
@@ -132,8 +132,7 @@ class Tx(Process):
         """`box.session.push`: an IPROTO_CHUNK into the obuf, then the Kharon."""
         if session.closed:
             raise BoxError(ER.SESSION_CLOSED)
-        pack = self.packb_ext if C.FEATURE_ERROR_EXTENSION in session.features else self.packb
-        item = pack(value)
+        item = session.packb(value)
         srv = session.srv
         write_chunk(srv, sync, self.schema.version, item)
         kharon_push(self, srv)

@@ -597,13 +597,29 @@ def test_accept_wpos_inside_current_releases_other_and_switches() -> None:
     accept_wpos(srv, (0, 50))  # net is inside obuf 0, the one TX fills
     assert srv.p_obuf == 1  # new output goes to the other, empty one
     assert srv.obuf[0].used == 100  # still being written: kept
-    srv.obuf[1].dup(b"b" * 700)  # two slabs
+    srv.obuf[1].dup(b"b" * 400)
+    srv.obuf[1].dup(b"b" * 300)  # does not fit the 512-byte slab: a second one, of 1024
+    assert [len(b) for b in srv.obuf[1].iov] == [512, 1024]
     assert srv.end() == (1, 700)
     used_before = c.used
     accept_wpos(srv, (1, 0))  # net finished obuf 0 and is in obuf 1
-    assert srv.obuf[0].used == 0 and srv.obuf[0].iov == []  # memory given back
-    assert c.used == used_before - 512
+    # Recycled: emptied, its one small slab kept for the next replies.
+    assert srv.obuf[0].used == 0 and len(srv.obuf[0].iov) == 1
+    assert c.used == used_before
     assert srv.p_obuf == 0
+    # Next time round, obuf 1 keeps only its first slab.
+    srv.obuf[0].dup(b"c" * 10)
+    accept_wpos(srv, (0, 0))
+    assert srv.p_obuf == 1 and len(srv.obuf[1].iov) == 1 and srv.obuf[1].used == 0
+    assert c.used == used_before - 1024
+
+
+def test_recycle_gives_back_a_big_first_slab() -> None:
+    c = SlabCache(min_size=512)
+    ob = Obuf(c, 512)
+    ob.alloc(100_000)  # a big reply: its slab is far over the start size
+    ob.recycle()
+    assert ob.iov == [] and ob.used == 0 and c.used == 0
 
 
 def test_accept_wpos_in_other_obuf_changes_nothing() -> None:
@@ -627,9 +643,9 @@ def test_accept_wpos_current_empty_does_not_switch() -> None:
     accept_wpos(srv, (0, 1))
     assert srv.p_obuf == 1
     accept_wpos(srv, (1, 0))  # obuf 1 current and empty; obuf 0 fully written
-    assert srv.obuf[0].used == 0 and srv.obuf[0].iov == []
+    assert srv.obuf[0].used == 0 and len(srv.obuf[0].iov) == 1  # recycled, slab kept
     assert srv.p_obuf == 1
-    assert c.used == 0
+    assert c.used == 512
 
 
 def reply(i: int, size: int) -> bytes:
