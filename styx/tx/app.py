@@ -15,16 +15,13 @@ from __future__ import annotations
 
 import importlib.util
 import inspect
-import itertools
 import sys
+import uuid
 from pathlib import Path
 from types import ModuleType
 from typing import Any, Callable
 
 __all__ = ["Procedure", "load_app", "lua_values", "call16_tuples"]
-
-_module_ids = itertools.count(1)
-
 
 class Procedure:
     __slots__ = ("name", "func", "is_async")
@@ -41,7 +38,7 @@ class Procedure:
 def load_app(path: str | Path) -> tuple[ModuleType, dict[str, Procedure]]:
     """Import `path` as a new module and collect its public functions."""
     path = Path(path).resolve()
-    name = f"styx_app_{path.stem}_{next(_module_ids)}"
+    name = f"styx_app_{path.stem}_{uuid.uuid4().hex[:12]}"  # one module per server
     spec = importlib.util.spec_from_file_location(name, path)
     if spec is None or spec.loader is None:
         raise ImportError(f"cannot load app file {path}")
