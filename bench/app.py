@@ -6,6 +6,13 @@ semantics, as global Lua functions for Tarantool.
 
 import asyncio
 
+from styx import box
+
+
+def init():
+    # The same grant the Tarantool side makes (tarantool_init.lua).
+    box.schema.user.grant("guest", "super", if_not_exists=True)
+
 
 def sum(a, b):  # noqa: A001 - Lua's `function sum(a, b) return a + b end`
     return a + b

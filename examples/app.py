@@ -7,6 +7,9 @@ from styx import box
 
 def init():
     box.schema.user.create("test", password="secret", if_not_exists=True)
+    # As in Tarantool, calling global functions needs execute on the universe.
+    box.schema.user.grant("guest", "execute", "universe", if_not_exists=True)
+    box.schema.user.grant("test", "execute", "universe", if_not_exists=True)
 
 
 def echo(*args):

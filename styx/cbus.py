@@ -39,8 +39,11 @@ belongs to its producer thread.
 from __future__ import annotations
 
 import asyncio
+import logging
 import threading
 from typing import Any, Awaitable, Callable, NamedTuple
+
+log = logging.getLogger("styx.cbus")
 
 __all__ = ["Bus", "Cmsg", "Endpoint", "Feed", "Hop", "Pipe", "call", "deliver", "forward", "send"]
 
@@ -123,10 +126,12 @@ class Endpoint:
         loop: asyncio.AbstractEventLoop,
         spawn: Callable[[Awaitable[Any], Cmsg], None] | None = None,
         feed: Feed | None = None,
+        on_error: Callable[[Cmsg, Exception], None] | None = None,
     ) -> None:
         self.name = name
         self.loop = loop
         self.spawn = spawn
+        self.on_error = on_error
         self.feed = feed or Feed(loop)
         self._lock = threading.Lock()
         self._output: list[Cmsg] = []
@@ -150,7 +155,13 @@ class Endpoint:
         self.delivered += len(batch)
         spawn = self.spawn
         for msg in batch:
-            deliver(msg, spawn)
+            try:
+                deliver(msg, spawn)
+            except Exception as e:  # noqa: BLE001 - one bad message must not stop the batch
+                if self.on_error is None:
+                    log.exception("cbus endpoint %s: a hop failed", self.name)
+                else:
+                    self.on_error(msg, e)
 
     def _drain(self) -> None:
         with self._lock:

@@ -26,6 +26,8 @@ def build_parser() -> argparse.ArgumentParser:
                    help="input buffer size and read chunk, bytes")
     s.add_argument("--net-obuf-max", type=int, default=defaults.net_obuf_max,
                    help="stop reading a connection with this many unsent output bytes")
+    s.add_argument("--memtx-memory", type=int, default=defaults.memtx_memory,
+                   help="bytes all tuples may take (box.cfg.memtx_memory)")
     s.add_argument("--shutdown-timeout", type=float, default=defaults.shutdown_timeout,
                    help="seconds in-flight requests get on SIGTERM")
     s.add_argument("--instance-uuid", default=None)
@@ -45,6 +47,7 @@ def main(argv: list[str] | None = None) -> int:
         net_msg_max=args.net_msg_max,
         readahead=args.readahead,
         net_obuf_max=args.net_obuf_max,
+        memtx_memory=args.memtx_memory,
         shutdown_timeout=args.shutdown_timeout,
         instance_uuid=args.instance_uuid,
         use_uvloop=not args.no_uvloop,

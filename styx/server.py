@@ -59,6 +59,7 @@ class Config:
     net_msg_max: int = 768
     readahead: int = 16320
     net_obuf_max: int = 4 << 20  # Styx only: stop reading a client with more unsent output
+    memtx_memory: int = 256 << 20  # bytes tuples may take
     shutdown_timeout: float = 3.0
     instance_uuid: str | None = None
     use_uvloop: bool = True
@@ -72,6 +73,8 @@ class Config:
             raise ValueError("readahead must be between 128 and 2147483647")
         if self.net_obuf_max < 1:
             raise ValueError("net_obuf_max must be positive")
+        if self.memtx_memory < 1:
+            raise ValueError("memtx_memory must be positive")
 
 
 def make_loop(use_uvloop: bool = True) -> asyncio.AbstractEventLoop:
@@ -191,6 +194,7 @@ class Server:
             instance_uuid=cfg.instance_uuid or str(uuid.uuid4()),
             net_msg_max=cfg.net_msg_max,
             readahead=cfg.readahead,
+            memtx_memory=cfg.memtx_memory,
         )
         tx_endpoint = tx.bind(loop, bus)
 

@@ -1,68 +1,88 @@
-"""The schema: system spaces, their rows, and `schema_version`.
+"""The schema: spaces, functions, system spaces, DDL, and `schema_version`.
 
 Connectors learn a server's schema by reading its system views (`_vspace`,
 `_vindex`, `_vcollation`, ...) with ordinary SELECTs, and they watch the
-`schema_version` every reply carries. So the schema must answer those
-SELECTs with Tarantool's own tuple layouts (read off Tarantool 2.6: ids,
-names, formats and index parts below are Tarantool's), and the version must
-be non-zero, stable, and grow with every DDL.
+`schema_version` every reply carries. So:
 
-The rows of a system space are computed from live state (users, spaces)
-when it is read, so they can never disagree with it. A SELECT on a system
-space runs over its rows sorted by the chosen index, with Tarantool's
-TREE iterator semantics (`select_rows`).
+- System spaces answer SELECTs with Tarantool's own tuple layouts (ids,
+  names, formats and index parts read off Tarantool 2.6). Their rows are
+  computed from live state (spaces, users, grants, functions) when read, so
+  they can never disagree with it; a `_v` view shows only the rows the
+  session's user may see, as Tarantool's sysview engine does. They are
+  read-only here: DDL goes through the `box.schema` calls.
+- `version` starts non-zero, is stable between changes, and every DDL (a
+  space, an index, a user, a grant, a function) bumps it.
+
+User spaces (ids from 512) are `Space` objects; everything here runs in TX.
 """
 
 from __future__ import annotations
 
 from dataclasses import dataclass, field
-from typing import Any, Callable, Iterable
+from typing import Any, Callable, Iterable, Sequence
 
 from ..protocol import constants as C
 from ..protocol.errors import ER, BoxError
-from .users import Users
+from . import field_types as ft
+from .index import Part
+from .privileges import ALL, SESSION, USAGE, X, Privileges
+from .space import Quota, Space, pack_tuple
+from .users import ADMIN, PUBLIC, User, Users
 
-__all__ = ["Schema", "SpaceDef", "IndexDef", "select_rows"]
+__all__ = ["Schema", "SystemSpace", "SysIndex", "select_rows", "parse_parts"]
 
 # Tarantool's schema_version after bootstrap is large (every bootstrap DDL
 # bumps it); 2.6 starts at 80. Clients only need it non-zero and stable.
 INITIAL_SCHEMA_VERSION = 80
+SYSTEM_ID_MAX = 511  # user spaces start above (BOX_SYSTEM_ID_MAX)
+INDEX_MAX = 128
+NAME_MAX = 65000
 
 
 @dataclass
-class IndexDef:
+class SysIndex:
     iid: int
     name: str
-    type: str
     unique: bool
-    parts: list[tuple[int, str]]  # (0-based field number, type)
+    parts: list[Part]
+    type_name: str = "TREE"
 
     def row(self, space_id: int) -> list[Any]:
-        return [space_id, self.iid, self.name, self.type, {"unique": self.unique},
-                [[f, t] for f, t in self.parts]]
+        return [space_id, self.iid, self.name, "tree", {"unique": self.unique},
+                [p.row() for p in self.parts]]
 
 
 @dataclass
-class SpaceDef:
+class SystemSpace:
+    """A system space: fixed definition, rows computed on read."""
+
     id: int
     name: str
     engine: str
     format: list[dict[str, Any]]
-    indexes: list[IndexDef]
-    owner: int = 1
+    indexes: list[SysIndex]
+    rows: Callable[[User], Iterable[list[Any]]]
+    owner: int = ADMIN
     field_count: int = 0
     flags: dict[str, Any] = field(default_factory=dict)
-    rows: Callable[[], Iterable[list[Any]]] = lambda: ()
 
     def row(self) -> list[Any]:
         return [self.id, self.owner, self.name, self.engine, self.field_count,
                 dict(self.flags), [dict(f) for f in self.format]]
 
-    def index(self, iid: int) -> IndexDef | None:
+    def index(self, iid: int | None = None, name: str | None = None) -> SysIndex:
         for idx in self.indexes:
-            if idx.iid == iid:
+            if (name is not None and idx.name == name) or (name is None and idx.iid == iid):
                 return idx
-        return None
+        if name is not None:
+            raise BoxError(ER.NO_SUCH_INDEX_NAME, name, self.name)
+        raise BoxError(ER.NO_SUCH_INDEX_ID, iid, self.name)
+
+    def select(self, user: User, index: SysIndex, iterator: int, key: Sequence[Any],
+               offset: int = 0, limit: int = 0xFFFFFFFF) -> list[bytes]:
+        ft.check_key(key, [p.spec() for p in index.parts], exact=False)
+        rows = select_rows(self.rows(user), index, iterator, key, offset, limit)
+        return [pack_tuple(r) for r in rows]
 
 
 def _fmt(*fields: str) -> list[dict[str, Any]]:
@@ -73,8 +93,8 @@ def _fmt(*fields: str) -> list[dict[str, Any]]:
     return out
 
 
-def _idx(iid: int, name: str, unique: bool, *parts: tuple[int, str]) -> IndexDef:
-    return IndexDef(iid, name, "tree", unique, list(parts))
+def _idx(iid: int, name: str, unique: bool, *parts: tuple[int, str]) -> SysIndex:
+    return SysIndex(iid, name, unique, [Part(f, t) for f, t in parts])
 
 
 _SPACE_FMT = _fmt("id:unsigned", "owner:unsigned", "name:string", "engine:string",
@@ -101,8 +121,8 @@ _BY_PRIV = [_idx(0, "primary", True, (1, "unsigned"), (2, "string"), (3, "scalar
             _idx(2, "object", False, (2, "string"), (3, "scalar"))]
 _BY_SEQ = [_idx(0, "primary", True, (0, "unsigned")), _idx(1, "sequence", False, (1, "unsigned"))]
 
-# The collations every Tarantool has first (ids are dense from 0: net.box
-# indexes _vcollation rows by position).
+# The collations every Tarantool has first (ids dense from 0: net.box indexes
+# _vcollation rows by position).
 COLLATIONS = [
     [0, "none", 1, "BINARY", "", {}],
     [1, "unicode", 1, "ICU", "", {"strength": "tertiary"}],
@@ -111,47 +131,97 @@ COLLATIONS = [
 ]
 
 
-class Schema:
-    """The spaces a server has, and its schema version (owned by TX)."""
+@dataclass
+class Function:
+    id: int
+    name: str
+    owner: int = ADMIN
+    setuid: bool = False
+    language: str = "LUA"
 
-    def __init__(self, users: Users) -> None:
+    def row(self) -> list[Any]:
+        return [self.id, self.owner, self.name, int(self.setuid), self.language, "", "function",
+                [], "any", "none", "none", False, False, True, [self.language], {}, "",
+                "1970-01-01 00:00:00", "1970-01-01 00:00:00"]
+
+
+class Schema:
+    """Spaces, functions, users and grants of one server (owned by TX)."""
+
+    def __init__(self, users: Users, instance_uuid: str = "", memtx_memory: int = 256 << 20) -> None:
         self.users = users
+        self.privileges = Privileges(users)
+        self.quota = Quota(memtx_memory)
         self.version = INITIAL_SCHEMA_VERSION
-        self.spaces: dict[int, SpaceDef] = {}
-        self.by_name: dict[str, SpaceDef] = {}
-        space_rows = lambda: [s.row() for s in self.spaces.values()]  # noqa: E731
-        index_rows = lambda: [i.row(s.id) for s in self.spaces.values() for i in s.indexes]  # noqa: E731
-        user_rows = lambda: [u.row()[:5] for u in self.users.by_id.values()]  # noqa: E731
+        self.instance_uuid = instance_uuid
+        self.spaces: dict[int, Space | SystemSpace] = {}
+        self.by_name: dict[str, Space | SystemSpace] = {}
+        self.functions: dict[str, Function] = {"box.schema.user.info": Function(1, "box.schema.user.info")}
+        self._bootstrap()
+
+    # -- system spaces -----------------------------------------------------------
+
+    def _bootstrap(self) -> None:
+        P = self.privileges
+        space_rows = lambda u: [s.row() for s in self.spaces.values()]  # noqa: E731
+        vspace_rows = lambda u: [s.row() for s in self.spaces.values()  # noqa: E731
+                                 if P.can_see(u, "space", s.id) or s.owner == u.uid]
+        index_rows = lambda u: [i.row(s.id) for s in self.spaces.values()  # noqa: E731
+                                for i in s.indexes]
+        vindex_rows = lambda u: [i.row(s.id) for s in self.spaces.values()  # noqa: E731
+                                 if P.can_see(u, "space", s.id) or s.owner == u.uid
+                                 for i in s.indexes]
+        user_rows = lambda u: [x.row()[:5] for x in self.users.by_id.values()]  # noqa: E731
+        vuser_rows = lambda u: [x.row()[:5] for x in self.users.by_id.values()  # noqa: E731
+                                if x.uid == u.uid or x.owner == u.uid
+                                or P.can_see(u, "user" if x.type == "user" else "role", x.uid)
+                                or x.uid in P.roles_of(u.uid)]
+        priv_rows = lambda u: P.rows()  # noqa: E731
+        vpriv_rows = lambda u: [r for r in P.rows()  # noqa: E731
+                                if r[0] == u.uid or r[1] == u.uid or P.can_see(u, "universe", 0)]
+        func_rows = lambda u: [f.row() for f in self.functions.values()]  # noqa: E731
+        vfunc_rows = lambda u: [f.row() for f in self.functions.values()  # noqa: E731
+                                if P.rights(u).on("function", f.id) or f.owner == u.uid]
         for sid, name, engine, fmt, idx, rows in (
             (272, "_schema", "memtx", _fmt("key:string", "value:any"),
-             [_idx(0, "primary", True, (0, "string"))], lambda: [["version", 2, 6, 0]]),
-            (276, "_collation", "memtx", _COLL_FMT, _BY_ID_NAME, lambda: COLLATIONS),
-            (277, "_vcollation", "sysview", _COLL_FMT, _BY_ID_NAME, lambda: COLLATIONS),
+             [_idx(0, "primary", True, (0, "string"))],
+             lambda u: [["cluster", self.instance_uuid], ["max_id", self.max_space_id()],
+                        ["version", 2, 10, 0]]),
+            (276, "_collation", "memtx", _COLL_FMT, _BY_ID_NAME, lambda u: COLLATIONS),
+            (277, "_vcollation", "sysview", _COLL_FMT, _BY_ID_NAME, lambda u: COLLATIONS),
             (280, "_space", "memtx", _SPACE_FMT, _BY_ID_OWNER_NAME, space_rows),
-            (281, "_vspace", "sysview", _SPACE_FMT, _BY_ID_OWNER_NAME, space_rows),
+            (281, "_vspace", "sysview", _SPACE_FMT, _BY_ID_OWNER_NAME, vspace_rows),
             (288, "_index", "memtx", _INDEX_FMT, _BY_SPACE_IID, index_rows),
-            (289, "_vindex", "sysview", _INDEX_FMT, _BY_SPACE_IID, index_rows),
-            (296, "_func", "memtx", _FUNC_FMT, _BY_ID_OWNER_NAME, lambda: []),
-            (297, "_vfunc", "sysview", _FUNC_FMT, _BY_ID_OWNER_NAME, lambda: []),
+            (289, "_vindex", "sysview", _INDEX_FMT, _BY_SPACE_IID, vindex_rows),
+            (296, "_func", "memtx", _FUNC_FMT, _BY_ID_OWNER_NAME, func_rows),
+            (297, "_vfunc", "sysview", _FUNC_FMT, _BY_ID_OWNER_NAME, vfunc_rows),
             (304, "_user", "memtx", _USER_FMT, _BY_ID_OWNER_NAME, user_rows),
-            (305, "_vuser", "sysview", _USER_FMT, _BY_ID_OWNER_NAME, user_rows),
-            (312, "_priv", "memtx", _PRIV_FMT, _BY_PRIV, lambda: []),
-            (313, "_vpriv", "sysview", _PRIV_FMT, _BY_PRIV, lambda: []),
-            (340, "_space_sequence", "memtx", _SPACE_SEQ_FMT, _BY_SEQ, lambda: []),
-            (341, "_vspace_sequence", "sysview", _SPACE_SEQ_FMT, _BY_SEQ, lambda: []),
+            (305, "_vuser", "sysview", _USER_FMT, _BY_ID_OWNER_NAME, vuser_rows),
+            (312, "_priv", "memtx", _PRIV_FMT, _BY_PRIV, priv_rows),
+            (313, "_vpriv", "sysview", _PRIV_FMT, _BY_PRIV, vpriv_rows),
+            (320, "_cluster", "memtx", _fmt("id:unsigned", "uuid:string"),
+             [_idx(0, "primary", True, (0, "unsigned")), _idx(1, "uuid", True, (1, "string"))],
+             lambda u: [[1, self.instance_uuid]]),
+            (340, "_space_sequence", "memtx", _SPACE_SEQ_FMT, _BY_SEQ, lambda u: []),
+            (341, "_vspace_sequence", "sysview", _SPACE_SEQ_FMT, _BY_SEQ, lambda u: []),
         ):
-            self.add(SpaceDef(sid, name, engine, fmt, idx, rows=rows))
-        self.spaces[272].format[1]["is_nullable"] = True
+            self._add(SystemSpace(sid, name, engine, fmt, idx, rows))
+        self.spaces[272].format[1]["is_nullable"] = True  # type: ignore[union-attr]
 
-    def add(self, space: SpaceDef) -> None:
+    def _add(self, space: Space | SystemSpace) -> None:
         self.spaces[space.id] = space
         self.by_name[space.name] = space
+
+    def max_space_id(self) -> int:
+        return max([SYSTEM_ID_MAX, *(s for s in self.spaces if s > SYSTEM_ID_MAX)])
 
     def bump(self) -> None:
         """Every DDL: clients refetch the schema when they see a new version."""
         self.version += 1
 
-    def space(self, space_id: int | None, name: str | None = None) -> SpaceDef:
+    # -- lookup -------------------------------------------------------------------------
+
+    def space(self, space_id: int | None, name: str | None = None) -> Space | SystemSpace:
         if name is not None:
             s = self.by_name.get(name)
             if s is None:
@@ -162,44 +232,382 @@ class Schema:
             raise BoxError(ER.NO_SUCH_SPACE, space_id)
         return s
 
+    def user_space(self, space_id: int | None, name: str | None = None) -> Space:
+        s = self.space(space_id, name)
+        if isinstance(s, SystemSpace):
+            raise BoxError(ER.UNSUPPORTED, "Styx",
+                           f"changing the system space '{s.name}' directly: use box.schema")
+        return s
 
-# -- TREE iteration over a list of rows -------------------------------------------
+    # -- spaces and indexes -----------------------------------------------------------------
 
-_TYPE_RANK = {bool: 1, int: 2, float: 2, str: 3, bytes: 4}
+    def create_space(self, name: str, owner: int, *, id: int | None = None,
+                     format: Any = None, field_count: int = 0, if_not_exists: bool = False,
+                     engine: str = "memtx", temporary: bool = False, is_local: bool = False,
+                     user: str | None = None) -> Space | None:
+        _check_name(name, ER.CREATE_SPACE)
+        existing = self.by_name.get(name)
+        if existing is not None:
+            if if_not_exists:
+                return None
+            raise BoxError(ER.SPACE_EXISTS, name)
+        if engine not in ("memtx", "vinyl"):
+            raise BoxError(ER.NO_SUCH_ENGINE, engine)
+        if id is None:
+            id = self.max_space_id() + 1
+        elif not isinstance(id, int) or id < 0:
+            raise BoxError(ER.ILLEGAL_PARAMS, message="options parameter 'id' should be of type number")
+        if id in self.spaces:
+            raise BoxError(ER.SPACE_EXISTS, self.spaces[id].name)
+        if user is not None:
+            u = self.users.get(user)
+            if u is None:
+                raise BoxError(ER.NO_SUCH_USER, user)
+            owner = u.uid
+        flags = {"temporary": True} if temporary else {}
+        space = Space(id, name, owner, self.quota, format=normalize_format(format),
+                      field_count=field_count, flags=flags)
+        self._add(space)
+        self.privileges.owner_of[("space", id)] = owner
+        self.privileges._rights.clear()
+        self.bump()
+        return space
+
+    def drop_space(self, space: Space) -> None:
+        space.truncate()
+        del self.spaces[space.id]
+        del self.by_name[space.name]
+        self.privileges.drop_object("space", space.id)
+        self.bump()
+
+    def rename_space(self, space: Space, name: str) -> None:
+        _check_name(name, ER.ALTER_SPACE)
+        if name in self.by_name:
+            raise BoxError(ER.SPACE_EXISTS, name)
+        del self.by_name[space.name]
+        space.name = name
+        for idx in space.indexes:
+            idx.space_name = name  # type: ignore[attr-defined]
+        self.by_name[name] = space
+        self.bump()
+
+    def set_format(self, space: Space, fmt: Any) -> None:
+        new = normalize_format(fmt)
+        old = space.format
+        space.format = new
+        try:
+            space._refresh()
+            for data in space.tuples():
+                ft.check_tuple(ft_unpack(data), space.defs)
+        except BoxError:
+            space.format = old
+            space._refresh()
+            raise
+        self.bump()
+
+    def create_index(self, space: Space, name: str, *, type: str = "TREE", parts: Any = None,
+                     unique: bool | None = None, id: int | None = None,
+                     if_not_exists: bool = False) -> Any:
+        _check_name(name, ER.MODIFY_INDEX)
+        for idx in space.indexes:
+            if idx.name == name:
+                if if_not_exists:
+                    return idx
+                raise BoxError(ER.INDEX_EXISTS, name)
+        kind = str(type).upper()
+        if kind not in ("TREE", "HASH"):
+            if kind in ("BITSET", "RTREE"):
+                raise BoxError(ER.UNSUPPORTED, "Styx", f"{kind} indexes")
+            raise BoxError(ER.INDEX_TYPE, name, space.name)
+        if unique is None:
+            unique = True
+        if id is None:
+            id = 0 if not space.indexes else max(i.iid for i in space.indexes) + 1
+        if id >= INDEX_MAX:
+            raise BoxError(ER.MODIFY_INDEX, name, space.name, "index id too big")
+        if any(i.iid == id for i in space.indexes):
+            raise BoxError(ER.INDEX_EXISTS, name)
+        part_list = parse_parts(space, parts if parts is not None else [[1, "unsigned"]], name)
+        if id == 0 and not unique:
+            raise BoxError(ER.MODIFY_INDEX, name, space.name, "primary key must be unique")
+        if id != 0 and not space.indexes:
+            raise BoxError(ER.MODIFY_INDEX, name, space.name, "primary key must be unique")
+        if kind == "HASH" and not unique:
+            raise BoxError(ER.MODIFY_INDEX, name, space.name, "HASH index must be unique")
+        if id == 0 and any(p.is_nullable for p in part_list):
+            raise BoxError(ER.NULLABLE_PRIMARY, space.name)
+        for p in part_list:
+            f = space.format[p.fieldno] if p.fieldno < len(space.format) else None
+            if f is not None:
+                ftype = ft.field_type_by_name(str(f.get("type", "any"))) or ft.ANY
+                if not (ft.field_type_contains(ftype, p.type) or ft.field_type_contains(p.type, ftype)):
+                    raise BoxError(ER.FORMAT_MISMATCH_INDEX_PART, f.get("name", p.fieldno + 1),
+                                   ftype, p.type)
+        idx = space.make_index(id, name, kind, part_list, unique)
+        space.add_index(idx)
+        self.bump()
+        return idx
+
+    def drop_index(self, space: Space, index: Any) -> None:
+        if index.iid == 0 and len(space.indexes) > 1:
+            raise BoxError(ER.DROP_PRIMARY_KEY, space.name)
+        space.drop_index(index)
+        self.bump()
+
+    def alter_index(self, space: Space, index: Any, *, name: str | None = None,
+                    type: str | None = None, parts: Any = None, unique: bool | None = None) -> Any:
+        """Rebuild the index with new options; on any error, keep the old one."""
+        old_iid = index.iid
+        position = space.indexes.index(index)
+        space.indexes.remove(index)
+        try:
+            new = self.create_index(
+                space, name if name is not None else index.name,
+                type=type if type is not None else index.type_name,
+                parts=parts if parts is not None else [[p.fieldno + 1, p.type, p.is_nullable]
+                                                       for p in index.parts],
+                unique=index.unique if unique is None else unique, id=old_iid)
+        except BoxError:
+            space.indexes.insert(position, index)
+            space._refresh()
+            raise
+        if old_iid == 0:  # the primary key changed: secondaries order by it
+            for i, sec in enumerate(space.indexes):
+                if sec.iid != 0:
+                    rebuilt = space.make_index(sec.iid, sec.name, sec.type_name, sec.parts, sec.unique)
+                    space.indexes.remove(sec)
+                    space.add_index(rebuilt)
+        return new
+
+    # -- functions -----------------------------------------------------------------------
+
+    def create_function(self, name: str, owner: int, *, setuid: bool = False,
+                        language: str = "LUA", if_not_exists: bool = False) -> None:
+        _check_name(name, ER.CREATE_FUNCTION)
+        if name in self.functions:
+            if if_not_exists:
+                return
+            raise BoxError(ER.FUNCTION_EXISTS, name)
+        fid = max(f.id for f in self.functions.values()) + 1
+        self.functions[name] = Function(fid, name, owner, setuid, language.upper())
+        self.privileges.owner_of[("function", fid)] = owner
+        self.privileges._rights.clear()
+        self.bump()
+
+    def drop_function(self, name: str, *, if_exists: bool = False) -> None:
+        f = self.functions.get(name)
+        if f is None:
+            if if_exists:
+                return
+            raise BoxError(ER.NO_SUCH_FUNCTION, name)
+        del self.functions[name]
+        self.privileges.drop_object("function", f.id)
+        self.bump()
+
+    # -- users, roles and grants ---------------------------------------------------------
+
+    def create_user(self, name: str, password: str | None, owner: int, *,
+                    if_not_exists: bool = False, role: bool = False) -> None:
+        existing = self.users.get(name)
+        if existing is not None:
+            if if_not_exists:
+                return
+            raise BoxError(ER.ROLE_EXISTS if role else ER.USER_EXISTS, name)
+        user = self.users.create(name, password, role=role, owner=owner)
+        if not role:
+            P = self.privileges
+            P.grant(ADMIN, user, "role", PUBLIC, X, "public")
+            P.grant(ADMIN, user, "universe", 0, SESSION | USAGE, "")
+        self.bump()
+
+    def drop_user(self, name: str, *, if_exists: bool = False, role: bool = False) -> None:
+        user = self.users.get(name)
+        if user is None or (user.type == "role") != role:
+            if if_exists:
+                return
+            raise BoxError(ER.NO_SUCH_ROLE if role else ER.NO_SUCH_USER, name)
+        self.users.drop(name, role=role)
+        self.privileges.drop_grantee(user.uid)
+        self.privileges.drop_object("role" if role else "user", user.uid)
+        self.bump()
+
+    def resolve_object(self, object_type: str, object_name: Any) -> tuple[Any, str]:
+        """(object id, display name) of a grant's object."""
+        if object_type == "universe":
+            return 0, ""
+        if object_name in (None, ""):
+            return "", ""
+        if object_type == "space":
+            s = self.by_name.get(object_name) if isinstance(object_name, str) else self.spaces.get(object_name)
+            if s is None:
+                raise BoxError(ER.NO_SUCH_SPACE, object_name)
+            return s.id, s.name
+        if object_type == "function":
+            f = self.functions.get(object_name)
+            if f is None:
+                raise BoxError(ER.NO_SUCH_FUNCTION, object_name)
+            return f.id, f.name
+        if object_type in ("user", "role"):
+            u = self.users.get(object_name)
+            if u is None or (u.type == "role") != (object_type == "role"):
+                raise BoxError(ER.NO_SUCH_ROLE if object_type == "role" else ER.NO_SUCH_USER,
+                               object_name)
+            return u.uid, u.name
+        if object_type == "sequence":
+            raise BoxError(ER.NO_SUCH_SEQUENCE, object_name)
+        raise BoxError(ER.UNKNOWN_SCHEMA_OBJECT, object_type)
+
+    def grant(self, grantor: int, grantee: str, privileges: str | int, object_type: str,
+              object_name: Any, *, if_not_exists: bool = False, revoke: bool = False,
+              if_exists: bool = False) -> None:
+        from .privileges import parse_privileges
+        user = self.users.get(grantee)
+        if user is None:
+            raise BoxError(ER.NO_SUCH_USER, grantee)
+        if object_type == "role" or (object_name is None and object_type == "universe"
+                                     and isinstance(privileges, str)
+                                     and self._is_role(privileges)):
+            # grant(user, role) and grant(user, 'execute', 'role', role)
+            role_name = object_name if object_type == "role" else privileges
+            oid, shown = self.resolve_object("role", role_name)
+            if revoke:
+                self.privileges.revoke(user, "role", oid, X, shown, if_exists)
+            else:
+                self.privileges.grant(grantor, user, "role", oid, X, shown, if_not_exists)
+            self.bump()
+            return
+        mask = parse_privileges(privileges)
+        oid, shown = self.resolve_object(object_type, object_name)
+        if revoke:
+            self.privileges.revoke(user, object_type, oid, mask, shown, if_exists)
+        else:
+            self.privileges.grant(grantor, user, object_type, oid, mask, shown, if_not_exists)
+        self.bump()
+
+    def _is_role(self, name: str) -> bool:
+        u = self.users.get(name)
+        return u is not None and u.type == "role"
 
 
-def _key_of(row: list[Any], parts: list[tuple[int, str]]) -> tuple[Any, ...]:
-    return tuple(_sortable(row[f]) if f < len(row) else (0, None) for f, _ in parts)
+def _check_name(name: Any, code: int) -> None:
+    if not isinstance(name, str) or not name or len(name) > NAME_MAX or not name.isprintable():
+        raise BoxError(ER.IDENTIFIER, name if isinstance(name, str) else str(name))
 
 
-def _sortable(v: Any) -> tuple[int, Any]:
-    # Scalar order across types, as Tarantool's scalar: bool < number < string < binary.
-    return (_TYPE_RANK.get(type(v), 9), v)
+def ft_unpack(data: bytes) -> list[Any]:
+    from .space import unpack_tuple
+    return unpack_tuple(data)
 
 
-def select_rows(rows: Iterable[list[Any]], index: IndexDef, iterator: int, key: list[Any],
+def normalize_format(fmt: Any) -> list[dict[str, Any]]:
+    """A format given as dicts or (name, type) pairs -> Tarantool's list of maps."""
+    if fmt is None:
+        return []
+    if not isinstance(fmt, (list, tuple)):
+        raise BoxError(ER.ILLEGAL_PARAMS, message="format must be a list of fields")
+    out = []
+    seen = set()
+    for i, f in enumerate(fmt):
+        if isinstance(f, dict):
+            d = dict(f)
+        elif isinstance(f, (list, tuple)) and 1 <= len(f) <= 2:
+            d = {"name": f[0], "type": f[1] if len(f) > 1 else "any"}
+        else:
+            raise BoxError(ER.WRONG_SPACE_FORMAT, i + 1, "expected a map or a (name, type) pair")
+        name = d.get("name")
+        if not isinstance(name, str) or not name:
+            raise BoxError(ER.WRONG_SPACE_FORMAT, i + 1, "field name must be a string")
+        if name in seen:
+            raise BoxError(ER.SPACE_FIELD_IS_DUPLICATE, name)
+        seen.add(name)
+        t = d.setdefault("type", "any")
+        if ft.field_type_by_name(str(t)) is None:
+            raise BoxError(ER.WRONG_SPACE_FORMAT, i + 1, f"unknown field type '{t}'")
+        out.append(d)
+    return out
+
+
+def parse_parts(space: Space, parts: Any, index_name: str) -> list[Part]:
+    """Index parts in every form Tarantool takes: [1, 'unsigned', ...] flat,
+    [[1, 'unsigned'], ...], [{field=, type=, is_nullable=}], field names, or
+    bare field numbers/names (the type then comes from the format)."""
+    if not isinstance(parts, (list, tuple)) or not parts:
+        raise BoxError(ER.ILLEGAL_PARAMS, message="options.parts must be a non-empty list")
+    items: list[Any] = []
+    flat = not isinstance(parts[0], (list, tuple, dict))
+    if flat and len(parts) % 2 == 0 and all(isinstance(parts[i + 1], str) and
+                                            ft.index_part_type_by_name(parts[i + 1])
+                                            for i in range(0, len(parts), 2)):
+        items = [[parts[i], parts[i + 1]] for i in range(0, len(parts), 2)]
+    else:
+        items = list(parts)
+    out: list[Part] = []
+    for n, item in enumerate(items):
+        nullable = False
+        typ: Any = None
+        if isinstance(item, dict):
+            fld = item.get("field", item.get(1))
+            typ = item.get("type", item.get(2))
+            nullable = bool(item.get("is_nullable", False))
+        elif isinstance(item, (list, tuple)):
+            fld = item[0] if item else None
+            typ = item[1] if len(item) > 1 else None
+            if len(item) > 2 and isinstance(item[2], dict):
+                nullable = bool(item[2].get("is_nullable", False))
+            elif len(item) > 2:
+                nullable = bool(item[2])
+        else:
+            fld = item
+        if isinstance(fld, str):
+            if fld not in space.field_names:
+                raise BoxError(ER.ILLEGAL_PARAMS, message=f"options.parts[{n + 1}]: field was not found by name '{fld}'")
+            fieldno = space.field_names[fld]
+        elif isinstance(fld, int) and not isinstance(fld, bool) and fld >= 1:
+            fieldno = fld - 1
+        else:
+            raise BoxError(ER.ILLEGAL_PARAMS,
+                           message=f"options.parts[{n + 1}]: field (name or number) is expected")
+        if typ is None:
+            f = space.format[fieldno] if fieldno < len(space.format) else None
+            if f is None:
+                raise BoxError(ER.ILLEGAL_PARAMS,
+                               message=f"options.parts[{n + 1}]: field type is required")
+            typ = f.get("type", "any")
+            nullable = nullable or bool(f.get("is_nullable", False))
+        t = ft.index_part_type_by_name(str(typ))
+        if t is None:
+            raise BoxError(ER.MODIFY_INDEX, index_name, space.name,
+                           f"field type '{typ}' is not supported")
+        out.append(Part(fieldno, t, nullable))
+    return out
+
+
+# -- TREE iteration over computed rows (system spaces) ------------------------------------
+
+
+def select_rows(rows: Iterable[list[Any]], index: SysIndex, iterator: int, key: Sequence[Any],
                 offset: int = 0, limit: int = 0xFFFFFFFF) -> list[list[Any]]:
     """SELECT over rows with a TREE index's iterators (EQ, REQ, ALL, LT, LE, GE, GT)."""
-    if len(key) > len(index.parts):
-        raise BoxError(ER.KEY_PART_COUNT, len(index.parts), len(key))
-    ordered = sorted(rows, key=lambda r: _key_of(r, index.parts))
-    k = tuple(_sortable(v) for v in key)
-    n = len(k)
+    specs = [p.spec() for p in index.parts]
+    make = ft.key_maker(specs)
+    ordered = sorted(rows, key=make)
     if iterator in (C.ITER_REQ, C.ITER_LT, C.ITER_LE):
         ordered.reverse()
+    if iterator not in (C.ITER_EQ, C.ITER_REQ, C.ITER_ALL, C.ITER_GE, C.ITER_GT,
+                        C.ITER_LE, C.ITER_LT):
+        raise BoxError(ER.ITERATOR_TYPE, iterator)
     if not key or iterator == C.ITER_ALL:
-        if iterator not in (C.ITER_EQ, C.ITER_REQ, C.ITER_ALL, C.ITER_GE, C.ITER_GT,
-                            C.ITER_LE, C.ITER_LT):
-            raise BoxError(ER.ITERATOR_TYPE, iterator)
-        matched: list[list[Any]] = ordered
+        matched = ordered
     else:
+        lo, hi = ft.key_bounds(key, specs)
         tests = {
-            C.ITER_EQ: lambda rk: rk == k, C.ITER_REQ: lambda rk: rk == k,
-            C.ITER_GE: lambda rk: rk >= k, C.ITER_GT: lambda rk: rk > k,
-            C.ITER_LE: lambda rk: rk <= k, C.ITER_LT: lambda rk: rk < k,
+            C.ITER_EQ: lambda k: lo <= k <= hi, C.ITER_REQ: lambda k: lo <= k <= hi,
+            C.ITER_GE: lambda k: k >= lo, C.ITER_GT: lambda k: k > hi,
+            C.ITER_LE: lambda k: k <= hi, C.ITER_LT: lambda k: k < lo,
         }
-        test = tests.get(iterator)
-        if test is None:
-            raise BoxError(ER.ITERATOR_TYPE, iterator)
-        matched = [r for r in ordered if test(_key_of(r, index.parts)[:n])]
+        test = tests[iterator]
+        matched = [r for r in ordered if test(make(r))]
     return matched[offset:offset + limit]
+
+
+__all__ += ["Function", "normalize_format", "ALL"]

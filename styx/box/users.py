@@ -1,11 +1,12 @@
 """Users and roles, as in Tarantool's `_user` space.
 
-Every server starts with Tarantool's bootstrap users: `guest` (uid 0, never a
-password), `admin` (uid 1, no password until one is set), and the roles
-`public` (2) and `super` (31). A password is stored the way `_user` stores
-it: base64 of chap-sha1's hash2, under the "chap-sha1" key of the auth map.
+Every server starts with Tarantool's bootstrap users: `guest` (uid 0, whose
+password is the empty one, so chap-sha1 with "" logs in as guest), `admin`
+(uid 1, no password until one is set), and the roles `public` (2),
+`replication` (3) and `super` (31). A password is stored the way `_user`
+stores it: base64 of chap-sha1's hash2, under the "chap-sha1" key.
 
-Only TX touches this (it is box data). Privileges come with the box issue.
+Only TX touches this (it is box data). Grants live in privileges.py.
 """
 
 from __future__ import annotations
@@ -17,9 +18,9 @@ from typing import Any
 from ..protocol.auth import CHAP_SHA1, stored_hash2
 from ..protocol.errors import ER, BoxError
 
-__all__ = ["User", "Users", "GUEST", "ADMIN", "PUBLIC", "SUPER"]
+__all__ = ["User", "Users", "GUEST", "ADMIN", "PUBLIC", "REPLICATION", "SUPER"]
 
-GUEST, ADMIN, PUBLIC, SUPER = 0, 1, 2, 31
+GUEST, ADMIN, PUBLIC, REPLICATION, SUPER = 0, 1, 2, 3, 31
 FIRST_USER_ID = 32
 
 
@@ -44,8 +45,9 @@ class Users:
     def __init__(self) -> None:
         self.by_id: dict[int, User] = {}
         self.by_name: dict[str, User] = {}
-        for u in (User(GUEST, "guest"), User(ADMIN, "admin"),
-                  User(PUBLIC, "public", "role"), User(SUPER, "super", "role")):
+        for u in (User(GUEST, "guest", auth={CHAP_SHA1: stored_hash2("")}), User(ADMIN, "admin"),
+                  User(PUBLIC, "public", "role"), User(REPLICATION, "replication", "role"),
+                  User(SUPER, "super", "role")):
             self._add(u)
 
     def _add(self, user: User) -> None:
@@ -55,28 +57,29 @@ class Users:
     def get(self, name: str) -> User | None:
         return self.by_name.get(name)
 
-    def create(self, name: str, password: str | None = None, *, if_not_exists: bool = False) -> User:
+    def create(self, name: str, password: str | None = None, *, if_not_exists: bool = False,
+               role: bool = False, owner: int = ADMIN) -> User:
         if not isinstance(name, str) or not name:
-            raise BoxError(ER.ILLEGAL_PARAMS, "name should be a non-empty string")
+            raise BoxError(ER.ILLEGAL_PARAMS, message="name should be a non-empty string")
         existing = self.by_name.get(name)
         if existing is not None:
             if if_not_exists:
                 return existing
             raise BoxError(ER.USER_EXISTS, name)
         uid = max([FIRST_USER_ID - 1, *self.by_id]) + 1
-        user = User(uid, name)
+        user = User(uid, name, "role" if role else "user", owner)
         if password is not None:
             user.auth[CHAP_SHA1] = stored_hash2(password)
         self._add(user)
         return user
 
-    def drop(self, name: str, *, if_exists: bool = False) -> None:
+    def drop(self, name: str, *, if_exists: bool = False, role: bool = False) -> None:
         user = self.by_name.get(name)
-        if user is None or user.type != "user":
+        if user is None or (user.type == "role") != role:
             if if_exists:
                 return
             raise BoxError(ER.NO_SUCH_USER, name)
-        if user.uid in (GUEST, ADMIN):
+        if user.uid in (GUEST, ADMIN, PUBLIC, REPLICATION, SUPER):
             raise BoxError(ER.DROP_USER, name, "the user or the role is a system")
         del self.by_name[name]
         del self.by_id[user.uid]

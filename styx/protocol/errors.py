@@ -32,15 +32,23 @@ class ER:
     TUPLE_FOUND = 3
     UNSUPPORTED = 5
     READONLY = 7
+    KEY_PART_TYPE = 18
+    EXACT_MATCH = 19
     INVALID_MSGPACK = 20
     TUPLE_NOT_ARRAY = 22
     FIELD_TYPE = 23
+    UPDATE_SPLICE = 25
+    UPDATE_ARG_TYPE = 26
+    UNKNOWN_UPDATE_OP = 28
+    UPDATE_FIELD = 29
     FUNCTION_TX_ACTIVE = 30
     KEY_PART_COUNT = 31
     PROC_LUA = 32
     NO_SUCH_PROC = 33
     NO_SUCH_INDEX_ID = 35
     NO_SUCH_SPACE = 36
+    NO_SUCH_FIELD_NO = 37
+    FIELD_MISSING = 39
     ACCESS_DENIED = 42
     CREATE_USER = 43
     DROP_USER = 44
@@ -55,15 +63,48 @@ class ER:
     NO_CONNECTION = 77
     TIMEOUT = 78
     SESSION_CLOSED = 86
+    UPDATE_INTEGER_OVERFLOW = 95
     GUEST_USER_PASSWORD = 96
     PROTOCOL = 104
     WRONG_SCHEMA_VERSION = 109
     SYSTEM = 115
     LOADING = 116
     NO_SUCH_INDEX_NAME = 148
+    UPDATE_DECIMAL_OVERFLOW = 160
+    NO_SUCH_FIELD_NAME = 201
     UNKNOWN_AUTH_METHOD = 249
     INVALID_AUTH_REQUEST = 251
     SHUTDOWN = 279
+    CREATE_SPACE = 9
+    SPACE_EXISTS = 10
+    DROP_SPACE = 11
+    ALTER_SPACE = 12
+    INDEX_TYPE = 13
+    MODIFY_INDEX = 14
+    DROP_PRIMARY_KEY = 17
+    FORMAT_MISMATCH_INDEX_PART = 27
+    EXACT_FIELD_COUNT = 38
+    MORE_THAN_ONE_TUPLE = 41
+    UNKNOWN_SCHEMA_OBJECT = 49
+    CREATE_FUNCTION = 50
+    FUNCTION_EXISTS = 52
+    NO_SUCH_ENGINE = 57
+    IDENTIFIER = 70
+    NO_SUCH_ROLE = 82
+    ROLE_EXISTS = 83
+    INDEX_EXISTS = 85
+    GRANT = 88
+    PRIV_GRANTED = 89
+    ROLE_GRANTED = 90
+    PRIV_NOT_GRANTED = 91
+    ROLE_NOT_GRANTED = 92
+    CANT_UPDATE_PRIMARY_KEY = 94
+    UNSUPPORTED_INDEX_FEATURE = 112
+    WRONG_SPACE_FORMAT = 141
+    NO_SUCH_SEQUENCE = 145
+    SPACE_FIELD_IS_DUPLICATE = 149
+    NULLABLE_PRIMARY = 152
+    ITERATOR_POSITION = 247
 
 
 # code -> (name, %-format). The format takes the positional args of BoxError.
@@ -74,17 +115,27 @@ MESSAGES: dict[int, tuple[str, str]] = {
     ER.TUPLE_FOUND: ("ER_TUPLE_FOUND", "Duplicate key exists in unique index '%s' in space '%s'"),
     ER.UNSUPPORTED: ("ER_UNSUPPORTED", "%s does not support %s"),
     ER.READONLY: ("ER_READONLY", "Can't modify data on a read-only instance"),
+    ER.KEY_PART_TYPE: ("ER_KEY_PART_TYPE",
+                       "Supplied key type of part %u does not match index part type: expected %s"),
+    ER.EXACT_MATCH: ("ER_EXACT_MATCH", "Invalid key part count in an exact match (expected %u, got %u)"),
     ER.INVALID_MSGPACK: ("ER_INVALID_MSGPACK", "Invalid MsgPack - %s"),
     ER.TUPLE_NOT_ARRAY: ("ER_TUPLE_NOT_ARRAY", "Tuple/Key must be MsgPack array"),
     ER.FIELD_TYPE: ("ER_FIELD_TYPE",
-                    "Tuple field %s type does not match one required by operation: "
-                    "expected %s, got %s"),
+                    "Tuple field %s type does not match one required by operation: expected %s"),
+    ER.UPDATE_SPLICE: ("ER_UPDATE_SPLICE", "SPLICE error on field %s: %s"),
+    ER.UPDATE_ARG_TYPE: ("ER_UPDATE_ARG_TYPE",
+                         "Argument type in operation '%c' on field %s does not match field type: "
+                         "expected %s"),
+    ER.UNKNOWN_UPDATE_OP: ("ER_UNKNOWN_UPDATE_OP", "Unknown UPDATE operation #%d: %s"),
+    ER.UPDATE_FIELD: ("ER_UPDATE_FIELD", "Field %s UPDATE error: %s"),
     ER.FUNCTION_TX_ACTIVE: ("ER_FUNCTION_TX_ACTIVE", "Transaction is active at return from function"),
     ER.KEY_PART_COUNT: ("ER_KEY_PART_COUNT", "Invalid key part count (expected [0..%u], got %u)"),
     ER.PROC_LUA: ("ER_PROC_LUA", "%s"),
     ER.NO_SUCH_PROC: ("ER_NO_SUCH_PROC", "Procedure '%s' is not defined"),
     ER.NO_SUCH_INDEX_ID: ("ER_NO_SUCH_INDEX_ID", "No index #%u is defined in space '%s'"),
     ER.NO_SUCH_SPACE: ("ER_NO_SUCH_SPACE", "Space '%s' does not exist"),
+    ER.NO_SUCH_FIELD_NO: ("ER_NO_SUCH_FIELD_NO", "Field %d was not found in the tuple"),
+    ER.FIELD_MISSING: ("ER_FIELD_MISSING", "Tuple field %s required by space format is missing"),
     ER.ACCESS_DENIED: ("ER_ACCESS_DENIED", "%s access to %s '%s' is denied for user '%s'"),
     ER.CREATE_USER: ("ER_CREATE_USER", "Failed to create user '%s': %s"),
     ER.DROP_USER: ("ER_DROP_USER", "Failed to drop user or role '%s': %s"),
@@ -99,6 +150,8 @@ MESSAGES: dict[int, tuple[str, str]] = {
     ER.NO_CONNECTION: ("ER_NO_CONNECTION", "Connection is not established"),
     ER.TIMEOUT: ("ER_TIMEOUT", "Timeout exceeded"),
     ER.SESSION_CLOSED: ("ER_SESSION_CLOSED", "Session is closed"),
+    ER.UPDATE_INTEGER_OVERFLOW: ("ER_UPDATE_INTEGER_OVERFLOW",
+                                 "Integer overflow when performing '%c' operation on field %s"),
     ER.GUEST_USER_PASSWORD: ("ER_GUEST_USER_PASSWORD", "Setting password for guest user has no effect"),
     ER.PROTOCOL: ("ER_PROTOCOL", "%s"),
     ER.WRONG_SCHEMA_VERSION: ("ER_WRONG_SCHEMA_VERSION",
@@ -106,9 +159,42 @@ MESSAGES: dict[int, tuple[str, str]] = {
     ER.SYSTEM: ("ER_SYSTEM", "%s"),
     ER.LOADING: ("ER_LOADING", "Instance bootstrap hasn't finished yet"),
     ER.NO_SUCH_INDEX_NAME: ("ER_NO_SUCH_INDEX_NAME", "No index '%s' is defined in space '%s'"),
+    ER.UPDATE_DECIMAL_OVERFLOW: ("ER_UPDATE_DECIMAL_OVERFLOW",
+                                 "Decimal overflow when performing operation '%c' on field %s"),
+    ER.NO_SUCH_FIELD_NAME: ("ER_NO_SUCH_FIELD_NAME", "Field '%s' was not found in the tuple"),
     ER.UNKNOWN_AUTH_METHOD: ("ER_UNKNOWN_AUTH_METHOD", "Unknown authentication method '%s'"),
     ER.INVALID_AUTH_REQUEST: ("ER_INVALID_AUTH_REQUEST", "Invalid '%s' request: %s"),
     ER.SHUTDOWN: ("ER_SHUTDOWN", "Server is shutting down"),
+    ER.CREATE_SPACE: ("ER_CREATE_SPACE", "Failed to create space '%s': %s"),
+    ER.SPACE_EXISTS: ("ER_SPACE_EXISTS", "Space '%s' already exists"),
+    ER.DROP_SPACE: ("ER_DROP_SPACE", "Can't drop space '%s': %s"),
+    ER.ALTER_SPACE: ("ER_ALTER_SPACE", "Can't modify space '%s': %s"),
+    ER.INDEX_TYPE: ("ER_INDEX_TYPE", "Unsupported index type supplied for index '%s' in space '%s'"),
+    ER.MODIFY_INDEX: ("ER_MODIFY_INDEX", "Can't create or modify index '%s' in space '%s': %s"),
+    ER.DROP_PRIMARY_KEY: ("ER_DROP_PRIMARY_KEY", "Can't drop primary key in space '%s' while secondary keys exist"),
+    ER.FORMAT_MISMATCH_INDEX_PART: ("ER_FORMAT_MISMATCH_INDEX_PART", "Field %s has type '%s' in space format, but type '%s' in index definition"),
+    ER.EXACT_FIELD_COUNT: ("ER_EXACT_FIELD_COUNT", 'Tuple field count %u does not match space field count %u'),
+    ER.MORE_THAN_ONE_TUPLE: ("ER_MORE_THAN_ONE_TUPLE", "Get() doesn't support partial keys and non-unique indexes"),
+    ER.UNKNOWN_SCHEMA_OBJECT: ("ER_UNKNOWN_SCHEMA_OBJECT", "Unknown object type '%s'"),
+    ER.CREATE_FUNCTION: ("ER_CREATE_FUNCTION", "Failed to create function '%s': %s"),
+    ER.FUNCTION_EXISTS: ("ER_FUNCTION_EXISTS", "Function '%s' already exists"),
+    ER.NO_SUCH_ENGINE: ("ER_NO_SUCH_ENGINE", "Space engine '%s' does not exist"),
+    ER.IDENTIFIER: ("ER_IDENTIFIER", "Invalid identifier '%s' (expected printable symbols only or it is too long)"),
+    ER.NO_SUCH_ROLE: ("ER_NO_SUCH_ROLE", "Role '%s' is not found"),
+    ER.ROLE_EXISTS: ("ER_ROLE_EXISTS", "Role '%s' already exists"),
+    ER.INDEX_EXISTS: ("ER_INDEX_EXISTS", "Index '%s' already exists"),
+    ER.GRANT: ("ER_GRANT", 'Incorrect grant arguments: %s'),
+    ER.PRIV_GRANTED: ("ER_PRIV_GRANTED", "User '%s' already has %s access on %s '%s'"),
+    ER.ROLE_GRANTED: ("ER_ROLE_GRANTED", "User '%s' already has role '%s'"),
+    ER.PRIV_NOT_GRANTED: ("ER_PRIV_NOT_GRANTED", "User '%s' does not have %s access on %s '%s'"),
+    ER.ROLE_NOT_GRANTED: ("ER_ROLE_NOT_GRANTED", "User '%s' does not have role '%s'"),
+    ER.CANT_UPDATE_PRIMARY_KEY: ("ER_CANT_UPDATE_PRIMARY_KEY", "Attempt to modify a tuple field which is part of index '%s' in space '%s'"),
+    ER.UNSUPPORTED_INDEX_FEATURE: ("ER_UNSUPPORTED_INDEX_FEATURE", "Index '%s' (%s) of space '%s' (%s) does not support %s"),
+    ER.WRONG_SPACE_FORMAT: ("ER_WRONG_SPACE_FORMAT", 'Wrong space format field %u: %s'),
+    ER.NO_SUCH_SEQUENCE: ("ER_NO_SUCH_SEQUENCE", "Sequence '%s' does not exist"),
+    ER.SPACE_FIELD_IS_DUPLICATE: ("ER_SPACE_FIELD_IS_DUPLICATE", "Space field '%s' is duplicate"),
+    ER.NULLABLE_PRIMARY: ("ER_NULLABLE_PRIMARY", "Primary index of space '%s' can not contain nullable parts"),
+    ER.ITERATOR_POSITION: ("ER_ITERATOR_POSITION", 'Iterator position is invalid'),
 }
 
 

@@ -20,8 +20,10 @@ from __future__ import annotations
 import sys
 from typing import TYPE_CHECKING, Any
 
+from ..box.privileges import ALTER, CREATE, DROP, priv_names
 from ..protocol.errors import ER, MESSAGES, BoxError
 from . import fiber as fiber_mod
+from .space_api import SchemaSpaceApi, SpacesApi, effective_user
 
 if TYPE_CHECKING:
     from .thread import Tx
@@ -82,27 +84,115 @@ class UserApi:
     """`box.schema.user`."""
 
     def __init__(self, tx: "Tx") -> None:
-        self._users = tx.users
+        self._tx = tx
+        self._role = False
+
+    def _schema(self) -> Any:
+        return self._tx.schema
+
+    def _me(self) -> Any:
+        return effective_user(self._tx)
 
     def create(self, name: str, *, password: str | None = None, if_not_exists: bool = False) -> None:
-        self._users.create(name, password, if_not_exists=if_not_exists)
+        me = self._me()
+        self._schema().privileges.check(me, "universe", 0, "", CREATE)
+        self._schema().create_user(name, password, me.uid, if_not_exists=if_not_exists,
+                                   role=self._role)
 
     def drop(self, name: str, *, if_exists: bool = False) -> None:
-        self._users.drop(name, if_exists=if_exists)
+        self._schema().privileges.check(self._me(), "universe", 0, "", DROP)
+        self._schema().drop_user(name, if_exists=if_exists, role=self._role)
+
+    def exists(self, name: str) -> bool:
+        user = self._tx.users.get(name)
+        return user is not None and (user.type == "role") == self._role
+
+    def grant(self, user: str, privileges: str | int, object_type: str = "universe",
+              object_name: Any = None, *, if_not_exists: bool = False, grantor: str | None = None) -> None:
+        me = self._me()
+        self._check_grantor(me)
+        self._schema().grant(me.uid, user, privileges, object_type, object_name,
+                             if_not_exists=if_not_exists)
+
+    def revoke(self, user: str, privileges: str | int, object_type: str = "universe",
+               object_name: Any = None, *, if_exists: bool = False) -> None:
+        me = self._me()
+        self._check_grantor(me)
+        self._schema().grant(me.uid, user, privileges, object_type, object_name, revoke=True,
+                             if_exists=if_exists)
+
+    def _check_grantor(self, me: Any) -> None:
+        # Only who may alter the universe grants (admin, super); owners of an
+        # object may grant on it in Tarantool, which Styx does not model.
+        self._schema().privileges.check(me, "universe", 0, "", ALTER)
+
+    def info(self, name: str | None = None) -> list[list[Any]]:
+        """[[privileges, object type, object name], ...], as Tarantool shows them."""
+        schema = self._schema()
+        user = schema.users.get(name) if name is not None else self._me()
+        if user is None:
+            raise BoxError(ER.NO_SUCH_USER, name)
+        out = []
+        for g in schema.privileges.grants.values():
+            if g.grantee != user.uid:
+                continue
+            out.append([priv_names(g.privilege), g.object_type,
+                        _object_name(schema, g.object_type, g.object_id)])
+        return out
 
     def passwd(self, name: str, password: str | None = None) -> None:
         if password is None:  # box.schema.user.passwd(password): the session's user
-            name, password = box_session_user(), name
-        self._users.passwd(name, password)
+            name, password = self._me().name, name
+        self._tx.users.passwd(name, password)
+        self._schema().bump()
+
+
+class RoleApi(UserApi):
+    """`box.schema.role`: roles are users you cannot log in as."""
+
+    def __init__(self, tx: "Tx") -> None:
+        super().__init__(tx)
+        self._role = True
+
+    def create(self, name: str, *, if_not_exists: bool = False) -> None:  # type: ignore[override]
+        super().create(name, if_not_exists=if_not_exists)
+
+
+class FuncApi:
+    """`box.schema.func`: named objects to grant execute on."""
+
+    def __init__(self, tx: "Tx") -> None:
+        self._tx = tx
+
+    def create(self, name: str, *, if_not_exists: bool = False, setuid: bool = False,
+               language: str = "LUA", **_: Any) -> None:
+        me = effective_user(self._tx)
+        self._tx.schema.privileges.check(me, "universe", 0, "", CREATE)
+        self._tx.schema.create_function(name, me.uid, setuid=setuid, language=language,
+                                        if_not_exists=if_not_exists)
+
+    def drop(self, name: str, *, if_exists: bool = False) -> None:
+        self._tx.schema.privileges.check(effective_user(self._tx), "universe", 0, "", DROP)
+        self._tx.schema.drop_function(name, if_exists=if_exists)
 
     def exists(self, name: str) -> bool:
-        user = self._users.get(name)
-        return user is not None and user.type == "user"
+        return name in self._tx.schema.functions
 
 
-def box_session_user() -> str:
-    session = _fiber().session
-    return "admin" if session is None else session.user.name
+def _object_name(schema: Any, object_type: str, object_id: Any) -> str:
+    if object_type == "universe" or object_id == "":
+        return ""
+    if object_type == "space":
+        s = schema.spaces.get(object_id)
+        return s.name if s is not None else str(object_id)
+    if object_type in ("user", "role"):
+        u = schema.users.by_id.get(object_id)
+        return u.name if u is not None else str(object_id)
+    if object_type == "function":
+        for f in schema.functions.values():
+            if f.id == object_id:
+                return f.name
+    return str(object_id)
 
 
 class SchemaApi:
@@ -110,17 +200,39 @@ class SchemaApi:
 
     def __init__(self, tx: "Tx") -> None:
         self.user = UserApi(tx)
+        self.role = RoleApi(tx)
+        self.func = FuncApi(tx)
+        self.space = SchemaSpaceApi(tx)
 
 
 class StatApi:
-    """`box.stat`."""
+    """`box.stat()`: requests by type; `box.stat.net()`: the iproto threads."""
 
     def __init__(self, tx: "Tx") -> None:
         self._tx = tx
 
+    def __call__(self) -> dict[str, Any]:
+        return self._tx.request_stats()
+
     async def net(self) -> dict[str, Any]:
         """Totals over all iproto threads, plus `threads`: each thread's own."""
         return await self._tx.net_stats()
+
+
+class InfoApi:
+    """`box.info()` (a dict), or `box.info.status` and friends."""
+
+    def __init__(self, tx: "Tx") -> None:
+        self._tx = tx
+
+    def __call__(self) -> dict[str, Any]:
+        return self._tx.builtins.info()
+
+    def __getattr__(self, name: str) -> Any:
+        info = self._tx.builtins.info()
+        if name in info:
+            return info[name]
+        raise AttributeError(name)
 
 
 class ErrorApi:
@@ -147,7 +259,9 @@ class Box:
         self._tx = tx
         self.session = SessionApi(tx)
         self.schema = SchemaApi(tx)
+        self.space = SpacesApi(tx)
         self.stat = StatApi(tx)
+        self.info = InfoApi(tx)
         self.error = ErrorApi()
 
     def cfg(self, **options: Any) -> None:

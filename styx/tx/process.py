@@ -16,6 +16,7 @@ handlers use: schema, users, procedures, packers, fiber pool.
 
 from __future__ import annotations
 
+import asyncio
 import logging
 from typing import TYPE_CHECKING, Any, Callable
 
@@ -25,7 +26,9 @@ from ..protocol.auth import CHAP_SHA1, check_scramble
 from ..protocol.codec import DmlRequest
 from ..protocol.errors import ER, BoxError, error_from_exception
 from ..protocol.greeting import encode_greeting
-from ..box.schema import select_rows
+from ..box.privileges import R, W, X
+from ..box.schema import SystemSpace
+from ..box.space import unpack_tuple
 from ..box.users import GUEST
 from .app import Procedure, call16_tuples, lua_values
 from .fiber import Fiber, current
@@ -50,8 +53,10 @@ class Process:
     # -- prologue -------------------------------------------------------------
 
     def _accept(self: "Tx", msg: IprotoMsg) -> bool:
-        """Recycle output, check the schema version; False if already answered."""
+        """Recycle output, count it, check the schema version; False if
+        already answered."""
         accept_wpos(msg.srv, msg.wpos)
+        self.req_counts[msg.type] += 1
         return not msg.schema_version or self._schema_ok(msg)
 
     def _schema_ok(self: "Tx", msg: IprotoMsg) -> bool:
@@ -143,6 +148,7 @@ class Process:
         hash2 = user.hash2() if user is not None and user.type == "user" else None
         if hash2 is None or not check_scramble(session.salt, scramble, hash2):
             raise BoxError(ER.CREDS_MISMATCH)
+        self.schema.privileges.check_session(user)
         return user
 
     def process_eval(self: "Tx", msg: IprotoMsg) -> None:
@@ -154,12 +160,20 @@ class Process:
     def process_call(self: "Tx", msg: IprotoMsg) -> Any:
         srv = msg.srv
         accept_wpos(srv, msg.wpos)
+        self.req_counts[msg.type] += 1
         if msg.schema_version and not self._schema_ok(msg):
             return None
         name, args = msg.req
         proc = self.procedures.get(name)
         if proc is None:
-            self._error(msg, BoxError(ER.NO_SUCH_PROC, name))
+            proc = self._builtin(name)
+            if proc is None:
+                self._error(msg, BoxError(ER.NO_SUCH_PROC, name))
+                return None
+        try:
+            self.check_execute(srv.session.user, name)
+        except BoxError as e:
+            self._error(msg, e)
             return None
         fiber = Fiber(self, srv.session, msg.sync)
         if proc.is_async:
@@ -179,6 +193,24 @@ class Process:
             return self._await_in_fiber(msg, fiber, result)
         self._reply_call(msg, result)
         return None
+
+    def _builtin(self: "Tx", name: str) -> Procedure | None:
+        """A Lua API name (`box.space.test:select`) as a procedure taking the
+        CALL's arguments as one list and returning Lua's values as a tuple."""
+        fn = self.builtins.resolve(name)
+        if fn is None:
+            return None
+        if asyncio.iscoroutinefunction(fn):
+            async def acall(*args: Any) -> tuple[Any, ...]:
+                return tuple(await fn(list(args)))
+            return Procedure(name, acall)
+        return Procedure(name, lambda *args: tuple(fn(list(args))))
+
+    def check_execute(self: "Tx", user: Any, name: str) -> None:
+        """Execute access: on the function object if `box.schema.func.create`
+        made one, else on the universe (Tarantool's rule for global functions)."""
+        func = self.schema.functions.get(name)
+        self.schema.privileges.check(user, "function", func.id if func else -1, name, X)
 
     async def _call_in_fiber(self: "Tx", msg: IprotoMsg, fiber: Fiber, proc: Procedure,
                              args: list[Any]) -> None:
@@ -217,31 +249,61 @@ class Process:
         if not self._accept(msg):
             return
         req: DmlRequest = msg.req
+        srv = msg.srv
+        user = srv.session.user
+        position = None
         try:
             space = self.schema.space(req.space_id, req.space_name)
-            index = space.index(req.index_id) if req.index_name is None else next(
-                (i for i in space.indexes if i.name == req.index_name), None)
-            if index is None:
-                if req.index_name is not None:
-                    raise BoxError(ER.NO_SUCH_INDEX_NAME, req.index_name, space.name)
-                raise BoxError(ER.NO_SUCH_INDEX_ID, req.index_id, space.name)
-            rows = select_rows(space.rows(), index, req.iterator, req.key or [], req.offset,
-                               req.limit)
-            items = [self.packb(r) for r in rows]
+            self.schema.privileges.check(user, "space", space.id, space.name, R)
+            index = space.index(req.index_id, req.index_name)
+            key = req.key or []
+            if isinstance(space, SystemSpace):
+                items = space.select(user, index, req.iterator, key, req.offset, req.limit)
+            else:
+                after = None
+                if req.after_position is not None:
+                    pos = req.after_position
+                    if pos:  # an empty position means "from the start"
+                        after = index.after_key(pos)
+                elif req.after_tuple is not None:
+                    after = index.key_of(req.after_tuple)
+                items = space.select(index, req.iterator, key, req.offset, req.limit, after)
+                if req.fetch_position and items:
+                    position = index.position_of(unpack_tuple(items[-1]))
         except BoxError as e:
             self._error(msg, e)
             return
-        reply_data(msg.srv, msg, self.schema.version, items)
+        if position is not None:
+            reply_data(srv, msg, self.schema.version, items, position=position)
+        else:
+            reply_data(srv, msg, self.schema.version, items)
 
     def process_dml(self: "Tx", msg: IprotoMsg) -> None:
         if not self._accept(msg):
             return
         req: DmlRequest = msg.req
+        t = msg.type
         try:
             space = self.schema.space(req.space_id, req.space_name)
-            raise BoxError(ER.UNSUPPORTED, "Styx", f"{C.TYPE_NAMES[msg.type]} into {space.name} yet")
+            self.schema.privileges.check(msg.srv.session.user, "space", space.id, space.name, W)
+            space = self.schema.user_space(space.id)
+            if t == C.INSERT:
+                result = space.insert(req.tuple)
+            elif t == C.REPLACE:
+                result = space.replace(req.tuple)
+            elif t == C.UPSERT:
+                space.upsert(req.tuple, req.ops, req.index_base)
+                result = None
+            else:
+                index = space.index(req.index_id, req.index_name)
+                if t == C.DELETE:
+                    result = space.delete(index, req.key)
+                else:  # UPDATE: its operations travel under TUPLE
+                    result = space.update(index, req.key, req.tuple, req.index_base)
         except BoxError as e:
             self._error(msg, e)
+            return
+        reply_data(msg.srv, msg, self.schema.version, [] if result is None else [result])
 
     # -- the connection's life --------------------------------------------------------
 

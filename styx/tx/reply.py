@@ -16,6 +16,8 @@ from __future__ import annotations
 import struct
 from typing import Any
 
+import msgpack
+
 from ..iproto_msg import IprotoMsg, Srv
 from ..protocol import constants as C
 from ..protocol.codec import DATA_PREFIX_LEN, HEADER_LEN, pack_header_into
@@ -49,10 +51,17 @@ def reply_error(srv: Srv, msg: IprotoMsg, schema_version: int, err: BoxError, pa
     msg.wpos = srv.end()
 
 
-def reply_data(srv: Srv, msg: IprotoMsg, schema_version: int, items: list[bytes]) -> None:
-    """OK with `{DATA: [...]}`: `items` are the encoded elements."""
-    _data_packet(srv, msg.sync, C.OK, schema_version, items, len(items))
+def reply_data(srv: Srv, msg: IprotoMsg, schema_version: int, items: list[bytes],
+               position: str | None = None) -> None:
+    """OK with `{DATA: [...]}`: `items` are the encoded elements; with a
+    pagination `position`, `{DATA: [...], POSITION: position}`."""
+    if position is None:
+        _data_packet(srv, msg.sync, C.OK, schema_version, items, len(items))
+    else:
+        tail = bytes((C.POSITION,)) + msgpack.packb(position)
+        _data_packet(srv, msg.sync, C.OK, schema_version, items, len(items), tail)
     msg.wpos = srv.end()
+
 
 
 def write_chunk(srv: Srv, sync: int, schema_version: int, item: bytes) -> None:
@@ -73,9 +82,10 @@ SMALL_REPLY = 16384
 
 
 def _data_packet(srv: Srv, sync: int, code: int, schema_version: int, items: list[bytes],
-                 count: int) -> None:
+                 count: int, tail: bytes = b"") -> None:
+    """A `{DATA: [items]}` packet; `tail` is more key-value pairs of the body map."""
     ob = srv.obuf[srv.p_obuf]
-    body = items[0] if count == 1 else b"".join(items)
+    body = items[0] if count == 1 and not tail else b"".join(items) + tail
     total = _DATA_HEAD + len(body)
     if total <= SMALL_REPLY:
         buf, off = ob.alloc(total)
@@ -84,6 +94,8 @@ def _data_packet(srv: Srv, sync: int, code: int, schema_version: int, items: lis
         buf, off = ob.alloc(_DATA_HEAD)
         for item in items:
             ob.dup(item)
+        if tail:
+            ob.dup(tail)
     _DATA_HEADER.pack_into(buf, off, 0xCE, total - 5, 0x83, C.REQUEST_TYPE, 0xCE, code,
                            C.SYNC, 0xCF, sync, C.SCHEMA_VERSION, 0xCF, schema_version,
-                           0x81, C.DATA, 0xDD, count)
+                           0x82 if tail else 0x81, C.DATA, 0xDD, count)

@@ -28,8 +28,10 @@ from ..iproto_msg import DiscardMsg, IprotoMsg, ServiceMsg, Srv
 from ..memory import Obuf, SlabCache
 from ..protocol import constants as C
 from ..protocol.errors import ER, BoxError
+from ..box.field_types import default as ext_default
 from .api import Box
 from .app import Procedure
+from .builtins import Builtins
 from .fiber import Fiber, FiberPool, current
 from .kharon import push as kharon_push
 from .process import Process
@@ -57,13 +59,13 @@ class NetControl(NamedTuple):
 
 class Tx(Process):
     def __init__(self, *, version: tuple[int, int, int], instance_uuid: str, net_msg_max: int,
-                 readahead: int) -> None:
+                 readahead: int, memtx_memory: int = 256 << 20) -> None:
         self.version = version
         self.instance_uuid = instance_uuid
         self.net_msg_max = net_msg_max
         self.readahead = readahead
         self.users = Users()
-        self.schema = Schema(self.users)
+        self.schema = Schema(self.users, instance_uuid, memtx_memory)
         self.procedures: dict[str, Procedure] = {}
         self.sessions: dict[int, Session] = {}
         self._session_ids = itertools.count(1)
@@ -74,7 +76,11 @@ class Tx(Process):
                                         default=self._encode_ext).pack
         self._packb_inner = msgpack.Packer(use_bin_type=True, unicode_errors="surrogateescape").pack
         self.box = Box(self)
+        self.builtins = Builtins(self)
         self.errors = 0
+        # box.stat(): requests by type, and a window of totals for the rps.
+        self.req_counts = [0] * 128
+        self._stat_window: list[tuple[float, list[int], int]] = []
         # Requests executing in fibers, per iproto thread (inline requests
         # finish before anyone could observe them in progress).
         self.in_progress: list[int] = []
@@ -95,9 +101,20 @@ class Tx(Process):
     def bind(self, loop: Any, bus: cbus.Bus) -> cbus.Endpoint:
         self.loop = loop
         self.pool = FiberPool(loop, 5 * self.net_msg_max)
-        self.endpoint = bus.register(cbus.Endpoint("tx", loop, spawn=self.pool.spawn))
+        self.endpoint = bus.register(cbus.Endpoint("tx", loop, spawn=self.pool.spawn,
+                                                   on_error=self.hop_failed))
         self.feed = self.endpoint.feed
+        self.stat_tick()
         return self.endpoint
+
+    def hop_failed(self, msg: cbus.Cmsg, exc: Exception) -> None:
+        """A handler raised where it should have replied: a bug. The client gets
+        an error reply, the message goes on, the server goes on."""
+        log.error("request failed inside TX", exc_info=exc)
+        if isinstance(msg, IprotoMsg):
+            self._error(msg, BoxError(ER.SYSTEM, message=f"Internal error: {type(exc).__name__}: {exc}",
+                                      type_name="SystemError"))
+        cbus.forward(msg)
 
     def fiber(self) -> Fiber:
         """Fiber-local storage for code that runs outside a request (init)."""
@@ -109,6 +126,31 @@ class Tx(Process):
         if isinstance(obj, BoxError):
             return obj.message  # without ERROR_EXTENSION an error is its message
         return _encode_other(obj)
+
+    # -- box.stat -------------------------------------------------------------------
+
+    def stat_tick(self) -> None:
+        """Once a second: remember the totals, for rps over the last 5 s."""
+        now = self.loop.time()
+        self._stat_window.append((now, list(self.req_counts), self.errors))
+        del self._stat_window[:-6]
+        self._stat_timer = self.loop.call_later(1.0, self.stat_tick)
+
+    def request_stats(self) -> dict[str, dict[str, int]]:
+        counts = self.req_counts
+        old = self._stat_window[0] if self._stat_window else None
+        span = (self.loop.time() - old[0]) if old else 0.0
+
+        def entry(total: int, before: int) -> dict[str, int]:
+            return {"total": total, "rps": int((total - before) / span) if span > 0 else 0}
+
+        out = {}
+        for name, types in STAT_TYPES.items():
+            total = sum(counts[t] for t in types)
+            before = sum(old[1][t] for t in types) if old else total
+            out[name] = entry(total, before)
+        out["ERROR"] = entry(self.errors, old[2] if old else self.errors)
+        return out
 
     def _encode_ext(self, obj: Any) -> Any:
         if isinstance(obj, BoxError):
@@ -197,4 +239,14 @@ class Tx(Process):
 def _encode_other(obj: Any) -> Any:
     if isinstance(obj, (set, frozenset)):
         return list(obj)
-    raise TypeError(f"can not encode a value of type {type(obj).__name__}")
+    return ext_default(obj)  # Decimal, UUID; raises TypeError for the rest
+
+
+# box.stat() keys, as Tarantool shows them.
+STAT_TYPES = {
+    "SELECT": (C.SELECT,), "INSERT": (C.INSERT,), "REPLACE": (C.REPLACE,),
+    "UPDATE": (C.UPDATE,), "DELETE": (C.DELETE,), "UPSERT": (C.UPSERT,),
+    "CALL": (C.CALL, C.CALL_16), "EVAL": (C.EVAL,), "AUTH": (C.AUTH,),
+    "EXECUTE": (C.EXECUTE,), "PREPARE": (C.PREPARE,), "BEGIN": (C.BEGIN,),
+    "COMMIT": (C.COMMIT,), "ROLLBACK": (C.ROLLBACK,),
+}

@@ -1,0 +1,272 @@
+"""Indexes: TREE (ordered) and HASH, over tuples stored as MessagePack bytes.
+
+A tuple is kept as the bytes of its MessagePack array (what a SELECT sends
+back, so a reply copies bytes and encodes nothing); an index maps a key to
+those bytes. Keys come from `field_types.key_maker`, whose Python ordering
+is Tarantool's: the bare value for one part of a native type, else a tuple.
+
+- TREE: a `sortedcontainers.SortedDict`. A non-unique TREE index appends
+  the primary key parts to its own, as Tarantool's does, so every entry has
+  a distinct key and equal keys are ordered by primary key. Iterators EQ,
+  REQ, ALL, GE, GT, LE, LT take a full key or any prefix (`key_bounds`).
+- HASH: a dict; unique only; EQ with a full key, or ALL.
+
+An index does not check uniqueness by itself: `Space` looks for conflicts in
+every index before it changes any of them, so a failed request changes
+nothing. Pagination positions are base64 of the MessagePack of the last
+tuple's key parts (this index's, then the primary key's): opaque to clients.
+"""
+
+from __future__ import annotations
+
+import base64
+from typing import Any, Iterator, Sequence
+
+import msgpack
+from sortedcontainers import SortedDict
+
+from ..protocol import constants as C
+from ..protocol.errors import ER, BoxError
+from . import field_types as ft
+
+__all__ = ["Index", "TreeIndex", "HashIndex", "Part", "ITERATOR_NAMES"]
+
+ITERATOR_NAMES = {
+    "EQ": C.ITER_EQ, "REQ": C.ITER_REQ, "ALL": C.ITER_ALL, "LT": C.ITER_LT, "LE": C.ITER_LE,
+    "GE": C.ITER_GE, "GT": C.ITER_GT,
+}
+
+
+class Part:
+    """One key part: 0-based field number, type, nullable."""
+
+    __slots__ = ("fieldno", "type", "is_nullable")
+
+    def __init__(self, fieldno: int, type: str, is_nullable: bool = False) -> None:
+        self.fieldno = fieldno
+        self.type = type
+        self.is_nullable = is_nullable
+
+    def spec(self) -> tuple[int, str, bool]:
+        return (self.fieldno, self.type, self.is_nullable)
+
+    def row(self) -> Any:
+        """How _index shows it: compact [field, type] unless it is nullable."""
+        if self.is_nullable:
+            return {"field": self.fieldno, "type": self.type, "is_nullable": True}
+        return [self.fieldno, self.type]
+
+    def __eq__(self, other: object) -> bool:
+        return isinstance(other, Part) and self.spec() == other.spec()
+
+    def __repr__(self) -> str:
+        return f"Part({self.fieldno}, {self.type!r}{', nullable' if self.is_nullable else ''})"
+
+
+class Index:
+    type_name = ""
+
+    def __init__(self, space_id: int, iid: int, name: str, parts: list[Part], unique: bool,
+                 pk_parts: list[Part] | None) -> None:
+        self.space_id = space_id
+        self.iid = iid
+        self.name = name
+        self.parts = parts
+        self.unique = unique
+        self.specs = [p.spec() for p in parts]
+        # The parts the entries are ordered by: a non-unique index adds the
+        # primary key's (those it does not already have). So does a unique one
+        # with nullable parts: tuples whose key holds nil do not conflict.
+        self.nullable = any(p.is_nullable for p in parts)
+        cmp_parts = list(self.specs)
+        if (not unique or self.nullable) and pk_parts is not None:
+            have = {p.fieldno for p in parts}
+            cmp_parts += [p.spec() for p in pk_parts if p.fieldno not in have]
+        self.cmp_specs = cmp_parts
+        self.key_of = ft.key_maker(cmp_parts)  # fields -> stored key
+        self.search_of = ft.search_key_maker(cmp_parts)  # a search key (a prefix) -> comparable
+        self.fieldnos = [p.fieldno for p in parts]
+
+    def row(self, space_id: int | None = None) -> list[Any]:
+        """The `_index` tuple."""
+        return [self.space_id if space_id is None else space_id, self.iid, self.name, self.type_name.lower(),
+                {"unique": self.unique}, [p.row() for p in self.parts]]
+
+    def check_key(self, key: Sequence[Any], exact: bool) -> None:
+        ft.check_key(key, self.specs, exact)
+
+    # Implemented by subclasses.
+    def __len__(self) -> int:
+        raise NotImplementedError
+
+    def get(self, key: Sequence[Any]) -> bytes | None:
+        raise NotImplementedError
+
+    def find(self, fields: Sequence[Any]) -> bytes | None:
+        """The tuple with the same key as `fields` (a conflict, if unique)."""
+        raise NotImplementedError
+
+    def put(self, fields: Sequence[Any], data: bytes) -> None:
+        raise NotImplementedError
+
+    def remove(self, fields: Sequence[Any]) -> None:
+        raise NotImplementedError
+
+    def clear(self) -> None:
+        raise NotImplementedError
+
+    def iterate(self, iterator: int, key: Sequence[Any], after: Any = None) -> Iterator[bytes]:
+        raise NotImplementedError
+
+    def position_of(self, fields: Sequence[Any]) -> str:
+        """A pagination position: base64 of the MessagePack of the entry's
+        ordering key (ASCII, so every client can carry it as a string)."""
+        packed = msgpack.packb([fields[f] if f < len(fields) else None for f, _, _ in self.cmp_specs],
+                               default=ft.default, use_bin_type=True)
+        return base64.b64encode(packed).decode()
+
+    def after_key(self, position: str | bytes) -> Any:
+        try:
+            values = msgpack.unpackb(base64.b64decode(position, validate=True),
+                                     ext_hook=ft.ext_hook, raw=False, strict_map_key=False)
+        except Exception as e:  # noqa: BLE001
+            raise BoxError(ER.ITERATOR_POSITION) from e
+        if type(values) is not list or len(values) != len(self.cmp_specs):
+            raise BoxError(ER.ITERATOR_POSITION)
+        fields: list[Any] = [None] * (max(f for f, _, _ in self.cmp_specs) + 1)
+        for (f, t, nullable), v in zip(self.cmp_specs, values):
+            if v is None and not nullable or v is not None and not ft.is_valid(v, t):
+                raise BoxError(ER.ITERATOR_POSITION)
+            fields[f] = v
+        return self.key_of(fields)
+
+
+class TreeIndex(Index):
+    type_name = "TREE"
+
+    def __init__(self, *args: Any, **kwargs: Any) -> None:
+        super().__init__(*args, **kwargs)
+        self.tree: SortedDict = SortedDict()
+        self.multipart = len(self.cmp_specs) > 1
+
+    def __len__(self) -> int:
+        return len(self.tree)
+
+    def get(self, key: Sequence[Any]) -> bytes | None:
+        if self.unique and len(self.cmp_specs) == len(self.specs):
+            return self.tree.get(self.search_of(key))
+        for data in self.iterate(C.ITER_EQ, key):
+            return data
+        return None
+
+    def find(self, fields: Sequence[Any]) -> bytes | None:
+        if len(self.cmp_specs) == len(self.specs):
+            return self.tree.get(self.key_of(fields))
+        # A unique index with nullable parts: nil never conflicts.
+        n = len(fields)
+        key = [fields[f] if f < n else None for f in self.fieldnos]
+        if None in key:
+            return None
+        for data in self.iterate(C.ITER_EQ, key):
+            return data
+        return None
+
+    def put(self, fields: Sequence[Any], data: bytes) -> None:
+        self.tree[self.key_of(fields)] = data
+
+    def remove(self, fields: Sequence[Any]) -> None:
+        self.tree.pop(self.key_of(fields), None)
+
+    def clear(self) -> None:
+        self.tree.clear()
+
+    def bounds(self, key: Sequence[Any]) -> tuple[Any, Any]:
+        if not key:
+            return None, None
+        lo = self.search_of(key)
+        if self.multipart and (len(key) < len(self.cmp_specs)):
+            return lo, lo + (ft.KEY_MAX,)
+        return lo, lo
+
+    def iterate(self, iterator: int, key: Sequence[Any], after: Any = None) -> Iterator[bytes]:
+        tree = self.tree
+        lo, hi = self.bounds(key)
+        reverse = iterator in (C.ITER_REQ, C.ITER_LT, C.ITER_LE)
+        if lo is None or iterator == C.ITER_ALL:
+            keys = tree.irange(reverse=reverse) if after is None else (
+                tree.irange(maximum=after, inclusive=(True, False), reverse=True) if reverse
+                else tree.irange(minimum=after, inclusive=(False, True)))
+        elif iterator in (C.ITER_EQ, C.ITER_REQ):
+            if after is None:
+                keys = tree.irange(lo, hi, reverse=reverse)
+            elif reverse:
+                keys = tree.irange(lo, after, inclusive=(True, False), reverse=True)
+            else:
+                keys = tree.irange(after, hi, inclusive=(False, True))
+        elif iterator == C.ITER_GE:
+            keys = tree.irange(minimum=lo if after is None else after,
+                               inclusive=(after is None, True))
+        elif iterator == C.ITER_GT:
+            keys = tree.irange(minimum=hi if after is None else after, inclusive=(False, True))
+        elif iterator == C.ITER_LE:
+            keys = tree.irange(maximum=hi if after is None else after,
+                               inclusive=(True, after is None), reverse=True)
+        elif iterator == C.ITER_LT:
+            keys = tree.irange(maximum=lo if after is None else after, inclusive=(True, False),
+                               reverse=True)
+        else:
+            raise BoxError(ER.UNSUPPORTED_INDEX_FEATURE, message=(
+                f"Index '{self.name}' ({self.type_name}) of space '{{space}}' ({'memtx'}) "
+                f"does not support requested iterator type"))
+        return map(tree.__getitem__, keys)
+
+
+class HashIndex(Index):
+    type_name = "HASH"
+
+    def __init__(self, *args: Any, **kwargs: Any) -> None:
+        super().__init__(*args, **kwargs)
+        self.table: dict[Any, bytes] = {}
+
+    def __len__(self) -> int:
+        return len(self.table)
+
+    def get(self, key: Sequence[Any]) -> bytes | None:
+        return self.table.get(self.search_of(key))
+
+    def find(self, fields: Sequence[Any]) -> bytes | None:
+        return self.table.get(self.key_of(fields))
+
+    def put(self, fields: Sequence[Any], data: bytes) -> None:
+        self.table[self.key_of(fields)] = data
+
+    def remove(self, fields: Sequence[Any]) -> None:
+        self.table.pop(self.key_of(fields), None)
+
+    def clear(self) -> None:
+        self.table.clear()
+
+    def iterate(self, iterator: int, key: Sequence[Any], after: Any = None) -> Iterator[bytes]:
+        if not key or iterator == C.ITER_ALL:
+            if iterator not in (C.ITER_ALL, C.ITER_EQ, C.ITER_GE):
+                raise self.unsupported()
+            values: Iterator[bytes] = iter(self.table.values())
+            if after is not None:
+                found = False
+                rest = []
+                for k, v in self.table.items():
+                    if found:
+                        rest.append(v)
+                    elif k == after:
+                        found = True
+                values = iter(rest)
+            return values
+        if iterator != C.ITER_EQ:
+            raise self.unsupported()
+        data = self.table.get(self.search_of(key))
+        return iter(() if data is None or after is not None else (data,))
+
+    def unsupported(self) -> BoxError:
+        return BoxError(ER.UNSUPPORTED_INDEX_FEATURE, message=(
+            f"Index '{self.name}' (HASH) of space '{{space}}' (memtx) does not support "
+            "requested iterator type"))

@@ -1,0 +1,338 @@
+"""A memtx space: its format, its indexes, and every data request on it.
+
+Tuples are stored as the MessagePack bytes of their field array (see
+index.py). Every change follows one rule: check everything first (types,
+field counts, every unique index, the memory quota), then change every
+index. A request that fails leaves the space exactly as it was, so no undo
+log is needed.
+
+Field numbers are 0-based inside Styx (as in `_index` rows) and 1-based in
+the messages users read (as Tarantool's). Errors are Tarantool 2.6's: the
+oracle the differential tests run against.
+"""
+
+from __future__ import annotations
+
+from typing import Any, Iterable, Sequence
+
+import msgpack
+
+from ..protocol import constants as C
+from ..protocol.errors import ER, BoxError
+from . import field_types as ft
+from .index import HashIndex, Index, Part, TreeIndex
+from .update import apply_update, apply_upsert, check_ops
+
+__all__ = ["Space", "Quota", "pack_tuple", "unpack_tuple"]
+
+TUPLE_OVERHEAD = 64  # what a stored tuple costs beyond its bytes, for the quota
+
+
+def pack_tuple(fields: Sequence[Any]) -> bytes:
+    return msgpack.packb(fields, default=ft.default, use_bin_type=True,
+                         unicode_errors="surrogateescape")
+
+
+def unpack_tuple(data: bytes) -> list[Any]:
+    return msgpack.unpackb(data, ext_hook=ft.ext_hook, raw=False, strict_map_key=False,
+                           unicode_errors="surrogateescape")
+
+
+class Quota:
+    """memtx_memory: bytes tuples may take, all spaces together."""
+
+    __slots__ = ("limit", "used")
+
+    def __init__(self, limit: int) -> None:
+        self.limit = limit
+        self.used = 0
+
+    def charge(self, size: int) -> None:
+        if self.used + size > self.limit:
+            raise BoxError(ER.MEMORY_ISSUE, size, "slab allocator", "memtx_tuple",
+                           type_name="OutOfMemory")
+        self.used += size
+
+    def refund(self, size: int) -> None:
+        self.used -= size
+
+
+def _cost(data: bytes) -> int:
+    return len(data) + TUPLE_OVERHEAD
+
+
+class Space:
+    engine = "memtx"
+
+    def __init__(self, space_id: int, name: str, owner: int, quota: Quota, *,
+                 format: list[dict[str, Any]] | None = None, field_count: int = 0,
+                 flags: dict[str, Any] | None = None) -> None:
+        self.id = space_id
+        self.name = name
+        self.owner = owner
+        self.quota = quota
+        self.format: list[dict[str, Any]] = list(format or [])
+        self.field_count = field_count
+        self.flags = dict(flags or {})
+        self.indexes: list[Index] = []
+        self._refresh()
+
+    def __repr__(self) -> str:
+        return f"<Space {self.id} {self.name!r}>"
+
+    # -- definition ------------------------------------------------------------
+
+    def row(self) -> list[Any]:
+        """The `_space` tuple."""
+        return [self.id, self.owner, self.name, self.engine, self.field_count, dict(self.flags),
+                [dict(f) for f in self.format]]
+
+    @property
+    def pk(self) -> Index:
+        if not self.indexes:
+            raise BoxError(ER.NO_SUCH_INDEX_ID, 0, self.name)
+        return self.indexes[0]
+
+    def index(self, iid: int | None = None, name: str | None = None) -> Index:
+        if name is not None:
+            for idx in self.indexes:
+                if idx.name == name:
+                    return idx
+            raise BoxError(ER.NO_SUCH_INDEX_NAME, name, self.name)
+        for idx in self.indexes:
+            if idx.iid == iid:
+                return idx
+        raise BoxError(ER.NO_SUCH_INDEX_ID, iid, self.name)
+
+    def field_no(self, field: int | str) -> int:
+        """A format field name or a 1-based number -> 0-based number."""
+        if isinstance(field, str):
+            no = self.field_names.get(field)
+            if no is None:
+                raise BoxError(ER.ILLEGAL_PARAMS, message=f"Unknown field '{field}'")
+            return no
+        return field - 1
+
+    def _refresh(self) -> None:
+        """Recompute what checks need after the format or indexes change."""
+        self.field_names = {f["name"]: i for i, f in enumerate(self.format) if "name" in f}
+        width = max([len(self.format)] + [p.fieldno + 1 for i in self.indexes for p in i.parts])
+        defs: list[tuple[str, bool] | None] = [None] * width
+        for i, f in enumerate(self.format):
+            t = ft.field_type_by_name(str(f.get("type", "any"))) or ft.ANY
+            nullable = bool(f.get("is_nullable", False))
+            defs[i] = None if t == ft.ANY and nullable else (t, nullable)
+        for idx in self.indexes:
+            for p in idx.parts:
+                d = defs[p.fieldno]
+                if d is None or d[0] == ft.ANY:
+                    defs[p.fieldno] = (p.type, p.is_nullable and (d is None or d[1]))
+                else:
+                    stricter = ft.stricter_field_type(d[0], p.type) or p.type
+                    defs[p.fieldno] = (stricter, d[1] and p.is_nullable)
+        self.defs = defs
+
+    def make_index(self, iid: int, name: str, kind: str, parts: list[Part], unique: bool) -> Index:
+        cls = TreeIndex if kind.upper() == "TREE" else HashIndex
+        pk_parts = self.indexes[0].parts if self.indexes and iid != 0 else None
+        idx = cls(self.id, iid, name, parts, unique, pk_parts)
+        idx.space_name = self.name  # type: ignore[attr-defined]
+        return idx
+
+    def add_index(self, idx: Index) -> None:
+        """Build `idx` from the existing tuples, then start maintaining it."""
+        if self.indexes and idx.iid != 0:
+            pk = self.pk
+            for data in pk.iterate(C.ITER_ALL, ()):
+                fields = unpack_tuple(data)
+                ft.check_tuple(fields, _defs_for(idx))
+                if idx.unique and idx.find(fields) is not None:
+                    raise self.duplicate(idx)
+                idx.put(fields, data)
+        self.indexes.append(idx)
+        self.indexes.sort(key=lambda i: i.iid)
+        self._refresh()
+
+    def drop_index(self, idx: Index) -> None:
+        self.indexes.remove(idx)
+        if idx.iid == 0:
+            self.truncate()
+        self._refresh()
+
+    def duplicate(self, idx: Index) -> BoxError:
+        return BoxError(ER.TUPLE_FOUND, idx.name, self.name)
+
+    # -- reads -----------------------------------------------------------------
+
+    def select(self, index: Index, iterator: int, key: Sequence[Any], offset: int = 0,
+               limit: int = 0xFFFFFFFF, after: Any = None) -> list[bytes]:
+        self._check_iterator(index, iterator, key)
+        out = []
+        if limit == 0:
+            return out
+        for data in index.iterate(iterator, key, after):
+            if offset:
+                offset -= 1
+                continue
+            out.append(data)
+            if len(out) >= limit:
+                break
+        return out
+
+    def _check_iterator(self, index: Index, iterator: int, key: Sequence[Any]) -> None:
+        if not 0 <= iterator <= C.ITER_GT and iterator not in range(7, 14):
+            raise BoxError(ER.ITERATOR_TYPE, iterator)
+        if iterator > C.ITER_GT:
+            raise self.unsupported_iterator(index)
+        if isinstance(index, HashIndex):
+            if iterator not in (C.ITER_EQ, C.ITER_ALL, C.ITER_GE) or (
+                    key and iterator != C.ITER_EQ):
+                raise self.unsupported_iterator(index)
+            if key:
+                index.check_key(key, exact=True)
+            return
+        index.check_key(key, exact=False)
+
+    def unsupported_iterator(self, index: Index) -> BoxError:
+        return BoxError(ER.UNSUPPORTED_INDEX_FEATURE, message=(
+            f"Index '{index.name}' ({index.type_name}) of space '{self.name}' ({self.engine}) "
+            "does not support requested iterator type"))
+
+    def get(self, index: Index, key: Sequence[Any]) -> bytes | None:
+        self._check_unique_key(index, key)
+        return index.get(key)
+
+    def _check_unique_key(self, index: Index, key: Sequence[Any]) -> None:
+        if not index.unique:
+            raise BoxError(ER.MORE_THAN_ONE_TUPLE)
+        index.check_key(key, exact=True)
+
+    def count(self, index: Index, iterator: int = C.ITER_ALL, key: Sequence[Any] = ()) -> int:
+        if not key or iterator == C.ITER_ALL:
+            self._check_iterator(index, iterator, key)
+            return len(index)
+        return len(self.select(index, iterator, key))
+
+    def __len__(self) -> int:
+        return len(self.indexes[0]) if self.indexes else 0
+
+    def bsize(self) -> int:
+        return sum(len(d) for d in self.pk.iterate(C.ITER_ALL, ())) if self.indexes else 0
+
+    # -- writes ------------------------------------------------------------------
+
+    def _validate(self, fields: Any) -> bytes:
+        if type(fields) is not list:
+            raise BoxError(ER.TUPLE_NOT_ARRAY)
+        if self.field_count and len(fields) != self.field_count:
+            raise BoxError(ER.EXACT_FIELD_COUNT, len(fields), self.field_count)
+        ft.check_tuple(fields, self.defs)
+        return pack_tuple(fields)
+
+    def _conflicts(self, fields: list[Any], old: bytes | None, replace: bool) -> None:
+        """Raise if storing `fields` (replacing `old`) breaks a unique index."""
+        for idx in self.indexes:
+            if not idx.unique:
+                continue
+            other = idx.find(fields)
+            if other is None or other is old:
+                continue
+            if idx.iid == 0 and replace:
+                continue
+            raise self.duplicate(idx)
+
+    def _swap(self, old: bytes | None, old_fields: list[Any] | None, fields: list[Any] | None,
+              data: bytes | None) -> None:
+        """Commit: every index drops `old` and takes `data` (either may be None).
+
+        The memory quota is charged first: past `memtx_memory` this raises
+        before anything has changed.
+        """
+        delta = (_cost(data) if data is not None else 0) - (_cost(old) if old is not None else 0)
+        if delta > 0:
+            self.quota.charge(delta)
+        else:
+            self.quota.refund(-delta)
+        if old is not None:
+            for idx in self.indexes:
+                idx.remove(old_fields)  # type: ignore[arg-type]
+        if data is not None:
+            for idx in self.indexes:
+                idx.put(fields, data)  # type: ignore[arg-type]
+
+    def insert(self, fields: list[Any]) -> bytes:
+        return self._store(fields, replace=False)
+
+    def replace(self, fields: list[Any]) -> bytes:
+        return self._store(fields, replace=True)
+
+    def _store(self, fields: list[Any], replace: bool) -> bytes:
+        data = self._validate(fields)
+        pk = self.pk
+        old = pk.find(fields)
+        if old is not None and not replace:
+            raise self.duplicate(pk)
+        self._conflicts(fields, old, replace)
+        self._swap(old, None if old is None else unpack_tuple(old), fields, data)
+        return data
+
+    def delete(self, index: Index, key: Sequence[Any]) -> bytes | None:
+        self._check_unique_key(index, key)
+        old = index.get(key)
+        if old is not None:
+            self._swap(old, unpack_tuple(old), None, None)
+        return old
+
+    def update(self, index: Index, key: Sequence[Any], ops: Any, index_base: int = 1) -> bytes | None:
+        self._check_unique_key(index, key)
+        check_ops(ops)
+        old = index.get(key)
+        if old is None:
+            return None
+        old_fields = unpack_tuple(old)
+        fields = apply_update(old_fields, ops, index_base=index_base, field_names=self.field_names)
+        return self._rewrite(old, old_fields, fields)
+
+    def _rewrite(self, old: bytes, old_fields: list[Any], fields: list[Any]) -> bytes:
+        data = self._validate(fields)
+        pk = self.pk
+        if pk.key_of(fields) != pk.key_of(old_fields):
+            raise BoxError(ER.CANT_UPDATE_PRIMARY_KEY, pk.name, self.name)
+        self._conflicts(fields, old, replace=True)
+        self._swap(old, old_fields, fields, data)
+        return data
+
+    def upsert(self, fields: list[Any], ops: Any, index_base: int = 1) -> None:
+        check_ops(ops)
+        data = self._validate(fields)
+        pk = self.pk
+        old = pk.find(fields)
+        if old is None:
+            self._conflicts(fields, None, replace=False)
+            self._swap(None, None, fields, data)
+            return
+        old_fields = unpack_tuple(old)
+        new = apply_upsert(old_fields, ops, index_base=index_base, field_names=self.field_names)
+        try:
+            self._rewrite(old, old_fields, new)
+        except BoxError as e:
+            if e.code in (ER.MEMORY_ISSUE,):
+                raise
+            # Tarantool logs a failed UPSERT update and keeps the old tuple.
+
+    def truncate(self) -> None:
+        for data in list(self.pk.iterate(C.ITER_ALL, ())) if self.indexes else ():
+            self.quota.refund(_cost(data))
+        for idx in self.indexes:
+            idx.clear()
+
+    def tuples(self) -> Iterable[bytes]:
+        return self.pk.iterate(C.ITER_ALL, ()) if self.indexes else ()
+
+
+def _defs_for(idx: Index) -> list[tuple[str, bool] | None]:
+    width = max(p.fieldno for p in idx.parts) + 1
+    defs: list[tuple[str, bool] | None] = [None] * width
+    for p in idx.parts:
+        defs[p.fieldno] = (p.type, p.is_nullable)
+    return defs

@@ -1,0 +1,192 @@
+"""Tarantool's Lua API over IPROTO_CALL: `box.space.test:select`, `box.info`, ...
+
+Tarantool users drive a server with CALLs of Lua names: `conn.call(
+"box.schema.space.create", "test", {"if_not_exists": true})`, `conn.call(
+"box.space.test:insert", [1, "a"])`, `conn.call("box.info")`. There is no Lua
+here, so this module maps those names onto the Python box API: method
+names after `:` (Lua's colon call), Lua option tables as dicts, iterator
+names as strings.
+
+A builtin is a "global function" as Tarantool sees it: calling one needs
+execute on the universe (admin has it; grant it to others), and then the
+checks of whatever it touches. Results are Lua's return values: one value
+each (a list of tuples for `select`, a tuple or nil for `get`), none for
+calls that return nothing.
+"""
+
+from __future__ import annotations
+
+import os
+import re
+import time
+from typing import TYPE_CHECKING, Any, Callable
+
+from ..protocol.errors import ER, BoxError
+from .space_api import IndexApi, SpaceApi
+
+if TYPE_CHECKING:
+    from .thread import Tx
+
+__all__ = ["Builtins"]
+
+_SPACE_METHOD = re.compile(r"^box\.space\.(?P<space>.+?)(?:\.index\.(?P<index>.+))?:(?P<method>\w+)$")
+
+def _opts(args: list[Any], n: int) -> dict[str, Any]:
+    """The Lua options table at position n, as keyword arguments."""
+    if len(args) > n and args[n] is not None:
+        o = args[n]
+        if not isinstance(o, dict):
+            raise BoxError(ER.ILLEGAL_PARAMS, message="options should be a table")
+        return {str(k): v for k, v in o.items()}
+    return {}
+
+
+def _arg(args: list[Any], n: int, default: Any = None) -> Any:
+    return args[n] if len(args) > n else default
+
+
+def _returns_nothing(fn: Callable[[list[Any]], Any]) -> Callable[[list[Any]], list[Any]]:
+    def call(args: list[Any]) -> list[Any]:
+        fn(args)
+        return []
+    return call
+
+
+def _grant_call(fn: Callable[..., Any], a: list[Any]) -> None:
+    """grant(user, privileges[, object_type[, object_name]][, opts]): Lua's
+    trailing options table may follow any number of positional arguments."""
+    opts = _opts(a, len(a) - 1) if a and isinstance(a[-1], dict) else {}
+    positional = a[:-1] if opts or (a and isinstance(a[-1], dict)) else a
+    fn(*positional[:4], **opts)
+
+
+class Builtins:
+    """Resolves a CALL's function name to a Python callable, or None."""
+
+    def __init__(self, tx: "Tx") -> None:
+        self.tx = tx
+        box = tx.box
+        self.started = time.monotonic()
+        user, role, func = box.schema.user, box.schema.role, box.schema.func
+        self.table: dict[str, Callable[[list[Any]], list[Any]]] = {
+            "box.info": lambda a: [self.info()],
+            "box.stat": lambda a: [tx.request_stats()],
+            "box.schema.space.create": self._space_create,
+            "box.schema.user.create": _returns_nothing(lambda a: user.create(a[0], **_opts(a, 1))),
+            "box.schema.user.drop": _returns_nothing(lambda a: user.drop(a[0], **_opts(a, 1))),
+            "box.schema.user.passwd": _returns_nothing(lambda a: user.passwd(*a[:2])),
+            "box.schema.user.exists": lambda a: [user.exists(a[0])],
+            "box.schema.user.grant": _returns_nothing(lambda a: _grant_call(user.grant, a)),
+            "box.schema.user.revoke": _returns_nothing(lambda a: _grant_call(user.revoke, a)),
+            "box.schema.user.info": lambda a: [user.info(*a[:1])],
+            "box.schema.role.create": _returns_nothing(lambda a: role.create(a[0], **_opts(a, 1))),
+            "box.schema.role.drop": _returns_nothing(lambda a: role.drop(a[0], **_opts(a, 1))),
+            "box.schema.role.exists": lambda a: [role.exists(a[0])],
+            "box.schema.role.grant": _returns_nothing(lambda a: _grant_call(role.grant, a)),
+            "box.schema.role.revoke": _returns_nothing(lambda a: _grant_call(role.revoke, a)),
+            "box.schema.func.create": _returns_nothing(lambda a: func.create(a[0], **_opts(a, 1))),
+            "box.schema.func.drop": _returns_nothing(lambda a: func.drop(a[0], **_opts(a, 1))),
+            "box.schema.func.exists": lambda a: [func.exists(a[0])],
+            "box.session.user": lambda a: [box.session.user()],
+            "box.session.id": lambda a: [box.session.id()],
+        }
+
+    def resolve(self, name: str) -> Callable[[list[Any]], Any] | None:
+        f = self.table.get(name)
+        if f is not None:
+            return f
+        if name == "box.stat.net":
+            return self._stat_net
+        m = _SPACE_METHOD.match(name)
+        if m is None:
+            return None
+        return lambda args: self._space_method(m["space"], m["index"], m["method"], args)
+
+    async def _stat_net(self, args: list[Any]) -> list[Any]:
+        return [await self.tx.net_stats()]
+
+    # -- implementations ------------------------------------------------------------
+
+    def info(self) -> dict[str, Any]:
+        tx = self.tx
+        return {
+            "version": "%d.%d.%d-styx" % tx.version,
+            "id": 1,
+            "ro": False,
+            "status": "running",
+            "uuid": tx.instance_uuid,
+            "uptime": int(time.monotonic() - self.started),
+            "pid": os.getpid(),
+            "lsn": 0,
+            "signature": 0,
+            "vclock": {},
+            "cluster": {"uuid": tx.instance_uuid},
+            "replication": {1: {"id": 1, "uuid": tx.instance_uuid, "lsn": 0}},
+            "schema_version": tx.schema.version,
+        }
+
+    def _space_create(self, args: list[Any]) -> list[Any]:
+        if not args or not isinstance(args[0], str):
+            raise BoxError(ER.ILLEGAL_PARAMS, message="Usage: box.schema.space.create(name, opts)")
+        return [self.tx.box.schema.space.create(args[0], **_opts(args, 1)).info()]
+
+    def _space_method(self, space_name: str, index_name: str | None, method: str,
+                      args: list[Any]) -> list[Any]:
+        spaces = self.tx.box.space
+        try:
+            space = spaces[int(space_name) if space_name.isdigit() else space_name]
+        except KeyError:
+            raise BoxError(ER.NO_SUCH_SPACE, space_name) from None
+        target: SpaceApi | IndexApi = space
+        if index_name is not None:
+            try:
+                target = space.index[int(index_name) if index_name.isdigit() else index_name]
+            except KeyError:
+                raise BoxError(ER.NO_SUCH_INDEX_NAME, index_name, space.name) from None
+        a = list(args)
+        if method in ("select", "count", "pairs"):
+            opts = _opts(a, 1)
+            if method == "pairs":
+                method = "select"
+            result = getattr(target, method)(_arg(a, 0), **_rename(opts))
+            return [result]
+        if method in ("get", "min", "max"):
+            return [getattr(target, method)(_arg(a, 0))]
+        if method in ("insert", "replace", "put"):
+            return [getattr(target, method)(_arg(a, 0))]
+        if method in ("delete",):
+            return [target.delete(_arg(a, 0))]
+        if method == "update":
+            return [target.update(_arg(a, 0), _arg(a, 1, []))]
+        if method == "upsert" and isinstance(target, SpaceApi):
+            target.upsert(_arg(a, 0), _arg(a, 1, []))
+            return []
+        if method in ("len", "bsize") and isinstance(target, SpaceApi):
+            return [getattr(target, method)()]
+        if method == "len":
+            return [target.len()]
+        if method in ("truncate", "drop"):
+            getattr(target, method)()
+            return []
+        if method == "create_index" and isinstance(target, SpaceApi):
+            return [target.create_index(_arg(a, 0), **_opts(a, 1)).info()]
+        if method == "format" and isinstance(target, SpaceApi):
+            res = target.format(_arg(a, 0))
+            return [] if res is None else [res]
+        if method == "rename":
+            target.rename(_arg(a, 0))
+            return []
+        if method == "alter" and isinstance(target, IndexApi):
+            target.alter(**_opts(a, 0))
+            return []
+        raise BoxError(ER.NO_SUCH_PROC, f"box.space.{space_name}"
+                       f"{'.index.' + index_name if index_name else ''}:{method}")
+
+
+def _rename(opts: dict[str, Any]) -> dict[str, Any]:
+    """Lua select options -> keyword arguments of the Python API."""
+    out = {}
+    for k, v in opts.items():
+        if k in ("iterator", "limit", "offset", "after", "fetch_pos"):
+            out[k] = v
+    return out

@@ -1,0 +1,392 @@
+"""`box.space` and `box.schema.space`, as the app sees them.
+
+Python manners over Tarantool's names: `box.space.test.insert([1, "a"])`,
+`box.space["test"].select([1], iterator="GE", limit=10)`,
+`box.space.test.index.name.get(["x"])`,
+`box.schema.space.create("test", format=[("id", "unsigned")], if_not_exists=True)`.
+Tuples come back as Python lists. Options are keyword arguments; iterators
+are names ("GE") or numbers.
+
+Every call runs as the fiber's effective user, with Tarantool's access
+checks: a procedure called by `guest` cannot read a space guest has no
+grant on (in `init()` and module code the user is `admin`).
+"""
+
+from __future__ import annotations
+
+from typing import TYPE_CHECKING, Any, Iterator
+
+from ..box.index import ITERATOR_NAMES, Index
+from ..box.privileges import R, W
+from ..box.schema import SystemSpace
+from ..box.space import Space, unpack_tuple
+from ..protocol import constants as C
+from ..protocol.errors import ER, BoxError
+from . import fiber as fiber_mod
+
+if TYPE_CHECKING:
+    from .thread import Tx
+
+__all__ = ["SpacesApi", "SpaceApi", "IndexApi", "SchemaSpaceApi", "iterator_code", "effective_user"]
+
+
+def effective_user(tx: "Tx") -> Any:
+    f = fiber_mod.current.get()
+    if f is None or f.session is None:
+        return tx.users.by_id[1]  # admin: init() and module code
+    return f.session.user
+
+
+def iterator_code(it: Any) -> int:
+    if it is None:
+        return C.ITER_EQ
+    if isinstance(it, str):
+        code = ITERATOR_NAMES.get(it.upper())
+        if code is None:
+            raise BoxError(ER.ILLEGAL_PARAMS, message=f"Unknown iterator type '{it}'")
+        return code
+    if isinstance(it, int) and not isinstance(it, bool):
+        return it
+    raise BoxError(ER.ILLEGAL_PARAMS, message="Unknown iterator type")
+
+
+def _key(key: Any) -> list[Any]:
+    if key is None:
+        return []
+    if isinstance(key, (list, tuple)):
+        return list(key)
+    return [key]
+
+
+def _tuple(t: Any) -> list[Any]:
+    if isinstance(t, tuple):
+        return list(t)
+    if not isinstance(t, list):
+        raise BoxError(ER.TUPLE_NOT_ARRAY)
+    return t
+
+
+class IndexApi:
+    """`box.space.NAME.index.IDX`."""
+
+    def __init__(self, tx: "Tx", space: Space | SystemSpace, index: Any) -> None:
+        self._tx = tx
+        self._space = space
+        self._index = index
+
+    @property
+    def id(self) -> int:
+        return self._index.iid
+
+    @property
+    def name(self) -> str:
+        return self._index.name
+
+    @property
+    def type(self) -> str:
+        return self._index.type_name
+
+    @property
+    def unique(self) -> bool:
+        return self._index.unique
+
+    @property
+    def parts(self) -> list[dict[str, Any]]:
+        return [{"fieldno": p.fieldno + 1, "type": p.type, "is_nullable": p.is_nullable}
+                for p in self._index.parts]
+
+    def _read(self) -> None:
+        s = self._space
+        self._tx.schema.privileges.check(effective_user(self._tx), "space", s.id, s.name, R)
+
+    def select(self, key: Any = None, *, iterator: Any = None, limit: int = 0xFFFFFFFF,
+               offset: int = 0, after: Any = None, fetch_pos: bool = False) -> Any:
+        self._read()
+        it = iterator_code(iterator)
+        s = self._space
+        if isinstance(s, SystemSpace):
+            rows = [unpack_tuple(d) for d in s.select(effective_user(self._tx), self._index, it,
+                                                      _key(key), offset, limit)]
+            return (rows, None) if fetch_pos else rows
+        after_key = None
+        if after is not None:
+            after_key = (self._index.after_key(after) if isinstance(after, (bytes, str))
+                         else self._index.key_of(_tuple(after)))
+        data = s.select(self._index, it, _key(key), offset, limit, after_key)
+        rows = [unpack_tuple(d) for d in data]
+        if fetch_pos:
+            pos = self._index.position_of(rows[-1]) if rows else None
+            return rows, pos
+        return rows
+
+    def pairs(self, key: Any = None, *, iterator: Any = None) -> Iterator[list[Any]]:
+        return iter(self.select(key, iterator=iterator))
+
+    def get(self, key: Any) -> list[Any] | None:
+        self._read()
+        s = self._space
+        if isinstance(s, SystemSpace):
+            rows = self.select(key)
+            return rows[0] if rows else None
+        data = s.get(self._index, _key(key))
+        return None if data is None else unpack_tuple(data)
+
+    def min(self, key: Any = None) -> list[Any] | None:
+        rows = self.select(key, iterator="GE", limit=1)
+        return rows[0] if rows else None
+
+    def max(self, key: Any = None) -> list[Any] | None:
+        rows = self.select(key, iterator="LE", limit=1)
+        return rows[0] if rows else None
+
+    def count(self, key: Any = None, *, iterator: Any = None) -> int:
+        self._read()
+        s = self._space
+        if isinstance(s, SystemSpace):
+            return len(self.select(key, iterator=iterator))
+        it = iterator_code(iterator if iterator is not None else ("EQ" if key else "ALL"))
+        return s.count(self._index, it, _key(key))
+
+    def len(self) -> int:
+        return self.count()
+
+    __len__ = len
+
+    def _write(self) -> Space:
+        s = self._space
+        self._tx.schema.privileges.check(effective_user(self._tx), "space", s.id, s.name, W)
+        if isinstance(s, SystemSpace):
+            raise BoxError(ER.UNSUPPORTED, "Styx",
+                           f"changing the system space '{s.name}' directly: use box.schema")
+        return s
+
+    def update(self, key: Any, ops: Any, *, index_base: int = 1) -> list[Any] | None:
+        data = self._write().update(self._index, _key(key), ops, index_base)
+        return None if data is None else unpack_tuple(data)
+
+    def delete(self, key: Any) -> list[Any] | None:
+        data = self._write().delete(self._index, _key(key))
+        return None if data is None else unpack_tuple(data)
+
+    def drop(self) -> None:
+        s = self._ddl()
+        self._tx.schema.drop_index(s, self._index)
+
+    def alter(self, *, name: str | None = None, type: str | None = None, parts: Any = None,
+              unique: bool | None = None) -> None:
+        s = self._ddl()
+        self._index = self._tx.schema.alter_index(s, self._index, name=name, type=type,
+                                                  parts=parts, unique=unique)
+
+    def rename(self, name: str) -> None:
+        self.alter(name=name)
+
+    def _ddl(self) -> Space:
+        s = self._space
+        user = effective_user(self._tx)
+        if isinstance(s, SystemSpace):
+            raise BoxError(ER.UNSUPPORTED, "Styx", "altering system spaces")
+        if s.owner != user.uid:
+            self._tx.schema.privileges.check(user, "universe", 0, "", ALTER_ANY)
+        return s
+
+    def info(self) -> dict[str, Any]:
+        return {"id": self.id, "name": self.name, "type": self.type, "unique": self.unique,
+                "parts": self.parts, "space_id": self._space.id}
+
+
+ALTER_ANY = 128  # alter
+
+
+class IndexesApi:
+    """`box.space.NAME.index`: by name (attribute or item) or by number."""
+
+    def __init__(self, tx: "Tx", space: Space | SystemSpace) -> None:
+        self._tx = tx
+        self._space = space
+
+    def __getitem__(self, key: int | str) -> IndexApi:
+        try:
+            idx = (self._space.index(name=key) if isinstance(key, str)
+                   else self._space.index(iid=key))
+        except BoxError:
+            raise KeyError(key) from None
+        return IndexApi(self._tx, self._space, idx)
+
+    def __getattr__(self, name: str) -> IndexApi:
+        if name.startswith("_"):
+            raise AttributeError(name)
+        try:
+            return self[name]
+        except KeyError:
+            raise AttributeError(name) from None
+
+    def __iter__(self) -> Iterator[IndexApi]:
+        return (IndexApi(self._tx, self._space, i) for i in self._space.indexes)
+
+    def __len__(self) -> int:
+        return len(self._space.indexes)
+
+    def __contains__(self, key: object) -> bool:
+        try:
+            self[key]  # type: ignore[index]
+        except KeyError:
+            return False
+        return True
+
+
+class SpaceApi:
+    """`box.space.NAME`: data requests on the primary index, and DDL."""
+
+    def __init__(self, tx: "Tx", space: Space | SystemSpace) -> None:
+        self._tx = tx
+        self._space = space
+        self.index = IndexesApi(tx, space)
+
+    def __repr__(self) -> str:
+        return f"<box.space.{self._space.name}>"
+
+    @property
+    def id(self) -> int:
+        return self._space.id
+
+    @property
+    def name(self) -> str:
+        return self._space.name
+
+    @property
+    def engine(self) -> str:
+        return self._space.engine
+
+    @property
+    def field_count(self) -> int:
+        return self._space.field_count
+
+    def _pk(self) -> IndexApi:
+        if not self._space.indexes:
+            raise BoxError(ER.NO_SUCH_INDEX_ID, 0, self._space.name)
+        return IndexApi(self._tx, self._space, self._space.indexes[0])
+
+    def _write(self) -> Space:
+        return IndexApi(self._tx, self._space, None)._write()
+
+    def insert(self, tuple: Any) -> list[Any]:
+        return unpack_tuple(self._write().insert(_tuple(tuple)))
+
+    def replace(self, tuple: Any) -> list[Any]:
+        return unpack_tuple(self._write().replace(_tuple(tuple)))
+
+    put = replace
+
+    def upsert(self, tuple: Any, ops: Any, *, index_base: int = 1) -> None:
+        self._write().upsert(_tuple(tuple), ops, index_base)
+
+    def update(self, key: Any, ops: Any, *, index_base: int = 1) -> list[Any] | None:
+        return self._pk().update(key, ops, index_base=index_base)
+
+    def delete(self, key: Any) -> list[Any] | None:
+        return self._pk().delete(key)
+
+    def select(self, key: Any = None, **options: Any) -> Any:
+        return self._pk().select(key, **options)
+
+    def pairs(self, key: Any = None, **options: Any) -> Iterator[list[Any]]:
+        return self._pk().pairs(key, **options)
+
+    def get(self, key: Any) -> list[Any] | None:
+        return self._pk().get(key)
+
+    def count(self, key: Any = None, **options: Any) -> int:
+        return self._pk().count(key, **options)
+
+    def len(self) -> int:
+        IndexApi(self._tx, self._space, None)._read()
+        s = self._space
+        return len(s) if isinstance(s, Space) else len(self.select())
+
+    __len__ = len
+
+    def bsize(self) -> int:
+        return self._space.bsize() if isinstance(self._space, Space) else 0
+
+    def truncate(self) -> None:
+        s = self._write()
+        s.truncate()
+
+    def drop(self) -> None:
+        s = IndexApi(self._tx, self._space, None)._ddl()
+        self._tx.schema.drop_space(s)
+
+    def rename(self, name: str) -> None:
+        s = IndexApi(self._tx, self._space, None)._ddl()
+        self._tx.schema.rename_space(s, name)
+
+    def format(self, format: Any = None) -> list[dict[str, Any]] | None:
+        if format is None:
+            return [dict(f) for f in self._space.format]
+        s = IndexApi(self._tx, self._space, None)._ddl()
+        self._tx.schema.set_format(s, format)
+        return None
+
+    def create_index(self, name: str, *, type: str = "TREE", parts: Any = None,
+                     unique: bool | None = None, id: int | None = None,
+                     if_not_exists: bool = False) -> IndexApi:
+        s = IndexApi(self._tx, self._space, None)._ddl()
+        idx = self._tx.schema.create_index(s, name, type=type, parts=parts, unique=unique, id=id,
+                                           if_not_exists=if_not_exists)
+        return IndexApi(self._tx, s, idx)
+
+    def info(self) -> dict[str, Any]:
+        s = self._space
+        return {"id": s.id, "name": s.name, "engine": s.engine, "field_count": s.field_count,
+                "temporary": bool(s.flags.get("temporary", False)), "is_local": False,
+                "enabled": bool(s.indexes)}
+
+
+class SpacesApi:
+    """`box.space`: spaces by name (attribute or item) or by id."""
+
+    def __init__(self, tx: "Tx") -> None:
+        self._tx = tx
+
+    def __getitem__(self, key: int | str) -> SpaceApi:
+        schema = self._tx.schema
+        s = schema.by_name.get(key) if isinstance(key, str) else schema.spaces.get(key)
+        if s is None:
+            raise KeyError(key)
+        return SpaceApi(self._tx, s)
+
+    def __getattr__(self, name: str) -> SpaceApi:
+        if name.startswith("__"):
+            raise AttributeError(name)
+        try:
+            return self[name]
+        except KeyError:
+            raise AttributeError(f"box.space has no space {name!r}") from None
+
+    def __contains__(self, key: object) -> bool:
+        schema = self._tx.schema
+        return key in schema.by_name or key in schema.spaces
+
+    def __iter__(self) -> Iterator[str]:
+        return iter(list(self._tx.schema.by_name))
+
+
+class SchemaSpaceApi:
+    """`box.schema.space`."""
+
+    def __init__(self, tx: "Tx") -> None:
+        self._tx = tx
+
+    def create(self, name: str, *, format: Any = None, id: int | None = None,
+               if_not_exists: bool = False, engine: str = "memtx", field_count: int = 0,
+               temporary: bool = False, is_local: bool = False, user: str | None = None) -> SpaceApi:
+        tx = self._tx
+        u = effective_user(tx)
+        tx.schema.privileges.check(u, "universe", 0, "", 32)  # create
+        space = tx.schema.create_space(name, u.uid, id=id, format=format, field_count=field_count,
+                                       if_not_exists=if_not_exists, engine=engine,
+                                       temporary=temporary, is_local=is_local, user=user)
+        if space is None:
+            space = tx.schema.by_name[name]
+        return SpaceApi(tx, space)
