@@ -13,6 +13,7 @@ oracle the differential tests run against.
 
 from __future__ import annotations
 
+import logging
 from typing import Any, Iterable, Sequence
 
 import msgpack
@@ -24,6 +25,12 @@ from .index import HashIndex, Index, Part, TreeIndex
 from .update import apply_update, apply_upsert, check_ops
 
 __all__ = ["Space", "Quota", "pack_tuple", "unpack_tuple"]
+
+log = logging.getLogger("styx.box")
+
+
+def _log_upsert_error(err: BoxError) -> None:
+    log.error("UPSERT operation failed: %s", err.message)
 
 TUPLE_OVERHEAD = 64  # what a stored tuple costs beyond its bytes, for the quota
 
@@ -167,6 +174,9 @@ class Space:
     def select(self, index: Index, iterator: int, key: Sequence[Any], offset: int = 0,
                limit: int = 0xFFFFFFFF, after: Any = None) -> list[bytes]:
         self._check_iterator(index, iterator, key)
+        if after is not None and isinstance(index, HashIndex):
+            raise BoxError(ER.UNSUPPORTED_INDEX_FEATURE, index.name, "HASH", self.name,
+                           self.engine, "pagination")
         out = []
         if limit == 0:
             return out
@@ -284,8 +294,11 @@ class Space:
         return old
 
     def update(self, index: Index, key: Sequence[Any], ops: Any, index_base: int = 1) -> bytes | None:
+        """UPDATE. With no tuple under the key Tarantool returns nothing and
+        checks nothing more than that the operations are an array."""
         self._check_unique_key(index, key)
-        check_ops(ops)
+        if type(ops) is not list:
+            raise BoxError(ER.INVALID_MSGPACK, "packet body")  # what IPROTO answers
         old = index.get(key)
         if old is None:
             return None
@@ -297,28 +310,33 @@ class Space:
         data = self._validate(fields)
         pk = self.pk
         if pk.key_of(fields) != pk.key_of(old_fields):
+            if pk.find(fields) is not None:
+                raise self.duplicate(pk)  # the new key is another tuple's: 2.6 says so first
             raise BoxError(ER.CANT_UPDATE_PRIMARY_KEY, pk.name, self.name)
         self._conflicts(fields, old, replace=True)
         self._swap(old, old_fields, fields, data)
         return data
 
     def upsert(self, fields: list[Any], ops: Any, index_base: int = 1) -> None:
-        check_ops(ops)
+        """UPSERT: the tuple is checked against the format first; if its key is
+        free the operations are checked and the tuple goes in as is; else the
+        operations apply to the old tuple, and one that fails is skipped, as
+        is a result that would change the primary key (Tarantool logs both)."""
         data = self._validate(fields)
         pk = self.pk
         old = pk.find(fields)
         if old is None:
+            check_ops(ops, index_base=index_base, field_names=self.field_names)
             self._conflicts(fields, None, replace=False)
             self._swap(None, None, fields, data)
             return
         old_fields = unpack_tuple(old)
-        new = apply_upsert(old_fields, ops, index_base=index_base, field_names=self.field_names)
-        try:
-            self._rewrite(old, old_fields, new)
-        except BoxError as e:
-            if e.code in (ER.MEMORY_ISSUE,):
-                raise
-            # Tarantool logs a failed UPSERT update and keeps the old tuple.
+        new = apply_upsert(old_fields, ops, index_base=index_base, field_names=self.field_names,
+                           on_error=_log_upsert_error)
+        if pk.key_of(new) != pk.key_of(old_fields):
+            log.warning("UPSERT in space '%s' would change the primary key: skipped", self.name)
+            return
+        self._rewrite(old, old_fields, new)
 
     def truncate(self) -> None:
         for data in list(self.pk.iterate(C.ITER_ALL, ())) if self.indexes else ():

@@ -43,10 +43,14 @@ log = logging.getLogger("styx.tx")
 __all__ = ["Process", "FEATURES", "PROTOCOL_VERSION"]
 
 # What IPROTO_ID advertises: only what Styx implements. ERROR_EXTENSION: a
-# returned box.error is encoded as MP_ERROR (ext 3) for clients that asked.
-FEATURES = frozenset({C.FEATURE_ERROR_EXTENSION})
-# The protocol version of Tarantool 2.10.0, the version the greeting names.
-PROTOCOL_VERSION = 3
+# returned box.error is encoded as MP_ERROR (ext 3) for clients that asked;
+# PAGINATION: FETCH_POSITION, AFTER_POSITION, AFTER_TUPLE on TREE indexes;
+# SPACE_AND_INDEX_NAMES: SPACE_NAME and INDEX_NAME in place of the ids.
+FEATURES = frozenset({C.FEATURE_ERROR_EXTENSION, C.FEATURE_PAGINATION,
+                      C.FEATURE_SPACE_AND_INDEX_NAMES})
+# The protocol version that introduced the newest advertised feature
+# (SPACE_AND_INDEX_NAMES came with version 5).
+PROTOCOL_VERSION = 5
 
 
 class Process:
