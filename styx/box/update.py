@@ -156,6 +156,7 @@ from typing import Any, Callable
 from msgpack import ExtType
 
 from ..protocol.errors import ER, BoxError
+from ..protocol.ext import decimal_pack, decimal_unpack
 
 __all__ = ["MAX_OPS", "check_ops", "apply_update", "apply_upsert"]
 
@@ -253,59 +254,16 @@ def _dec_checked(make: Callable[[], _decimal.Decimal]) -> _decimal.Decimal | Non
 
 
 def _decimal_unpack(data: bytes) -> _decimal.Decimal | None:
-    """MP_DECIMAL payload: scale (msgpack int), then packed BCD with a sign nibble."""
-    if not data:
+    """An MP_DECIMAL payload as update arithmetic can use it, or None."""
+    try:
+        d = decimal_unpack(bytes(data))
+    except ValueError:
         return None
-    b0 = data[0]
-    if b0 <= 0x7F:
-        scale, p = b0, 1
-    elif b0 >= 0xE0:
-        scale, p = b0 - 0x100, 1
-    else:
-        sizes = {0xCC: 1, 0xCD: 2, 0xCE: 4, 0xCF: 8, 0xD0: 1, 0xD1: 2, 0xD2: 4, 0xD3: 8}
-        n = sizes.get(b0)
-        if n is None or len(data) < 1 + n:
-            return None
-        scale = int.from_bytes(data[1:1 + n], "big", signed=b0 >= 0xD0)
-        p = 1 + n
-    bcd = data[p:]
-    if not bcd or len(bcd) > 20:
+    _sign, digits, exponent = d.as_tuple()
+    # What 2.6 can unpack for arithmetic: 38 digits, 38 before the point, 38 after.
+    if len(digits) > 38 or len(digits) + exponent > 38 or exponent < -38:  # type: ignore[operator]
         return None
-    nibbles = []
-    for byte in bcd:
-        nibbles += (byte >> 4, byte & 0x0F)
-    sign = nibbles.pop()
-    if sign < 0x0A or any(d > 9 for d in nibbles):
-        return None
-    digits = "".join(map(str, nibbles)).lstrip("0") or "0"
-    exponent = -scale
-    # What 2.6 can unpack: 38 digits, 38 digits before the point, 38 after.
-    if len(digits) > 38 or len(digits) + exponent > 38 or exponent < -38:
-        return None
-    neg = sign in (0x0B, 0x0D)
-    return _decimal.Decimal((1 if neg else 0, tuple(int(c) for c in digits), exponent))
-
-
-def _decimal_pack(d: _decimal.Decimal) -> bytes:
-    sign, digits, exponent = d.as_tuple()
-    scale = -exponent
-    if 0 <= scale <= 0x7F:
-        head = bytes([scale])
-    elif -32 <= scale < 0:
-        head = bytes([scale + 0x100])
-    elif scale > 0:
-        head = (b"\xcc" + scale.to_bytes(1, "big") if scale <= 0xFF else
-                b"\xcd" + scale.to_bytes(2, "big") if scale <= 0xFFFF else
-                b"\xce" + scale.to_bytes(4, "big"))
-    else:
-        head = (b"\xd0" + scale.to_bytes(1, "big", signed=True) if scale >= -128 else
-                b"\xd1" + scale.to_bytes(2, "big", signed=True) if scale >= -32768 else
-                b"\xd2" + scale.to_bytes(4, "big", signed=True))
-    nibbles = list(digits) + [0x0D if sign else 0x0C]
-    if len(nibbles) % 2:
-        nibbles.insert(0, 0)
-    body = bytes((nibbles[i] << 4) | nibbles[i + 1] for i in range(0, len(nibbles), 2))
-    return head + body
+    return d
 
 
 def _is_decimal(v: Any) -> bool:
@@ -584,7 +542,7 @@ def _do_arith(op: _Op, old: Any) -> Any:
         raise BoxError(ER.UPDATE_DECIMAL_OVERFLOW, op.code, op.field_str())
     if isinstance(old, _decimal.Decimal) or isinstance(arg, _decimal.Decimal):
         return r
-    return ExtType(_MP_DECIMAL, _decimal_pack(r))
+    return ExtType(_MP_DECIMAL, decimal_pack(r))
 
 
 def _to_decimal(v: Any) -> _decimal.Decimal | None:

@@ -15,7 +15,9 @@ it. Data replies continue with the 7-byte `0x81 0x30 0xDD u32 count` prefix.
 
 Strings: MP_STR is decoded with `surrogateescape`, and encoded back the same
 way, so bytes that are not UTF-8 (a chap-sha1 scramble sent as MP_STR) survive
-the round trip exactly. MP_BIN stays `bytes`.
+the round trip exactly. MP_BIN stays `bytes`. Decimal and uuid extensions
+decode to `Decimal` and `UUID` (protocol/ext.py); other extensions stay
+`msgpack.ExtType`.
 """
 
 from __future__ import annotations
@@ -27,6 +29,7 @@ import msgpack
 
 from . import constants as C
 from .errors import ER, BoxError
+from .ext import default, ext_hook
 
 __all__ = [
     "HEADER_LEN", "DATA_PREFIX_LEN", "pack_header_into", "pack_data_prefix_into", "encode_reply",
@@ -44,7 +47,7 @@ UNPACKER_MAX = 2 ** 31 - 1
 
 
 def new_packer() -> msgpack.Packer:
-    return msgpack.Packer(use_bin_type=True, unicode_errors="surrogateescape")
+    return msgpack.Packer(use_bin_type=True, unicode_errors="surrogateescape", default=default)
 
 
 def new_unpacker() -> msgpack.Unpacker:
@@ -53,6 +56,7 @@ def new_unpacker() -> msgpack.Unpacker:
         strict_map_key=False,
         unicode_errors="surrogateescape",
         max_buffer_size=UNPACKER_MAX,
+        ext_hook=ext_hook,  # decimal and uuid become Decimal and UUID
     )
 
 

@@ -28,7 +28,7 @@ from ..iproto_msg import DiscardMsg, IprotoMsg, ServiceMsg, Srv
 from ..memory import Obuf, SlabCache
 from ..protocol import constants as C
 from ..protocol.errors import ER, BoxError
-from ..box.field_types import default as ext_default
+from ..protocol.ext import default as ext_default
 from .api import Box
 from .app import Procedure
 from .builtins import Builtins
