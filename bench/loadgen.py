@@ -17,11 +17,18 @@ once. It measures the server's throughput at a fixed concurrency of N x P.
 Checking: every reply is checked: whole packet (0xce + u32 length), header
 code 0 (OK), the sync echoed being one that is in flight on that connection
 (in order, or early within the window), and the body equal to the expected one
-(PING: {}, CALL sum(1, 2): {IPROTO_DATA: [3]}). Since a server's reply for a
-given sync is always the same bytes, a packet is fully decoded and checked the
-first time its exact bytes are seen and remembered (bytes -> sync); later
-identical packets are checked by one dict lookup. So the client stays cheap
-without checking less.
+(PING: {}, CALL sum(1, 2): {IPROTO_DATA: [3]}, SELECT/REPLACE/UPDATE of key k:
+{IPROTO_DATA: [[k, value]]}). Since a server's reply for a given sync is always
+the same bytes, a packet is fully decoded and checked the first time its exact
+bytes are seen and remembered (bytes -> sync); later identical packets are
+checked by one dict lookup. So the client stays cheap without checking less.
+
+Data scenarios: the request body may differ per ring slot (the key of slot i is
+slot_key(i, keys)), and so may the expected reply; both are fixed per slot, so
+the ring and the reply cache work as for PING and CALL.
+
+fill_space() is the tuple memory test's loader: N distinct REPLACEs (keys
+1..N) over a few pipelined connections, every reply decoded and checked.
 """
 
 from __future__ import annotations
@@ -44,6 +51,14 @@ IPROTO_SYNC = 0x01
 IPROTO_OK = 0x00
 IPROTO_PING = 0x40
 IPROTO_CALL = 0x0A
+IPROTO_SELECT = 0x01
+IPROTO_REPLACE = 0x03
+IPROTO_UPDATE = 0x04
+IPROTO_SPACE_ID = 0x10
+IPROTO_INDEX_ID = 0x11
+IPROTO_LIMIT = 0x12
+IPROTO_ITERATOR = 0x14
+IPROTO_KEY = 0x20
 IPROTO_TUPLE = 0x21
 IPROTO_FUNCTION_NAME = 0x22
 IPROTO_DATA = 0x30
@@ -55,6 +70,30 @@ SYNC_RING = 4096  # syncs 1..SYNC_RING per connection; must exceed the window P
 
 _U32 = struct.Struct(">I")
 
+# The spaces of bench/app.py and bench/tarantool_init.lua.
+BENCH_SPACE = 512  # [id unsigned, value string], keys 1..keys pre-filled with value(k)
+MEM_SPACE = 513    # the same, empty: the tuple memory test fills it
+DEFAULT_KEYS = 10000
+
+
+def value(k: int) -> str:
+    """The 32-byte string stored with key k (app.py and tarantool_init.lua too)."""
+    return f"value-{k:026d}"
+
+
+def value2(k: int) -> str:
+    """What the `update` scenario sets field 1 (0-based) of key k to: 32 bytes."""
+    return f"updated-{k:024d}"
+
+
+def slot_key(i: int, keys: int) -> int:
+    """The key the request in ring slot i (sync i + 1) is about: spread evenly
+    over 1..keys (every key once, in order, if keys <= SYNC_RING)."""
+    if keys > SYNC_RING:
+        return i * keys // SYNC_RING + 1
+    return i % keys + 1
+
+
 # What the load sends and what each reply body must be.
 KINDS: dict[str, tuple[int, Any, Any]] = {
     # kind: (request type, request body or None, expected reply body)
@@ -64,6 +103,44 @@ KINDS: dict[str, tuple[int, Any, Any]] = {
     "call-yield": (IPROTO_CALL, {IPROTO_FUNCTION_NAME: "sum_yield", IPROTO_TUPLE: [1, 2]},
                    {IPROTO_DATA: [3]}),
 }
+
+
+def _select(k: int) -> tuple[Any, tuple[Any, ...]]:
+    body = {IPROTO_SPACE_ID: BENCH_SPACE, IPROTO_INDEX_ID: 0, IPROTO_ITERATOR: 0, IPROTO_LIMIT: 1,
+            IPROTO_KEY: [k]}
+    # Either value is right: the tuple holds value2(k) once `update` has run
+    # on this server (until `replace` puts value(k) back).
+    return body, ({IPROTO_DATA: [[k, value(k)]]}, {IPROTO_DATA: [[k, value2(k)]]})
+
+
+def _replace(k: int) -> tuple[Any, tuple[Any, ...]]:
+    return ({IPROTO_SPACE_ID: BENCH_SPACE, IPROTO_TUPLE: [k, value(k)]},
+            ({IPROTO_DATA: [[k, value(k)]]},))
+
+
+def _update(k: int) -> tuple[Any, tuple[Any, ...]]:
+    # No IPROTO_INDEX_BASE: field numbers are 0-based, 1 is the second field.
+    return ({IPROTO_SPACE_ID: BENCH_SPACE, IPROTO_INDEX_ID: 0, IPROTO_KEY: [k],
+             IPROTO_TUPLE: [["=", 1, value2(k)]]},
+            ({IPROTO_DATA: [[k, value2(k)]]},))
+
+
+# Data kinds: (request type, key -> (request body, acceptable reply bodies)).
+DATA_KINDS: dict[str, tuple[int, Any]] = {
+    "select": (IPROTO_SELECT, _select),
+    "replace": (IPROTO_REPLACE, _replace),
+    "update": (IPROTO_UPDATE, _update),
+}
+
+
+def load_spec(kind: str, keys: int = DEFAULT_KEYS) -> tuple[int, list[Any], list[tuple[Any, ...]]]:
+    """(request type, request body per ring slot, acceptable reply bodies per slot)."""
+    if kind in DATA_KINDS:
+        rtype, make = DATA_KINDS[kind]
+        per_slot = [make(slot_key(i, keys)) for i in range(SYNC_RING)]
+        return rtype, [b for b, _ in per_slot], [e for _, e in per_slot]
+    rtype, body, expected = KINDS[kind]
+    return rtype, [body] * SYNC_RING, [(expected,)] * SYNC_RING
 
 
 def encode_request(rtype: int, sync: int, body: Any) -> bytes:
@@ -77,9 +154,9 @@ class Ring:
     """Requests for syncs 1..SYNC_RING, concatenated; slice(i, k) is the bytes of
     the k requests starting at ring index i (sync i + 1)."""
 
-    def __init__(self, kind: str) -> None:
-        rtype, body, _ = KINDS[kind]
-        reqs = [encode_request(rtype, i + 1, body) for i in range(SYNC_RING)]
+    def __init__(self, kind: str, keys: int = DEFAULT_KEYS) -> None:
+        rtype, bodies, _ = load_spec(kind, keys)
+        reqs = [encode_request(rtype, i + 1, bodies[i]) for i in range(SYNC_RING)]
         self.data = b"".join(reqs)
         self.offsets = [0]
         for r in reqs:
@@ -100,8 +177,8 @@ class ReplyError(Exception):
 class Checker:
     """Full check of a reply packet the first time its bytes are seen."""
 
-    def __init__(self, kind: str) -> None:
-        self.expected_body = KINDS[kind][2]
+    def __init__(self, kind: str, keys: int = DEFAULT_KEYS) -> None:
+        self.expected = load_spec(kind, keys)[2]  # per ring index: the acceptable bodies
         self.cache: dict[bytes, int] = {}  # packet bytes -> sync (ring index)
         self.errors = 0
         self.samples: list[str] = []
@@ -139,8 +216,10 @@ class Checker:
             msg = body.get(IPROTO_ERROR_24) if isinstance(body, dict) else None
             self.error(f"sync {sync}: error reply code {code:#x}: {msg!r}")
             return -2 - idx
-        if body != self.expected_body:
-            self.error(f"sync {sync}: body {body!r}, expected {self.expected_body!r}")
+        expected = self.expected[idx]
+        if body not in expected:
+            want = " or ".join(repr(e) for e in expected)
+            self.error(f"sync {sync}: body {body!r}, expected {want}")
             return -2 - idx
         self.cache[packet] = idx
         return idx
@@ -185,7 +264,7 @@ PHASE_WAIT, PHASE_RUN, PHASE_STOP = 0, 1, 2
 
 
 def worker_main(idx: int, port: int, nconn: int, inflight: int, kind: str,
-                phase: Any, counts: Any, errors: Any, results: Any) -> None:
+                phase: Any, counts: Any, errors: Any, results: Any, keys: int = DEFAULT_KEYS) -> None:
     """Entry of one load process. `phase`, `counts`, `errors` are shared
     (multiprocessing RawValue/RawArray); `results` a Queue for the report."""
     # The parent stops us (phase, then terminate()); Ctrl-C is its business.
@@ -193,11 +272,11 @@ def worker_main(idx: int, port: int, nconn: int, inflight: int, kind: str,
     signal.signal(signal.SIGTERM, signal.SIG_DFL)
     try:
         conns = [Conn(connect(port)) for _ in range(nconn)]
+        checker = Checker(kind, keys)
+        ring = Ring(kind, keys)
         results.put(("ready", idx, os.getpid()))
         while phase.value == PHASE_WAIT:
             time.sleep(0.001)
-        checker = Checker(kind)
-        ring = Ring(kind)
         if nconn == 1:
             report = _run_blocking(idx, conns[0], inflight, ring, checker, phase, counts, errors)
         else:
@@ -488,3 +567,136 @@ def ping_all(socks: list[socket.socket], timeout: float = 60.0) -> dict[str, Any
         "unanswered": len(by_fd), "ping_seconds": time.monotonic() - t0,
         "errors": checker.samples,
     }
+
+
+# ---------------------------------------------------------------------------
+# Filling a space (tuple memory test), from the calling process.
+
+def fill_space(port: int, n: int, space_id: int = MEM_SPACE, nconn: int = 4, inflight: int = 64,
+               timeout: float = 600.0) -> dict[str, Any]:
+    """REPLACE [k, value(k)] for k = 1..n into space_id over nconn connections,
+    each keeping `inflight` requests in flight (sliding window; sync = k), and
+    wait for every reply. Every reply is decoded and checked: code 0, a sync in
+    flight on that connection, body {IPROTO_DATA: [[k, value(k)]]}. Returns stats."""
+    socks = [connect(port) for _ in range(nconn)]
+    ep = select.epoll()
+    # Connection j sends keys j+1, j+1+nconn, ...: its next key and its window.
+    st: dict[int, dict[str, Any]] = {}
+    errors = 0
+    samples: list[str] = []
+    unpack = msgpack.Unpacker
+
+    def err(msg: str) -> None:
+        nonlocal errors
+        errors += 1
+        if len(samples) < 5:
+            samples.append(msg)
+
+    def requests(c: dict[str, Any], k: int) -> bytes:
+        out = []
+        key = c["next"]
+        while k > 0 and key <= n:
+            out.append(encode_request(IPROTO_REPLACE, key,
+                                      {IPROTO_SPACE_ID: space_id, IPROTO_TUPLE: [key, value(key)]}))
+            c["flight"].add(key)
+            key += nconn
+            k -= 1
+        c["next"] = key
+        return b"".join(out)
+
+    def send(c: dict[str, Any], data: bytes) -> None:
+        data = c["out"] + data
+        if not data:
+            return
+        try:
+            m = c["sock"].send(data)
+        except BlockingIOError:
+            m = 0
+        had = bool(c["out"])
+        c["out"] = data[m:]
+        if had != bool(c["out"]):
+            ep.modify(c["sock"].fileno(), select.EPOLLIN | (select.EPOLLOUT if c["out"] else 0))
+
+    t0 = time.monotonic()
+    acked = 0
+    try:
+        for j, sock in enumerate(socks):
+            sock.setblocking(False)
+            c = {"sock": sock, "next": j + 1, "flight": set(), "buf": b"", "out": b""}
+            st[sock.fileno()] = c
+            ep.register(sock.fileno(), select.EPOLLIN)
+            send(c, requests(c, inflight))
+        deadline = t0 + timeout
+        while any(c["flight"] for c in st.values()):
+            if time.monotonic() > deadline:
+                raise TimeoutError(f"{acked} of {n} REPLACEs acknowledged in {timeout:.0f} s")
+            for fd, ev in ep.poll(1.0):
+                c = st[fd]
+                if ev & select.EPOLLOUT:
+                    send(c, b"")
+                if not ev & select.EPOLLIN:
+                    if ev & (select.EPOLLHUP | select.EPOLLERR):
+                        raise ConnectionError("server closed the connection")
+                    continue
+                try:
+                    data = c["sock"].recv(262144)
+                except BlockingIOError:
+                    continue
+                if not data:
+                    raise ConnectionError("server closed the connection")
+                data = c["buf"] + data
+                pos, end_all, k = 0, len(data), 0
+                while end_all - pos >= 5:
+                    if data[pos] != 0xCE:
+                        raise ReplyError(f"bad length prefix: {data[pos:pos + 5].hex()}")
+                    end = pos + 5 + _U32.unpack_from(data, pos + 1)[0]
+                    if end > end_all:
+                        break
+                    u = unpack(raw=False, strict_map_key=False)
+                    u.feed(data[pos + 5:end])
+                    header = u.unpack()
+                    body = u.unpack() if u.tell() < end - pos - 5 else None
+                    sync = header.get(IPROTO_SYNC) if isinstance(header, dict) else None
+                    if sync not in c["flight"]:
+                        raise ReplyError(f"reply for sync {sync!r}, which is not in flight")
+                    c["flight"].discard(sync)
+                    k += 1
+                    if header.get(IPROTO_REQUEST_TYPE) != IPROTO_OK:
+                        msg = body.get(IPROTO_ERROR_24) if isinstance(body, dict) else None
+                        err(f"REPLACE key {sync}: error {header.get(IPROTO_REQUEST_TYPE)!r}: {msg!r}")
+                    elif body != {IPROTO_DATA: [[sync, value(sync)]]}:
+                        err(f"REPLACE key {sync}: body {body!r}")
+                    else:
+                        acked += 1
+                    pos = end
+                c["buf"] = data[pos:]
+                if k:
+                    send(c, requests(c, k))
+    finally:
+        ep.close()
+        for sock in socks:
+            sock.close()
+    return {"tuples": n, "acknowledged": acked, "fill_seconds": time.monotonic() - t0,
+            "errors": errors, "error_samples": samples}
+
+
+def call(port: int, name: str, args: list[Any], timeout: float = 30.0) -> Any:
+    """One CALL on a fresh connection; returns the IPROTO_DATA of the reply,
+    raises ReplyError on an error reply."""
+    sock = connect(port, timeout=timeout)
+    try:
+        sock.sendall(encode_request(IPROTO_CALL, 1, {IPROTO_FUNCTION_NAME: name, IPROTO_TUPLE: args}))
+        buf = b""
+        while len(buf) < 5 or len(buf) < 5 + _U32.unpack_from(buf, 1)[0]:
+            chunk = sock.recv(65536)
+            if not chunk:
+                raise ConnectionError("closed before the reply")
+            buf += chunk
+    finally:
+        sock.close()
+    u = msgpack.Unpacker(raw=False, strict_map_key=False)
+    u.feed(buf[5:])
+    header, body = u.unpack(), u.unpack()
+    if header.get(IPROTO_REQUEST_TYPE) != IPROTO_OK:
+        raise ReplyError(f"CALL {name}: {body.get(IPROTO_ERROR_24)!r}")
+    return body.get(IPROTO_DATA)

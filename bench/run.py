@@ -1,13 +1,16 @@
 #!/usr/bin/env python3
-"""Styx vs Tarantool: throughput, CPU per request and memory per idle connection.
+"""Styx vs Tarantool: throughput, CPU per request, memory per idle connection
+and per stored tuple.
 
     .venv/bin/python bench/run.py                 # everything, a few minutes
-    .venv/bin/python bench/run.py --duration 2 --threads 0 --skip-memory
+    .venv/bin/python bench/run.py --duration 2 --threads 0 --skip-memory --skip-tuples
+    .venv/bin/python bench/run.py --scenarios select,replace,update --threads 0,1
     .venv/bin/python bench/run.py --json results.json
 
 For each server (Tarantool first, then Styx with each --iproto-threads mode),
-one at a time on a fresh process: the load scenarios, then the memory test.
-See bench/README.md for what is measured and how.
+one at a time on a fresh process: the load scenarios, then the idle-connections
+memory test, then (Tarantool and Styx t=0 by default) the tuple memory test on
+a fresh process. See bench/README.md for what is measured and how.
 """
 
 from __future__ import annotations
@@ -37,10 +40,26 @@ SCENARIOS = {
     "call-yield": ("call-yield", True),
     "ping-sync": ("ping", False),
     "call-sync": ("call", False),
+    # Data requests on space `bench` (512), keys spread over 1..--keys.
+    "select": ("select", True),
+    "replace": ("replace", True),
+    "update": ("update", True),
 }
 # Targets: Styx's share of Tarantool's rate (pipelined), or the floor of the
 # round-trip rate ratio (synchronous: "within 2x" = at least 1/2).
-TARGETS = {"ping": 0.15, "call": 0.20, "call-yield": 0.20, "ping-sync": 0.5, "call-sync": 0.5}
+# None: reported, no target.
+TARGETS: dict[str, float | None] = {
+    "ping": 0.15, "call": 0.20, "call-yield": 0.20, "ping-sync": 0.5, "call-sync": 0.5,
+    "select": 0.20, "replace": 0.20, "update": None,
+}
+REQUEST_DESC = {
+    "ping": "PING",
+    "call": "CALL sum(1, 2)",
+    "call-yield": "CALL sum_yield(1, 2), a procedure that yields once",
+    "select": "SELECT space bench by primary key, LIMIT 1",
+    "replace": "REPLACE [k, 32-byte string] into space bench",
+    "update": "UPDATE space bench key k: {'=', 1, 32-byte string}",
+}
 MEMORY_TARGET = 16 * 1024  # bytes per idle connection
 
 
@@ -60,12 +79,38 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     p.add_argument("--memory-window", type=int, default=512,
                    help="connections being opened (not yet greeted) at a time, memory test (default 512)")
     p.add_argument("--skip-memory", action="store_true", help="skip the idle-connections memory test")
+    p.add_argument("--keys", type=int, default=loadgen.DEFAULT_KEYS,
+                   help="tuples pre-filled in space bench, keys 1..N, for select/replace/update (default 10000)")
+    p.add_argument("--tuples", type=int, default=1_000_000,
+                   help="tuples the tuple memory test inserts (default 1000000)")
+    p.add_argument("--tuples-threads", default="0",
+                   help="Styx modes (among --threads) that run the tuple memory test (default 0); "
+                        "Tarantool always runs it")
+    p.add_argument("--tuples-connections", type=int, default=4,
+                   help="connections filling the space, tuple memory test (default 4)")
+    p.add_argument("--tuples-inflight", type=int, default=64,
+                   help="REPLACEs in flight per connection, tuple memory test (default 64)")
+    p.add_argument("--skip-tuples", action="store_true", help="skip the tuple memory test")
+    p.add_argument("--memtx-memory", type=int, default=None,
+                   help="memtx_memory of both servers, bytes (default: 256 MiB, or more if "
+                        "--tuples needs it)")
     p.add_argument("--skip-tarantool", action="store_true", help="run Styx only (no ratios)")
     p.add_argument("--tarantool", default="tarantool", help="tarantool binary (default: tarantool on PATH)")
     p.add_argument("--json", metavar="PATH", help="also write the results as JSON to PATH ('-' for stdout)")
     args = p.parse_args(argv)
     args.threads = [int(t) for t in args.threads.split(",") if t.strip() != ""]
-    args.scenarios = [s.strip() for s in args.scenarios.split(",") if s.strip()]
+    args.tuples_threads = [int(t) for t in args.tuples_threads.split(",") if t.strip() != ""]
+    if args.keys < 1:
+        p.error("--keys must be at least 1")
+    if args.tuples < 1:
+        p.error("--tuples must be at least 1")
+    if args.memtx_memory is None:
+        # Both servers' default, or room for the tuples and `bench` at 256 bytes
+        # each (Styx charges a stored tuple its bytes + 64; Tarantool's tuple
+        # plus its index entry take about as much), in whole MiB.
+        need = (args.tuples + args.keys) * 256
+        args.memtx_memory = max(servers.DEFAULT_MEMTX_MEMORY, -(-need // (1 << 20)) << 20)
+    args.scenarios = list(dict.fromkeys(s.strip() for s in args.scenarios.split(",") if s.strip()))
     for s in args.scenarios:
         if s not in SCENARIOS:
             p.error(f"unknown scenario {s!r}")
@@ -82,7 +127,7 @@ def log(msg: str) -> None:
 # One load scenario against one running server.
 
 def run_load(srv: servers.ServerProc, kind: str, nconn: int, inflight: int, procs: int,
-             warmup: float, duration: float) -> dict[str, Any]:
+             warmup: float, duration: float, keys: int = loadgen.DEFAULT_KEYS) -> dict[str, Any]:
     ctx = mp.get_context("fork")
     procs = max(1, min(procs, nconn))
     phase = ctx.RawValue("i", loadgen.PHASE_WAIT)
@@ -91,7 +136,8 @@ def run_load(srv: servers.ServerProc, kind: str, nconn: int, inflight: int, proc
     results = ctx.Queue()
     share = [nconn // procs + (1 if i < nconn % procs else 0) for i in range(procs)]
     workers = [ctx.Process(target=loadgen.worker_main, daemon=True,
-                           args=(i, srv.port, share[i], inflight, kind, phase, counts, errors, results))
+                           args=(i, srv.port, share[i], inflight, kind, phase, counts, errors, results,
+                                 keys))
                for i in range(procs)]
     # What the machine does without our load (other tenants, the idle server).
     b0, _ = servers.machine_cpu_seconds()
@@ -217,9 +263,65 @@ def run_memory(srv: servers.ServerProc, n: int, window: int) -> dict[str, Any]:
 
 
 # ---------------------------------------------------------------------------
+# Memory per stored tuple.
+
+def settled_rss(pid: int, min_wait: float = 1.0, max_wait: float = 10.0) -> int:
+    """RSS once it stops moving: after min_wait, read every 0.5 s until two
+    reads are within 0.5% (or max_wait)."""
+    time.sleep(min_wait)
+    t_end = time.monotonic() + max_wait - min_wait
+    prev = servers.rss_bytes(pid)
+    while time.monotonic() < t_end:
+        time.sleep(0.5)
+        cur = servers.rss_bytes(pid)
+        if abs(cur - prev) <= prev * 0.005:
+            return cur
+        prev = cur
+    return prev
+
+
+def run_tuples(srv: servers.ServerProc, n: int, nconn: int, inflight: int) -> dict[str, Any]:
+    """On a fresh server: RSS, REPLACE n tuples [k, 32-byte string] into the
+    empty space `mem`, RSS again once settled; bytes per tuple = delta / n."""
+    rss0 = settled_rss(srv.pid, min_wait=0.5)
+    cpu0 = servers.cpu_seconds(srv.pid)
+    fill = loadgen.fill_space(srv.port, n, loadgen.MEM_SPACE, nconn=nconn, inflight=inflight)
+    cpu1 = servers.cpu_seconds(srv.pid)
+    rss1 = settled_rss(srv.pid)
+    res: dict[str, Any] = dict(fill)
+    res.update(connections=nconn, inflight=inflight, rss_before=rss0, rss_after=rss1,
+               bytes_per_tuple=(rss1 - rss0) / n,
+               tuples_per_s=fill["acknowledged"] / fill["fill_seconds"] if fill["fill_seconds"] else 0.0,
+               server_us_per_tuple=(cpu1 - cpu0) / n * 1e6)
+    # The space must now hold exactly n tuples.
+    try:
+        count = loadgen.call(srv.port, "box.space.mem:len", [])
+        res["count"] = count[0] if isinstance(count, list) and count else count
+    except Exception as e:  # noqa: BLE001
+        res["count"] = None
+        res["error_samples"].append(f"box.space.mem:len(): {e}")
+        res["errors"] += 1
+    else:
+        if res["count"] != n:
+            res["error_samples"].append(f"box.space.mem:len() = {res['count']!r}, expected {n}")
+            res["errors"] += 1
+    if res["acknowledged"] != n:
+        res["error_samples"].append(f"{n - res['acknowledged']} REPLACEs not acknowledged with the right tuple")
+    if not srv.alive():
+        res["errors"] += 1
+        res["error_samples"].append(srv.death())
+    return res
+
+
+# ---------------------------------------------------------------------------
+
+def wants_tuples(srv: servers.ServerProc, args: argparse.Namespace) -> bool:
+    return not args.skip_tuples and (srv.threads is None or srv.threads in args.tuples_threads)
+
 
 def bench_server(srv: servers.ServerProc, args: argparse.Namespace) -> dict[str, Any]:
-    out: dict[str, Any] = {"server": srv.label, "scenarios": {}, "memory": None, "failures": []}
+    out: dict[str, Any] = {"server": srv.label, "scenarios": {}, "memory": None, "tuples": None,
+                           "failures": []}
     log(f"-- {srv.label}: starting")
     srv.start()
     try:
@@ -232,7 +334,7 @@ def bench_server(srv: servers.ServerProc, args: argparse.Namespace) -> dict[str,
             log(f"   {name}: {nconn} conn x {inflight} in flight, {procs} load process(es), "
                 f"{args.warmup:g}s warm-up + {args.duration:g}s")
             try:
-                r = run_load(srv, kind, nconn, inflight, procs, args.warmup, args.duration)
+                r = run_load(srv, kind, nconn, inflight, procs, args.warmup, args.duration, args.keys)
             except Exception as e:  # noqa: BLE001 - reported, and the bench goes on
                 out["failures"].append(f"{name}: {e}")
                 log(f"      FAILED: {e}")
@@ -257,6 +359,22 @@ def bench_server(srv: servers.ServerProc, args: argparse.Namespace) -> dict[str,
                 out["memory"] = m
                 log(f"      {m['bytes_per_idle_conn']:,.0f} B/conn idle, opened in {m['open_seconds']:.1f}s, "
                     f"{m['answered_ok']}/{m['pinged']} PINGs ok")
+        if wants_tuples(srv, args):
+            if args.scenarios or not args.skip_memory:  # the tuple test wants a fresh server
+                srv.stop()
+                log(f"   restarting {srv.label} (a fresh server for the tuple test)")
+                srv.start()
+            log(f"   tuples: {args.tuples:,} REPLACEs into the empty space mem, "
+                f"{args.tuples_connections} conn x {args.tuples_inflight} in flight")
+            try:
+                t = run_tuples(srv, args.tuples, args.tuples_connections, args.tuples_inflight)
+            except Exception as e:  # noqa: BLE001
+                out["failures"].append(f"tuples: {e!r}" + (f"; {srv.death()}" if not srv.alive() else ""))
+                log(f"      FAILED: {e!r}")
+            else:
+                out["tuples"] = t
+                log(f"      {t['bytes_per_tuple']:,.1f} B/tuple, {t['tuples_per_s']:,.0f} tuples/s"
+                    + (f", {t['errors']} ERRORS: {t['error_samples']}" if t["errors"] else ""))
     finally:
         srv.stop()
     return out
@@ -279,9 +397,12 @@ def print_tables(results: list[dict[str, Any]], args: argparse.Namespace, tversi
         kind, pipelined = SCENARIOS[name]
         shape = (f"{args.connections} conn x {args.inflight} in flight (pipelined)" if pipelined
                  else "1 conn x 1 in flight (synchronous round trips)")
-        req = {"ping": "PING", "call": "CALL sum(1, 2)", "call-yield": "CALL sum_yield(1, 2), a procedure that yields once"}[kind]
+        req = REQUEST_DESC[kind]
+        if kind in loadgen.DATA_KINDS:
+            req += f", keys spread over 1..{args.keys}"
         target = TARGETS[name]
-        tdesc = f"Styx >= {target:.0%} of Tarantool" if pipelined else "Styx within 2x of Tarantool"
+        tdesc = ("none (report only)" if target is None
+                 else f"Styx >= {target:.0%} of Tarantool" if pipelined else "Styx within 2x of Tarantool")
         print()
         print(f"{req}, {shape}; target: {tdesc}")
         hdr = (f"  {'server':<11} {'req/s':>10} {'srv us/req':>10} {'srv CPU':>8} "
@@ -298,7 +419,7 @@ def print_tables(results: list[dict[str, Any]], args: argparse.Namespace, tversi
             if r is not ref and base and base["rps"]:
                 q = s["rps"] / base["rps"]
                 ratio = f"{q:.2f}"
-                verdict = "PASS" if q >= target else "FAIL"
+                verdict = "" if target is None else "PASS" if q >= target else "FAIL"
             print(f"  {r['server']:<11} {s['rps']:>10,.0f} {fmt_us(s['server_us_per_req']):>10} "
                   f"{s['server_cpu_pct']:>7.0f}% {s['client_cpu_pct']:>7.0f}% "
                   f"{fmt_us(s['client_us_per_req']):>10} {s['machine_busy_pct']:>7.0f}% {s['background_busy_pct']:>6.0f}% {s['errors']:>6}  {ratio:>14}  {verdict:<6}")
@@ -332,6 +453,30 @@ def print_tables(results: list[dict[str, Any]], args: argparse.Namespace, tversi
             if not m["alive_after_close"]:
                 print("      ! the server did not answer a PING after the 10k connections closed")
         print("  slow = connections whose greeting took over 1 s (a SYN retransmit: the accept queue overflowed)")
+    tup = [r for r in results if r["tuples"]]
+    if tup:
+        t0 = tup[0]["tuples"]
+        tref = ref["tuples"] if ref and ref["tuples"] else None
+        print()
+        print(f"{t0['tuples']:,} tuples [unsigned, 32-byte string] REPLACEd into an empty space on a fresh "
+              f"server, {t0['connections']} conn x {t0['inflight']} in flight; "
+              f"memtx_memory {args.memtx_memory / (1 << 20):,.0f} MiB on both")
+        print("B/tuple = (RSS once settled after the last reply - RSS before) / tuples; report only")
+        hdr = (f"  {'server':<11} {'RSS before':>10} {'RSS after':>10} {'B/tuple':>8} {'vs Tarantool':>12} "
+               f"{'fill s':>7} {'tuples/s':>9} {'srv us/tuple':>12} {'count':>9} {'errors':>6}")
+        print(hdr)
+        print("  " + "-" * (len(hdr) - 2))
+        mb = 1024 * 1024
+        for r in tup:
+            t = r["tuples"]
+            vs = (f"{t['bytes_per_tuple'] / tref['bytes_per_tuple']:.2f}x"
+                  if tref and t is not tref and tref["bytes_per_tuple"] > 0 else "")
+            count = "-" if t["count"] is None else f"{t['count']:,}" if isinstance(t["count"], int) else "?"
+            print(f"  {r['server']:<11} {t['rss_before'] / mb:>9.1f}M {t['rss_after'] / mb:>9.1f}M "
+                  f"{t['bytes_per_tuple']:>8.1f} {vs:>12} {t['fill_seconds']:>7.1f} {t['tuples_per_s']:>9,.0f} "
+                  f"{t['server_us_per_tuple']:>12.1f} {count:>9} {t['errors']:>6}")
+            for e in t["error_samples"]:
+                print(f"      ! {e}")
     failed = [(r["server"], f) for r in results for f in r["failures"]]
     if failed:
         print()
@@ -356,9 +501,11 @@ def main(argv: list[str] | None = None) -> int:
     tversion = servers.tarantool_version(args.tarantool)
     plan: list[servers.ServerProc] = []
     if not args.skip_tarantool:
-        plan.append(servers.tarantool_server(args.net_msg_max, server_nofile, args.tarantool))
+        plan.append(servers.tarantool_server(args.net_msg_max, server_nofile, args.tarantool,
+                                             memtx_memory=args.memtx_memory, keys=args.keys))
     for t in args.threads:
-        plan.append(servers.styx_server(t, args.net_msg_max, server_nofile))
+        plan.append(servers.styx_server(t, args.net_msg_max, server_nofile,
+                                        memtx_memory=args.memtx_memory, keys=args.keys))
     results = []
     t0 = time.monotonic()
     try:
@@ -376,7 +523,7 @@ def main(argv: list[str] | None = None) -> int:
             "machine": {"cpus": os.cpu_count(), "platform": platform.platform(),
                         "python": platform.python_version(), "tarantool": tversion},
             "config": {k: v for k, v in vars(args).items() if k != "json"},
-            "targets": {"ratio": TARGETS, "bytes_per_idle_conn": MEMORY_TARGET},
+            "targets": {"ratio": TARGETS, "bytes_per_idle_conn": MEMORY_TARGET, "bytes_per_tuple": None},
             "results": results,
         }
         text = json.dumps(doc, indent=2)
@@ -386,6 +533,7 @@ def main(argv: list[str] | None = None) -> int:
             Path(args.json).write_text(text + "\n")
     errors = sum(s["errors"] for r in results for s in r["scenarios"].values()) + \
         sum(r["memory"]["errors"] for r in results if r["memory"]) + \
+        sum(r["tuples"]["errors"] for r in results if r["tuples"]) + \
         sum(len(r["failures"]) for r in results)
     return 1 if errors else 0
 

@@ -99,6 +99,7 @@ class ServerProc:
         else:
             self.argv = argv
         self.proc: subprocess.Popen[bytes] | None = None
+        self.threads: int | None = None  # Styx's --iproto-threads; None for Tarantool
 
     @property
     def pid(self) -> int:
@@ -213,20 +214,31 @@ def stop_all() -> None:
                 s.proc.kill()
 
 
-def styx_server(threads: int, net_msg_max: int, nofile: int) -> ServerProc:
+DEFAULT_MEMTX_MEMORY = 256 << 20  # both servers' own default
+
+
+def styx_server(threads: int, net_msg_max: int, nofile: int,
+                memtx_memory: int = DEFAULT_MEMTX_MEMORY, keys: int = 10000) -> ServerProc:
+    """`keys`: how many tuples app.py's init() puts in space `bench` (BENCH_KEYS)."""
     port = free_port()
     styx = ROOT / ".venv" / "bin" / "styx"
     argv = [str(styx), "serve", str(BENCH / "app.py"), "--listen", f"127.0.0.1:{port}",
             "--iproto-threads", str(threads), "--net-msg-max", str(net_msg_max),
+            "--memtx-memory", str(memtx_memory),
             "--log-level", "INFO"]  # INFO: start and shutdown lines only
-    return ServerProc(f"styx t={threads}", "styx", argv, port, nofile=nofile)
+    srv = ServerProc(f"styx t={threads}", "styx", argv, port, nofile=nofile)
+    srv.threads = threads
+    srv.env.update(BENCH_KEYS=str(keys))
+    return srv
 
 
-def tarantool_server(net_msg_max: int, nofile: int, binary: str = "tarantool") -> ServerProc:
+def tarantool_server(net_msg_max: int, nofile: int, binary: str = "tarantool",
+                     memtx_memory: int = DEFAULT_MEMTX_MEMORY, keys: int = 10000) -> ServerProc:
     port = free_port()
     argv = [binary, str(BENCH / "tarantool_init.lua")]
     srv = ServerProc("tarantool", "tarantool", argv, port, nofile=nofile)
-    srv.env.update(BENCH_LISTEN=f"127.0.0.1:{port}", BENCH_NET_MSG_MAX=str(net_msg_max))
+    srv.env.update(BENCH_LISTEN=f"127.0.0.1:{port}", BENCH_NET_MSG_MAX=str(net_msg_max),
+                   BENCH_MEMTX_MEMORY=str(memtx_memory), BENCH_KEYS=str(keys))
     srv.workdir_env = "BENCH_WORK_DIR"
     return srv
 

@@ -1,14 +1,18 @@
 -- The Tarantool side of the benchmark (bench/run.py starts it as
 -- `tarantool bench/tarantool_init.lua` with the settings in the environment).
--- It defines the same procedures as bench/app.py, with the same semantics.
+-- It defines the same procedures as bench/app.py, with the same semantics,
+-- and the same spaces with the same contents.
 local listen = os.getenv('BENCH_LISTEN') or '127.0.0.1:3301'
 local dir = os.getenv('BENCH_WORK_DIR') or '.'
 local net_msg_max = tonumber(os.getenv('BENCH_NET_MSG_MAX') or '768')
+local memtx_memory = tonumber(os.getenv('BENCH_MEMTX_MEMORY') or tostring(256 * 1024 * 1024))
+local keys = tonumber(os.getenv('BENCH_KEYS') or '10000')
 
 box.cfg{
     listen = listen,
     net_msg_max = net_msg_max,
     -- readahead: Tarantool's default (16320), as Styx's
+    memtx_memory = memtx_memory,  -- Styx gets the same (--memtx-memory)
     memtx_dir = dir,
     wal_dir = dir,
     vinyl_dir = dir,
@@ -17,6 +21,22 @@ box.cfg{
 }
 
 box.schema.user.grant('guest', 'super', nil, nil, {if_not_exists = true})
+
+-- `bench` (512): pre-filled with keys 1..keys; `mem` (513): empty (the tuple
+-- memory test fills it). The same as app.py's init().
+local format = {{name = 'id', type = 'unsigned'}, {name = 'value', type = 'string'}}
+for _, s in ipairs({{'bench', 512}, {'mem', 513}}) do
+    local sp = box.schema.space.create(s[1], {id = s[2], format = format, if_not_exists = true})
+    sp:create_index('primary', {parts = {'id'}, if_not_exists = true})
+end
+
+local function value(k)  -- 32 bytes, the same as app.py's _value() and loadgen.value()
+    return string.format('value-%026d', k)
+end
+
+for k = 1, keys do
+    box.space.bench:replace{k, value(k)}
+end
 
 function sum(a, b)
     return a + b
