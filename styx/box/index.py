@@ -86,6 +86,8 @@ class Index:
         self.key_of = ft.key_maker(cmp_parts)  # fields -> stored key
         self.search_of = ft.search_key_maker(cmp_parts)  # a search key (a prefix) -> comparable
         self.fieldnos = [p.fieldno for p in parts]
+        # A full key finds at most one tuple with one dict lookup.
+        self.exact_unique = unique and len(cmp_parts) == len(parts)
 
     def row(self, space_id: int | None = None) -> list[Any]:
         """The `_index` tuple."""

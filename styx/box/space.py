@@ -173,6 +173,12 @@ class Space:
 
     def select(self, index: Index, iterator: int, key: Sequence[Any], offset: int = 0,
                limit: int = 0xFFFFFFFF, after: Any = None) -> list[bytes]:
+        if (iterator == C.ITER_EQ and after is None and index.exact_unique
+                and len(key) == len(index.parts)):
+            # A lookup by a full unique key (SELECT by primary key): no range scan.
+            index.check_key(key, exact=False)
+            data = index.get(key)
+            return [data] if data is not None and not offset and limit else []
         self._check_iterator(index, iterator, key)
         if after is not None and isinstance(index, HashIndex):
             raise BoxError(ER.UNSUPPORTED_INDEX_FEATURE, index.name, "HASH", self.name,

@@ -336,26 +336,41 @@ def decode_id(body: Any) -> IdRequest:
     return IdRequest(version, features, auth_type)
 
 
-class DmlRequest(NamedTuple):
-    type: int
-    space_id: int | None
-    space_name: str | None
-    index_id: int
-    index_name: str | None
-    limit: int
-    offset: int
-    iterator: int
-    key: list[Any] | None
-    tuple: list[Any] | None
-    ops: list[Any] | None
-    index_base: int
-    fetch_position: bool
-    after_position: str | bytes | None
-    after_tuple: list[Any] | None
+class DmlRequest:
+    """A decoded SELECT/INSERT/REPLACE/UPDATE/DELETE/UPSERT body.
+
+    A plain class: the decoder stores only the keys the request has, in the
+    instance dict, and the class attributes are the defaults of the rest.
+    """
+
+    type = 0
+    space_id: int | None = None
+    space_name: str | None = None
+    index_id = 0
+    index_name: str | None = None
+    limit = 0xFFFFFFFF
+    offset = 0
+    iterator = C.ITER_EQ
+    key: list[Any] | None = None
+    tuple: list[Any] | None = None
+    ops: list[Any] | None = None
+    index_base = 0
+    fetch_position = False
+    after_position: str | bytes | None = None
+    after_tuple: list[Any] | None = None
 
 
-_UINT_KEYS = (C.SPACE_ID, C.INDEX_ID, C.LIMIT, C.OFFSET, C.ITERATOR, C.INDEX_BASE)
-_ARRAY_KEYS = (C.KEY, C.TUPLE, C.OPS, C.AFTER_TUPLE)
+_UINT, _ARRAY, _STR, _BOOL, _POS = range(5)
+# Body keys a DML request reads: (attribute, the MessagePack type it must have).
+_DML_KEYS = {
+    C.SPACE_ID: ("space_id", _UINT), C.INDEX_ID: ("index_id", _UINT),
+    C.LIMIT: ("limit", _UINT), C.OFFSET: ("offset", _UINT),
+    C.ITERATOR: ("iterator", _UINT), C.INDEX_BASE: ("index_base", _UINT),
+    C.KEY: ("key", _ARRAY), C.TUPLE: ("tuple", _ARRAY), C.OPS: ("ops", _ARRAY),
+    C.AFTER_TUPLE: ("after_tuple", _ARRAY), C.SPACE_NAME: ("space_name", _STR),
+    C.INDEX_NAME: ("index_name", _STR), C.FETCH_POSITION: ("fetch_position", _BOOL),
+    C.AFTER_POSITION: ("after_position", _POS),
+}
 _MANDATORY = {
     C.SELECT: (C.SPACE_ID, C.LIMIT, C.KEY),
     C.INSERT: (C.SPACE_ID, C.TUPLE),
@@ -370,7 +385,8 @@ def decode_dml(req_type: int, body: Any) -> DmlRequest:
     """SELECT, INSERT, REPLACE, UPDATE, DELETE, UPSERT (`xrow_decode_dml`).
 
     No body is not an error here (the mandatory-field check reports it);
-    keys that are not unsigned ints are skipped.
+    keys that are not unsigned ints are skipped; a known key of the wrong
+    type is "packet body". One pass over the body.
     """
     if body is NO_BODY:
         m: dict[Any, Any] = {}
@@ -380,29 +396,34 @@ def decode_dml(req_type: int, body: Any) -> DmlRequest:
         raise _bad()
     else:
         m = body
-        for k in m:
-            if type(k) is not int or k < 0:  # skipped, as Tarantool does
-                m = {k: v for k, v in m.items() if type(k) is int and k >= 0}
-                break
-    for k in _UINT_KEYS:
-        if k in m and not _is_uint(m[k]):
+    req = DmlRequest()
+    d = req.__dict__
+    d["type"] = req_type
+    keys = _DML_KEYS
+    for k, v in m.items():
+        spec = keys.get(k)
+        if spec is None or type(k) is not int:
+            if type(k) is not int or k < 0:  # skipped, as Tarantool does (16.0 is no uint)
+                return decode_dml(req_type, {k2: v2 for k2, v2 in m.items()
+                                             if type(k2) is int and k2 >= 0})
+            continue
+        name, kind = spec
+        if kind == _UINT:
+            if type(v) is not int or v < 0 or v >= 1 << 64:
+                raise _bad()
+        elif kind == _ARRAY:
+            if type(v) is not list:
+                raise _bad()
+        elif kind == _STR:
+            if type(v) is not str:
+                raise _bad()
+        elif kind == _BOOL:
+            if type(v) is not bool:
+                raise _bad()
+        elif type(v) is not str and type(v) is not bytes:
             raise _bad()
-    for k in _ARRAY_KEYS:
-        if k in m and type(m[k]) is not list:
-            raise _bad()
-    for k in (C.SPACE_NAME, C.INDEX_NAME):
-        if k in m and type(m[k]) is not str:
-            raise _bad()
-    if C.FETCH_POSITION in m and type(m[C.FETCH_POSITION]) is not bool:
-        raise _bad()
-    if C.AFTER_POSITION in m and type(m[C.AFTER_POSITION]) not in (str, bytes):
-        raise _bad()
+        d[name] = v
     for k in _MANDATORY.get(req_type, ()):
         if k not in m and not (k == C.SPACE_ID and C.SPACE_NAME in m):
             raise _missing(k)
-    return DmlRequest(
-        req_type, m.get(C.SPACE_ID), m.get(C.SPACE_NAME), m.get(C.INDEX_ID, 0), m.get(C.INDEX_NAME),
-        m.get(C.LIMIT, 0xFFFFFFFF), m.get(C.OFFSET, 0), m.get(C.ITERATOR, C.ITER_EQ),
-        m.get(C.KEY), m.get(C.TUPLE), m.get(C.OPS), m.get(C.INDEX_BASE, 0),
-        m.get(C.FETCH_POSITION, False), m.get(C.AFTER_POSITION), m.get(C.AFTER_TUPLE),
-    )
+    return req
