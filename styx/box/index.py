@@ -216,10 +216,8 @@ class TreeIndex(Index):
         elif iterator == C.ITER_LT:
             keys = tree.irange(maximum=lo if after is None else after, inclusive=(True, False),
                                reverse=True)
-        else:
-            raise BoxError(ER.UNSUPPORTED_INDEX_FEATURE, message=(
-                f"Index '{self.name}' ({self.type_name}) of space '{{space}}' ({'memtx'}) "
-                f"does not support requested iterator type"))
+        else:  # Space checks the iterator before it gets here
+            raise ValueError(f"iterator {iterator}")
         return map(tree.__getitem__, keys)
 
 
@@ -249,26 +247,19 @@ class HashIndex(Index):
         self.table.clear()
 
     def iterate(self, iterator: int, key: Sequence[Any], after: Any = None) -> Iterator[bytes]:
-        if not key or iterator == C.ITER_ALL:
-            if iterator not in (C.ITER_ALL, C.ITER_EQ, C.ITER_GE):
-                raise self.unsupported()
-            values: Iterator[bytes] = iter(self.table.values())
-            if after is not None:
-                found = False
-                rest = []
-                for k, v in self.table.items():
-                    if found:
-                        rest.append(v)
-                    elif k == after:
-                        found = True
-                values = iter(rest)
-            return values
-        if iterator != C.ITER_EQ:
-            raise self.unsupported()
-        data = self.table.get(self.search_of(key))
-        return iter(() if data is None or after is not None else (data,))
-
-    def unsupported(self) -> BoxError:
-        return BoxError(ER.UNSUPPORTED_INDEX_FEATURE, message=(
-            f"Index '{self.name}' (HASH) of space '{{space}}' (memtx) does not support "
-            "requested iterator type"))
+        """ALL: every tuple (the key is ignored); GT: the tuples after `key` in
+        hash order; EQ: the one tuple. (Space checks which may be asked.)"""
+        table = self.table
+        if iterator == C.ITER_EQ:
+            data = table.get(self.search_of(key))
+            return iter(() if data is None else (data,))
+        if iterator == C.ITER_GT and key:
+            after = self.search_of(key)
+        if after is None:
+            return iter(list(table.values()))
+        keys = list(table)
+        try:
+            start = keys.index(after) + 1
+        except ValueError:
+            return iter(())
+        return iter([table[k] for k in keys[start:]])

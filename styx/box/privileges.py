@@ -30,7 +30,7 @@ from .users import ADMIN, GUEST, PUBLIC, REPLICATION, SUPER, User, Users
 
 __all__ = [
     "R", "W", "X", "SESSION", "USAGE", "CREATE", "DROP", "ALTER", "ALL", "Privileges",
-    "parse_privileges", "priv_names",
+    "parse_privileges", "is_privilege_list", "priv_names", "access_denied",
 ]
 
 R, W, X, SESSION, USAGE, CREATE, DROP, ALTER = 1, 2, 4, 8, 16, 32, 64, 128
@@ -50,7 +50,7 @@ PUBLIC_WRITE = (276, 330)
 USER_INFO_FUNC = 1  # box.schema.user.info, in _func
 
 
-def parse_privileges(spec: str | int) -> int:
+def parse_privileges(spec: str | int, object_type: str = "universe") -> int:
     """'read,write' (or 'read, write', or a bitmask) -> bitmask."""
     if isinstance(spec, int):
         return spec
@@ -61,8 +61,13 @@ def parse_privileges(spec: str | int) -> int:
         elif word in _NAMES:
             mask |= _NAMES[word]
         else:
-            raise BoxError(ER.ILLEGAL_PARAMS, message=f"Unsupported privilege '{word}'")
+            raise BoxError(ER.UNSUPPORTED_PRIV, object_type, word)
     return mask
+
+
+def is_privilege_list(spec: Any) -> bool:
+    return isinstance(spec, int) or all(
+        w == "all" or w in _NAMES for w in str(spec).replace(" ", "").split(","))
 
 
 def priv_names(mask: int) -> str:
@@ -219,12 +224,16 @@ class Privileges:
         if self.rights(user).universe & SESSION == 0:
             raise access_denied("Session", "universe", "", user.name)
 
-    def can_see(self, user: User, object_type: str, object_id: Any) -> bool:
-        """For the _v views: any right on the object, or read on the universe."""
+    def can_see(self, user: User, object_type: str, object_id: Any, mask: int = R | W | X) -> bool:
+        """For the _v views: read or write on the universe shows everything;
+        else a right in `mask` on the object itself (session and usage, which
+        every user has on the universe, show nothing)."""
         rights = self.rights(user)
         if rights.universe & (R | W):
             return True
-        return bool(rights.on(object_type, object_id))
+        objects = rights.objects
+        return bool((objects.get((object_type, object_id), 0)
+                     | objects.get((object_type, ""), 0)) & mask)
 
 
 def _verb(mask: int) -> str:

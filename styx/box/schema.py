@@ -25,7 +25,8 @@ from ..protocol import constants as C
 from ..protocol.errors import ER, BoxError
 from . import field_types as ft
 from .index import Part
-from .privileges import ALL, SESSION, USAGE, X, Privileges
+from .privileges import (ALL, ALTER, R, SESSION, USAGE, X, Privileges, access_denied,
+                         is_privilege_list, parse_privileges)
 from .space import Quota, Space, pack_tuple
 from .users import ADMIN, PUBLIC, User, Users
 
@@ -181,7 +182,7 @@ class Schema:
                                 if r[0] == u.uid or r[1] == u.uid or P.can_see(u, "universe", 0)]
         func_rows = lambda u: [f.row() for f in self.functions.values()]  # noqa: E731
         vfunc_rows = lambda u: [f.row() for f in self.functions.values()  # noqa: E731
-                                if P.rights(u).on("function", f.id) or f.owner == u.uid]
+                                if P.can_see(u, "function", f.id, R | X) or f.owner == u.uid]
         for sid, name, engine, fmt, idx, rows in (
             (272, "_schema", "memtx", _fmt("key:string", "value:any"),
              [_idx(0, "primary", True, (0, "string"))],
@@ -286,8 +287,6 @@ class Schema:
             raise BoxError(ER.SPACE_EXISTS, name)
         del self.by_name[space.name]
         space.name = name
-        for idx in space.indexes:
-            idx.space_name = name  # type: ignore[attr-defined]
         self.by_name[name] = space
         self.bump()
 
@@ -392,7 +391,6 @@ class Schema:
         self.functions[name] = Function(fid, name, owner, setuid, language.upper())
         self.privileges.owner_of[("function", fid)] = owner
         self.privileges._rights.clear()
-        self.bump()
 
     def drop_function(self, name: str, *, if_exists: bool = False) -> None:
         f = self.functions.get(name)
@@ -402,7 +400,6 @@ class Schema:
             raise BoxError(ER.NO_SUCH_FUNCTION, name)
         del self.functions[name]
         self.privileges.drop_object("function", f.id)
-        self.bump()
 
     # -- users, roles and grants ---------------------------------------------------------
 
@@ -414,11 +411,13 @@ class Schema:
                 return
             raise BoxError(ER.ROLE_EXISTS if role else ER.USER_EXISTS, name)
         user = self.users.create(name, password, role=role, owner=owner)
+        P = self.privileges
+        P.owner_of[("role" if role else "user", user.uid)] = owner
         if not role:
-            P = self.privileges
             P.grant(ADMIN, user, "role", PUBLIC, X, "public")
             P.grant(ADMIN, user, "universe", 0, SESSION | USAGE, "")
-        self.bump()
+            P.grant(ADMIN, user, "user", user.uid, ALTER, name)
+        P._rights.clear()
 
     def drop_user(self, name: str, *, if_exists: bool = False, role: bool = False) -> None:
         user = self.users.get(name)
@@ -429,7 +428,6 @@ class Schema:
         self.users.drop(name, role=role)
         self.privileges.drop_grantee(user.uid)
         self.privileges.drop_object("role" if role else "user", user.uid)
-        self.bump()
 
     def resolve_object(self, object_type: str, object_name: Any) -> tuple[Any, str]:
         """(object id, display name) of a grant's object."""
@@ -460,29 +458,31 @@ class Schema:
     def grant(self, grantor: int, grantee: str, privileges: str | int, object_type: str,
               object_name: Any, *, if_not_exists: bool = False, revoke: bool = False,
               if_exists: bool = False) -> None:
-        from .privileges import parse_privileges
+        """Grant (or revoke) privileges on an object, or a role.
+
+        `grant(user, role_name)` (no object) grants a role, as Lua's two-argument
+        form does. Only admin and the object's owner may grant on it. Grants do
+        not change `schema_version` (Tarantool bumps it for spaces and indexes).
+        """
         user = self.users.get(grantee)
         if user is None:
             raise BoxError(ER.NO_SUCH_USER, grantee)
-        if object_type == "role" or (object_name is None and object_type == "universe"
+        if object_type == "role" or (object_type == "universe" and object_name is None
                                      and isinstance(privileges, str)
-                                     and self._is_role(privileges)):
-            # grant(user, role) and grant(user, 'execute', 'role', role)
-            role_name = object_name if object_type == "role" else privileges
-            oid, shown = self.resolve_object("role", role_name)
-            if revoke:
-                self.privileges.revoke(user, "role", oid, X, shown, if_exists)
-            else:
-                self.privileges.grant(grantor, user, "role", oid, X, shown, if_not_exists)
-            self.bump()
-            return
-        mask = parse_privileges(privileges)
+                                     and not is_privilege_list(privileges)):
+            object_type = "role"
+            if object_name is None:
+                object_name = privileges
+            mask = X
+        else:
+            mask = parse_privileges(privileges, object_type)
         oid, shown = self.resolve_object(object_type, object_name)
+        if grantor != ADMIN and self.privileges.owner_of.get((object_type, oid)) != grantor:
+            raise access_denied("Grant", object_type, shown, self.users.by_id[grantor].name)
         if revoke:
             self.privileges.revoke(user, object_type, oid, mask, shown, if_exists)
         else:
             self.privileges.grant(grantor, user, object_type, oid, mask, shown, if_not_exists)
-        self.bump()
 
     def _is_role(self, name: str) -> bool:
         u = self.users.get(name)

@@ -57,7 +57,7 @@ class Quota:
     def charge(self, size: int) -> None:
         if self.used + size > self.limit:
             raise BoxError(ER.MEMORY_ISSUE, size, "slab allocator", "memtx_tuple",
-                           type_name="OutOfMemory")
+                           type_name="OutOfMemory", errno=12)  # ENOMEM, as Tarantool
         self.used += size
 
     def refund(self, size: int) -> None:
@@ -143,7 +143,6 @@ class Space:
         cls = TreeIndex if kind.upper() == "TREE" else HashIndex
         pk_parts = self.indexes[0].parts if self.indexes and iid != 0 else None
         idx = cls(self.id, iid, name, parts, unique, pk_parts)
-        idx.space_name = self.name  # type: ignore[attr-defined]
         return idx
 
     def add_index(self, idx: Index) -> None:
@@ -201,11 +200,20 @@ class Space:
         if iterator > C.ITER_GT:
             raise self.unsupported_iterator(index)
         if isinstance(index, HashIndex):
-            if iterator not in (C.ITER_EQ, C.ITER_ALL, C.ITER_GE) or (
-                    key and iterator != C.ITER_EQ):
+            # Tarantool's HASH: ALL ignores the key; GT walks on from a key in
+            # hash order (or from the start); every other iterator needs the
+            # full key, and only EQ exists.
+            if iterator == C.ITER_ALL:
+                return
+            if iterator == C.ITER_GT:
+                if key:
+                    index.check_key(key, exact=True)
+                return
+            if not key:
+                raise BoxError(ER.PARTIAL_KEY, "HASH", len(index.parts), 0)
+            if iterator != C.ITER_EQ:
                 raise self.unsupported_iterator(index)
-            if key:
-                index.check_key(key, exact=True)
+            index.check_key(key, exact=True)
             return
         index.check_key(key, exact=False)
 

@@ -105,6 +105,8 @@ class ER:
     SPACE_FIELD_IS_DUPLICATE = 149
     NULLABLE_PRIMARY = 152
     ITERATOR_POSITION = 247
+    UNSUPPORTED_PRIV = 98
+    PARTIAL_KEY = 136
 
 
 # code -> (name, %-format). The format takes the positional args of BoxError.
@@ -195,6 +197,9 @@ MESSAGES: dict[int, tuple[str, str]] = {
     ER.SPACE_FIELD_IS_DUPLICATE: ("ER_SPACE_FIELD_IS_DUPLICATE", "Space field '%s' is duplicate"),
     ER.NULLABLE_PRIMARY: ("ER_NULLABLE_PRIMARY", "Primary index of space '%s' can not contain nullable parts"),
     ER.ITERATOR_POSITION: ("ER_ITERATOR_POSITION", 'Iterator position is invalid'),
+    ER.UNSUPPORTED_PRIV: ("ER_UNSUPPORTED_PRIV", "Unsupported %s privilege '%s'"),
+    ER.PARTIAL_KEY: ("ER_PARTIAL_KEY", "%s index  does not support selects via a partial key "
+                     "(expected %u parts, got %u). Please Consider changing index type to TREE."),
 }
 
 

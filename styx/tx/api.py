@@ -20,7 +20,7 @@ from __future__ import annotations
 import sys
 from typing import TYPE_CHECKING, Any
 
-from ..box.privileges import ALTER, CREATE, DROP, priv_names
+from ..box.privileges import CREATE, DROP, priv_names
 from ..protocol.errors import ER, MESSAGES, BoxError
 from . import fiber as fiber_mod
 from .space_api import SchemaSpaceApi, SpacesApi, effective_user
@@ -108,23 +108,16 @@ class UserApi:
         return user is not None and (user.type == "role") == self._role
 
     def grant(self, user: str, privileges: str | int, object_type: str = "universe",
-              object_name: Any = None, *, if_not_exists: bool = False, grantor: str | None = None) -> None:
-        me = self._me()
-        self._check_grantor(me)
-        self._schema().grant(me.uid, user, privileges, object_type, object_name,
+              object_name: Any = None, *, if_not_exists: bool = False) -> None:
+        """`grant("bob", "read,write", "space", "test")`; `grant("bob", "super")`
+        grants a role. Only admin and an object's owner may grant on it."""
+        self._schema().grant(self._me().uid, user, privileges, object_type, object_name,
                              if_not_exists=if_not_exists)
 
     def revoke(self, user: str, privileges: str | int, object_type: str = "universe",
                object_name: Any = None, *, if_exists: bool = False) -> None:
-        me = self._me()
-        self._check_grantor(me)
-        self._schema().grant(me.uid, user, privileges, object_type, object_name, revoke=True,
-                             if_exists=if_exists)
-
-    def _check_grantor(self, me: Any) -> None:
-        # Only who may alter the universe grants (admin, super); owners of an
-        # object may grant on it in Tarantool, which Styx does not model.
-        self._schema().privileges.check(me, "universe", 0, "", ALTER)
+        self._schema().grant(self._me().uid, user, privileges, object_type, object_name,
+                             revoke=True, if_exists=if_exists)
 
     def info(self, name: str | None = None) -> list[list[Any]]:
         """[[privileges, object type, object name], ...], as Tarantool shows them."""
@@ -144,7 +137,6 @@ class UserApi:
         if password is None:  # box.schema.user.passwd(password): the session's user
             name, password = self._me().name, name
         self._tx.users.passwd(name, password)
-        self._schema().bump()
 
 
 class RoleApi(UserApi):

@@ -1,0 +1,41 @@
+"""Debian's Tarantool 2.6 as a test oracle: start tests/lua/tarantool_server.lua
+with a named setup (the Lua twin of a Styx test app) on an ephemeral port."""
+
+from __future__ import annotations
+
+import contextlib
+import subprocess
+from pathlib import Path
+from typing import Iterator
+
+SCRIPT = Path(__file__).parent / "lua" / "tarantool_server.lua"
+
+__all__ = ["tarantool_server"]
+
+
+@contextlib.contextmanager
+def tarantool_server(tarantool_bin: str, setup: str, work_dir: Path,
+                     memtx_memory: int | None = None) -> Iterator[int]:
+    """Yield the port of a Tarantool serving `setup`; terminate it afterwards."""
+    work_dir.mkdir(parents=True, exist_ok=True)
+    args = [tarantool_bin, str(SCRIPT), setup, str(work_dir)]
+    if memtx_memory is not None:
+        args.append(str(memtx_memory))
+    proc = subprocess.Popen(args, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+    try:
+        line = proc.stdout.readline()  # type: ignore[union-attr]
+        if not line.startswith("PORT "):
+            proc.kill()
+            raise RuntimeError(f"tarantool did not start: {line!r} {proc.communicate()[1]}")
+        yield int(line.split()[1])
+    finally:
+        if proc.poll() is None:
+            proc.terminate()
+            try:
+                proc.wait(10)
+            except subprocess.TimeoutExpired:
+                proc.kill()
+                proc.wait()
+        for stream in (proc.stdout, proc.stderr):
+            if stream is not None:
+                stream.close()
