@@ -69,6 +69,7 @@ class Index:
     def __init__(self, space_id: int, iid: int, name: str, parts: list[Part], unique: bool,
                  pk_parts: list[Part] | None) -> None:
         self.space_id = space_id
+        self.type_shown = self.type_name.lower()
         self.iid = iid
         self.name = name
         self.parts = parts
@@ -90,8 +91,8 @@ class Index:
         self.exact_unique = unique and len(cmp_parts) == len(parts)
 
     def row(self, space_id: int | None = None) -> list[Any]:
-        """The `_index` tuple."""
-        return [self.space_id if space_id is None else space_id, self.iid, self.name, self.type_name.lower(),
+        """The `_index` tuple (the type spelled as it was given)."""
+        return [self.space_id if space_id is None else space_id, self.iid, self.name, self.type_shown,
                 {"unique": self.unique}, [p.row() for p in self.parts]]
 
     def check_key(self, key: Sequence[Any], exact: bool) -> None:
@@ -194,7 +195,9 @@ class TreeIndex(Index):
         tree = self.tree
         lo, hi = self.bounds(key)
         reverse = iterator in (C.ITER_REQ, C.ITER_LT, C.ITER_LE)
-        if lo is None or iterator == C.ITER_ALL:
+        if iterator == C.ITER_ALL and lo is not None:
+            iterator = C.ITER_GE  # Tarantool: ALL with a key is GE
+        if lo is None:
             keys = tree.irange(reverse=reverse) if after is None else (
                 tree.irange(maximum=after, inclusive=(True, False), reverse=True) if reverse
                 else tree.irange(minimum=after, inclusive=(False, True)))

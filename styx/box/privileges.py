@@ -45,8 +45,8 @@ _NAMES = {
 OBJECT_TYPES = ("universe", "space", "function", "user", "role", "sequence")
 
 # The system views public may read, and the spaces it may write (ids).
-PUBLIC_READ = (277, 281, 286, 289, 297, 305, 313, 341)
-PUBLIC_WRITE = (276, 330)
+PUBLIC_READ = (277, 281, 289, 297, 305, 313, 341)
+PUBLIC_WRITE = (276,)
 USER_INFO_FUNC = 1  # box.schema.user.info, in _func
 
 

@@ -49,7 +49,7 @@ class SysIndex:
     type_name: str = "TREE"
 
     def row(self, space_id: int) -> list[Any]:
-        return [space_id, self.iid, self.name, "tree", {"unique": self.unique},
+        return [space_id, self.iid, self.name, self.type_name.lower(), {"unique": self.unique},
                 [p.row() for p in self.parts]]
 
 
@@ -107,7 +107,15 @@ _COLL_FMT = _fmt("id:unsigned", "name:string", "owner:unsigned", "type:string", 
 _USER_FMT = _fmt("id:unsigned", "owner:unsigned", "name:string", "type:string", "auth:map")
 _PRIV_FMT = _fmt("grantor:unsigned", "grantee:unsigned", "object_type:string",
                  "object_id:scalar", "privilege:unsigned")
-_FUNC_FMT = _fmt("id:unsigned", "owner:unsigned", "name:string", "setuid:unsigned")
+_FUNC_FMT = _fmt("id:unsigned", "owner:unsigned", "name:string", "setuid:unsigned",
+                 "language:string", "body:string", "routine_type:string", "param_list:array",
+                 "returns:string", "aggregate:string", "sql_data_access:string",
+                 "is_deterministic:boolean", "is_sandboxed:boolean", "is_null_call:boolean",
+                 "exports:array", "opts:map", "comment:string", "created:string",
+                 "last_altered:string")
+_VFUNC_FMT = _FUNC_FMT[:4]
+_SEQ_FMT = _fmt("id:unsigned", "owner:unsigned", "name:string", "step:integer", "min:integer",
+                "max:integer", "start:integer", "cache:integer", "cycle:boolean")
 _SPACE_SEQ_FMT = _fmt("id:unsigned", "sequence_id:unsigned", "is_generated:boolean",
                       "field:unsigned", "path:string")
 
@@ -195,7 +203,7 @@ class Schema:
             (288, "_index", "memtx", _INDEX_FMT, _BY_SPACE_IID, index_rows),
             (289, "_vindex", "sysview", _INDEX_FMT, _BY_SPACE_IID, vindex_rows),
             (296, "_func", "memtx", _FUNC_FMT, _BY_ID_OWNER_NAME, func_rows),
-            (297, "_vfunc", "sysview", _FUNC_FMT, _BY_ID_OWNER_NAME, vfunc_rows),
+            (297, "_vfunc", "sysview", _VFUNC_FMT, _BY_ID_OWNER_NAME, vfunc_rows),
             (304, "_user", "memtx", _USER_FMT, _BY_ID_OWNER_NAME, user_rows),
             (305, "_vuser", "sysview", _USER_FMT, _BY_ID_OWNER_NAME, vuser_rows),
             (312, "_priv", "memtx", _PRIV_FMT, _BY_PRIV, priv_rows),
@@ -205,9 +213,41 @@ class Schema:
              lambda u: [[1, self.instance_uuid]]),
             (340, "_space_sequence", "memtx", _SPACE_SEQ_FMT, _BY_SEQ, lambda u: []),
             (341, "_vspace_sequence", "sysview", _SPACE_SEQ_FMT, _BY_SEQ, lambda u: []),
+            # Spaces Styx has no use for, there because Tarantool has them (empty).
+            (257, "_vinyl_deferred_delete", "blackhole",
+             _fmt("space_id:unsigned", "lsn:unsigned", "tuple:array"), [], lambda u: []),
+            (284, "_sequence", "memtx", _SEQ_FMT, list(_BY_ID_OWNER_NAME), lambda u: []),
+            (285, "_sequence_data", "memtx", _fmt("id:unsigned", "value:integer"),
+             [SysIndex(0, "primary", True, [Part(0, "unsigned")], "HASH")], lambda u: []),
+            (286, "_vsequence", "sysview", _SEQ_FMT, list(_BY_ID_OWNER_NAME), lambda u: []),
+            (328, "_trigger", "memtx", _fmt("name:string", "space_id:unsigned", "opts:map"),
+             [_idx(0, "primary", True, (0, "string")), _idx(1, "space_id", False, (1, "unsigned"))],
+             lambda u: []),
+            (330, "_truncate", "memtx", _fmt("id:unsigned", "count:unsigned"),
+             [_idx(0, "primary", True, (0, "unsigned"))], lambda u: []),
+            (356, "_fk_constraint", "memtx",
+             _fmt("name:string", "child_id:unsigned", "parent_id:unsigned", "is_deferred:boolean",
+                  "match:string", "on_delete:string", "on_update:string", "child_cols:array",
+                  "parent_cols:array"),
+             [_idx(0, "primary", True, (0, "string"), (1, "unsigned")),
+              _idx(1, "child_id", False, (1, "unsigned"))], lambda u: []),
+            (364, "_ck_constraint", "memtx",
+             _fmt("space_id:unsigned", "name:string", "is_deferred:boolean", "language:str",
+                  "code:str", "is_enabled:boolean"),
+             [_idx(0, "primary", True, (0, "unsigned"), (1, "string"))], lambda u: []),
+            (372, "_func_index", "memtx",
+             _fmt("space_id:unsigned", "index_id:unsigned", "func_id:unsigned"),
+             [_idx(0, "primary", True, (0, "unsigned"), (1, "unsigned")),
+              _idx(1, "fid", False, (2, "unsigned"))], lambda u: []),
+            (380, "_session_settings", "service", _fmt("name:string", "value:any"),
+             [_idx(0, "primary", True, (0, "string"))], lambda u: []),
         ):
             self._add(SystemSpace(sid, name, engine, fmt, idx, rows))
         self.spaces[272].format[1]["is_nullable"] = True  # type: ignore[union-attr]
+        self.spaces[257].flags["group_id"] = 1  # type: ignore[union-attr]
+        self.spaces[380].flags["temporary"] = True  # type: ignore[union-attr]
+        self.spaces[380].field_count = 2  # type: ignore[union-attr]
+        self.spaces = dict(sorted(self.spaces.items()))
 
     def _add(self, space: Space | SystemSpace) -> None:
         self.spaces[space.id] = space
@@ -257,7 +297,7 @@ class Schema:
         if id is None:
             id = self.max_space_id() + 1
         elif not isinstance(id, int) or id < 0:
-            raise BoxError(ER.ILLEGAL_PARAMS, message="options parameter 'id' should be of type number")
+            raise BoxError(ER.ILLEGAL_PARAMS, "options parameter 'id' should be of type number")
         if id in self.spaces:
             raise BoxError(ER.SPACE_EXISTS, self.spaces[id].name)
         if user is not None:
@@ -304,7 +344,7 @@ class Schema:
             raise
         self.bump()
 
-    def create_index(self, space: Space, name: str, *, type: str = "TREE", parts: Any = None,
+    def create_index(self, space: Space, name: str, *, type: str | None = None, parts: Any = None,
                      unique: bool | None = None, id: int | None = None,
                      if_not_exists: bool = False) -> Any:
         _check_name(name, ER.MODIFY_INDEX)
@@ -313,7 +353,8 @@ class Schema:
                 if if_not_exists:
                     return idx
                 raise BoxError(ER.INDEX_EXISTS, name)
-        kind = str(type).upper()
+        shown = "tree" if type is None else str(type)  # _index keeps the spelling given
+        kind = shown.upper()
         if kind not in ("TREE", "HASH"):
             if kind in ("BITSET", "RTREE"):
                 raise BoxError(ER.UNSUPPORTED, "Styx", f"{kind} indexes")
@@ -343,6 +384,7 @@ class Schema:
                     raise BoxError(ER.FORMAT_MISMATCH_INDEX_PART, f.get("name", p.fieldno + 1),
                                    ftype, p.type)
         idx = space.make_index(id, name, kind, part_list, unique)
+        idx.type_shown = shown
         space.add_index(idx)
         self.bump()
         return idx
@@ -362,7 +404,7 @@ class Schema:
         try:
             new = self.create_index(
                 space, name if name is not None else index.name,
-                type=type if type is not None else index.type_name,
+                type=type if type is not None else index.type_shown,
                 parts=parts if parts is not None else [[p.fieldno + 1, p.type, p.is_nullable]
                                                        for p in index.parts],
                 unique=index.unique if unique is None else unique, id=old_iid)
@@ -504,7 +546,7 @@ def normalize_format(fmt: Any) -> list[dict[str, Any]]:
     if fmt is None:
         return []
     if not isinstance(fmt, (list, tuple)):
-        raise BoxError(ER.ILLEGAL_PARAMS, message="format must be a list of fields")
+        raise BoxError(ER.ILLEGAL_PARAMS, "format must be a list of fields")
     out = []
     seen = set()
     for i, f in enumerate(fmt):
@@ -532,7 +574,7 @@ def parse_parts(space: Space, parts: Any, index_name: str) -> list[Part]:
     [[1, 'unsigned'], ...], [{field=, type=, is_nullable=}], field names, or
     bare field numbers/names (the type then comes from the format)."""
     if not isinstance(parts, (list, tuple)) or not parts:
-        raise BoxError(ER.ILLEGAL_PARAMS, message="options.parts must be a non-empty list")
+        raise BoxError(ER.ILLEGAL_PARAMS, "options.parts must be a non-empty list")
     items: list[Any] = []
     flat = not isinstance(parts[0], (list, tuple, dict))
     if flat and len(parts) % 2 == 0 and all(isinstance(parts[i + 1], str) and
@@ -560,18 +602,16 @@ def parse_parts(space: Space, parts: Any, index_name: str) -> list[Part]:
             fld = item
         if isinstance(fld, str):
             if fld not in space.field_names:
-                raise BoxError(ER.ILLEGAL_PARAMS, message=f"options.parts[{n + 1}]: field was not found by name '{fld}'")
+                raise BoxError(ER.ILLEGAL_PARAMS, f"options.parts[{n + 1}]: field was not found by name '{fld}'")
             fieldno = space.field_names[fld]
         elif isinstance(fld, int) and not isinstance(fld, bool) and fld >= 1:
             fieldno = fld - 1
         else:
-            raise BoxError(ER.ILLEGAL_PARAMS,
-                           message=f"options.parts[{n + 1}]: field (name or number) is expected")
+            raise BoxError(ER.ILLEGAL_PARAMS, f"options.parts[{n + 1}]: field (name or number) is expected")
         if typ is None:
             f = space.format[fieldno] if fieldno < len(space.format) else None
             if f is None:
-                raise BoxError(ER.ILLEGAL_PARAMS,
-                               message=f"options.parts[{n + 1}]: field type is required")
+                raise BoxError(ER.ILLEGAL_PARAMS, f"options.parts[{n + 1}]: field type is required")
             typ = f.get("type", "any")
             nullable = nullable or bool(f.get("is_nullable", False))
         t = ft.index_part_type_by_name(str(typ))

@@ -116,7 +116,7 @@ class Space:
         if isinstance(field, str):
             no = self.field_names.get(field)
             if no is None:
-                raise BoxError(ER.ILLEGAL_PARAMS, message=f"Unknown field '{field}'")
+                raise BoxError(ER.ILLEGAL_PARAMS, f"Unknown field '{field}'")
             return no
         return field - 1
 
@@ -173,7 +173,7 @@ class Space:
     def select(self, index: Index, iterator: int, key: Sequence[Any], offset: int = 0,
                limit: int = 0xFFFFFFFF, after: Any = None) -> list[bytes]:
         if (iterator == C.ITER_EQ and after is None and index.exact_unique
-                and len(key) == len(index.parts)):
+                and len(key) == len(index.parts) and key):
             # A lookup by a full unique key (SELECT by primary key): no range scan.
             index.check_key(key, exact=False)
             data = index.get(key)
@@ -195,27 +195,25 @@ class Space:
         return out
 
     def _check_iterator(self, index: Index, iterator: int, key: Sequence[Any]) -> None:
-        if not 0 <= iterator <= C.ITER_GT and iterator not in range(7, 14):
-            raise BoxError(ER.ITERATOR_TYPE, iterator)
-        if iterator > C.ITER_GT:
-            raise self.unsupported_iterator(index)
+        """Tarantool's order: the key first, then whether the index has the iterator."""
+        if not 0 <= iterator < 12:
+            raise BoxError(ER.ILLEGAL_PARAMS, "Invalid iterator type")
+        if key:
+            index.check_key(key, exact=False)  # 31 (too long), 18 (wrong type)
         if isinstance(index, HashIndex):
-            # Tarantool's HASH: ALL ignores the key; GT walks on from a key in
-            # hash order (or from the start); every other iterator needs the
-            # full key, and only EQ exists.
-            if iterator == C.ITER_ALL:
-                return
-            if iterator == C.ITER_GT:
-                if key:
-                    index.check_key(key, exact=True)
+            # Tarantool's HASH: a key must be whole; ALL ignores it, GT walks
+            # on from it in hash order (or from the start), EQ finds it.
+            if key and len(key) < len(index.parts):
+                raise BoxError(ER.PARTIAL_KEY, "HASH", len(index.parts), len(key))
+            if iterator in (C.ITER_ALL, C.ITER_GT):
                 return
             if not key:
                 raise BoxError(ER.PARTIAL_KEY, "HASH", len(index.parts), 0)
             if iterator != C.ITER_EQ:
                 raise self.unsupported_iterator(index)
-            index.check_key(key, exact=True)
             return
-        index.check_key(key, exact=False)
+        if iterator > C.ITER_GT:
+            raise self.unsupported_iterator(index)
 
     def unsupported_iterator(self, index: Index) -> BoxError:
         return BoxError(ER.UNSUPPORTED_INDEX_FEATURE, message=(
@@ -347,6 +345,7 @@ class Space:
         old_fields = unpack_tuple(old)
         new = apply_upsert(old_fields, ops, index_base=index_base, field_names=self.field_names,
                            on_error=_log_upsert_error)
+        self._validate(new)  # a result the format refuses is the client's error
         if pk.key_of(new) != pk.key_of(old_fields):
             log.warning("UPSERT in space '%s' would change the primary key: skipped", self.name)
             return

@@ -176,7 +176,7 @@ _NOP, _SET, _SCALAR, _NESTED = 0, 1, 2, 3
 
 
 def _illegal(text: str) -> BoxError:
-    return BoxError(ER.ILLEGAL_PARAMS, message=f"Illegal parameters, {text}")
+    return BoxError(ER.ILLEGAL_PARAMS, text)
 
 
 class _Op:

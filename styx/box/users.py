@@ -60,7 +60,7 @@ class Users:
     def create(self, name: str, password: str | None = None, *, if_not_exists: bool = False,
                role: bool = False, owner: int = ADMIN) -> User:
         if not isinstance(name, str) or not name:
-            raise BoxError(ER.ILLEGAL_PARAMS, message="name should be a non-empty string")
+            raise BoxError(ER.ILLEGAL_PARAMS, "name should be a non-empty string")
         existing = self.by_name.get(name)
         if existing is not None:
             if if_not_exists:

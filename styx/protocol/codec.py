@@ -411,6 +411,8 @@ def decode_dml(req_type: int, body: Any) -> DmlRequest:
         if kind == _UINT:
             if type(v) is not int or v < 0 or v >= 1 << 64:
                 raise _bad()
+            if v > 0xFFFFFFFF:
+                v &= 0xFFFFFFFF  # Tarantool keeps these fields in 32 bits
         elif kind == _ARRAY:
             if type(v) is not list:
                 raise _bad()

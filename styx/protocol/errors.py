@@ -112,7 +112,7 @@ class ER:
 # code -> (name, %-format). The format takes the positional args of BoxError.
 MESSAGES: dict[int, tuple[str, str]] = {
     ER.UNKNOWN: ("ER_UNKNOWN", "Unknown error"),
-    ER.ILLEGAL_PARAMS: ("ER_ILLEGAL_PARAMS", "%s"),
+    ER.ILLEGAL_PARAMS: ("ER_ILLEGAL_PARAMS", "Illegal parameters, %s"),  # 2.6's text
     ER.MEMORY_ISSUE: ("ER_MEMORY_ISSUE", "Failed to allocate %u bytes in %s for %s"),
     ER.TUPLE_FOUND: ("ER_TUPLE_FOUND", "Duplicate key exists in unique index '%s' in space '%s'"),
     ER.UNSUPPORTED: ("ER_UNSUPPORTED", "%s does not support %s"),

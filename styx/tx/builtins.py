@@ -36,7 +36,7 @@ def _opts(args: list[Any], n: int) -> dict[str, Any]:
     if len(args) > n and args[n] is not None:
         o = args[n]
         if not isinstance(o, dict):
-            raise BoxError(ER.ILLEGAL_PARAMS, message="options should be a table")
+            raise BoxError(ER.ILLEGAL_PARAMS, "options should be a table")
         return {str(k): v for k, v in o.items()}
     return {}
 
@@ -127,7 +127,7 @@ class Builtins:
 
     def _space_create(self, args: list[Any]) -> list[Any]:
         if not args or not isinstance(args[0], str):
-            raise BoxError(ER.ILLEGAL_PARAMS, message="Usage: box.schema.space.create(name, opts)")
+            raise BoxError(ER.ILLEGAL_PARAMS, "Usage: box.schema.space.create(name, opts)")
         return [self.tx.box.schema.space.create(args[0], **_opts(args, 1)).info()]
 
     def _space_method(self, space_name: str, index_name: str | None, method: str,

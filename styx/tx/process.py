@@ -257,6 +257,8 @@ class Process:
         user = srv.session.user
         position = None
         try:
+            if req.iterator >= 12:  # Tarantool checks this before anything else
+                raise BoxError(ER.ILLEGAL_PARAMS, "Invalid iterator type")
             space = self.schema.space(req.space_id, req.space_name)
             self.schema.privileges.check(user, "space", space.id, space.name, R)
             index = space.index(req.index_id, req.index_name)

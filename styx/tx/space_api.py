@@ -43,11 +43,11 @@ def iterator_code(it: Any) -> int:
     if isinstance(it, str):
         code = ITERATOR_NAMES.get(it.upper())
         if code is None:
-            raise BoxError(ER.ILLEGAL_PARAMS, message=f"Unknown iterator type '{it}'")
+            raise BoxError(ER.ILLEGAL_PARAMS, f"Unknown iterator type '{it}'")
         return code
     if isinstance(it, int) and not isinstance(it, bool):
         return it
-    raise BoxError(ER.ILLEGAL_PARAMS, message="Unknown iterator type")
+    raise BoxError(ER.ILLEGAL_PARAMS, "Unknown iterator type")
 
 
 def _key(key: Any) -> list[Any]:
@@ -328,7 +328,7 @@ class SpaceApi:
         self._tx.schema.set_format(s, format)
         return None
 
-    def create_index(self, name: str, *, type: str = "TREE", parts: Any = None,
+    def create_index(self, name: str, *, type: str | None = None, parts: Any = None,
                      unique: bool | None = None, id: int | None = None,
                      if_not_exists: bool = False) -> IndexApi:
         s = IndexApi(self._tx, self._space, None)._ddl()

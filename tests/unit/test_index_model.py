@@ -38,8 +38,10 @@ def model_select(rows: list[list[Any]], key_fields: list[int], tie: list[int], i
 
     if iterator in (C.ITER_REQ, C.ITER_LT, C.ITER_LE):
         order.reverse()
-    if not key or iterator == C.ITER_ALL:
+    if not key:
         return order
+    if iterator == C.ITER_ALL:
+        iterator = C.ITER_GE  # Tarantool: ALL with a key is GE
     test = {
         C.ITER_EQ: lambda p: p == key, C.ITER_REQ: lambda p: p == key,
         C.ITER_GE: lambda p: p >= key, C.ITER_GT: lambda p: p > key,
