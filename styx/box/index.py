@@ -89,6 +89,8 @@ class Index:
         self.fieldnos = [p.fieldno for p in parts]
         # A full key finds at most one tuple with one dict lookup.
         self.exact_unique = unique and len(cmp_parts) == len(parts)
+        # The key check of that lookup, for the commonest key: one unsigned.
+        self.one_uint = len(parts) == 1 and parts[0].type == "unsigned" and not parts[0].is_nullable
 
     def row(self, space_id: int | None = None) -> list[Any]:
         """The `_index` tuple (the type spelled as it was given)."""

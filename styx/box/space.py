@@ -175,7 +175,9 @@ class Space:
         if (iterator == C.ITER_EQ and after is None and index.exact_unique
                 and len(key) == len(index.parts) and key):
             # A lookup by a full unique key (SELECT by primary key): no range scan.
-            index.check_key(key, exact=False)
+            k0 = key[0]
+            if not (index.one_uint and type(k0) is int and k0 >= 0):
+                index.check_key(key, exact=False)
             data = index.get(key)
             return [data] if data is not None and not offset and limit else []
         self._check_iterator(index, iterator, key)

@@ -28,7 +28,7 @@ from ..protocol.errors import ER, BoxError, error_from_exception
 from ..protocol.greeting import encode_greeting
 from ..box.privileges import R, W, X
 from ..box.schema import SystemSpace
-from ..box.space import unpack_tuple
+from ..box.space import Space, unpack_tuple
 from ..box.users import GUEST
 from .app import Procedure, call16_tuples, lua_values
 from .fiber import Fiber, current
@@ -250,10 +250,12 @@ class Process:
     # -- SELECT and DML ---------------------------------------------------------------
 
     def process_select(self: "Tx", msg: IprotoMsg) -> None:
-        if not self._accept(msg):
+        srv = msg.srv
+        accept_wpos(srv, msg.wpos)
+        self.req_counts[C.SELECT] += 1
+        if msg.schema_version and not self._schema_ok(msg):
             return
         req: DmlRequest = msg.req
-        srv = msg.srv
         user = srv.session.user
         position = None
         try:
@@ -263,7 +265,11 @@ class Process:
             self.schema.privileges.check(user, "space", space.id, space.name, R)
             index = space.index(req.index_id, req.index_name)
             key = req.key or []
-            if isinstance(space, SystemSpace):
+            if type(space) is Space and req.after_position is None and req.after_tuple is None:
+                items = space.select(index, req.iterator, key, req.offset, req.limit)
+                if req.fetch_position and items:
+                    position = index.position_of(unpack_tuple(items[-1]))
+            elif isinstance(space, SystemSpace):
                 items = space.select(user, index, req.iterator, key, req.offset, req.limit)
             else:
                 after = None

@@ -571,7 +571,12 @@ def test_validity_vs_tarantool(validity_spaces: Tarantool) -> None:
 any_values = st.recursive(
     st.one_of(st.none(), st.booleans(), st.integers(-2**63, 2**64 - 1), st.floats(),
               st.text(max_size=4), st.binary(max_size=4), decimals(), st.uuids(),
-              st.builds(msgpack.ExtType, st.integers(3, 100), st.binary(max_size=3))),
+              # Unknown extensions; 2.6 takes a type modulo 32 in its type
+              # checks (see field_types._v_any), so 33 would pass as a decimal:
+              # that aliasing is not reproduced, and such types are not sent.
+              st.builds(msgpack.ExtType, st.integers(3, 100).filter(lambda c: c % 32 > 2),
+                        st.binary(max_size=3)),
+              st.builds(msgpack.ExtType, st.sampled_from([0, 32, 64, 96]), st.binary(max_size=3))),
     lambda inner: st.lists(inner, max_size=3) | st.dictionaries(st.integers(0, 9) | st.text(max_size=2),
                                                                  inner, max_size=3),
     max_leaves=6)
