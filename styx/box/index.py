@@ -114,6 +114,9 @@ class Index:
     def put(self, fields: Sequence[Any], data: bytes) -> None:
         raise NotImplementedError
 
+    def replace(self, old_fields: Sequence[Any], fields: Sequence[Any], data: bytes) -> None:
+        raise NotImplementedError
+
     def remove(self, fields: Sequence[Any]) -> None:
         raise NotImplementedError
 
@@ -178,6 +181,14 @@ class TreeIndex(Index):
 
     def put(self, fields: Sequence[Any], data: bytes) -> None:
         self.tree[self.key_of(fields)] = data
+
+    def replace(self, old_fields: Sequence[Any], fields: Sequence[Any], data: bytes) -> None:
+        key = self.key_of(fields)
+        old_key = self.key_of(old_fields)
+        tree = self.tree
+        if old_key != key:
+            tree.pop(old_key, None)
+        tree[key] = data  # an existing key only changes its value: no re-sorting
 
     def remove(self, fields: Sequence[Any]) -> None:
         self.tree.pop(self.key_of(fields), None)
@@ -244,6 +255,13 @@ class HashIndex(Index):
 
     def put(self, fields: Sequence[Any], data: bytes) -> None:
         self.table[self.key_of(fields)] = data
+
+    def replace(self, old_fields: Sequence[Any], fields: Sequence[Any], data: bytes) -> None:
+        key = self.key_of(fields)
+        old_key = self.key_of(old_fields)
+        if old_key != key:
+            self.table.pop(old_key, None)
+        self.table[key] = data
 
     def remove(self, fields: Sequence[Any]) -> None:
         self.table.pop(self.key_of(fields), None)

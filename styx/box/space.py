@@ -40,6 +40,10 @@ def pack_tuple(fields: Sequence[Any]) -> bytes:
                          unicode_errors="surrogateescape")
 
 
+def _packer() -> Any:
+    return msgpack.Packer(default=ft.default, use_bin_type=True, unicode_errors="surrogateescape").pack
+
+
 def unpack_tuple(data: bytes) -> list[Any]:
     return msgpack.unpackb(data, ext_hook=ft.ext_hook, raw=False, strict_map_key=False,
                            unicode_errors="surrogateescape")
@@ -82,6 +86,7 @@ class Space:
         self.field_count = field_count
         self.flags = dict(flags or {})
         self.indexes: list[Index] = []
+        self._pack = _packer()  # one Packer per space: packb builds one per call
         self._refresh()
 
     def __repr__(self) -> str:
@@ -251,7 +256,7 @@ class Space:
         if self.field_count and len(fields) != self.field_count:
             raise BoxError(ER.EXACT_FIELD_COUNT, len(fields), self.field_count)
         ft.check_tuple(fields, self.defs)
-        return pack_tuple(fields)
+        return self._pack(fields)
 
     def _conflicts(self, fields: list[Any], old: bytes | None, replace: bool) -> None:
         """Raise if storing `fields` (replacing `old`) breaks a unique index."""
@@ -277,10 +282,13 @@ class Space:
             self.quota.charge(delta)
         else:
             self.quota.refund(-delta)
-        if old is not None:
+        if old is not None and data is not None:
+            for idx in self.indexes:
+                idx.replace(old_fields, fields, data)  # type: ignore[arg-type]
+        elif old is not None:
             for idx in self.indexes:
                 idx.remove(old_fields)  # type: ignore[arg-type]
-        if data is not None:
+        elif data is not None:
             for idx in self.indexes:
                 idx.put(fields, data)  # type: ignore[arg-type]
 
@@ -297,7 +305,11 @@ class Space:
         if old is not None and not replace:
             raise self.duplicate(pk)
         self._conflicts(fields, old, replace)
-        self._swap(old, None if old is None else unpack_tuple(old), fields, data)
+        if old is not None and len(self.indexes) == 1:
+            old_fields = fields  # only the primary key, and it is the same
+        else:
+            old_fields = None if old is None else unpack_tuple(old)
+        self._swap(old, old_fields, fields, data)
         return data
 
     def delete(self, index: Index, key: Sequence[Any]) -> bytes | None:

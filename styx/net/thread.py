@@ -16,6 +16,7 @@ object, same routes, and its pipes are local (delivered in the same loop).
 from __future__ import annotations
 
 import collections
+import functools
 import logging
 import socket
 import threading
@@ -40,7 +41,7 @@ BODY_DECODERS: dict[int, Callable[[Any], Any]] = {
     C.EVAL: lambda body: codec.decode_call(body, C.EXPR),
     C.AUTH: codec.decode_auth,
     C.ID: codec.decode_id,
-    **{t: (lambda body, t=t: codec.decode_dml(t, body))
+    **{t: functools.partial(codec.decode_dml, t)
        for t in (C.SELECT, C.INSERT, C.REPLACE, C.UPDATE, C.DELETE, C.UPSERT)},
 }
 

@@ -388,6 +388,12 @@ def decode_dml(req_type: int, body: Any) -> DmlRequest:
     keys that are not unsigned ints are skipped; a known key of the wrong
     type is "packet body". One pass over the body.
     """
+    if type(body) is dict and len(body) <= 6:
+        # The shape of nearly every request: SPACE_ID, INDEX_ID, ITERATOR,
+        # LIMIT, OFFSET, KEY (SELECT), or SPACE_ID and TUPLE (INSERT/REPLACE).
+        fast = _fast_dml(req_type, body)
+        if fast is not None:
+            return fast
     if body is NO_BODY:
         m: dict[Any, Any] = {}
     elif type(body) is Pairs:
@@ -429,3 +435,50 @@ def decode_dml(req_type: int, body: Any) -> DmlRequest:
         if k not in m and not (k == C.SPACE_ID and C.SPACE_NAME in m):
             raise _missing(k)
     return req
+
+
+_SELECT_KEYS = frozenset((C.SPACE_ID, C.INDEX_ID, C.ITERATOR, C.LIMIT, C.OFFSET, C.KEY))
+_STORE_KEYS = frozenset((C.SPACE_ID, C.TUPLE))
+
+
+def _fast_dml(req_type: int, m: dict[Any, Any]) -> DmlRequest | None:
+    """`decode_dml` for the two common shapes, all checks inline; None if the
+    body is anything else (the general path then decides)."""
+    get = m.get
+    sid = get(C.SPACE_ID)
+    if type(sid) is not int or not 0 <= sid <= 0xFFFFFFFF:
+        return None
+    if req_type == C.SELECT:
+        if not m.keys() <= _SELECT_KEYS:
+            return None
+        iid = get(C.INDEX_ID, 0)
+        it = get(C.ITERATOR, 0)
+        limit = get(C.LIMIT)
+        offset = get(C.OFFSET, 0)
+        key = get(C.KEY)
+        if (type(iid) is not int or type(it) is not int or type(limit) is not int
+                or type(offset) is not int or type(key) is not list
+                or not 0 <= iid <= 0xFFFFFFFF or not 0 <= it <= 0xFFFFFFFF
+                or not 0 <= limit <= 0xFFFFFFFF or not 0 <= offset <= 0xFFFFFFFF):
+            return None
+        req = DmlRequest()
+        d = req.__dict__
+        d["type"] = req_type
+        d["space_id"] = sid
+        d["index_id"] = iid
+        d["iterator"] = it
+        d["limit"] = limit
+        d["offset"] = offset
+        d["key"] = key
+        return req
+    if req_type in (C.INSERT, C.REPLACE) and len(m) == 2:
+        tup = get(C.TUPLE)
+        if type(tup) is not list:
+            return None
+        req = DmlRequest()
+        d = req.__dict__
+        d["type"] = req_type
+        d["space_id"] = sid
+        d["tuple"] = tup
+        return req
+    return None

@@ -85,7 +85,12 @@ def _data_packet(srv: Srv, sync: int, code: int, schema_version: int, items: lis
                  count: int, tail: bytes = b"") -> None:
     """A `{DATA: [items]}` packet; `tail` is more key-value pairs of the body map."""
     ob = srv.obuf[srv.p_obuf]
-    body = items[0] if count == 1 and not tail else b"".join(items) + tail
+    if count == 1 and not tail:
+        body = items[0]
+    elif count == 0 and not tail:
+        body = b""
+    else:
+        body = b"".join(items) + tail
     total = _DATA_HEAD + len(body)
     if total <= SMALL_REPLY:
         buf, off = ob.alloc(total)
