@@ -111,6 +111,10 @@ class Index:
         """The tuple with the same key as `fields` (a conflict, if unique)."""
         raise NotImplementedError
 
+    def by_key(self, key: Any) -> bytes | None:
+        """The tuple stored under a key made by `key_of`."""
+        raise NotImplementedError
+
     def put(self, fields: Sequence[Any], data: bytes) -> None:
         raise NotImplementedError
 
@@ -166,6 +170,9 @@ class TreeIndex(Index):
         for data in self.iterate(C.ITER_EQ, key):
             return data
         return None
+
+    def by_key(self, key: Any) -> bytes | None:
+        return self.tree.get(key)
 
     def find(self, fields: Sequence[Any]) -> bytes | None:
         if len(self.cmp_specs) == len(self.specs):
@@ -249,6 +256,9 @@ class HashIndex(Index):
 
     def get(self, key: Sequence[Any]) -> bytes | None:
         return self.table.get(self.search_of(key))
+
+    def by_key(self, key: Any) -> bytes | None:
+        return self.table.get(key)
 
     def find(self, fields: Sequence[Any]) -> bytes | None:
         return self.table.get(self.key_of(fields))

@@ -329,19 +329,22 @@ class Space:
         if old is None:
             return None
         old_fields = unpack_tuple(old)
-        fields = apply_update(old_fields, ops, index_base=index_base, field_names=self.field_names)
-        return self._rewrite(old, old_fields, fields)
+        fields, data = self.updated(old_fields, ops, index_base)
+        self._conflicts(fields, old, replace=True)
+        self._swap(old, old_fields, fields, data)
+        return data
 
-    def _rewrite(self, old: bytes, old_fields: list[Any], fields: list[Any]) -> bytes:
+    def updated(self, old_fields: list[Any], ops: Any, index_base: int) -> tuple[list[Any], bytes]:
+        """The tuple UPDATE makes of `old_fields` (and its bytes); its primary
+        key must stay."""
+        fields = apply_update(old_fields, ops, index_base=index_base, field_names=self.field_names)
         data = self._validate(fields)
         pk = self.pk
         if pk.key_of(fields) != pk.key_of(old_fields):
             if pk.find(fields) is not None:
                 raise self.duplicate(pk)  # the new key is another tuple's: 2.6 says so first
             raise BoxError(ER.CANT_UPDATE_PRIMARY_KEY, pk.name, self.name)
-        self._conflicts(fields, old, replace=True)
-        self._swap(old, old_fields, fields, data)
-        return data
+        return fields, data
 
     def upsert(self, fields: list[Any], ops: Any, index_base: int = 1) -> None:
         """UPSERT: the tuple is checked against the format first; if its key is
@@ -352,18 +355,46 @@ class Space:
         pk = self.pk
         old = pk.find(fields)
         if old is None:
-            check_ops(ops, index_base=index_base, field_names=self.field_names)
+            self.check_upsert_ops(ops, index_base)
             self._conflicts(fields, None, replace=False)
             self._swap(None, None, fields, data)
             return
         old_fields = unpack_tuple(old)
+        upserted = self.upserted(old_fields, ops, index_base)
+        if upserted is not None:
+            new, new_data = upserted
+            self._conflicts(new, old, replace=True)
+            self._swap(old, old_fields, new, new_data)
+
+    def check_upsert_ops(self, ops: Any, index_base: int) -> None:
+        check_ops(ops, index_base=index_base, field_names=self.field_names)
+
+    def upserted(self, old_fields: list[Any], ops: Any,
+                 index_base: int) -> tuple[list[Any], bytes] | None:
+        """The tuple UPSERT makes of an existing one (and its bytes), or None
+        if it is skipped."""
         new = apply_upsert(old_fields, ops, index_base=index_base, field_names=self.field_names,
                            on_error=_log_upsert_error)
-        self._validate(new)  # a result the format refuses is the client's error
-        if pk.key_of(new) != pk.key_of(old_fields):
+        data = self._validate(new)  # a result the format refuses is the client's error
+        if self.pk.key_of(new) != self.pk.key_of(old_fields):
             log.warning("UPSERT in space '%s' would change the primary key: skipped", self.name)
-            return
-        self._rewrite(old, old_fields, new)
+            return None
+        return new, data
+
+    # What a transaction's COMMIT does with each of its writes (see txn.py).
+
+    def pk_store(self, fields: list[Any], old: bytes | None) -> None:
+        data = self._validate(fields)
+        self._conflicts(fields, old, replace=True)
+        self._swap(old, None if old is None else unpack_tuple(old), fields, data)
+
+    def pk_delete(self, old: bytes) -> None:
+        self._swap(old, unpack_tuple(old), None, None)
+
+    def revert(self, old: bytes | None, new: bytes | None) -> None:
+        """Undo a store or delete: `new` goes, `old` comes back."""
+        self._swap(new, None if new is None else unpack_tuple(new),
+                   None if old is None else unpack_tuple(old), old)
 
     def truncate(self) -> None:
         for data in list(self.pk.iterate(C.ITER_ALL, ())) if self.indexes else ():

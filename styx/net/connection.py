@@ -31,6 +31,7 @@ the connection is destroyed (second route) once no request references it.
 
 from __future__ import annotations
 
+import collections
 import logging
 import socket
 from typing import TYPE_CHECKING, Any
@@ -60,11 +61,27 @@ STOP_OUTPUT = 4
 STOP_STARTING = 8  # the greeting has not been sent yet
 
 
+# Types allowed in a stream: the data and call requests (up to 18, except
+# AUTH), and PING (Tarantool: type <= IPROTO_TYPE_STAT_MAX).
+STREAM_TYPE_MAX = 18
+TXN_TYPES = frozenset((C.BEGIN, C.COMMIT, C.ROLLBACK))
+
+
+class Stream:
+    """One stream of a connection: the request in TX, and those waiting."""
+
+    __slots__ = ("current", "queue")
+
+    def __init__(self) -> None:
+        self.current: IprotoMsg | None = None
+        self.queue: collections.deque[IprotoMsg] = collections.deque()
+
+
 class Connection:
     __slots__ = (
         "thread", "sock", "fd", "peer", "id", "ibuf", "p_ibuf", "input_msg_count",
         "parse_size", "to_read", "long_poll_count", "srv", "wpos", "wend", "state",
-        "stopped", "reading", "writing", "output_fed", "can_write", "__weakref__",
+        "stopped", "reading", "writing", "output_fed", "can_write", "streams", "__weakref__",
     )
 
     def __init__(self, thread: "NetThread", sock: socket.socket, peer: Any, conn_id: int) -> None:
@@ -89,6 +106,7 @@ class Connection:
         self.writing = False
         self.output_fed = False
         self.can_write = True
+        self.streams: dict[int, Stream] = {}
 
     def __repr__(self) -> str:
         return f"<Connection {self.id} {self.peer} on net{self.thread.index}>"
@@ -262,7 +280,15 @@ class Connection:
             msg.type = t
             msg.sync = sync
             msg.schema_version = sv
-            msg.stream_id = sid
+            if sid or t in TXN_TYPES:
+                # Tarantool's stream rules, checked before the body.
+                if not sid:
+                    msg.diag = BoxError(ER.UNABLE_TO_PROCESS_OUT_OF_STREAM, C.TYPE_NAMES[t])
+                elif not (t <= STREAM_TYPE_MAX and t != C.AUTH or t == C.PING):
+                    msg.diag = BoxError(ER.UNABLE_TO_PROCESS_IN_STREAM,
+                                        C.TYPE_NAMES.get(t, "unknown"))
+                else:
+                    msg.stream_id = sid
             body = NO_BODY
             if hend != pend:
                 try:
@@ -279,23 +305,56 @@ class Connection:
                         msg.diag = BoxError(ER.INVALID_MSGPACK, "packet body")
             route = routes.get(t)
             if route is None:
-                msg.diag = BoxError(ER.UNKNOWN_REQUEST_TYPE, t)
+                if msg.diag is None:
+                    msg.diag = BoxError(ER.UNKNOWN_REQUEST_TYPE, t)
             elif msg.diag is None:
                 decode = decoders.get(t)
                 if decode is None:
                     msg.req = body
-                    msg.route = route
-                    push(msg)
-                    continue
-                try:
-                    msg.req = decode(body)
-                    msg.route = route
-                    push(msg)
-                    continue
-                except BoxError as e:
-                    msg.diag = e
-            msg.route = th.route_error
-            push(msg)
+                else:
+                    try:
+                        msg.req = decode(body)
+                    except BoxError as e:
+                        msg.diag = e
+            msg.route = route if msg.diag is None else th.route_error
+            if msg.stream_id:
+                self.stream_push(msg)
+            else:
+                push(msg)
+
+    def stream_push(self, msg: IprotoMsg) -> None:
+        """A request of a stream goes to TX only when the one before it is back:
+        requests of one stream run strictly one after another, in order."""
+        th = self.thread
+        stream = self.streams.get(msg.stream_id)
+        if stream is None:
+            stream = self.streams[msg.stream_id] = Stream()
+            th.streams_total += 1
+            th.streams_current += 1
+        if stream.current is not None:
+            stream.queue.append(msg)
+            th.stream_queue_total += 1
+            th.stream_queue_current += 1
+            return
+        stream.current = msg
+        th.tx_pipe.push(msg)
+
+    def stream_next(self, msg: IprotoMsg) -> None:
+        """The current request of its stream is back: send the next, or free
+        the stream (a transaction, if open, lives on in TX)."""
+        th = self.thread
+        stream = self.streams.get(msg.stream_id)
+        if stream is None:
+            return
+        if stream.queue and self.state == ALIVE:
+            nxt = stream.queue.popleft()
+            th.stream_queue_current -= 1
+            nxt.wpos = self.wpos
+            stream.current = nxt
+            th.tx_pipe.push(nxt)
+            return
+        del self.streams[msg.stream_id]
+        th.streams_current -= 1
 
     def release_input(self, msg: IprotoMsg) -> None:
         """A request is finished with its input: consume its ibuf once all are."""
@@ -412,6 +471,13 @@ class Connection:
             self.sock.close()
         except OSError:
             pass
+        # Requests queued behind their streams will never run: forget them.
+        for stream in self.streams.values():
+            for queued in stream.queue:
+                self.release_input(queued)
+                th.msg_count -= 1
+            th.stream_queue_current -= len(stream.queue)
+            stream.queue.clear()
         # Discard the unparsed tail.
         ibuf = self.ibuf[self.p_ibuf]
         ibuf.wpos -= self.parse_size

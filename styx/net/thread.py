@@ -76,6 +76,10 @@ class NetThread:
         self.received = 0
         self.connections_total = 0
         self.requests_total = 0
+        self.streams_total = 0
+        self.streams_current = 0
+        self.stream_queue_total = 0
+        self.stream_queue_current = 0
         # Connections handed to this thread and not yet freed; the listener
         # (another thread) adds, this thread subtracts: guarded.
         self._assigned = 0
@@ -146,6 +150,8 @@ class NetThread:
     def send_msg(self, msg: IprotoMsg) -> None:
         """Last hop of every request route (`net_send_msg`)."""
         conn: Connection = msg.conn
+        if msg.stream_id:
+            conn.stream_next(msg)
         conn.release_input(msg)
         if conn.state == ALIVE:
             conn.set_wend(msg.wpos)

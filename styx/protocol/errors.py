@@ -107,6 +107,12 @@ class ER:
     ITERATOR_POSITION = 247
     UNSUPPORTED_PRIV = 98
     PARTIAL_KEY = 136
+    ACTIVE_TRANSACTION = 79
+    NO_TRANSACTION = 114
+    TRANSACTION_CONFLICT = 97
+    UNABLE_TO_PROCESS_IN_STREAM = 229
+    UNABLE_TO_PROCESS_OUT_OF_STREAM = 230
+    TRANSACTION_TIMEOUT = 231
 
 
 # code -> (name, %-format). The format takes the positional args of BoxError.
@@ -200,6 +206,15 @@ MESSAGES: dict[int, tuple[str, str]] = {
     ER.UNSUPPORTED_PRIV: ("ER_UNSUPPORTED_PRIV", "Unsupported %s privilege '%s'"),
     ER.PARTIAL_KEY: ("ER_PARTIAL_KEY", "%s index  does not support selects via a partial key "
                      "(expected %u parts, got %u). Please Consider changing index type to TREE."),
+    ER.ACTIVE_TRANSACTION: ("ER_ACTIVE_TRANSACTION",
+                            "Operation is not permitted when there is an active transaction "),
+    ER.NO_TRANSACTION: ("ER_NO_TRANSACTION", "No active transaction"),
+    ER.TRANSACTION_CONFLICT: ("ER_TRANSACTION_CONFLICT", "Transaction has been aborted by conflict"),
+    ER.UNABLE_TO_PROCESS_IN_STREAM: ("ER_UNABLE_TO_PROCESS_IN_STREAM",
+                                     "Unable to process %s request in stream"),
+    ER.UNABLE_TO_PROCESS_OUT_OF_STREAM: ("ER_UNABLE_TO_PROCESS_OUT_OF_STREAM",
+                                         "Unable to process %s request out of stream"),
+    ER.TRANSACTION_TIMEOUT: ("ER_TRANSACTION_TIMEOUT", "Transaction has been aborted by timeout"),
 }
 
 
