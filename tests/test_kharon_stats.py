@@ -54,18 +54,22 @@ def test_stats_add_up(make_server, threads):
             for _ in range(per_conn):
                 assert c.reply()[0][0] == 0
         with Raw(server.port) as probe:
-            h, b = probe.call("net_stat")
-            stats = b[0x30][0]
-        assert len(stats["threads"]) == threads
-        # The probe's own connection and its call are counted too.
-        assert stats["connections_current"] == 7
-        assert stats["requests_total"] == 6 * per_conn + 1
-        assert stats["requests_current"] == 1  # the net_stat call itself
-        assert stats["requests_in_progress_current"] == 1  # it runs in a fiber
-        for key in ("sent", "received", "requests_total", "connections_total"):
-            assert stats[key] == sum(t[key] for t in stats["threads"])
-        assert stats["received"] >= 6 * per_conn * 10
-        assert stats["sent"] >= 6 * per_conn * 33
+            stats = probe.call("net_stat")[1][0x30][0]
+            threads_ = probe.call("net_stat_threads", sync=2)[1][0x30][0]
+        assert len(threads_) == threads
+        # The probe's own connection and its calls are counted too.
+        assert stats["CONNECTIONS"]["current"] == 7
+        assert stats["REQUESTS"]["total"] == 6 * per_conn + 1
+        assert stats["REQUESTS"]["current"] == 1  # the net_stat call itself
+        assert stats["REQUESTS_IN_PROGRESS"]["current"] == 1  # it runs in a fiber
+        # Per thread, the same metrics, summing to the totals (the probe's
+        # second call came after the first: compare what cannot have moved).
+        for metric in ("CONNECTIONS",):
+            for field in ("total", "current"):
+                assert stats[metric][field] == sum(t[metric][field] for t in threads_)
+        assert sum(t["REQUESTS"]["total"] for t in threads_) == stats["REQUESTS"]["total"] + 1
+        assert stats["RECEIVED"]["total"] >= 6 * per_conn * 10
+        assert stats["SENT"]["total"] >= 6 * per_conn * 33
     finally:
         for c in conns:
             c.close()

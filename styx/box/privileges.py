@@ -71,8 +71,7 @@ def is_privilege_list(spec: Any) -> bool:
 
 
 def priv_names(mask: int) -> str:
-    if mask & ALL == ALL:
-        return "all"
+    """'read,write,...' in Tarantool's order (it never says 'all')."""
     return ",".join(n for n, bit in _NAMES.items() if mask & bit)
 
 

@@ -162,6 +162,7 @@ class Schema:
         self.privileges = Privileges(users)
         self.quota = Quota(memtx_memory)
         self.version = INITIAL_SCHEMA_VERSION
+        self.max_id = SYSTEM_ID_MAX
         self.instance_uuid = instance_uuid
         self.spaces: dict[int, Space | SystemSpace] = {}
         self.by_name: dict[str, Space | SystemSpace] = {}
@@ -194,7 +195,7 @@ class Schema:
         for sid, name, engine, fmt, idx, rows in (
             (272, "_schema", "memtx", _fmt("key:string", "value:any"),
              [_idx(0, "primary", True, (0, "string"))],
-             lambda u: [["cluster", self.instance_uuid], ["max_id", self.max_space_id()],
+             lambda u: [["cluster", self.instance_uuid], ["max_id", self.max_id],
                         ["version", 2, 10, 0]]),
             (276, "_collation", "memtx", _COLL_FMT, _BY_ID_NAME, lambda u: COLLATIONS),
             (277, "_vcollation", "sysview", _COLL_FMT, _BY_ID_NAME, lambda u: COLLATIONS),
@@ -253,9 +254,6 @@ class Schema:
         self.spaces[space.id] = space
         self.by_name[space.name] = space
 
-    def max_space_id(self) -> int:
-        return max([SYSTEM_ID_MAX, *(s for s in self.spaces if s > SYSTEM_ID_MAX)])
-
     def bump(self) -> None:
         """Every DDL: clients refetch the schema when they see a new version."""
         self.version += 1
@@ -295,19 +293,28 @@ class Schema:
         if engine not in ("memtx", "vinyl"):
             raise BoxError(ER.NO_SUCH_ENGINE, engine)
         if id is None:
-            id = self.max_space_id() + 1
+            id = self.max_id + 1  # _schema's max_id: only auto-assigned ids move it
+            while id in self.spaces:
+                id += 1
+            self.max_id = id
         elif not isinstance(id, int) or id < 0:
             raise BoxError(ER.ILLEGAL_PARAMS, "options parameter 'id' should be of type number")
         if id in self.spaces:
-            raise BoxError(ER.SPACE_EXISTS, self.spaces[id].name)
+            raise BoxError(ER.TUPLE_FOUND, "primary", "_space")  # as Tarantool: a _space key
         if user is not None:
             u = self.users.get(user)
             if u is None:
                 raise BoxError(ER.NO_SUCH_USER, user)
             owner = u.uid
         flags = {"temporary": True} if temporary else {}
-        space = Space(id, name, owner, self.quota, format=normalize_format(format),
-                      field_count=field_count, flags=flags)
+        try:
+            fmt = normalize_format(format)
+        except BoxError as e:
+            if e.code == ER.WRONG_SPACE_FORMAT and "unknown field type" in e.message:
+                raise BoxError(ER.CREATE_SPACE, name, e.message.split(": ", 1)[1]) from None
+            raise
+        space = Space(id, name, owner, self.quota, format=fmt, field_count=field_count,
+                      flags=flags)
         self._add(space)
         self.privileges.owner_of[("space", id)] = owner
         self.privileges._rights.clear()
@@ -319,12 +326,13 @@ class Schema:
         del self.spaces[space.id]
         del self.by_name[space.name]
         self.privileges.drop_object("space", space.id)
-        self.bump()
+        for _ in range(len(space.indexes) + 1):
+            self.bump()  # as Tarantool: each index's row goes, then the space's
 
     def rename_space(self, space: Space, name: str) -> None:
         _check_name(name, ER.ALTER_SPACE)
         if name in self.by_name:
-            raise BoxError(ER.SPACE_EXISTS, name)
+            raise BoxError(ER.TUPLE_FOUND, "name", "_space")
         del self.by_name[space.name]
         space.name = name
         self.by_name[name] = space
@@ -332,6 +340,13 @@ class Schema:
 
     def set_format(self, space: Space, fmt: Any) -> None:
         new = normalize_format(fmt)
+        for idx in space.indexes:
+            for p in idx.parts:
+                if p.fieldno < len(new):
+                    ftype = ft.field_type_by_name(str(new[p.fieldno].get("type", "any"))) or ft.ANY
+                    if not (ft.field_type_contains(ftype, p.type)
+                            or ft.field_type_contains(p.type, ftype)):
+                        raise BoxError(ER.FORMAT_MISMATCH_INDEX_PART, p.fieldno + 1, ftype, p.type)
         old = space.format
         space.format = new
         try:
@@ -371,7 +386,7 @@ class Schema:
         if id == 0 and not unique:
             raise BoxError(ER.MODIFY_INDEX, name, space.name, "primary key must be unique")
         if id != 0 and not space.indexes:
-            raise BoxError(ER.MODIFY_INDEX, name, space.name, "primary key must be unique")
+            raise BoxError(ER.ALTER_SPACE, space.name, "can not add a secondary key before primary")
         if kind == "HASH" and not unique:
             raise BoxError(ER.MODIFY_INDEX, name, space.name, "HASH index must be unique")
         if id == 0 and any(p.is_nullable for p in part_list):
@@ -381,8 +396,7 @@ class Schema:
             if f is not None:
                 ftype = ft.field_type_by_name(str(f.get("type", "any"))) or ft.ANY
                 if not (ft.field_type_contains(ftype, p.type) or ft.field_type_contains(p.type, ftype)):
-                    raise BoxError(ER.FORMAT_MISMATCH_INDEX_PART, f.get("name", p.fieldno + 1),
-                                   ftype, p.type)
+                    raise BoxError(ER.FORMAT_MISMATCH_INDEX_PART, p.fieldno + 1, ftype, p.type)
         idx = space.make_index(id, name, kind, part_list, unique)
         idx.type_shown = shown
         space.add_index(idx)
@@ -497,7 +511,7 @@ class Schema:
             raise BoxError(ER.NO_SUCH_SEQUENCE, object_name)
         raise BoxError(ER.UNKNOWN_SCHEMA_OBJECT, object_type)
 
-    def grant(self, grantor: int, grantee: str, privileges: str | int, object_type: str,
+    def grant(self, grantor: int, grantee: str, privileges: str | int, object_type: str | None,
               object_name: Any, *, if_not_exists: bool = False, revoke: bool = False,
               if_exists: bool = False) -> None:
         """Grant (or revoke) privileges on an object, or a role.
@@ -509,10 +523,11 @@ class Schema:
         user = self.users.get(grantee)
         if user is None:
             raise BoxError(ER.NO_SUCH_USER, grantee)
-        if object_type == "role" or (object_type == "universe" and object_name is None
-                                     and isinstance(privileges, str)
-                                     and not is_privilege_list(privileges)):
-            object_type = "role"
+        if object_type is None:  # grant(user, privileges) or grant(user, role)
+            object_type = "universe"
+            if isinstance(privileges, str) and not is_privilege_list(privileges):
+                object_type = "role"
+        if object_type == "role":
             if object_name is None:
                 object_name = privileges
             mask = X
@@ -564,7 +579,8 @@ def normalize_format(fmt: Any) -> list[dict[str, Any]]:
         seen.add(name)
         t = d.setdefault("type", "any")
         if ft.field_type_by_name(str(t)) is None:
-            raise BoxError(ER.WRONG_SPACE_FORMAT, i + 1, f"unknown field type '{t}'")
+            raise BoxError(ER.WRONG_SPACE_FORMAT, i + 1, f"field {i + 1} has unknown field type",
+                           message=f"Wrong space format field {i + 1}: field {i + 1} has unknown field type")
         out.append(d)
     return out
 

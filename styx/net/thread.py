@@ -41,6 +41,7 @@ BODY_DECODERS: dict[int, Callable[[Any], Any]] = {
     C.EVAL: lambda body: codec.decode_call(body, C.EXPR),
     C.AUTH: codec.decode_auth,
     C.ID: codec.decode_id,
+    C.BEGIN: codec.decode_begin,
     **{t: functools.partial(codec.decode_dml, t)
        for t in (C.SELECT, C.INSERT, C.REPLACE, C.UPDATE, C.DELETE, C.UPSERT)},
 }
@@ -80,6 +81,7 @@ class NetThread:
         self.streams_current = 0
         self.stream_queue_total = 0
         self.stream_queue_current = 0
+        self._window: list[tuple[float, tuple[int, ...]]] = []
         # Connections handed to this thread and not yet freed; the listener
         # (another thread) adds, this thread subtracts: guarded.
         self._assigned = 0
@@ -94,6 +96,7 @@ class NetThread:
         self.feed = endpoint.feed
         self.endpoint = endpoint
         self.tx_pipe = tx_pipe
+        self.loop.call_soon_threadsafe(self.stat_tick)
 
     @property
     def assigned(self) -> int:
@@ -201,16 +204,37 @@ class NetThread:
 
     # -- statistics and shutdown ------------------------------------------------
 
-    def stats(self) -> dict[str, int]:
-        """Runs in this thread (a cbus call)."""
+    def _totals(self) -> tuple[int, ...]:
+        return (self.sent, self.received, self.connections_total, self.requests_total,
+                self.streams_total, self.stream_queue_total)
+
+    def stat_tick(self) -> None:
+        """Once a second, in this thread: totals for the rps over 5 seconds."""
+        self._window.append((self.loop.time(), self._totals()))
+        del self._window[:-6]
+        self._stat_timer = self.loop.call_later(1.0, self.stat_tick)
+
+    def stats(self) -> dict[str, dict[str, int]]:
+        """`box.stat.net()` of this thread, Tarantool's shape (runs in this
+        thread: a cbus call). rps is the mean over the last 5 seconds."""
+        now = self._totals()
+        if self._window:
+            t0, old = self._window[0]
+            span = self.loop.time() - t0
+        else:
+            old, span = now, 0.0
+
+        def rps(i: int) -> int:
+            return int((now[i] - old[i]) / span) if span > 0 else 0
+
         return {
-            "sent": self.sent,
-            "received": self.received,
-            "connections_total": self.connections_total,
-            "connections_current": len(self.connections),
-            "requests_total": self.requests_total,
-            "requests_current": self.msg_count,
-            "ibuf_slab_bytes": self.slabc.used,
+            "SENT": {"total": now[0], "rps": rps(0)},
+            "RECEIVED": {"total": now[1], "rps": rps(1)},
+            "CONNECTIONS": {"total": now[2], "rps": rps(2), "current": len(self.connections)},
+            "REQUESTS": {"total": now[3], "rps": rps(3), "current": self.msg_count},
+            "STREAMS": {"total": now[4], "rps": rps(4), "current": self.streams_current},
+            "REQUESTS_IN_STREAM_QUEUE": {"total": now[5], "rps": rps(5),
+                                         "current": self.stream_queue_current},
         }
 
     def busy(self) -> bool:

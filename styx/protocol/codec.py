@@ -482,3 +482,30 @@ def _fast_dml(req_type: int, m: dict[Any, Any]) -> DmlRequest | None:
         d["tuple"] = tup
         return req
     return None
+
+
+class BeginRequest(NamedTuple):
+    timeout: float | None
+    isolation: int
+    is_sync: bool
+
+
+def decode_begin(body: Any) -> BeginRequest:
+    """BEGIN: optional TIMEOUT (seconds), TXN_ISOLATION (0..4), IS_SYNC (true)."""
+    if body is NO_BODY:
+        return BeginRequest(None, 0, False)
+    if type(body) is not dict:
+        raise _bad()
+    timeout = body.get(C.TIMEOUT)
+    isolation = body.get(C.TXN_ISOLATION, 0)
+    is_sync = body.get(C.IS_SYNC, False)
+    if timeout is not None and (type(timeout) not in (int, float) or type(timeout) is bool):
+        raise _bad()
+    if not _is_uint(isolation) or type(is_sync) is not bool:
+        raise _bad()
+    if timeout is not None and timeout < 0:
+        raise BoxError(ER.ILLEGAL_PARAMS, "timeout must be a number greater than 0")
+    if isolation > 4:
+        raise BoxError(ER.ILLEGAL_PARAMS, "unknown txn isolation level")
+    # A TIMEOUT of 0 (what some connectors send by default) means none.
+    return BeginRequest(float(timeout) if timeout else None, isolation, is_sync)

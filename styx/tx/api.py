@@ -23,6 +23,7 @@ from typing import TYPE_CHECKING, Any
 from ..box.privileges import CREATE, DROP, priv_names
 from ..protocol.errors import ER, MESSAGES, BoxError
 from . import fiber as fiber_mod
+from ..box.txn import Txn
 from .space_api import SchemaSpaceApi, SpacesApi, effective_user
 
 if TYPE_CHECKING:
@@ -107,14 +108,15 @@ class UserApi:
         user = self._tx.users.get(name)
         return user is not None and (user.type == "role") == self._role
 
-    def grant(self, user: str, privileges: str | int, object_type: str = "universe",
+    def grant(self, user: str, privileges: str | int, object_type: str | None = None,
               object_name: Any = None, *, if_not_exists: bool = False) -> None:
-        """`grant("bob", "read,write", "space", "test")`; `grant("bob", "super")`
-        grants a role. Only admin and an object's owner may grant on it."""
+        """`grant("bob", "read,write", "space", "test")`; with no object type
+        the universe, or a role if `privileges` names one: `grant("bob",
+        "super")`. Only admin and an object's owner may grant on it."""
         self._schema().grant(self._me().uid, user, privileges, object_type, object_name,
                              if_not_exists=if_not_exists)
 
-    def revoke(self, user: str, privileges: str | int, object_type: str = "universe",
+    def revoke(self, user: str, privileges: str | int, object_type: str | None = None,
                object_name: Any = None, *, if_exists: bool = False) -> None:
         self._schema().grant(self._me().uid, user, privileges, object_type, object_name,
                              revoke=True, if_exists=if_exists)
@@ -125,13 +127,10 @@ class UserApi:
         user = schema.users.get(name) if name is not None else self._me()
         if user is None:
             raise BoxError(ER.NO_SUCH_USER, name)
-        out = []
-        for g in schema.privileges.grants.values():
-            if g.grantee != user.uid:
-                continue
-            out.append([priv_names(g.privilege), g.object_type,
-                        _object_name(schema, g.object_type, g.object_id)])
-        return out
+        grants = sorted((g for g in schema.privileges.grants.values() if g.grantee == user.uid),
+                        key=lambda g: (g.object_type, str(type(g.object_id)), g.object_id))
+        return [[priv_names(g.privilege), g.object_type,
+                 _object_name(schema, g.object_type, g.object_id)] for g in grants]
 
     def passwd(self, name: str, password: str | None = None) -> None:
         if password is None:  # box.schema.user.passwd(password): the session's user
@@ -207,8 +206,14 @@ class StatApi:
         return self._tx.request_stats()
 
     async def net(self) -> dict[str, Any]:
-        """Totals over all iproto threads, plus `threads`: each thread's own."""
+        """Totals over all iproto threads: SENT, RECEIVED, CONNECTIONS, REQUESTS,
+        REQUESTS_IN_PROGRESS, STREAMS, REQUESTS_IN_STREAM_QUEUE, each with
+        total and rps (and current where it has one)."""
         return await self._tx.net_stats()
+
+    async def net_thread(self) -> list[dict[str, Any]]:
+        """The same, per iproto thread (Tarantool's box.stat.net.thread())."""
+        return await self._tx.net_stats_threads()
 
 
 class InfoApi:
@@ -255,6 +260,40 @@ class Box:
         self.stat = StatApi(tx)
         self.info = InfoApi(tx)
         self.error = ErrorApi()
+
+    # -- transactions ------------------------------------------------------------
+
+    def begin(self, *, timeout: float | None = None) -> None:
+        """Start a transaction: in a stream it lives on across requests (until
+        COMMIT or ROLLBACK); elsewhere it must end before the procedure returns."""
+        f = _fiber()
+        if f.txn is not None:
+            raise BoxError(ER.ACTIVE_TRANSACTION)
+        txn = Txn(timeout)
+        if timeout is not None:
+            txn.timer = self._tx.loop.call_later(timeout, txn.expire)
+        f.txn = txn
+        if f.stream_id and f.session is not None:
+            f.session.txns[f.stream_id] = txn
+
+    def commit(self) -> None:
+        f = _fiber()
+        txn, f.txn = f.txn, None
+        if f.stream_id and f.session is not None:
+            f.session.txns.pop(f.stream_id, None)
+        if txn is not None:
+            txn.commit()
+
+    def rollback(self) -> None:
+        f = _fiber()
+        txn, f.txn = f.txn, None
+        if f.stream_id and f.session is not None:
+            f.session.txns.pop(f.stream_id, None)
+        if txn is not None:
+            txn.rollback()
+
+    def is_in_txn(self) -> bool:
+        return _fiber().txn is not None
 
     def cfg(self, **options: Any) -> None:
         """Change dynamic options at runtime: `box.cfg(net_msg_max=1024)`.

@@ -82,6 +82,7 @@ class Builtins:
             "box.schema.role.create": _returns_nothing(lambda a: role.create(a[0], **_opts(a, 1))),
             "box.schema.role.drop": _returns_nothing(lambda a: role.drop(a[0], **_opts(a, 1))),
             "box.schema.role.exists": lambda a: [role.exists(a[0])],
+            "box.schema.role.info": lambda a: [role.info(*a[:1])],
             "box.schema.role.grant": _returns_nothing(lambda a: _grant_call(role.grant, a)),
             "box.schema.role.revoke": _returns_nothing(lambda a: _grant_call(role.revoke, a)),
             "box.schema.func.create": _returns_nothing(lambda a: func.create(a[0], **_opts(a, 1))),
@@ -97,6 +98,8 @@ class Builtins:
             return f
         if name == "box.stat.net":
             return self._stat_net
+        if name == "box.stat.net.thread":
+            return self._stat_net_thread
         m = _SPACE_METHOD.match(name)
         if m is None:
             return None
@@ -104,6 +107,9 @@ class Builtins:
 
     async def _stat_net(self, args: list[Any]) -> list[Any]:
         return [await self.tx.net_stats()]
+
+    async def _stat_net_thread(self, args: list[Any]) -> list[Any]:
+        return [await self.tx.net_stats_threads()]
 
     # -- implementations ------------------------------------------------------------
 
@@ -133,31 +139,29 @@ class Builtins:
     def _space_method(self, space_name: str, index_name: str | None, method: str,
                       args: list[Any]) -> list[Any]:
         spaces = self.tx.box.space
+        name = f"box.space.{space_name}{'.index.' + index_name if index_name else ''}:{method}"
         try:
+            # A missing space or index is a missing global, as in Lua.
             space = spaces[int(space_name) if space_name.isdigit() else space_name]
-        except KeyError:
-            raise BoxError(ER.NO_SUCH_SPACE, space_name) from None
-        target: SpaceApi | IndexApi = space
-        if index_name is not None:
-            try:
+            target: SpaceApi | IndexApi = space
+            if index_name is not None:
                 target = space.index[int(index_name) if index_name.isdigit() else index_name]
-            except KeyError:
-                raise BoxError(ER.NO_SUCH_INDEX_NAME, index_name, space.name) from None
+        except KeyError:
+            raise BoxError(ER.NO_SUCH_PROC, name) from None
         a = list(args)
         if method in ("select", "count", "pairs"):
-            opts = _opts(a, 1)
-            if method == "pairs":
-                method = "select"
-            result = getattr(target, method)(_arg(a, 0), **_rename(opts))
-            return [result]
+            opts = a[1] if len(a) > 1 and isinstance(a[1], str) else None
+            kwargs = {"iterator": opts} if opts is not None else _rename(_opts(a, 1))
+            return [getattr(target, "select" if method == "pairs" else method)(_arg(a, 0), **kwargs)]
+        # What finds nothing returns nothing (DATA: []), as Tarantool's Lua.
         if method in ("get", "min", "max"):
-            return [getattr(target, method)(_arg(a, 0))]
+            return _value(getattr(target, method)(_arg(a, 0)))
         if method in ("insert", "replace", "put"):
             return [getattr(target, method)(_arg(a, 0))]
         if method in ("delete",):
-            return [target.delete(_arg(a, 0))]
+            return _value(target.delete(_arg(a, 0)))
         if method == "update":
-            return [target.update(_arg(a, 0), _arg(a, 1, []))]
+            return _value(target.update(_arg(a, 0), _arg(a, 1, [])))
         if method == "upsert" and isinstance(target, SpaceApi):
             target.upsert(_arg(a, 0), _arg(a, 1, []))
             return []
@@ -169,7 +173,10 @@ class Builtins:
             getattr(target, method)()
             return []
         if method == "create_index" and isinstance(target, SpaceApi):
-            return [target.create_index(_arg(a, 0), **_opts(a, 1)).info()]
+            opts = _opts(a, 1)
+            existed = opts.get("if_not_exists") and _arg(a, 0) in target.index
+            info = target.create_index(_arg(a, 0), **opts).info()
+            return [info, "not created"] if existed else [info]
         if method == "format" and isinstance(target, SpaceApi):
             res = target.format(_arg(a, 0))
             return [] if res is None else [res]
@@ -179,8 +186,11 @@ class Builtins:
         if method == "alter" and isinstance(target, IndexApi):
             target.alter(**_opts(a, 0))
             return []
-        raise BoxError(ER.NO_SUCH_PROC, f"box.space.{space_name}"
-                       f"{'.index.' + index_name if index_name else ''}:{method}")
+        raise BoxError(ER.NO_SUCH_PROC, name)
+
+
+def _value(v: Any) -> list[Any]:
+    return [] if v is None else [v]
 
 
 def _rename(opts: dict[str, Any]) -> dict[str, Any]:

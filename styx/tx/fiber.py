@@ -34,14 +34,17 @@ __all__ = ["Fiber", "FiberPool", "current"]
 
 
 class Fiber:
-    """Fiber-local storage: who is being served."""
+    """Fiber-local storage: who is being served, and the transaction the
+    fiber's box calls belong to (its stream's, or one `box.begin()` made)."""
 
-    __slots__ = ("tx", "session", "sync")
+    __slots__ = ("tx", "session", "sync", "stream_id", "txn")
 
-    def __init__(self, tx: Any, session: Any, sync: int) -> None:
+    def __init__(self, tx: Any, session: Any, sync: int, stream_id: int = 0, txn: Any = None) -> None:
         self.tx = tx
         self.session = session
         self.sync = sync
+        self.stream_id = stream_id
+        self.txn = txn
 
 
 current: contextvars.ContextVar[Fiber | None] = contextvars.ContextVar("styx_fiber", default=None)

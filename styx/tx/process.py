@@ -29,6 +29,7 @@ from ..protocol.greeting import encode_greeting
 from ..box.privileges import R, W, X
 from ..box.schema import SystemSpace
 from ..box.space import Space, unpack_tuple
+from ..box.txn import Txn
 from ..box.users import GUEST
 from .app import Procedure, call16_tuples, lua_values
 from .fiber import Fiber, current
@@ -42,12 +43,13 @@ log = logging.getLogger("styx.tx")
 
 __all__ = ["Process", "FEATURES", "PROTOCOL_VERSION"]
 
-# What IPROTO_ID advertises: only what Styx implements. ERROR_EXTENSION: a
+# What IPROTO_ID advertises: only what Styx implements. STREAMS and
+# TRANSACTIONS: STREAM_ID, BEGIN/COMMIT/ROLLBACK; ERROR_EXTENSION: a
 # returned box.error is encoded as MP_ERROR (ext 3) for clients that asked;
 # PAGINATION: FETCH_POSITION, AFTER_POSITION, AFTER_TUPLE on TREE indexes;
 # SPACE_AND_INDEX_NAMES: SPACE_NAME and INDEX_NAME in place of the ids.
-FEATURES = frozenset({C.FEATURE_ERROR_EXTENSION, C.FEATURE_PAGINATION,
-                      C.FEATURE_SPACE_AND_INDEX_NAMES})
+FEATURES = frozenset({C.FEATURE_STREAMS, C.FEATURE_TRANSACTIONS, C.FEATURE_ERROR_EXTENSION,
+                      C.FEATURE_PAGINATION, C.FEATURE_SPACE_AND_INDEX_NAMES})
 # The protocol version that introduced the newest advertised feature
 # (SPACE_AND_INDEX_NAMES came with version 5).
 PROTOCOL_VERSION = 5
@@ -92,6 +94,9 @@ class Process:
             C.UPDATE: self.process_dml,
             C.DELETE: self.process_dml,
             C.UPSERT: self.process_dml,
+            C.BEGIN: self.process_begin,
+            C.COMMIT: self.process_commit,
+            C.ROLLBACK: self.process_rollback,
         }
 
     def process_error(self: "Tx", msg: IprotoMsg) -> None:
@@ -168,18 +173,18 @@ class Process:
         if msg.schema_version and not self._schema_ok(msg):
             return None
         name, args = msg.req
-        proc = self.procedures.get(name)
-        if proc is None:
-            proc = self._builtin(name)
-            if proc is None:
-                self._error(msg, BoxError(ER.NO_SUCH_PROC, name))
-                return None
+        proc = self.procedures.get(name) or self._builtin(name)
         try:
+            # Access first: a user without execute must not learn what exists.
             self.check_execute(srv.session.user, name)
         except BoxError as e:
             self._error(msg, e)
             return None
-        fiber = Fiber(self, srv.session, msg.sync)
+        if proc is None:
+            self._error(msg, BoxError(ER.NO_SUCH_PROC, name))
+            return None
+        sid = msg.stream_id
+        fiber = Fiber(self, srv.session, msg.sync, sid, srv.session.txns.get(sid) if sid else None)
         if proc.is_async:
             self.discard_input(msg)
             return self._call_in_fiber(msg, fiber, proc, args)
@@ -187,6 +192,7 @@ class Process:
         try:
             result = proc.func(*args)
         except Exception as e:  # noqa: BLE001 - the procedure's error goes to the caller
+            self._end_call_txn(fiber)
             self._error(msg, error_from_exception(e))
             return None
         finally:
@@ -195,8 +201,21 @@ class Process:
             # A plain function that returned an awaitable: finish it in a fiber.
             self.discard_input(msg)
             return self._await_in_fiber(msg, fiber, result)
+        if self._end_call_txn(fiber):
+            self._error(msg, BoxError(ER.FUNCTION_TX_ACTIVE))
+            return None
         self._reply_call(msg, result)
         return None
+
+    def _end_call_txn(self: "Tx", fiber: Fiber) -> bool:
+        """Outside a stream a procedure must end the transaction it began; one
+        left open is rolled back (True: the call fails with error 30)."""
+        txn = fiber.txn
+        if txn is None or fiber.stream_id:
+            return False
+        fiber.txn = None
+        txn.rollback()
+        return True
 
     def _builtin(self: "Tx", name: str) -> Procedure | None:
         """A Lua API name (`box.space.test:select`) as a procedure taking the
@@ -228,10 +247,14 @@ class Process:
         try:
             result = await awaitable
         except Exception as e:  # noqa: BLE001
+            self._end_call_txn(fiber)
             self._error(msg, error_from_exception(e))
             return
         finally:
             self.in_progress[net] -= 1
+        if self._end_call_txn(fiber):
+            self._error(msg, BoxError(ER.FUNCTION_TX_ACTIVE))
+            return
         self._reply_call(msg, result)
 
     def _reply_call(self: "Tx", msg: IprotoMsg, result: Any) -> None:
@@ -265,11 +288,15 @@ class Process:
             self.schema.privileges.check(user, "space", space.id, space.name, R)
             index = space.index(req.index_id, req.index_name)
             key = req.key or []
+            if msg.stream_id and type(space) is Space:
+                txn = srv.session.txns.get(msg.stream_id)
+                if txn is not None:
+                    space = txn.view(space)  # type: ignore[assignment]
             if type(space) is Space and req.after_position is None and req.after_tuple is None:
                 items = space.select(index, req.iterator, key, req.offset, req.limit)
                 if req.fetch_position and items:
                     position = index.position_of(unpack_tuple(items[-1]))
-            elif isinstance(space, SystemSpace):
+            elif type(space) is SystemSpace:
                 items = space.select(user, index, req.iterator, key, req.offset, req.limit)
             else:
                 after = None
@@ -299,6 +326,10 @@ class Process:
             space = self.schema.space(req.space_id, req.space_name)
             self.schema.privileges.check(msg.srv.session.user, "space", space.id, space.name, W)
             space = self.schema.user_space(space.id)
+            if msg.stream_id:
+                txn = msg.srv.session.txns.get(msg.stream_id)
+                if txn is not None:
+                    space = txn.view(space)  # type: ignore[assignment]
             if t == C.INSERT:
                 result = space.insert(req.tuple)
             elif t == C.REPLACE:
@@ -317,6 +348,42 @@ class Process:
             return
         reply_data(msg.srv, msg, self.schema.version, [] if result is None else [result])
 
+    # -- transactions in streams ------------------------------------------------------
+
+    def process_begin(self: "Tx", msg: IprotoMsg) -> None:
+        if not self._accept(msg):
+            return
+        txns = msg.srv.session.txns
+        if msg.stream_id in txns:
+            self._error(msg, BoxError(ER.ACTIVE_TRANSACTION))
+            return
+        req = msg.req
+        txn = Txn(req.timeout, req.isolation)
+        if req.timeout is not None:
+            txn.timer = self.loop.call_later(req.timeout, txn.expire)
+        txns[msg.stream_id] = txn
+        reply_ok(msg.srv, msg, self.schema.version)
+
+    def process_commit(self: "Tx", msg: IprotoMsg) -> None:
+        if not self._accept(msg):
+            return
+        txn = msg.srv.session.txns.pop(msg.stream_id, None)
+        if txn is not None:  # COMMIT with no transaction is fine (as Tarantool)
+            try:
+                txn.commit()
+            except BoxError as e:
+                self._error(msg, e)
+                return
+        reply_ok(msg.srv, msg, self.schema.version)
+
+    def process_rollback(self: "Tx", msg: IprotoMsg) -> None:
+        if not self._accept(msg):
+            return
+        txn = msg.srv.session.txns.pop(msg.stream_id, None)
+        if txn is not None:
+            txn.rollback()
+        reply_ok(msg.srv, msg, self.schema.version)
+
     # -- the connection's life --------------------------------------------------------
 
     def process_connect(self: "Tx", msg: ServiceMsg) -> None:
@@ -332,8 +399,12 @@ class Process:
             return
         srv.alive = False
         srv.kharon.is_push_pending = False  # a returning Kharon must not sail again
-        if srv.session is not None:
-            srv.session.closed = True
+        session = srv.session
+        if session is not None:
+            session.closed = True
+            for txn in session.txns.values():  # a disconnect rolls back
+                txn.rollback()
+            session.txns.clear()
 
     def process_destroy(self: "Tx", msg: ServiceMsg) -> None:
         srv = msg.srv

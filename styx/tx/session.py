@@ -3,8 +3,8 @@
 One per connection, made in the connect route (`Tx.process_connect`) and
 deleted in the destroy route. It holds the greeting salt (chap-sha1 uses its
 first 20 bytes), the authenticated user (everyone starts as `guest`), the
-IPROTO_ID features the client and Styx both have, and the connection's
-output state (`srv`: obufs and the Kharon).
+IPROTO_ID features the client and Styx both have, the open transactions of
+its streams, and the connection's output state (`srv`: obufs and the Kharon).
 """
 
 from __future__ import annotations
@@ -19,7 +19,7 @@ __all__ = ["Session"]
 
 
 class Session:
-    __slots__ = ("id", "srv", "salt", "user", "features", "packb", "peer", "closed")
+    __slots__ = ("id", "srv", "salt", "user", "features", "packb", "peer", "closed", "txns")
 
     def __init__(self, sid: int, srv: Srv, user: Any, peer: Any, packb: Any) -> None:
         self.id = sid
@@ -30,6 +30,7 @@ class Session:
         self.packb = packb  # encodes values this client gets (error extension or not)
         self.peer = peer
         self.closed = False
+        self.txns: dict[int, Any] = {}  # stream id -> its open transaction
 
     def __repr__(self) -> str:
         return f"<Session {self.id} {self.user.name} {self.peer}>"

@@ -43,11 +43,19 @@ def iterator_code(it: Any) -> int:
     if isinstance(it, str):
         code = ITERATOR_NAMES.get(it.upper())
         if code is None:
-            raise BoxError(ER.ILLEGAL_PARAMS, f"Unknown iterator type '{it}'")
+            raise BoxError(ER.ITERATOR_TYPE, it)
         return code
     if isinstance(it, int) and not isinstance(it, bool):
         return it
     raise BoxError(ER.ILLEGAL_PARAMS, "Unknown iterator type")
+
+
+def _in_txn(space: Any) -> Any:
+    """The space as the current fiber's transaction sees it, if there is one."""
+    f = fiber_mod.current.get()
+    if f is not None and f.txn is not None and type(space) is Space:
+        return f.txn.view(space)
+    return space
 
 
 def _key(key: Any) -> list[Any]:
@@ -66,13 +74,60 @@ def _tuple(t: Any) -> list[Any]:
     return t
 
 
-class IndexApi:
-    """`box.space.NAME.index.IDX`."""
+class _Live:
+    """Holds a space (and index) by id, found again on every call: an object
+    kept past a drop, rename or alter sees what Tarantool's would (35, 36)."""
 
-    def __init__(self, tx: "Tx", space: Space | SystemSpace, index: Any) -> None:
+    def __init__(self, tx: "Tx", space: Space | SystemSpace, index: Any = None) -> None:
         self._tx = tx
-        self._space = space
-        self._index = index
+        self._sid = space.id
+        self._name = space.name
+        self._iid = None if index is None else index.iid
+
+    @property
+    def _space(self) -> Any:
+        s = self._tx.schema.spaces.get(self._sid)
+        if s is None:
+            raise BoxError(ER.NO_SUCH_SPACE, self._sid)  # data calls name it by id
+        self._name = s.name
+        return s
+
+    @property
+    def _index(self) -> Any:
+        return self._space.index(iid=self._iid)
+
+    def _read(self) -> Any:
+        """Check read access; the space as this fiber's transaction sees it."""
+        s = self._space
+        self._tx.schema.privileges.check(effective_user(self._tx), "space", s.id, s.name, R)
+        return _in_txn(s)
+
+
+    def _write(self) -> Any:
+        """Check write access; the space (or its view in this fiber's transaction)."""
+        s = self._space
+        self._tx.schema.privileges.check(effective_user(self._tx), "space", s.id, s.name, W)
+        if isinstance(s, SystemSpace):
+            raise BoxError(ER.UNSUPPORTED, "Styx",
+                           f"changing the system space '{s.name}' directly: use box.schema")
+        return _in_txn(s)
+
+
+    def _ddl(self) -> Space:
+        if self._sid not in self._tx.schema.spaces:
+            raise BoxError(ER.NO_SUCH_SPACE, self._name)  # DDL names it by name
+        s = self._space
+        user = effective_user(self._tx)
+        if isinstance(s, SystemSpace):
+            raise BoxError(ER.UNSUPPORTED, "Styx", "altering system spaces")
+        if s.owner != user.uid:
+            self._tx.schema.privileges.check(user, "universe", 0, "", ALTER_ANY)
+        return s
+
+
+
+class IndexApi(_Live):
+    """`box.space.NAME.index.IDX`."""
 
     @property
     def id(self) -> int:
@@ -95,15 +150,11 @@ class IndexApi:
         return [{"fieldno": p.fieldno + 1, "type": p.type, "is_nullable": p.is_nullable}
                 for p in self._index.parts]
 
-    def _read(self) -> None:
-        s = self._space
-        self._tx.schema.privileges.check(effective_user(self._tx), "space", s.id, s.name, R)
-
     def select(self, key: Any = None, *, iterator: Any = None, limit: int = 0xFFFFFFFF,
                offset: int = 0, after: Any = None, fetch_pos: bool = False) -> Any:
-        self._read()
+        self._tx.req_counts[C.SELECT] += 1  # box.stat counts the API's requests too
+        s = self._read()
         it = iterator_code(iterator)
-        s = self._space
         if isinstance(s, SystemSpace):
             rows = [unpack_tuple(d) for d in s.select(effective_user(self._tx), self._index, it,
                                                       _key(key), offset, limit)]
@@ -123,8 +174,8 @@ class IndexApi:
         return iter(self.select(key, iterator=iterator))
 
     def get(self, key: Any) -> list[Any] | None:
-        self._read()
-        s = self._space
+        self._tx.req_counts[C.SELECT] += 1
+        s = self._read()
         if isinstance(s, SystemSpace):
             rows = self.select(key)
             return rows[0] if rows else None
@@ -132,16 +183,16 @@ class IndexApi:
         return None if data is None else unpack_tuple(data)
 
     def min(self, key: Any = None) -> list[Any] | None:
-        rows = self.select(key, iterator="GE", limit=1)
+        """The first tuple whose key starts with `key` (all, with no key)."""
+        rows = self.select(key, iterator="EQ" if _key(key) else "ALL", limit=1)
         return rows[0] if rows else None
 
     def max(self, key: Any = None) -> list[Any] | None:
-        rows = self.select(key, iterator="LE", limit=1)
+        rows = self.select(key, iterator="REQ", limit=1)
         return rows[0] if rows else None
 
     def count(self, key: Any = None, *, iterator: Any = None) -> int:
-        self._read()
-        s = self._space
+        s = self._read()
         if isinstance(s, SystemSpace):
             return len(self.select(key, iterator=iterator))
         it = iterator_code(iterator if iterator is not None else ("EQ" if key else "ALL"))
@@ -152,19 +203,13 @@ class IndexApi:
 
     __len__ = len
 
-    def _write(self) -> Space:
-        s = self._space
-        self._tx.schema.privileges.check(effective_user(self._tx), "space", s.id, s.name, W)
-        if isinstance(s, SystemSpace):
-            raise BoxError(ER.UNSUPPORTED, "Styx",
-                           f"changing the system space '{s.name}' directly: use box.schema")
-        return s
-
     def update(self, key: Any, ops: Any, *, index_base: int = 1) -> list[Any] | None:
+        self._tx.req_counts[C.UPDATE] += 1
         data = self._write().update(self._index, _key(key), ops, index_base)
         return None if data is None else unpack_tuple(data)
 
     def delete(self, key: Any) -> list[Any] | None:
+        self._tx.req_counts[C.DELETE] += 1
         data = self._write().delete(self._index, _key(key))
         return None if data is None else unpack_tuple(data)
 
@@ -175,20 +220,11 @@ class IndexApi:
     def alter(self, *, name: str | None = None, type: str | None = None, parts: Any = None,
               unique: bool | None = None) -> None:
         s = self._ddl()
-        self._index = self._tx.schema.alter_index(s, self._index, name=name, type=type,
-                                                  parts=parts, unique=unique)
+        self._tx.schema.alter_index(s, self._index, name=name, type=type, parts=parts,
+                                    unique=unique)
 
     def rename(self, name: str) -> None:
         self.alter(name=name)
-
-    def _ddl(self) -> Space:
-        s = self._space
-        user = effective_user(self._tx)
-        if isinstance(s, SystemSpace):
-            raise BoxError(ER.UNSUPPORTED, "Styx", "altering system spaces")
-        if s.owner != user.uid:
-            self._tx.schema.privileges.check(user, "universe", 0, "", ALTER_ANY)
-        return s
 
     def info(self) -> dict[str, Any]:
         return {"id": self.id, "name": self.name, "type": self.type, "unique": self.unique,
@@ -198,12 +234,8 @@ class IndexApi:
 ALTER_ANY = 128  # alter
 
 
-class IndexesApi:
+class IndexesApi(_Live):
     """`box.space.NAME.index`: by name (attribute or item) or by number."""
-
-    def __init__(self, tx: "Tx", space: Space | SystemSpace) -> None:
-        self._tx = tx
-        self._space = space
 
     def __getitem__(self, key: int | str) -> IndexApi:
         try:
@@ -235,12 +267,11 @@ class IndexesApi:
         return True
 
 
-class SpaceApi:
+class SpaceApi(_Live):
     """`box.space.NAME`: data requests on the primary index, and DDL."""
 
     def __init__(self, tx: "Tx", space: Space | SystemSpace) -> None:
-        self._tx = tx
-        self._space = space
+        super().__init__(tx, space)
         self.index = IndexesApi(tx, space)
 
     def __repr__(self) -> str:
@@ -267,18 +298,18 @@ class SpaceApi:
             raise BoxError(ER.NO_SUCH_INDEX_ID, 0, self._space.name)
         return IndexApi(self._tx, self._space, self._space.indexes[0])
 
-    def _write(self) -> Space:
-        return IndexApi(self._tx, self._space, None)._write()
-
     def insert(self, tuple: Any) -> list[Any]:
+        self._tx.req_counts[C.INSERT] += 1
         return unpack_tuple(self._write().insert(_tuple(tuple)))
 
     def replace(self, tuple: Any) -> list[Any]:
+        self._tx.req_counts[C.REPLACE] += 1
         return unpack_tuple(self._write().replace(_tuple(tuple)))
 
     put = replace
 
     def upsert(self, tuple: Any, ops: Any, *, index_base: int = 1) -> None:
+        self._tx.req_counts[C.UPSERT] += 1
         self._write().upsert(_tuple(tuple), ops, index_base)
 
     def update(self, key: Any, ops: Any, *, index_base: int = 1) -> list[Any] | None:
@@ -297,12 +328,13 @@ class SpaceApi:
         return self._pk().get(key)
 
     def count(self, key: Any = None, **options: Any) -> int:
+        if not self._space.indexes:
+            return 0  # Tarantool counts nothing in a space with no index
         return self._pk().count(key, **options)
 
     def len(self) -> int:
-        IndexApi(self._tx, self._space, None)._read()
-        s = self._space
-        return len(s) if isinstance(s, Space) else len(self.select())
+        s = self._read()
+        return len(self.select()) if isinstance(s, SystemSpace) else len(s)
 
     __len__ = len
 
@@ -314,24 +346,24 @@ class SpaceApi:
         s.truncate()
 
     def drop(self) -> None:
-        s = IndexApi(self._tx, self._space, None)._ddl()
+        s = self._ddl()
         self._tx.schema.drop_space(s)
 
     def rename(self, name: str) -> None:
-        s = IndexApi(self._tx, self._space, None)._ddl()
+        s = self._ddl()
         self._tx.schema.rename_space(s, name)
 
     def format(self, format: Any = None) -> list[dict[str, Any]] | None:
         if format is None:
             return [dict(f) for f in self._space.format]
-        s = IndexApi(self._tx, self._space, None)._ddl()
+        s = self._ddl()
         self._tx.schema.set_format(s, format)
         return None
 
     def create_index(self, name: str, *, type: str | None = None, parts: Any = None,
                      unique: bool | None = None, id: int | None = None,
                      if_not_exists: bool = False) -> IndexApi:
-        s = IndexApi(self._tx, self._space, None)._ddl()
+        s = self._ddl()
         idx = self._tx.schema.create_index(s, name, type=type, parts=parts, unique=unique, id=id,
                                            if_not_exists=if_not_exists)
         return IndexApi(self._tx, s, idx)

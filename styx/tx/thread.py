@@ -80,7 +80,7 @@ class Tx(Process):
         self.errors = 0
         # box.stat(): requests by type, and a window of totals for the rps.
         self.req_counts = [0] * 128
-        self._stat_window: list[tuple[float, list[int], int]] = []
+        self._stat_window: list[tuple[float, list[int], int, list[int]]] = []
         # Requests executing in fibers, per iproto thread (inline requests
         # finish before anyone could observe them in progress).
         self.in_progress: list[int] = []
@@ -132,7 +132,8 @@ class Tx(Process):
     def stat_tick(self) -> None:
         """Once a second: remember the totals, for rps over the last 5 s."""
         now = self.loop.time()
-        self._stat_window.append((now, list(self.req_counts), self.errors))
+        self._stat_window.append((now, list(self.req_counts), self.errors,
+                                  list(self.in_progress_total)))
         del self._stat_window[:-6]
         self._stat_timer = self.loop.call_later(1.0, self.stat_tick)
 
@@ -201,17 +202,32 @@ class Tx(Process):
             else:
                 raise BoxError(ER.CFG, name, "unknown or not a dynamic option")
 
-    async def net_stats(self) -> dict[str, Any]:
-        """Every iproto thread's counters (a synchronous cbus call to each),
-        with TX's count of requests in progress for that thread."""
+    async def net_stats_threads(self) -> list[dict[str, dict[str, int]]]:
+        """`box.stat.net.thread()`: each iproto thread's counters (a synchronous
+        cbus call to each), with TX's count of requests in progress for it."""
+        now = self.loop.time()
+        old = self._stat_window[0] if self._stat_window else None
+        span = now - old[0] if old else 0.0
         threads = []
         for i, net in enumerate(self.nets):
             stats = await cbus.call(net.pipe, net.back, net.stats)
-            stats["requests_in_progress_current"] = self.in_progress[i]
-            stats["requests_in_progress_total"] = self.in_progress_total[i]
+            total = self.in_progress_total[i]
+            before = old[3][i] if old and i < len(old[3]) else total
+            stats["REQUESTS_IN_PROGRESS"] = {
+                "total": total, "current": self.in_progress[i],
+                "rps": int((total - before) / span) if span > 0 else 0}
             threads.append(stats)
-        total = {k: sum(t[k] for t in threads) for k in threads[0]} if threads else {}
-        total["threads"] = threads
+        return threads
+
+    async def net_stats(self) -> dict[str, dict[str, int]]:
+        """`box.stat.net()`: the threads' counters summed, Tarantool's shape."""
+        threads = await self.net_stats_threads()
+        total: dict[str, dict[str, int]] = {}
+        for stats in threads:
+            for metric, fields in stats.items():
+                into = total.setdefault(metric, dict.fromkeys(fields, 0))
+                for k, v in fields.items():
+                    into[k] += v
         return total
 
     async def nets_busy(self) -> bool:

@@ -88,3 +88,7 @@ def set_net_msg_max(n):
 
 async def net_stat():
     return await box.stat.net()
+
+
+async def net_stat_threads():
+    return await box.stat.net_thread()

@@ -3,8 +3,8 @@
 --
 --     tarantool tarantool_server.lua <setup> <work_dir> [memtx_memory]
 --
--- <setup> is `crud` (tests/apps/crud_app.py), `priv` (tests/apps/priv_app.py)
--- or `memtx` (tests/apps/memtx_app.py).
+-- <setup> is `crud` (tests/apps/crud_app.py), `priv` (tests/apps/priv_app.py),
+-- `memtx` (tests/apps/memtx_app.py) or `ddl` (tests/apps/ddl_app.py).
 -- Prints "PORT <n>" once listening, then serves until terminated.
 
 local setup, work_dir, memtx_memory = arg[1], arg[2], tonumber(arg[3])
@@ -68,6 +68,13 @@ function S.memtx()
         {name = 'data', type = 'any'}}})
     t:create_index('pk')
     t:create_index('tag', {parts = {'tag'}, unique = false})
+end
+
+-- tests/test_ddl_over_call.py: no spaces; boss/pw has the role super; guest
+-- has only its default grants (no execute on the universe).
+function S.ddl()
+    box.schema.user.create('boss', {password = 'pw'})
+    box.schema.user.grant('boss', 'super')
 end
 
 S[setup]()
