@@ -14,9 +14,11 @@ Two ways to run:
   listens; `server.stop()` shuts it down. Tests embed servers this way, and
   several can live in one process: nothing here is module-level state.
 
-Graceful stop: stop accepting, let requests in flight finish and their
-replies reach the sockets (up to `shutdown_timeout`), close the connections,
-stop the threads.
+Graceful stop, as Tarantool 2.10+: stop accepting, broadcast
+`box.shutdown = true`, let requests in flight finish and their replies reach
+the sockets, and let clients watching `box.shutdown` leave by themselves (up
+to `shutdown_timeout`, 3 s by default); then close what is left, stop the
+threads.
 """
 
 from __future__ import annotations
@@ -197,6 +199,7 @@ class Server:
             memtx_memory=cfg.memtx_memory,
         )
         tx_endpoint = tx.bind(loop, bus)
+        tx.broadcast_system_keys()
 
         # The app first: its module code and init() run in TX, before listening.
         init = None
@@ -297,14 +300,19 @@ class Server:
                     os.unlink(self.address)
                 except OSError:
                     pass
-        # In-flight requests finish and their replies reach the sockets.
+        # Tell the clients (net.box and go-tarantool watch box.shutdown: they
+        # stop sending, wait for their replies and close), then give requests
+        # in flight the time to finish and their replies to reach the sockets,
+        # and watchers of box.shutdown the time to go.
+        tx.watchers.broadcast("box.shutdown", True)
         deadline = time.monotonic() + cfg.shutdown_timeout
         while time.monotonic() < deadline:
-            if not await tx.nets_busy() and not tx.pool.running:  # type: ignore[union-attr]
+            if (not tx.watchers.watching("box.shutdown") and not tx.pool.running  # type: ignore[union-attr]
+                    and not await tx.nets_busy()):
                 break
             await asyncio.sleep(0.01)
         else:
-            log.warning("shutdown timeout: dropping requests still in flight")
+            log.warning("shutdown timeout: closing connections with requests in flight")
         await tx.close_connections()
         tx.pool.cancel_all()  # type: ignore[union-attr]
         await asyncio.sleep(0)  # let disconnect routes run

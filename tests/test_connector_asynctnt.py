@@ -41,11 +41,11 @@ def test_connect_id_features_without_schema(server):
         assert conn.version == (2, 10, 0)
         f = conn.features
         # What the server advertises: streams, transactions, error extension,
-        # pagination, names.
+        # watchers, pagination, names, watch_once.
         assert f.error_extension is True
         assert f.pagination is True and f.space_and_index_names is True
         assert f.streams is True and f.transactions is True
-        assert f.watchers is False and f.watch_once is False
+        assert f.watchers is True and f.watch_once is True
         assert f.dml_tuple_extension is False
         assert f.call_ret_tuple_extension is False and f.call_arg_tuple_extension is False
         assert conn.fetch_schema is False

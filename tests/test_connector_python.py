@@ -36,9 +36,9 @@ def test_connect_guest_ping_and_id(connect):
     conn = connect()
     assert conn.ping(notime=True) == "Success"
     assert conn.ping() > 0  # seconds the round trip took
-    # IPROTO_ID: protocol 5; of the connector's wishes only ERROR_EXTENSION
-    # (2) is on: it asks for no other, and Styx has no streams or watchers yet.
-    assert conn._protocol_version == 5
+    # IPROTO_ID: protocol 6; of the connector's wishes only ERROR_EXTENSION
+    # (2) is on: it asks for no other.
+    assert conn._protocol_version == 6
     assert conn._features == {0: False, 1: False, 2: True, 3: False,
                               4: False, 5: False, 6: False}
     assert conn.version_id == (2 << 16) | (10 << 8)
@@ -144,7 +144,7 @@ def test_required_protocol_version_and_features(connect):
     with pytest.raises(NetworkError) as ei:
         connect(required_protocol_version=100500)
     assert str(ei.value.__cause__) == \
-        "Server protocol version is 5, protocol version 100500 is required"
+        "Server protocol version is 6, protocol version 100500 is required"
     with pytest.raises(NetworkError) as ei:
         connect(required_features=[100500, 500100])
     assert str(ei.value.__cause__) == "Server missing protocol features with id 100500, 500100"

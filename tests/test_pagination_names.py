@@ -32,7 +32,7 @@ def test_id_advertises_pagination_and_names(port):
         c.request(ID, 1, {0x54: 5, 0x55: [0, 1, 2, 3, 4, 5, 6]})
         h, b = c.reply()
         assert h[0] == 0
-        assert b[0x54] == 5 and b[0x55] == [0, 1, 2, 4, 5] and b[0x5B] == "chap-sha1"
+        assert b[0x54] == 6 and b[0x55] == [0, 1, 2, 3, 4, 5, 6] and b[0x5B] == "chap-sha1"
 
 
 def test_space_and_index_by_name(port):

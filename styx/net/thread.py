@@ -42,6 +42,9 @@ BODY_DECODERS: dict[int, Callable[[Any], Any]] = {
     C.AUTH: codec.decode_auth,
     C.ID: codec.decode_id,
     C.BEGIN: codec.decode_begin,
+    C.WATCH: codec.decode_watch,
+    C.UNWATCH: codec.decode_watch,
+    C.WATCH_ONCE: codec.decode_watch,
     **{t: functools.partial(codec.decode_dml, t)
        for t in (C.SELECT, C.INSERT, C.REPLACE, C.UPDATE, C.DELETE, C.UPSERT)},
 }

@@ -509,3 +509,14 @@ def decode_begin(body: Any) -> BeginRequest:
         raise BoxError(ER.ILLEGAL_PARAMS, "unknown txn isolation level")
     # A TIMEOUT of 0 (what some connectors send by default) means none.
     return BeginRequest(float(timeout) if timeout else None, isolation, is_sync)
+
+
+def decode_watch(body: Any) -> str:
+    """WATCH, UNWATCH, WATCH_ONCE: the EVENT_KEY (a string)."""
+    m = _strict_map(body)
+    key = m.get(C.EVENT_KEY, _ABSENT)
+    if key is _ABSENT:
+        raise _missing(C.EVENT_KEY)
+    if type(key) is not str:
+        raise _bad()
+    return key

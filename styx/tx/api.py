@@ -295,6 +295,12 @@ class Box:
     def is_in_txn(self) -> bool:
         return _fiber().txn is not None
 
+    def broadcast(self, key: str, value: Any = None) -> None:
+        """Set `key` to `value` for every watcher (IPROTO_WATCH) of it."""
+        if not isinstance(key, str):
+            raise BoxError(ER.ILLEGAL_PARAMS, "key must be a string")
+        self._tx.watchers.broadcast(key, value)
+
     def cfg(self, **options: Any) -> None:
         """Change dynamic options at runtime: `box.cfg(net_msg_max=1024)`.
 

@@ -48,11 +48,13 @@ __all__ = ["Process", "FEATURES", "PROTOCOL_VERSION"]
 # returned box.error is encoded as MP_ERROR (ext 3) for clients that asked;
 # PAGINATION: FETCH_POSITION, AFTER_POSITION, AFTER_TUPLE on TREE indexes;
 # SPACE_AND_INDEX_NAMES: SPACE_NAME and INDEX_NAME in place of the ids.
+# WATCHERS, WATCH_ONCE: WATCH/UNWATCH/EVENT and WATCH_ONCE.
 FEATURES = frozenset({C.FEATURE_STREAMS, C.FEATURE_TRANSACTIONS, C.FEATURE_ERROR_EXTENSION,
-                      C.FEATURE_PAGINATION, C.FEATURE_SPACE_AND_INDEX_NAMES})
+                      C.FEATURE_WATCHERS, C.FEATURE_PAGINATION,
+                      C.FEATURE_SPACE_AND_INDEX_NAMES, C.FEATURE_WATCH_ONCE})
 # The protocol version that introduced the newest advertised feature
-# (SPACE_AND_INDEX_NAMES came with version 5).
-PROTOCOL_VERSION = 5
+# (WATCH_ONCE came with version 6).
+PROTOCOL_VERSION = 6
 
 
 class Process:
@@ -94,6 +96,9 @@ class Process:
             C.UPDATE: self.process_dml,
             C.DELETE: self.process_dml,
             C.UPSERT: self.process_dml,
+            C.WATCH: self.process_watch,
+            C.UNWATCH: self.process_unwatch,
+            C.WATCH_ONCE: self.process_watch_once,
             C.BEGIN: self.process_begin,
             C.COMMIT: self.process_commit,
             C.ROLLBACK: self.process_rollback,
@@ -348,6 +353,28 @@ class Process:
             return
         reply_data(msg.srv, msg, self.schema.version, [] if result is None else [result])
 
+    # -- watchers ------------------------------------------------------------------------
+
+    def process_watch(self: "Tx", msg: IprotoMsg) -> None:
+        """No reply, ever (the event is the answer)."""
+        srv = msg.srv
+        accept_wpos(srv, msg.wpos)
+        self.watchers.watch(srv.session, msg.req, msg.sync)
+        msg.wpos = srv.end()
+
+    def process_unwatch(self: "Tx", msg: IprotoMsg) -> None:
+        srv = msg.srv
+        accept_wpos(srv, msg.wpos)
+        self.watchers.unwatch(srv.session, msg.req)
+        msg.wpos = srv.end()
+
+    def process_watch_once(self: "Tx", msg: IprotoMsg) -> None:
+        if not self._accept(msg):
+            return
+        current = self.watchers.get(msg.req)
+        items = [] if current is None else [msg.srv.session.packb(current[1])]
+        reply_data(msg.srv, msg, self.schema.version, items)
+
     # -- transactions in streams ------------------------------------------------------
 
     def process_begin(self: "Tx", msg: IprotoMsg) -> None:
@@ -405,6 +432,7 @@ class Process:
             for txn in session.txns.values():  # a disconnect rolls back
                 txn.rollback()
             session.txns.clear()
+            self.watchers.drop_session(session)
 
     def process_destroy(self: "Tx", msg: ServiceMsg) -> None:
         srv = msg.srv

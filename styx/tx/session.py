@@ -19,7 +19,8 @@ __all__ = ["Session"]
 
 
 class Session:
-    __slots__ = ("id", "srv", "salt", "user", "features", "packb", "peer", "closed", "txns")
+    __slots__ = ("id", "srv", "salt", "user", "features", "packb", "peer", "closed", "txns",
+                 "watchers")
 
     def __init__(self, sid: int, srv: Srv, user: Any, peer: Any, packb: Any) -> None:
         self.id = sid
@@ -31,6 +32,7 @@ class Session:
         self.peer = peer
         self.closed = False
         self.txns: dict[int, Any] = {}  # stream id -> its open transaction
+        self.watchers: dict[str, Any] = {}  # key -> its Watcher
 
     def __repr__(self) -> str:
         return f"<Session {self.id} {self.user.name} {self.peer}>"

@@ -17,6 +17,7 @@ from __future__ import annotations
 import asyncio
 import itertools
 import logging
+import uuid
 from typing import Any, Callable, NamedTuple
 
 import msgpack
@@ -37,6 +38,7 @@ from .kharon import push as kharon_push
 from .process import Process
 from .reply import write_chunk
 from .session import Session
+from .watchers import Watchers
 
 log = logging.getLogger("styx.tx")
 
@@ -75,6 +77,7 @@ class Tx(Process):
         self.packb_ext = msgpack.Packer(use_bin_type=True, unicode_errors="surrogateescape",
                                         default=self._encode_ext).pack
         self._packb_inner = msgpack.Packer(use_bin_type=True, unicode_errors="surrogateescape").pack
+        self.watchers = Watchers(self.packb, self._send_event)
         self.box = Box(self)
         self.builtins = Builtins(self)
         self.errors = 0
@@ -166,6 +169,20 @@ class Tx(Process):
         srv.session = session
         self.sessions[session.id] = session
         return srv, session
+
+    def _send_event(self, session: Session, packet: bytes) -> None:
+        if session.closed:
+            return
+        srv = session.srv
+        srv.obuf[srv.p_obuf].dup(packet)
+        kharon_push(self, srv)
+
+    def broadcast_system_keys(self) -> None:
+        """Tarantool's own keys, set at start (box.shutdown only at shutdown)."""
+        uid = uuid.UUID(self.instance_uuid)
+        self.watchers.broadcast("box.id", {"id": 1, "instance_uuid": uid, "replicaset_uuid": uid})
+        self.watchers.broadcast("box.status", {"is_ro": False, "is_ro_cfg": False,
+                                               "status": "running"})
 
     def discard_input(self, msg: IprotoMsg) -> None:
         net = msg.srv.net
