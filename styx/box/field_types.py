@@ -460,27 +460,13 @@ def _hint(x: Any) -> int:
     return int(x)
 
 
-class _NaN:
-    """A NaN in a number class: below every number; NaNs by their quiet bit."""
+class _Ordered:
+    """Rich comparisons from one `_cmp(other) -> negative, 0, positive`."""
 
-    __slots__ = ("q",)
-
-    def __init__(self, f: float) -> None:
-        self.q = struct.unpack("<Q", struct.pack("<d", f))[0] >> 51 & 1
-
-    def __repr__(self) -> str:
-        return f"NaN(q={self.q})"
-
-    def __hash__(self) -> int:
-        return hash(("nan", self.q))
+    __slots__ = ()
 
     def _cmp(self, o: Any) -> Any:
-        t = type(o)
-        if t is _NaN:
-            return self.q - o.q
-        if t is int or t is float or t is _Dec or t is _DecH:
-            return -1
-        return NotImplemented
+        raise NotImplementedError
 
     def __eq__(self, o: object) -> Any:
         c = self._cmp(o)
@@ -505,6 +491,30 @@ class _NaN:
     def __ge__(self, o: Any) -> Any:
         c = self._cmp(o)
         return c if c is NotImplemented else c >= 0
+
+
+class _NaN(_Ordered):
+    """A NaN in a number class: below every number; NaNs by their quiet bit."""
+
+    __slots__ = ("q",)
+
+    def __init__(self, f: float) -> None:
+        self.q = struct.unpack("<Q", struct.pack("<d", f))[0] >> 51 & 1
+
+    def __repr__(self) -> str:
+        return f"NaN(q={self.q})"
+
+    def __hash__(self) -> int:
+        return hash(("nan", self.q))
+
+    def _cmp(self, o: Any) -> Any:
+        t = type(o)
+        if t is _NaN:
+            return self.q - o.q
+        if t is int or t is float or t is _Dec or t is _DecH:
+            return -1
+        return NotImplemented
+
 
 
 DECIMAL_MAX_DIGITS = 38
@@ -536,7 +546,7 @@ def _dec_cmp_double(d: Decimal, f: float) -> int:
     return (d > o) - (d < o)
 
 
-class _Dec:
+class _Dec(_Ordered):
     """A decimal in a number class (not the first part of an index)."""
 
     __slots__ = ("d",)
@@ -562,29 +572,6 @@ class _Dec:
             return 1
         return NotImplemented
 
-    def __eq__(self, o: object) -> Any:
-        c = self._cmp(o)
-        return c if c is NotImplemented else c == 0
-
-    def __ne__(self, o: object) -> Any:
-        c = self._cmp(o)
-        return c if c is NotImplemented else c != 0
-
-    def __lt__(self, o: Any) -> Any:
-        c = self._cmp(o)
-        return c if c is NotImplemented else c < 0
-
-    def __le__(self, o: Any) -> Any:
-        c = self._cmp(o)
-        return c if c is NotImplemented else c <= 0
-
-    def __gt__(self, o: Any) -> Any:
-        c = self._cmp(o)
-        return c if c is NotImplemented else c > 0
-
-    def __ge__(self, o: Any) -> Any:
-        c = self._cmp(o)
-        return c if c is NotImplemented else c >= 0
 
 
 class _DecH(_Dec):
