@@ -228,7 +228,7 @@ class Server:
 
         max_input = max(1, cfg.net_msg_max // 2)
         handlers = tx.handlers()
-        for i, (net, nloop) in enumerate(zip(self.nets, loops)):
+        for net, nloop in zip(self.nets, loops):
             # One Feed per loop: with 0 threads the net role shares TX's.
             feed = tx.feed if nloop is loop else cbus.Feed(nloop)
             endpoint = bus.register(cbus.Endpoint(net.name, nloop, feed=feed))

@@ -427,11 +427,11 @@ class Schema:
             space._refresh()
             raise
         if old_iid == 0:  # the primary key changed: secondaries order by it
-            for i, sec in enumerate(space.indexes):
-                if sec.iid != 0:
-                    rebuilt = space.make_index(sec.iid, sec.name, sec.type_name, sec.parts, sec.unique)
-                    space.indexes.remove(sec)
-                    space.add_index(rebuilt)
+            for sec in [i for i in space.indexes if i.iid != 0]:
+                rebuilt = space.make_index(sec.iid, sec.name, sec.type_name, sec.parts, sec.unique)
+                rebuilt.type_shown = sec.type_shown
+                space.indexes.remove(sec)
+                space.add_index(rebuilt)
         return new
 
     # -- functions -----------------------------------------------------------------------

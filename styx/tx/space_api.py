@@ -16,7 +16,7 @@ from __future__ import annotations
 
 from typing import TYPE_CHECKING, Any, Iterator
 
-from ..box.index import ITERATOR_NAMES, Index
+from ..box.index import ITERATOR_NAMES
 from ..box.privileges import R, W
 from ..box.schema import SystemSpace
 from ..box.space import Space, unpack_tuple
