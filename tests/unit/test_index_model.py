@@ -141,3 +141,22 @@ def test_unique_nullable_index_allows_many_nils():
         raise AssertionError("a non-nil duplicate must conflict")
     assert [unpack_tuple(d) for d in s.select(s.index(1), C.ITER_EQ, [None])] == [[1, None], [2, None]]
     assert s.get(s.index(1), ["x"]) is not None
+
+
+def test_altering_the_primary_key_rebuilds_every_secondary():
+    from styx.box.schema import Schema
+    from styx.box.users import Users
+
+    schema = Schema(Users())
+    s = schema.create_space("t", 1, format=[("a", "unsigned"), ("b", "string"), ("c", "unsigned")])
+    pk = schema.create_index(s, "pk", parts=["a"])
+    schema.create_index(s, "by_b", parts=["b"], unique=False)
+    schema.create_index(s, "by_c", parts=["c"], unique=False, type="tree")
+    for row in ([1, "x", 7], [2, "x", 7], [3, "y", 7]):
+        s.insert(row)
+    schema.alter_index(s, pk, parts=[["c", "unsigned"], ["a", "unsigned"]])
+    assert [i.name for i in s.indexes] == ["pk", "by_b", "by_c"]
+    assert s.index(2).type_shown == "tree"
+    # Secondaries now break ties by the new primary key (c, a) and hold every tuple.
+    assert [unpack_tuple(d) for d in s.select(s.index(1), C.ITER_EQ, ["x"])] == [[1, "x", 7], [2, "x", 7]]
+    assert len(s.index(1)) == len(s.index(2)) == 3
