@@ -151,10 +151,12 @@ class Space:
         return idx
 
     def add_index(self, idx: Index) -> None:
-        """Build `idx` from the existing tuples, then start maintaining it."""
-        if self.indexes and idx.iid != 0:
-            pk = self.pk
-            for data in pk.iterate(C.ITER_ALL, ()):
+        """Build `idx` from the existing tuples, then start maintaining it.
+
+        Any index holds every tuple: the primary key while it exists, a
+        secondary while the primary key is being rebuilt (index alter)."""
+        if self.indexes:
+            for data in self.indexes[0].iterate(C.ITER_ALL, ()):
                 fields = unpack_tuple(data)
                 ft.check_tuple(fields, _defs_for(idx))
                 if idx.unique and idx.find(fields) is not None:
