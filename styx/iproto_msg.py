@@ -77,7 +77,7 @@ class IprotoMsg(Cmsg):
 
     __slots__ = (
         "conn", "srv", "type", "sync", "schema_version", "stream_id", "req", "diag",
-        "p_ibuf", "len", "wpos",
+        "p_ibuf", "len", "wpos", "txn_open",
     )
 
     def __init__(self, conn: Any, srv: "Srv | None", p_ibuf: int, length: int, wpos: Wpos) -> None:
@@ -94,6 +94,7 @@ class IprotoMsg(Cmsg):
         self.stream_id = 0
         self.req: Any = None
         self.diag: BaseException | None = None
+        self.txn_open = False  # TX: its stream has a transaction open after it
 
 
 class ServiceMsg(Cmsg):

@@ -7,6 +7,7 @@ import shutil
 from pathlib import Path
 from typing import Any, Callable, Iterator
 
+import asynctnt
 import pytest
 
 from styx import Config, Server
@@ -44,3 +45,17 @@ def tarantool_bin() -> str:
     if path is None:
         pytest.fail("Debian's tarantool is required (make test installs it)")
     return path
+
+
+# asynctnt patches its Connection class when it meets a server without
+# streams (Tarantool 2.6 in the oracle tests): `Connection.stream` then raises
+# for every later connection in the process. Put the real methods back
+# before each test.
+_ASYNCTNT_ORIGINALS = {name: getattr(asynctnt.Connection, name) for name in ("stream", "call")}
+
+
+@pytest.fixture(autouse=True)
+def _asynctnt_unpatched() -> Iterator[None]:
+    for name, fn in _ASYNCTNT_ORIGINALS.items():
+        setattr(asynctnt.Connection, name, fn)
+    yield

@@ -61,6 +61,8 @@ class Txn:
         """Raise if the transaction can no longer do anything."""
         if self.state == TIMED_OUT:
             raise BoxError(ER.TRANSACTION_TIMEOUT)
+        if self.state == DONE:
+            raise BoxError(ER.NO_TRANSACTION)
 
     def view(self, space: Space) -> "View":
         return View(self, space)

@@ -346,13 +346,16 @@ class Connection:
         stream = self.streams.get(msg.stream_id)
         if stream is None:
             return
-        if stream.queue and self.state == ALIVE:
+        if stream.queue:
             nxt = stream.queue.popleft()
             th.stream_queue_current -= 1
             nxt.wpos = self.wpos
             stream.current = nxt
             th.tx_pipe.push(nxt)
             return
+        stream.current = None
+        if msg.txn_open and self.state == ALIVE:
+            return  # a stream lives on while its transaction is open (as Tarantool)
         del self.streams[msg.stream_id]
         th.streams_current -= 1
 
@@ -471,13 +474,12 @@ class Connection:
             self.sock.close()
         except OSError:
             pass
-        # Requests queued behind their streams will never run: forget them.
-        for stream in self.streams.values():
-            for queued in stream.queue:
-                self.release_input(queued)
-                th.msg_count -= 1
-            th.stream_queue_current -= len(stream.queue)
-            stream.queue.clear()
+        # Requests already read still run, those queued in streams included
+        # (as Tarantool): the connection is destroyed once they are done.
+        # Idle streams (kept for their transactions) go; TX rolls those back.
+        for sid in [sid for sid, st in self.streams.items() if st.current is None]:
+            del self.streams[sid]
+            th.streams_current -= 1
         # Discard the unparsed tail.
         ibuf = self.ibuf[self.p_ibuf]
         ibuf.wpos -= self.parse_size

@@ -227,8 +227,8 @@ class NetThread:
         else:
             old, span = now, 0.0
 
-        def rps(i: int) -> int:
-            return int((now[i] - old[i]) / span) if span > 0 else 0
+        def rps(i: int) -> int:  # no rate before a second has passed
+            return int((now[i] - old[i]) / span) if span >= 1.0 else 0
 
         return {
             "SENT": {"total": now[0], "rps": rps(0)},

@@ -506,7 +506,7 @@ def decode_begin(body: Any) -> BeginRequest:
     if timeout is not None and timeout < 0:
         raise BoxError(ER.ILLEGAL_PARAMS, "timeout must be a number greater than 0")
     if isolation > 4:
-        raise BoxError(ER.ILLEGAL_PARAMS, "unknown txn isolation level")
+        raise BoxError(ER.ILLEGAL_PARAMS, "unknown isolation level")
     # A TIMEOUT of 0 (what some connectors send by default) means none.
     return BeginRequest(float(timeout) if timeout else None, isolation, is_sync)
 

@@ -331,6 +331,9 @@ class Process:
             space = self.schema.space(req.space_id, req.space_name)
             self.schema.privileges.check(msg.srv.session.user, "space", space.id, space.name, W)
             space = self.schema.user_space(space.id)
+            index = None
+            if t == C.UPDATE or t == C.DELETE:
+                index = space.index(req.index_id, req.index_name)
             if msg.stream_id:
                 txn = msg.srv.session.txns.get(msg.stream_id)
                 if txn is not None:
@@ -343,7 +346,6 @@ class Process:
                 space.upsert(req.tuple, req.ops, req.index_base)
                 result = None
             else:
-                index = space.index(req.index_id, req.index_name)
                 if t == C.DELETE:
                     result = space.delete(index, req.key)
                 else:  # UPDATE: its operations travel under TUPLE
@@ -429,17 +431,20 @@ class Process:
         session = srv.session
         if session is not None:
             session.closed = True
-            for txn in session.txns.values():  # a disconnect rolls back
-                txn.rollback()
-            session.txns.clear()
             self.watchers.drop_session(session)
 
     def process_destroy(self: "Tx", msg: ServiceMsg) -> None:
         srv = msg.srv
         if srv is None:
             return
-        if srv.session is not None:
-            self.sessions.pop(srv.session.id, None)
+        session = srv.session
+        if session is not None:
+            # Every request the connection sent has run (destroy waits for
+            # that): transactions still open are rolled back now.
+            for txn in session.txns.values():
+                txn.rollback()
+            session.txns.clear()
+            self.sessions.pop(session.id, None)
         srv.obuf[0].release()
         srv.obuf[1].release()
 

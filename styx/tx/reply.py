@@ -38,17 +38,28 @@ def reply_ok(srv: Srv, msg: IprotoMsg, schema_version: int) -> None:
     _OK_EMPTY.pack_into(buf, off, 0xCE, _OK_EMPTY_LEN - 5, 0x83, C.REQUEST_TYPE, 0xCE, C.OK,
                         C.SYNC, 0xCF, msg.sync, C.SCHEMA_VERSION, 0xCF, schema_version, 0x80)
     msg.wpos = (srv.p_obuf, ob.used)
+    if msg.stream_id:
+        _mark_txn(srv, msg)
+
+
+def _mark_txn(srv: Srv, msg: IprotoMsg) -> None:
+    """Tell net whether the stream keeps a transaction open after this request."""
+    msg.txn_open = msg.stream_id in srv.session.txns
 
 
 def reply_map(srv: Srv, msg: IprotoMsg, schema_version: int, body: bytes) -> None:
     """OK with an encoded body map (ID)."""
     _packet(srv, msg.sync, C.OK, schema_version, body)
     msg.wpos = srv.end()
+    if msg.stream_id:
+        _mark_txn(srv, msg)
 
 
 def reply_error(srv: Srv, msg: IprotoMsg, schema_version: int, err: BoxError, packb: Any) -> None:
     _packet(srv, msg.sync, C.TYPE_ERROR | err.code, schema_version, encode_error_body(err, packb))
     msg.wpos = srv.end()
+    if msg.stream_id:
+        _mark_txn(srv, msg)
 
 
 def reply_data(srv: Srv, msg: IprotoMsg, schema_version: int, items: list[bytes],
@@ -61,6 +72,8 @@ def reply_data(srv: Srv, msg: IprotoMsg, schema_version: int, items: list[bytes]
         tail = bytes((C.POSITION,)) + msgpack.packb(position)
         _data_packet(srv, msg.sync, C.OK, schema_version, items, len(items), tail)
     msg.wpos = srv.end()
+    if msg.stream_id:
+        _mark_txn(srv, msg)
 
 
 

@@ -146,7 +146,7 @@ class Tx(Process):
         span = (self.loop.time() - old[0]) if old else 0.0
 
         def entry(total: int, before: int) -> dict[str, int]:
-            return {"total": total, "rps": int((total - before) / span) if span > 0 else 0}
+            return {"total": total, "rps": int((total - before) / span) if span >= 1.0 else 0}
 
         out = {}
         for name, types in STAT_TYPES.items():
@@ -229,10 +229,10 @@ class Tx(Process):
         for i, net in enumerate(self.nets):
             stats = await cbus.call(net.pipe, net.back, net.stats)
             total = self.in_progress_total[i]
-            before = old[3][i] if old and i < len(old[3]) else total
+            before = old[3][i] if old and i < len(old[3]) else 0
             stats["REQUESTS_IN_PROGRESS"] = {
                 "total": total, "current": self.in_progress[i],
-                "rps": int((total - before) / span) if span > 0 else 0}
+                "rps": int((total - before) / span) if span >= 1.0 else 0}
             threads.append(stats)
         return threads
 

@@ -47,6 +47,7 @@ class Watchers:
         return self.values.get(key)
 
     def broadcast(self, key: str, value: Any) -> None:
+        self._packb(value)  # a value that cannot be encoded is refused, nothing changes
         version = self.values[key][0] + 1 if key in self.values else 1
         self.values[key] = (version, value)
         for w in list(self.by_key.get(key, ())):
