@@ -118,3 +118,15 @@ def test_client_that_never_reads_is_bounded(make_server, threads):
     finally:
         c.close()
         witness.close()
+
+
+@pytest.mark.parametrize("threads", [0, 1])
+@pytest.mark.parametrize("limit,n", [(768, 1000), (64, 200), (64, 3000), (4, 130)])
+def test_more_buffered_requests_than_net_msg_max_are_all_answered(make_server, threads, limit, n):
+    """With local pipes (0 threads) every request of a batch may be back before
+    input stops: the stopped connection must still be resumed (a hang once)."""
+    server = make_server(iproto_threads=threads, net_msg_max=limit)
+    with Raw(server.port) as c:
+        c.send(b"".join(packet({0: 0x40, 1: i}) for i in range(n)))
+        syncs = [c.reply()[0][1] for _ in range(n)]
+    assert sorted(syncs) == list(range(n))

@@ -189,6 +189,11 @@ class NetThread:
             self.stopped.append(conn)
             log.debug("stopping input on connection %r, net_msg_max limit is reached", conn)
             self.tx_pipe.flush()  # do not sit on staged requests while stopped
+            if self.msg_count < self.net_msg_max:
+                # With local pipes the requests may all have come back during
+                # that flush: no later reply would resume us, so resume after
+                # this pass.
+                self.feed.defer(self.resume_stopped)
 
     def resume_stopped(self) -> None:
         stopped = self.stopped
