@@ -10,7 +10,9 @@ Spaces (both servers):
   pre-filled with keys 1..BENCH_KEYS (10,000 by default) and the 32-byte
   value `value-%026d`;
 - `mem` (id 513), the same format and index, empty: the tuple memory test
-  fills it.
+  fills it;
+- `txn` (id 514), the same format and index, empty: what the transaction
+  scenario (`txn-replace`, Styx only) writes to.
 """
 
 import asyncio
@@ -18,7 +20,7 @@ import os
 
 from styx import box
 
-_BENCH_SPACE, _MEM_SPACE = 512, 513
+_BENCH_SPACE, _MEM_SPACE, _TXN_SPACE = 512, 513, 514
 
 
 def _value(k):  # the same 32-byte string as loadgen.value() and tarantool_init.lua
@@ -29,7 +31,7 @@ def init():
     # The same grant the Tarantool side makes (tarantool_init.lua).
     box.schema.user.grant("guest", "super", if_not_exists=True)
     fmt = [("id", "unsigned"), ("value", "string")]
-    for name, sid in (("bench", _BENCH_SPACE), ("mem", _MEM_SPACE)):
+    for name, sid in (("bench", _BENCH_SPACE), ("mem", _MEM_SPACE), ("txn", _TXN_SPACE)):
         s = box.schema.space.create(name, id=sid, format=fmt, if_not_exists=True)
         s.create_index("primary", parts=["id"], if_not_exists=True)
     bench = box.space.bench

@@ -27,6 +27,25 @@ Data scenarios: the request body may differ per ring slot (the key of slot i is
 slot_key(i, keys)), and so may the expected reply; both are fixed per slot, so
 the ring and the reply cache work as for PING and CALL.
 
+Streams (Styx only): with `streams` = S > 0 every request also carries a
+STREAM_ID, slot i's being i mod S + 1, so a connection uses S streams. The
+reply bytes are those of the same request without a stream (a reply has no
+stream id), so the ring and the cache work unchanged. One more check: a
+stream's requests run one at a time, in order, so its replies must come in
+order: a reply that arrives while the previous request of its stream is
+still unanswered is an error (`prev`: per slot, the slot of the request sent
+before it in the same stream, cyclically).
+
+Transactions (`txn`, Styx only): BEGIN (no body), REPLACE [k, value(k)] into
+space `txn`, COMMIT, each triple in one stream, T streams per connection
+(transaction t in stream t mod T + 1), and `txn-plain`: the same REPLACEs
+without streams or transactions. The key is a function of the connection and
+the transaction number (txn_key()), so no two concurrent transactions touch
+the same key; each connection has its own ring (R transactions, R = T x
+floor(1365 / T), 3R < SYNC_RING requests) and checker. When the load stops a
+connection first sends what its last transaction lacks, so every
+transaction it began is committed.
+
 fill_space() is the tuple memory test's loader: N distinct REPLACEs (keys
 1..N) over a few pipelined connections, every reply decoded and checked.
 """
@@ -54,6 +73,10 @@ IPROTO_CALL = 0x0A
 IPROTO_SELECT = 0x01
 IPROTO_REPLACE = 0x03
 IPROTO_UPDATE = 0x04
+IPROTO_BEGIN = 0x0E
+IPROTO_COMMIT = 0x0F
+IPROTO_ROLLBACK = 0x10
+IPROTO_STREAM_ID = 0x0A
 IPROTO_SPACE_ID = 0x10
 IPROTO_INDEX_ID = 0x11
 IPROTO_LIMIT = 0x12
@@ -73,7 +96,9 @@ _U32 = struct.Struct(">I")
 # The spaces of bench/app.py and bench/tarantool_init.lua.
 BENCH_SPACE = 512  # [id unsigned, value string], keys 1..keys pre-filled with value(k)
 MEM_SPACE = 513    # the same, empty: the tuple memory test fills it
+TXN_SPACE = 514    # the same, empty at start (Styx only): the transaction scenario's
 DEFAULT_KEYS = 10000
+TXN_RING_MAX = 1365  # transactions in a connection's txn ring, at most (3 x 1365 < SYNC_RING)
 
 
 def value(k: int) -> str:
@@ -133,30 +158,93 @@ DATA_KINDS: dict[str, tuple[int, Any]] = {
 }
 
 
-def load_spec(kind: str, keys: int = DEFAULT_KEYS) -> tuple[int, list[Any], list[tuple[Any, ...]]]:
-    """(request type, request body per ring slot, acceptable reply bodies per slot)."""
-    if kind in DATA_KINDS:
-        rtype, make = DATA_KINDS[kind]
-        per_slot = [make(slot_key(i, keys)) for i in range(SYNC_RING)]
-        return rtype, [b for b, _ in per_slot], [e for _, e in per_slot]
-    rtype, body, expected = KINDS[kind]
-    return rtype, [body] * SYNC_RING, [(expected,)] * SYNC_RING
+# Kinds where every connection has its own ring (its own keys).
+PER_CONN_KINDS = ("txn", "txn-plain")
+# Kinds that only Styx answers (streams, transactions); `streams` must be > 0 for txn.
+STYX_KINDS = PER_CONN_KINDS
 
 
-def encode_request(rtype: int, sync: int, body: Any) -> bytes:
-    payload = msgpack.packb({IPROTO_REQUEST_TYPE: rtype, IPROTO_SYNC: sync})
+def txn_ring(streams: int) -> int:
+    """R: transactions in a connection's ring with T streams, a multiple of T
+    (so stream t mod T + 1 repeats regularly across the wrap-around)."""
+    return streams * (TXN_RING_MAX // streams)
+
+
+def txn_key(conn: int, t: int, ring: int) -> int:
+    """The key transaction t (0..R-1) of connection `conn` (0-based, over all
+    load processes) writes: connections own disjoint ranges, so concurrent
+    transactions never share a key. Keys 1..connections x R."""
+    return conn * ring + t + 1
+
+
+class Plan:
+    """One connection's load: per ring slot (sync = slot + 1) the request,
+    the acceptable reply bodies and the slot of the previous request of the
+    same stream (None: no streams); `group`: requests that go together (3
+    for a transaction: the load never stops inside one)."""
+
+    def __init__(self, kind: str, keys: int = DEFAULT_KEYS, streams: int = 0, conn: int = 0) -> None:
+        reqs: list[tuple[int, Any, int]] = []  # (type, body or None, stream id or 0)
+        expected: list[tuple[Any, ...]] = []
+        self.group = 1
+        if kind == "txn":
+            if streams < 1:
+                raise ValueError("txn needs streams >= 1")
+            r = txn_ring(streams)
+            for t in range(r):
+                k = txn_key(conn, t, r)
+                sid = t % streams + 1
+                reqs += [(IPROTO_BEGIN, None, sid),
+                         (IPROTO_REPLACE, {IPROTO_SPACE_ID: TXN_SPACE, IPROTO_TUPLE: [k, value(k)]}, sid),
+                         (IPROTO_COMMIT, None, sid)]
+                expected += [({},), ({IPROTO_DATA: [[k, value(k)]]},), ({},)]
+            self.group = 3
+        elif kind == "txn-plain":
+            r = txn_ring(max(streams, 1))
+            for t in range(r):
+                k = txn_key(conn, t, r)
+                reqs.append((IPROTO_REPLACE, {IPROTO_SPACE_ID: TXN_SPACE, IPROTO_TUPLE: [k, value(k)]}, 0))
+                expected.append(({IPROTO_DATA: [[k, value(k)]]},))
+        elif kind in DATA_KINDS:
+            rtype, make = DATA_KINDS[kind]
+            for i in range(SYNC_RING):
+                body, exp = make(slot_key(i, keys))
+                reqs.append((rtype, body, i % streams + 1 if streams else 0))
+                expected.append(exp)
+        else:
+            rtype, body, exp = KINDS[kind]
+            reqs = [(rtype, body, i % streams + 1 if streams else 0) for i in range(SYNC_RING)]
+            expected = [(exp,)] * SYNC_RING
+        self.size = len(reqs)
+        self.ring = Ring([encode_request(t, i + 1, b, sid) for i, (t, b, sid) in enumerate(reqs)])
+        self.expected = expected
+        self.prev: list[int] | None = None
+        sids = [sid for _, _, sid in reqs]
+        if any(sids):
+            last = {sid: i for i, sid in enumerate(sids)}  # each stream's last slot: before slot 0, cyclically
+            prev = []
+            for i, sid in enumerate(sids):
+                prev.append(last[sid] if sid else -1)
+                last[sid] = i
+            self.prev = prev
+
+
+def encode_request(rtype: int, sync: int, body: Any, stream_id: int = 0) -> bytes:
+    header = {IPROTO_REQUEST_TYPE: rtype, IPROTO_SYNC: sync}
+    if stream_id:
+        header[IPROTO_STREAM_ID] = stream_id
+    payload = msgpack.packb(header)
     if body is not None:
         payload += msgpack.packb(body)
     return b"\xce" + _U32.pack(len(payload)) + payload
 
 
 class Ring:
-    """Requests for syncs 1..SYNC_RING, concatenated; slice(i, k) is the bytes of
-    the k requests starting at ring index i (sync i + 1)."""
+    """Requests for syncs 1..size, concatenated; slice(i, k) is the bytes of
+    the k requests starting at ring index i (sync i + 1), wrapping around."""
 
-    def __init__(self, kind: str, keys: int = DEFAULT_KEYS) -> None:
-        rtype, bodies, _ = load_spec(kind, keys)
-        reqs = [encode_request(rtype, i + 1, bodies[i]) for i in range(SYNC_RING)]
+    def __init__(self, reqs: list[bytes]) -> None:
+        self.size = len(reqs)
         self.data = b"".join(reqs)
         self.offsets = [0]
         for r in reqs:
@@ -165,9 +253,9 @@ class Ring:
     def slice(self, i: int, k: int) -> bytes:
         off = self.offsets
         j = i + k
-        if j <= SYNC_RING:
+        if j <= self.size:
             return self.data[off[i]:off[j]]
-        return self.data[off[i]:] + self.data[:off[j - SYNC_RING]]
+        return self.data[off[i]:] + self.data[:off[j - self.size]]
 
 
 class ReplyError(Exception):
@@ -177,8 +265,8 @@ class ReplyError(Exception):
 class Checker:
     """Full check of a reply packet the first time its bytes are seen."""
 
-    def __init__(self, kind: str, keys: int = DEFAULT_KEYS) -> None:
-        self.expected = load_spec(kind, keys)[2]  # per ring index: the acceptable bodies
+    def __init__(self, expected: list[tuple[Any, ...]]) -> None:
+        self.expected = expected  # per ring index: the acceptable bodies
         self.cache: dict[bytes, int] = {}  # packet bytes -> sync (ring index)
         self.errors = 0
         self.samples: list[str] = []
@@ -207,7 +295,7 @@ class Checker:
         if not isinstance(header, dict) or not isinstance(header.get(IPROTO_SYNC), int):
             raise ReplyError(f"bad header {header!r}")
         sync = header[IPROTO_SYNC]
-        if not 1 <= sync <= SYNC_RING:
+        if not 1 <= sync <= len(self.expected):
             raise ReplyError(f"sync {sync} was never sent (header {header!r})")
         idx = sync - 1
         code = header.get(IPROTO_REQUEST_TYPE)
@@ -245,10 +333,17 @@ def check_greeting(greeting: bytes) -> None:
 
 
 class Conn:
-    __slots__ = ("sock", "sent", "recvd", "exp", "early", "leftover", "out")
+    __slots__ = ("sock", "sent", "recvd", "exp", "early", "leftover", "out",
+                 "ring", "checker", "size", "prev", "group")
 
-    def __init__(self, sock: socket.socket) -> None:
+    def __init__(self, sock: socket.socket, plan: Plan | None = None, checker: Checker | None = None) -> None:
         self.sock = sock
+        if plan is not None:
+            self.ring = plan.ring
+            self.size = plan.size
+            self.prev = plan.prev
+            self.group = plan.group
+            self.checker = checker if checker is not None else Checker(plan.expected)
         self.sent = 0      # requests sent
         self.recvd = 0     # replies received
         self.exp = 0       # ring index of the oldest request in flight
@@ -264,25 +359,33 @@ PHASE_WAIT, PHASE_RUN, PHASE_STOP = 0, 1, 2
 
 
 def worker_main(idx: int, port: int, nconn: int, inflight: int, kind: str,
-                phase: Any, counts: Any, errors: Any, results: Any, keys: int = DEFAULT_KEYS) -> None:
+                phase: Any, counts: Any, errors: Any, results: Any, keys: int = DEFAULT_KEYS,
+                streams: int = 0, conn_base: int = 0) -> None:
     """Entry of one load process. `phase`, `counts`, `errors` are shared
-    (multiprocessing RawValue/RawArray); `results` a Queue for the report."""
+    (multiprocessing RawValue/RawArray); `results` a Queue for the report.
+    `streams`: S streams per connection (0: none; T for txn); `conn_base`: the
+    index of this process's first connection among all (txn keys)."""
     # The parent stops us (phase, then terminate()); Ctrl-C is its business.
     signal.signal(signal.SIGINT, signal.SIG_IGN)
     signal.signal(signal.SIGTERM, signal.SIG_DFL)
     try:
-        conns = [Conn(connect(port)) for _ in range(nconn)]
-        checker = Checker(kind, keys)
-        ring = Ring(kind, keys)
+        if kind in PER_CONN_KINDS:
+            conns = [Conn(connect(port), Plan(kind, keys, streams, conn_base + j)) for j in range(nconn)]
+        else:
+            plan = Plan(kind, keys, streams)
+            shared = Checker(plan.expected)
+            conns = [Conn(connect(port), plan, shared) for _ in range(nconn)]
+        checkers = list({id(c.checker): c.checker for c in conns}.values())
         results.put(("ready", idx, os.getpid()))
         while phase.value == PHASE_WAIT:
             time.sleep(0.001)
         if nconn == 1:
-            report = _run_blocking(idx, conns[0], inflight, ring, checker, phase, counts, errors)
+            report = _run_blocking(idx, conns[0], inflight, phase, counts, errors)
         else:
-            report = _run_epoll(idx, conns, inflight, ring, checker, phase, counts, errors)
-        report["errors"] = checker.errors
-        report["error_samples"] = checker.samples
+            report = _run_epoll(idx, conns, inflight, phase, counts, errors)
+        report["errors"] = sum(ch.errors for ch in checkers)
+        report["error_samples"] = [m for ch in checkers for m in ch.samples][:5]
+        report["sent"] = [c.sent for c in conns]  # requests each connection sent (all answered or counted)
         results.put(("done", idx, report))
         for c in conns:
             c.sock.close()
@@ -290,15 +393,17 @@ def worker_main(idx: int, port: int, nconn: int, inflight: int, kind: str,
         results.put(("failed", idx, traceback.format_exc()))
 
 
-def _consume(c: Conn, data: bytes, checker: Checker) -> int:
+def _consume(c: Conn, data: bytes) -> int:
     """Parse and check the complete replies in c.leftover + data; return how many."""
     if c.leftover:
         data = c.leftover + data
     n = len(data)
     pos = 0
     k = 0
+    checker = c.checker
     cache = checker.cache
     exp = c.exp
+    size = c.size
     while n - pos >= 5:
         end = pos + 5 + _U32.unpack_from(data, pos + 1)[0]
         if end > n:
@@ -311,23 +416,31 @@ def _consume(c: Conn, data: bytes, checker: Checker) -> int:
                 s = -2 - s  # an error reply still answers its request
         if s == exp:
             exp += 1
-            if exp == SYNC_RING:
+            if exp == size:
                 exp = 0
             early = c.early
             while early and exp in early:
                 early.remove(exp)
                 exp += 1
-                if exp == SYNC_RING:
+                if exp == size:
                     exp = 0
         else:
             in_flight = c.sent - c.recvd - k
-            d = (s - exp) % SYNC_RING
+            d = (s - exp) % size
             # Requests exp .. exp + span - 1 were sent and not all answered:
             # those in flight now plus those already answered out of order.
             span = in_flight + len(c.early)
             if not 0 < d < span or s in c.early:
                 raise ReplyError(f"reply for sync {s + 1}, which is not in flight "
                                  f"(oldest in flight {exp + 1}, {in_flight} in flight)")
+            if c.prev is not None:
+                # Streams: the request before it in its stream must be answered
+                # already (it is unanswered if it lies in exp .. s - 1 and did
+                # not come early).
+                p = c.prev[s]
+                if p >= 0 and (p - exp) % size < d and p not in c.early:
+                    checker.error(f"sync {s + 1} answered before sync {p + 1}, the request before it "
+                                  "in the same stream")
             c.early.add(s)
         pos = end
         k += 1
@@ -337,11 +450,23 @@ def _consume(c: Conn, data: bytes, checker: Checker) -> int:
     return k
 
 
-def _run_blocking(idx: int, c: Conn, inflight: int, ring: Ring, checker: Checker,
+def _finish_group(c: Conn) -> bytes:
+    """What the connection must still send so that its last group (a
+    transaction) is whole; counted as sent."""
+    r = -c.sent % c.group
+    if not r:
+        return b""
+    data = c.ring.slice(c.sent % c.size, r)
+    c.sent += r
+    return data
+
+
+def _run_blocking(idx: int, c: Conn, inflight: int,
                   phase: Any, counts: Any, errors: Any) -> dict[str, Any]:
     """One connection: a blocking socket, no poller between the client and
     the round trip (with inflight=1 this is the synchronous client)."""
     sock = c.sock
+    ring = c.ring
     sock.setblocking(True)
     sock.sendall(ring.slice(0, inflight))
     c.sent = inflight
@@ -351,20 +476,24 @@ def _run_blocking(idx: int, c: Conn, inflight: int, ring: Ring, checker: Checker
         data = recv(262144)
         if not data:
             raise ConnectionError("server closed the connection")
-        k = _consume(c, data, checker)
+        k = _consume(c, data)
         if k:
             total += k
             counts[idx] = total
             if phase.value == PHASE_RUN:
-                sock.sendall(ring.slice(c.sent % SYNC_RING, k))
+                sock.sendall(ring.slice(c.sent % c.size, k))
                 c.sent += k
-            elif c.sent == c.recvd:
-                break
-    errors[idx] = checker.errors
+            else:
+                rest = _finish_group(c)
+                if rest:
+                    sock.sendall(rest)
+                if c.sent == c.recvd:
+                    break
+    errors[idx] = c.checker.errors
     return {"replies": total, "missing": 0}
 
 
-def _run_epoll(idx: int, conns: list[Conn], inflight: int, ring: Ring, checker: Checker,
+def _run_epoll(idx: int, conns: list[Conn], inflight: int,
                phase: Any, counts: Any, errors: Any) -> dict[str, Any]:
     ep = select.epoll()
     by_fd: dict[int, Conn] = {}
@@ -372,7 +501,7 @@ def _run_epoll(idx: int, conns: list[Conn], inflight: int, ring: Ring, checker: 
         c.sock.setblocking(False)
         by_fd[c.sock.fileno()] = c
         ep.register(c.sock.fileno(), select.EPOLLIN)
-        _send(c, ring.slice(0, inflight), ep)
+        _send(c, c.ring.slice(0, inflight), ep)
         c.sent = inflight
     total = 0
     running = True
@@ -392,24 +521,26 @@ def _run_epoll(idx: int, conns: list[Conn], inflight: int, ring: Ring, checker: 
                     continue
                 if not data:
                     raise ConnectionError("server closed the connection")
-                k = _consume(c, data, checker)
+                k = _consume(c, data)
                 if k:
                     total += k
                     if running:
-                        _send(c, ring.slice(c.sent % SYNC_RING, k), ep)
+                        _send(c, c.ring.slice(c.sent % c.size, k), ep)
                         c.sent += k
         counts[idx] = total
         if running and phase.value != PHASE_RUN:
             running = False
             drain_deadline = time.monotonic() + 10.0
+            for c in conns:  # no transaction left half-sent
+                _send(c, _finish_group(c), ep)
         if not running:
             missing = sum(c.sent - c.recvd for c in conns)
             if missing == 0 or time.monotonic() > drain_deadline:
                 break
-    errors[idx] = checker.errors
     ep.close()
     if missing:
-        checker.error(f"{missing} requests got no reply within 10 s after the load stopped")
+        conns[0].checker.error(f"{missing} requests got no reply within 10 s after the load stopped")
+    errors[idx] = sum({id(c.checker): c.checker.errors for c in conns}.values())
     return {"replies": total, "missing": missing}
 
 
@@ -508,7 +639,7 @@ def open_many(port: int, n: int, window: int = 512, timeout: float = 120.0,
 def ping_all(socks: list[socket.socket], timeout: float = 60.0) -> dict[str, Any]:
     """Send one PING on every connection (sync = its index + 1) and check that
     every one gets its reply. Returns stats."""
-    checker = Checker("ping")
+    checker = Checker(Plan("ping").expected)
     ep = select.epoll()
     by_fd = {}
     t0 = time.monotonic()
@@ -573,11 +704,11 @@ def ping_all(socks: list[socket.socket], timeout: float = 60.0) -> dict[str, Any
 # Filling a space (tuple memory test), from the calling process.
 
 def fill_space(port: int, n: int, space_id: int = MEM_SPACE, nconn: int = 4, inflight: int = 64,
-               timeout: float = 600.0) -> dict[str, Any]:
-    """REPLACE [k, value(k)] for k = 1..n into space_id over nconn connections,
+               timeout: float = 600.0, val: Any = value) -> dict[str, Any]:
+    """REPLACE [k, val(k)] for k = 1..n into space_id over nconn connections,
     each keeping `inflight` requests in flight (sliding window; sync = k), and
     wait for every reply. Every reply is decoded and checked: code 0, a sync in
-    flight on that connection, body {IPROTO_DATA: [[k, value(k)]]}. Returns stats."""
+    flight on that connection, body {IPROTO_DATA: [[k, val(k)]]}. Returns stats."""
     socks = [connect(port) for _ in range(nconn)]
     ep = select.epoll()
     # Connection j sends keys j+1, j+1+nconn, ...: its next key and its window.
@@ -597,7 +728,7 @@ def fill_space(port: int, n: int, space_id: int = MEM_SPACE, nconn: int = 4, inf
         key = c["next"]
         while k > 0 and key <= n:
             out.append(encode_request(IPROTO_REPLACE, key,
-                                      {IPROTO_SPACE_ID: space_id, IPROTO_TUPLE: [key, value(key)]}))
+                                      {IPROTO_SPACE_ID: space_id, IPROTO_TUPLE: [key, val(key)]}))
             c["flight"].add(key)
             key += nconn
             k -= 1
@@ -664,7 +795,7 @@ def fill_space(port: int, n: int, space_id: int = MEM_SPACE, nconn: int = 4, inf
                     if header.get(IPROTO_REQUEST_TYPE) != IPROTO_OK:
                         msg = body.get(IPROTO_ERROR_24) if isinstance(body, dict) else None
                         err(f"REPLACE key {sync}: error {header.get(IPROTO_REQUEST_TYPE)!r}: {msg!r}")
-                    elif body != {IPROTO_DATA: [[sync, value(sync)]]}:
+                    elif body != {IPROTO_DATA: [[sync, val(sync)]]}:
                         err(f"REPLACE key {sync}: body {body!r}")
                     else:
                         acked += 1
@@ -678,6 +809,30 @@ def fill_space(port: int, n: int, space_id: int = MEM_SPACE, nconn: int = 4, inf
             sock.close()
     return {"tuples": n, "acknowledged": acked, "fill_seconds": time.monotonic() - t0,
             "errors": errors, "error_samples": samples}
+
+
+def select_all(port: int, space_id: int, timeout: float = 30.0) -> list[Any]:
+    """Every tuple of a space (SELECT, iterator ALL, primary index), on a fresh
+    connection; raises ReplyError on an error reply."""
+    sock = connect(port, timeout=timeout)
+    try:
+        sock.sendall(encode_request(IPROTO_SELECT, 1, {IPROTO_SPACE_ID: space_id, IPROTO_INDEX_ID: 0,
+                                                       IPROTO_ITERATOR: 2, IPROTO_LIMIT: 0xFFFFFFFF,
+                                                       IPROTO_KEY: []}))
+        buf = b""
+        while len(buf) < 5 or len(buf) < 5 + _U32.unpack_from(buf, 1)[0]:
+            chunk = sock.recv(1 << 20)
+            if not chunk:
+                raise ConnectionError("closed before the reply")
+            buf += chunk
+    finally:
+        sock.close()
+    u = msgpack.Unpacker(raw=False, strict_map_key=False, max_buffer_size=len(buf))
+    u.feed(buf[5:])
+    header, body = u.unpack(), u.unpack()
+    if header.get(IPROTO_REQUEST_TYPE) != IPROTO_OK:
+        raise ReplyError(f"SELECT all of space {space_id}: {body.get(IPROTO_ERROR_24)!r}")
+    return body.get(IPROTO_DATA)
 
 
 def call(port: int, name: str, args: list[Any], timeout: float = 30.0) -> Any:

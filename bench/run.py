@@ -6,11 +6,15 @@ and per stored tuple.
     .venv/bin/python bench/run.py --duration 2 --threads 0 --skip-memory --skip-tuples
     .venv/bin/python bench/run.py --scenarios select,replace,update --threads 0,1
     .venv/bin/python bench/run.py --json results.json
+    .venv/bin/python bench/run.py --skip-tarantool --threads 0,1 --skip-memory --skip-tuples
+        --scenarios ping,select,stream-ping,stream-select,txn-replace     # streams only
 
 For each server (Tarantool first, then Styx with each --iproto-threads mode),
 one at a time on a fresh process: the load scenarios, then the idle-connections
 memory test, then (Tarantool and Styx t=0 by default) the tuple memory test on
-a fresh process. See bench/README.md for what is measured and how.
+a fresh process. The Styx-only scenarios (streams, transactions: Tarantool 2.6
+has neither) run on the Styx modes in --streams-threads and are compared with
+Styx without streams. See bench/README.md for what is measured and how.
 """
 
 from __future__ import annotations
@@ -62,6 +66,18 @@ REQUEST_DESC = {
 }
 MEMORY_TARGET = 16 * 1024  # bytes per idle connection
 
+# Styx only, "Styx vs its own stream-less path" (Tarantool 2.6 has no streams):
+# name -> the load kind; stream-ping/stream-select are `ping`/`select` with a
+# STREAM_ID (S streams per connection, for each S in --streams), compared with
+# the stream-less scenario of the same name; txn-replace is BEGIN, REPLACE,
+# COMMIT in streams, compared with the same REPLACEs without streams.
+STREAM_SCENARIOS = {
+    "stream-ping": "ping",
+    "stream-select": "select",
+    "txn-replace": "txn",
+}
+ALL_SCENARIOS = list(SCENARIOS) + list(STREAM_SCENARIOS)
+
 
 def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     p = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
@@ -72,8 +88,22 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     p.add_argument("--client-procs", type=int, default=2,
                    help="load processes for the pipelined scenarios (default 2: the machine's cores)")
     p.add_argument("--threads", default="0,1,2", help="Styx --iproto-threads modes, comma-separated (default 0,1,2)")
-    p.add_argument("--scenarios", default=",".join(SCENARIOS),
-                   help=f"comma-separated subset of {','.join(SCENARIOS)}")
+    p.add_argument("--scenarios", default=",".join(ALL_SCENARIOS),
+                   help=f"comma-separated subset of {','.join(ALL_SCENARIOS)} (default: all; "
+                        f"{', '.join(STREAM_SCENARIOS)} are Styx only)")
+    p.add_argument("--skip-streams", action="store_true",
+                   help=f"skip the Styx-only stream and transaction scenarios ({', '.join(STREAM_SCENARIOS)})")
+    p.add_argument("--streams-threads", default="0,1",
+                   help="Styx modes (among --threads) that run the stream and transaction scenarios "
+                        "(default 0,1)")
+    p.add_argument("--streams", default="16,1",
+                   help="streams per connection for stream-ping and stream-select, comma-separated: "
+                        "request i of a connection goes to stream i mod S + 1 (default 16,1: with "
+                        "16 in flight, each in its own stream; all in one stream)")
+    p.add_argument("--txn-streams", type=int, default=0,
+                   help="streams per connection for txn-replace, transaction t in stream t mod T + 1 "
+                        "(default 0: enough for every transaction in flight to have its own, "
+                        "1 + ceil((inflight - 1) / 3))")
     p.add_argument("--net-msg-max", type=int, default=768, help="net_msg_max of both servers (default 768)")
     p.add_argument("--memory-connections", type=int, default=10000, help="idle connections (default 10000)")
     p.add_argument("--memory-window", type=int, default=512,
@@ -100,6 +130,14 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     args = p.parse_args(argv)
     args.threads = [int(t) for t in args.threads.split(",") if t.strip() != ""]
     args.tuples_threads = [int(t) for t in args.tuples_threads.split(",") if t.strip() != ""]
+    args.streams_threads = [int(t) for t in args.streams_threads.split(",") if t.strip() != ""]
+    args.streams = list(dict.fromkeys(int(v) for v in args.streams.split(",") if v.strip() != ""))
+    if any(not 1 <= v <= loadgen.SYNC_RING for v in args.streams):
+        p.error(f"--streams values must be within 1..{loadgen.SYNC_RING}")
+    if args.txn_streams == 0:
+        args.txn_streams = 1 + -(-(args.inflight - 1) // 3)
+    if not 1 <= args.txn_streams <= loadgen.TXN_RING_MAX:
+        p.error(f"--txn-streams must be within 1..{loadgen.TXN_RING_MAX}")
     if args.keys < 1:
         p.error("--keys must be at least 1")
     if args.tuples < 1:
@@ -112,10 +150,15 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
         args.memtx_memory = max(servers.DEFAULT_MEMTX_MEMORY, -(-need // (1 << 20)) << 20)
     args.scenarios = list(dict.fromkeys(s.strip() for s in args.scenarios.split(",") if s.strip()))
     for s in args.scenarios:
-        if s not in SCENARIOS:
+        if s not in SCENARIOS and s not in STREAM_SCENARIOS:
             p.error(f"unknown scenario {s!r}")
+    if args.skip_streams:
+        args.scenarios = [s for s in args.scenarios if s not in STREAM_SCENARIOS]
     if args.inflight >= loadgen.SYNC_RING:
         p.error(f"--inflight must be below {loadgen.SYNC_RING}")
+    if "txn-replace" in args.scenarios and args.inflight >= loadgen.txn_ring(args.txn_streams):
+        p.error(f"txn-replace: --inflight must be below {loadgen.txn_ring(args.txn_streams)} "
+                "(the transactions in a connection's ring)")
     return args
 
 
@@ -127,7 +170,10 @@ def log(msg: str) -> None:
 # One load scenario against one running server.
 
 def run_load(srv: servers.ServerProc, kind: str, nconn: int, inflight: int, procs: int,
-             warmup: float, duration: float, keys: int = loadgen.DEFAULT_KEYS) -> dict[str, Any]:
+             warmup: float, duration: float, keys: int = loadgen.DEFAULT_KEYS,
+             streams: int = 0) -> dict[str, Any]:
+    """`streams`: S streams per connection (0: requests without STREAM_ID);
+    for the txn kinds, T (the streams of txn; the key ring of txn-plain)."""
     ctx = mp.get_context("fork")
     procs = max(1, min(procs, nconn))
     phase = ctx.RawValue("i", loadgen.PHASE_WAIT)
@@ -137,7 +183,7 @@ def run_load(srv: servers.ServerProc, kind: str, nconn: int, inflight: int, proc
     share = [nconn // procs + (1 if i < nconn % procs else 0) for i in range(procs)]
     workers = [ctx.Process(target=loadgen.worker_main, daemon=True,
                            args=(i, srv.port, share[i], inflight, kind, phase, counts, errors, results,
-                                 keys))
+                                 keys, streams, sum(share[:i])))
                for i in range(procs)]
     # What the machine does without our load (other tenants, the idle server).
     b0, _ = servers.machine_cpu_seconds()
@@ -208,6 +254,9 @@ def run_load(srv: servers.ServerProc, kind: str, nconn: int, inflight: int, proc
         "background_busy_pct": background,
         "errors": nerr + len(failures) + (0 if srv.alive() else 1),
         "error_samples": samples[:8],
+        # requests each connection sent, in connection order (None: a load process failed)
+        "sent_per_conn": ([n for i in range(procs) for n in reports[i]["sent"]]
+                          if len(reports) == procs else None),
     }
 
 
@@ -314,18 +363,154 @@ def run_tuples(srv: servers.ServerProc, n: int, nconn: int, inflight: int) -> di
 
 
 # ---------------------------------------------------------------------------
+# Styx only: streams and transactions, vs Styx without streams.
+
+def wants_streams(srv: servers.ServerProc, args: argparse.Namespace) -> bool:
+    return srv.kind == "styx" and srv.threads in args.streams_threads
+
+
+def _styx_only_load(srv: servers.ServerProc, args: argparse.Namespace, out: dict[str, Any], label: str,
+                    kind: str, streams: int) -> dict[str, Any] | None:
+    """One pipelined load (--connections x --inflight) on srv; None if it failed."""
+    if not srv.alive():
+        log(f"   restarting {srv.label}")
+        srv.start()
+    log(f"   {label}: {args.connections} conn x {args.inflight} in flight, {args.client_procs} load "
+        f"process(es), {args.warmup:g}s warm-up + {args.duration:g}s")
+    try:
+        r = run_load(srv, kind, args.connections, args.inflight, args.client_procs, args.warmup,
+                     args.duration, args.keys, streams)
+    except Exception as e:  # noqa: BLE001 - reported, and the bench goes on
+        out["failures"].append(f"{label}: {e}")
+        log(f"      FAILED: {e}")
+        return None
+    r.update(connections=args.connections, inflight=args.inflight, streams=streams)
+    log(f"      {r['rps']:,.0f} req/s, server {fmt_us(r['server_us_per_req'])} us/req"
+        + (f", {r['errors']} ERRORS: {r['error_samples']}" if r["errors"] else ""))
+    if not srv.alive():
+        log(f"   {srv.death()}:\n{srv.log_tail()}")
+    return r
+
+
+def _add_error(r: dict[str, Any], msg: str) -> None:
+    r["errors"] += 1
+    r["error_samples"].append(msg)
+    log(f"      ERROR: {msg}")
+
+
+def check_txn_space(srv: servers.ServerProc, r: dict[str, Any], per_txn: int, ring: int, nconn: int) -> None:
+    """After a txn/txn-plain load on a space where every key k held value2(k):
+    connection g's first min(done, R) keys must hold value(k) (done = its
+    whole transactions, or REPLACEs), the rest still value2(k), nothing else
+    in the space. Mismatches are added to r's errors."""
+    sent = r.get("sent_per_conn")
+    if sent is None or not srv.alive():
+        return
+    for g, n in enumerate(sent):
+        if n % per_txn:
+            _add_error(r, f"connection {g} sent {n} requests: not whole transactions of {per_txn}")
+    try:
+        tuples = loadgen.select_all(srv.port, loadgen.TXN_SPACE)
+    except Exception as e:  # noqa: BLE001
+        _add_error(r, f"SELECT all of space txn: {e}")
+        return
+    want = []
+    for g, n in enumerate(sent):
+        done = min(n // per_txn, ring)
+        want += [[loadgen.txn_key(g, t, ring), (loadgen.value if t < done else loadgen.value2)(
+            loadgen.txn_key(g, t, ring))] for t in range(ring)]
+    r["space_checked"] = len(want)
+    if tuples == want:
+        return
+    if len(tuples) != len(want):
+        _add_error(r, f"space txn holds {len(tuples)} tuples, expected {len(want)}")
+    bad = [(w, t) for w, t in zip(want, tuples) if w != t]
+    if bad:
+        _add_error(r, f"space txn: {len(bad)} tuples differ from what was committed, e.g. "
+                      f"{bad[0][1]!r} instead of {bad[0][0]!r}")
+
+
+def run_styx_only(srv: servers.ServerProc, name: str, args: argparse.Namespace, out: dict[str, Any]) -> None:
+    kind = STREAM_SCENARIOS[name]
+    if kind != "txn":
+        # stream-ping / stream-select: the stream-less baseline is the `ping` /
+        # `select` scenario of this server in this run, or measured now.
+        entry: dict[str, Any] = {"kind": kind, "baseline": None, "baseline_measured_here": False,
+                                 "variants": {}}
+        out["streams"][name] = entry
+        base = out["scenarios"].get(kind)
+        if base is None:
+            base = _styx_only_load(srv, args, out, f"{name}: {kind} without streams (baseline)", kind, 0)
+            entry["baseline_measured_here"] = True
+        entry["baseline"] = base
+        for n in args.streams:
+            entry["variants"][f"S={n}"] = _styx_only_load(srv, args, out, f"{name}: S={n} streams per connection",
+                                                         kind, n)
+        return
+    # txn-replace: transactions in streams, then the same REPLACEs without
+    # streams; before each, every key the load may write is reset to value2(k)
+    # (so the space shows which transactions were committed).
+    t_streams = args.txn_streams
+    ring = loadgen.txn_ring(t_streams)
+    nkeys = args.connections * ring
+    entry = {"streams": t_streams, "ring": ring, "keys": nkeys, "txn": None, "plain": None}
+    out["streams"][name] = entry
+    for variant, lkind, per_txn, label in (
+            ("txn", "txn", 3, f"{name}: BEGIN/REPLACE/COMMIT, T={t_streams} streams per connection"),
+            ("plain", "txn-plain", 1, f"{name}: the same REPLACEs without streams")):
+        if not srv.alive():
+            log(f"   restarting {srv.label}")
+            srv.start()
+        try:
+            fill = loadgen.fill_space(srv.port, nkeys, loadgen.TXN_SPACE, val=loadgen.value2, timeout=60)
+        except Exception as e:  # noqa: BLE001
+            out["failures"].append(f"{label}: resetting space txn: {e!r}")
+            log(f"      FAILED resetting space txn: {e!r}")
+            continue
+        if fill["errors"] or fill["acknowledged"] != nkeys:
+            out["failures"].append(f"{label}: resetting space txn: {fill['error_samples']}")
+            continue
+        time.sleep(0.5)  # let the server finish with the fill's connections before bg CPU is read
+        r = _styx_only_load(srv, args, out, label, lkind, t_streams)
+        if r is None:
+            continue
+        check_txn_space(srv, r, per_txn, ring, args.connections)
+        r["requests_per_txn"] = per_txn
+        r["txn_per_s"] = r["rps"] / per_txn
+        r["server_us_per_txn"] = None if r["server_us_per_req"] is None else r["server_us_per_req"] * per_txn
+        entry[variant] = r
+
+
+def styx_only_loads(out: dict[str, Any]) -> list[dict[str, Any]]:
+    """The load results the Styx-only scenarios measured (not the reused baselines)."""
+    loads = []
+    for entry in out.get("streams", {}).values():
+        if "variants" in entry:
+            if entry["baseline_measured_here"] and entry["baseline"]:
+                loads.append(entry["baseline"])
+            loads += [v for v in entry["variants"].values() if v]
+        else:
+            loads += [entry[k] for k in ("txn", "plain") if entry[k]]
+    return loads
+
+
+# ---------------------------------------------------------------------------
 
 def wants_tuples(srv: servers.ServerProc, args: argparse.Namespace) -> bool:
     return not args.skip_tuples and (srv.threads is None or srv.threads in args.tuples_threads)
 
 
 def bench_server(srv: servers.ServerProc, args: argparse.Namespace) -> dict[str, Any]:
-    out: dict[str, Any] = {"server": srv.label, "scenarios": {}, "memory": None, "tuples": None,
-                           "failures": []}
+    out: dict[str, Any] = {"server": srv.label, "scenarios": {}, "streams": {}, "memory": None,
+                           "tuples": None, "failures": []}
     log(f"-- {srv.label}: starting")
     srv.start()
     try:
         for name in args.scenarios:
+            if name in STREAM_SCENARIOS:
+                if wants_streams(srv, args):
+                    run_styx_only(srv, name, args, out)
+                continue
             if not srv.alive():  # it died in the previous scenario: go on with a fresh one
                 log(f"   restarting {srv.label}")
                 srv.start()
@@ -360,7 +545,7 @@ def bench_server(srv: servers.ServerProc, args: argparse.Namespace) -> dict[str,
                 log(f"      {m['bytes_per_idle_conn']:,.0f} B/conn idle, opened in {m['open_seconds']:.1f}s, "
                     f"{m['answered_ok']}/{m['pinged']} PINGs ok")
         if wants_tuples(srv, args):
-            if args.scenarios or not args.skip_memory:  # the tuple test wants a fresh server
+            if any(n in SCENARIOS or wants_streams(srv, args) for n in args.scenarios) or not args.skip_memory:  # the tuple test wants a fresh server
                 srv.stop()
                 log(f"   restarting {srv.label} (a fresh server for the tuple test)")
                 srv.start()
@@ -394,6 +579,8 @@ def print_tables(results: list[dict[str, Any]], args: argparse.Namespace, tversi
           "including kernel work charged to no process;")
     print("bg CPU = the machine's busy time in the 0.3 s before the load started (other processes: noise)")
     for name in args.scenarios:
+        if name not in SCENARIOS:
+            continue
         kind, pipelined = SCENARIOS[name]
         shape = (f"{args.connections} conn x {args.inflight} in flight (pipelined)" if pipelined
                  else "1 conn x 1 in flight (synchronous round trips)")
@@ -477,12 +664,96 @@ def print_tables(results: list[dict[str, Any]], args: argparse.Namespace, tversi
                   f"{t['server_us_per_tuple']:>12.1f} {count:>9} {t['errors']:>6}")
             for e in t["error_samples"]:
                 print(f"      ! {e}")
+    print_stream_tables(results, args)
     failed = [(r["server"], f) for r in results for f in r["failures"]]
     if failed:
         print()
         print("Failures:")
         for label, f in failed:
             print(f"  {label}: {f}")
+
+
+def _ratio(a: float | None, b: float | None) -> str:
+    return f"{a / b:.2f}" if a is not None and b else ""
+
+
+def print_stream_tables(results: list[dict[str, Any]], args: argparse.Namespace) -> None:
+    rows = [r for r in results if r.get("streams")]
+    if not rows:
+        return
+    print()
+    print("Styx streams and transactions, vs Styx without streams (Styx only: Tarantool 2.6 has no streams)")
+    print(f"{args.connections} conn x {args.inflight} in flight (pipelined), the same load process(es) and "
+          "windows as above; ratios are to the stream-less row of the same server in this run")
+    for name in args.scenarios:
+        if name not in STREAM_SCENARIOS or STREAM_SCENARIOS[name] == "txn":
+            continue
+        kind = STREAM_SCENARIOS[name]
+        req = REQUEST_DESC[kind] + (f", keys spread over 1..{args.keys}" if kind in loadgen.DATA_KINDS else "")
+        print()
+        print(f"{name}: {req}, with STREAM_ID = i mod S + 1 for a connection's i-th request "
+              "(S streams per connection; S >= in flight: one request per stream, S=1: one at a time)")
+        hdr = (f"  {'server':<11} {'streams':<9} {'req/s':>10} {'srv us/req':>10} {'srv CPU':>8} {'cli CPU':>8} "
+               f"{'all CPU':>8} {'bg CPU':>7} {'errors':>6}  {'req/s vs none':>13} {'us/req vs none':>14}")
+        print(hdr)
+        print("  " + "-" * (len(hdr) - 2))
+        for r in rows:
+            e = r["streams"].get(name)
+            if e is None:
+                continue
+            base = e["baseline"]
+            lines = [("none" + ("" if e["baseline_measured_here"] else "*"), base)]
+            lines += list(e["variants"].items())
+            for label, s in lines:
+                if s is None:
+                    print(f"  {r['server']:<11} {label:<9} {'failed':>10}")
+                    continue
+                q_rps = q_us = ""
+                if s is not base and base:
+                    q_rps = _ratio(s["rps"], base["rps"])
+                    q_us = _ratio(s["server_us_per_req"], base["server_us_per_req"])
+                print(f"  {r['server']:<11} {label:<9} {s['rps']:>10,.0f} {fmt_us(s['server_us_per_req']):>10} "
+                      f"{s['server_cpu_pct']:>7.0f}% {s['client_cpu_pct']:>7.0f}% {s['machine_busy_pct']:>7.0f}% "
+                      f"{s['background_busy_pct']:>6.0f}% {s['errors']:>6}  {q_rps:>13} {q_us:>14}")
+                for err in s["error_samples"] if s is not base or e["baseline_measured_here"] else []:
+                    print(f"      ! {err}")
+        if any(not r["streams"][name]["baseline_measured_here"] for r in rows if name in r["streams"]):
+            print(f"  none* = the {kind} scenario's row above (same server process, earlier in this run)")
+    if "txn-replace" in args.scenarios:
+        e0 = next((r["streams"]["txn-replace"] for r in rows if "txn-replace" in r["streams"]), None)
+        if e0 is not None:
+            print()
+            print(f"txn-replace: BEGIN (no body); REPLACE [k, 32-byte string] into space txn; COMMIT: each "
+                  f"transaction in one stream, T={e0['streams']} streams per connection (transaction t in "
+                  f"stream t mod T + 1), its 3 requests pipelined;")
+            print(f"  vs plain: the same REPLACEs, no stream, no transaction. Keys: {e0['keys']:,} "
+                  f"({e0['ring']:,} per connection, none shared by concurrent transactions), reset before "
+                  "each load; after it every key is checked to hold what was committed")
+            hdr = (f"  {'server':<11} {'load':<7} {'txn/s':>9} {'req/s':>9} {'srv us/txn':>10} {'srv CPU':>8} "
+                   f"{'cli CPU':>8} {'all CPU':>8} {'bg CPU':>7} {'errors':>6}  {'txn/s vs plain':>14} "
+                   f"{'us/txn vs plain':>15}")
+            print(hdr)
+            print("  " + "-" * (len(hdr) - 2))
+            for r in rows:
+                e = r["streams"].get("txn-replace")
+                if e is None:
+                    continue
+                base = e["plain"]
+                for label, s in (("plain", base), (f"txn T={e['streams']}", e["txn"])):
+                    if s is None:
+                        print(f"  {r['server']:<11} {label:<7} {'failed':>9}")
+                        continue
+                    q_rps = q_us = ""
+                    if s is not base and base:
+                        q_rps = _ratio(s["txn_per_s"], base["txn_per_s"])
+                        q_us = _ratio(s["server_us_per_txn"], base["server_us_per_txn"])
+                    print(f"  {r['server']:<11} {label:<7} {s['txn_per_s']:>9,.0f} {s['rps']:>9,.0f} "
+                          f"{fmt_us(s['server_us_per_txn']):>10} {s['server_cpu_pct']:>7.0f}% "
+                          f"{s['client_cpu_pct']:>7.0f}% {s['machine_busy_pct']:>7.0f}% "
+                          f"{s['background_busy_pct']:>6.0f}% {s['errors']:>6}  {q_rps:>14} {q_us:>15}")
+                    for err in s["error_samples"]:
+                        print(f"      ! {err}")
+            print("  plain: one REPLACE = one 'transaction' (txn/s = req/s); txn: 3 requests per transaction")
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -534,7 +805,8 @@ def main(argv: list[str] | None = None) -> int:
     errors = sum(s["errors"] for r in results for s in r["scenarios"].values()) + \
         sum(r["memory"]["errors"] for r in results if r["memory"]) + \
         sum(r["tuples"]["errors"] for r in results if r["tuples"]) + \
-        sum(len(r["failures"]) for r in results)
+        sum(len(r["failures"]) for r in results) + \
+        sum(s["errors"] for r in results for s in styx_only_loads(r))
     return 1 if errors else 0
 
 

@@ -23,9 +23,11 @@ box.cfg{
 box.schema.user.grant('guest', 'super', nil, nil, {if_not_exists = true})
 
 -- `bench` (512): pre-filled with keys 1..keys; `mem` (513): empty (the tuple
--- memory test fills it). The same as app.py's init().
+-- memory test fills it); `txn` (514): empty (the transaction scenario, Styx
+-- only, writes to it: kept here so both servers have the same spaces). The
+-- same as app.py's init().
 local format = {{name = 'id', type = 'unsigned'}, {name = 'value', type = 'string'}}
-for _, s in ipairs({{'bench', 512}, {'mem', 513}}) do
+for _, s in ipairs({{'bench', 512}, {'mem', 513}, {'txn', 514}}) do
     local sp = box.schema.space.create(s[1], {id = s[2], format = format, if_not_exists = true})
     sp:create_index('primary', {parts = {'id'}, if_not_exists = true})
 end
