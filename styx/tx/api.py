@@ -23,7 +23,6 @@ from typing import TYPE_CHECKING, Any
 from ..box.privileges import CREATE, DROP, priv_names
 from ..protocol.errors import ER, MESSAGES, BoxError
 from . import fiber as fiber_mod
-from ..box.txn import Txn
 from .space_api import SchemaSpaceApi, SpacesApi, effective_user
 
 if TYPE_CHECKING:
@@ -37,6 +36,15 @@ def _fiber() -> fiber_mod.Fiber:
     if f is None:
         raise RuntimeError("styx.box is only available inside a Styx server (app functions, init)")
     return f
+
+
+def _take_txn() -> Any:
+    """Detach the fiber's transaction (and its stream's) to end it."""
+    f = _fiber()
+    txn, f.txn = f.txn, None
+    if f.stream_id and f.session is not None:
+        f.session.txns.pop(f.stream_id, None)
+    return txn
 
 
 class SessionApi:
@@ -269,26 +277,17 @@ class Box:
         f = _fiber()
         if f.txn is not None:
             raise BoxError(ER.ACTIVE_TRANSACTION)
-        txn = Txn(timeout)
-        if timeout is not None:
-            txn.timer = self._tx.loop.call_later(timeout, txn.expire)
-        f.txn = txn
+        txn = f.txn = self._tx.new_txn(timeout)
         if f.stream_id and f.session is not None:
             f.session.txns[f.stream_id] = txn
 
     def commit(self) -> None:
-        f = _fiber()
-        txn, f.txn = f.txn, None
-        if f.stream_id and f.session is not None:
-            f.session.txns.pop(f.stream_id, None)
+        txn = _take_txn()
         if txn is not None:
             txn.commit()
 
     def rollback(self) -> None:
-        f = _fiber()
-        txn, f.txn = f.txn, None
-        if f.stream_id and f.session is not None:
-            f.session.txns.pop(f.stream_id, None)
+        txn = _take_txn()
         if txn is not None:
             txn.rollback()
 

@@ -29,7 +29,6 @@ from ..protocol.greeting import encode_greeting
 from ..box.privileges import R, W, X
 from ..box.schema import SystemSpace
 from ..box.space import Space, unpack_tuple
-from ..box.txn import Txn
 from ..box.users import GUEST
 from .app import Procedure, call16_tuples, lua_values
 from .fiber import Fiber, current
@@ -387,10 +386,7 @@ class Process:
             self._error(msg, BoxError(ER.ACTIVE_TRANSACTION))
             return
         req = msg.req
-        txn = Txn(req.timeout, req.isolation)
-        if req.timeout is not None:
-            txn.timer = self.loop.call_later(req.timeout, txn.expire)
-        txns[msg.stream_id] = txn
+        txns[msg.stream_id] = self.new_txn(req.timeout, req.isolation)
         reply_ok(msg.srv, msg, self.schema.version)
 
     def process_commit(self: "Tx", msg: IprotoMsg) -> None:

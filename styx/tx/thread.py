@@ -24,6 +24,7 @@ import msgpack
 
 from .. import cbus
 from ..box.schema import Schema
+from ..box.txn import Txn
 from ..box.users import Users
 from ..iproto_msg import DiscardMsg, IprotoMsg, ServiceMsg, Srv
 from ..memory import Obuf, SlabCache
@@ -183,6 +184,13 @@ class Tx(Process):
         self.watchers.broadcast("box.id", {"id": 1, "instance_uuid": uid, "replicaset_uuid": uid})
         self.watchers.broadcast("box.status", {"is_ro": False, "is_ro_cfg": False,
                                                "status": "running"})
+
+    def new_txn(self, timeout: float | None, isolation: int = 0) -> Txn:
+        """A transaction, rolled back by a timer if it outlives `timeout`."""
+        txn = Txn(timeout, isolation)
+        if timeout is not None:
+            txn.timer = self.loop.call_later(timeout, txn.expire)
+        return txn
 
     def discard_input(self, msg: IprotoMsg) -> None:
         net = msg.srv.net
