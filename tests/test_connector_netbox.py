@@ -123,4 +123,4 @@ def test_many_fibers_concurrent_calls(server, tarantool_bin):
     assert r["mismatched"] == []
     assert r["slept"] == list(range(1, 11))
     # Ten 0.2 s sleeps in parallel: about 0.2 s, far from the 2 s sum.
-    assert 0.19 <= r["sleep_elapsed"] < 1.0
+    assert 0.19 <= r["sleep_elapsed"] < 1.5

@@ -171,7 +171,7 @@ def test_watcher_gets_shutdown_event_then_leaves_and_server_exits_at_once(styx, 
         w.close()
         t1 = time.monotonic()
         assert s.proc.wait(5) == 0
-        assert time.monotonic() - t1 < 1.5  # far from the 10 s timeout
+        assert time.monotonic() - t1 < 5  # far from the 10 s timeout
         assert idle.closed_by_peer(1)
         assert "shutdown timeout" not in s.output()
     finally:

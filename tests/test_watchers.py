@@ -108,7 +108,7 @@ def test_watch_gets_no_reply_and_an_event_at_once(server, ctl):
         t0 = time.monotonic()
         watch(c, "never.set", 11)
         sync, body = event(c)
-        assert time.monotonic() - t0 < 1.0
+        assert time.monotonic() - t0 < 3.0
         # A key never set: EVENT_DATA is absent, not nil.
         assert (sync, body) == (11, {EVENT_KEY: "never.set"})
         quiet(c)  # and no reply to the WATCH itself
