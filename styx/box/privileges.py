@@ -23,7 +23,7 @@ grant or revoke, so a check on the hot path is two dict lookups.
 from __future__ import annotations
 
 from dataclasses import dataclass
-from typing import Any, Iterable
+from typing import Any
 
 from ..protocol.errors import ER, BoxError
 from .users import ADMIN, GUEST, PUBLIC, REPLICATION, SUPER, User, Users
@@ -42,7 +42,6 @@ _NAMES = {
     "drop": DROP, "alter": ALTER, "reference": REFERENCE, "trigger": TRIGGER, "insert": INSERT,
     "update": UPDATE, "delete": DELETE,
 }
-OBJECT_TYPES = ("universe", "space", "function", "user", "role", "sequence")
 
 # The system views public may read, and the spaces it may write (ids).
 PUBLIC_READ = (277, 281, 289, 297, 305, 313, 341)
@@ -256,6 +255,3 @@ def _already(user: str, mask: int, object_type: str, object_name: str) -> str:
     what = f"{object_type} '{object_name}'" if object_type != "universe" else "universe"
     return f"User '{user}' already has {priv_names(mask)} access on {what}"
 
-
-def object_types() -> Iterable[str]:
-    return OBJECT_TYPES
