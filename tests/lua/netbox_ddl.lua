@@ -170,15 +170,5 @@ function S.builtins()
     print(json.encode(r))
 end
 
-local f = S[scenario]
-if f == nil then
-    io.stderr:write('unknown scenario ' .. tostring(scenario) .. '\n')
-    os.exit(2)
-end
-local ok, err = xpcall(f, debug.traceback)
-io.stdout:flush()
-if not ok then
-    io.stderr:write(tostring(err) .. '\n')
-    os.exit(1)
-end
-os.exit(0)
+package.path = debug.getinfo(1, 'S').source:match('@?(.*/)') .. '?.lua;' .. package.path
+require('scenario')(S, scenario)
