@@ -62,7 +62,9 @@ class Raw:
         (length,) = struct.unpack(">I", head[1:])
         payload = self._exact(length)
         self.raw_replies.append(head + payload)
-        u = msgpack.Unpacker(raw=False, strict_map_key=False)
+        # surrogateescape: strings that are not UTF-8 (a splice can cut a
+        # character) come back as the server sent them.
+        u = msgpack.Unpacker(raw=False, strict_map_key=False, unicode_errors="surrogateescape")
         u.feed(payload)
         header = u.unpack()
         body = u.unpack()

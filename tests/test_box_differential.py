@@ -160,13 +160,6 @@ class Client(Raw):
 
     sync = 0
 
-    def reply(self) -> tuple[dict[int, Any], dict[int, Any]]:
-        head = self._exact(5)
-        (length,) = struct.unpack(">I", head[1:])
-        u = msgpack.Unpacker(raw=False, strict_map_key=False, unicode_errors="surrogateescape")
-        u.feed(self._exact(length))
-        return u.unpack(), u.unpack()
-
     def do(self, rtype: int, body: Any) -> tuple[dict[int, Any], Any]:
         self.sync += 1
         payload = msgpack.packb({0: rtype, 1: self.sync}) + msgpack.packb(

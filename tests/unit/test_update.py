@@ -357,13 +357,6 @@ class Client(Raw):
 
     sync = 0
 
-    def reply(self) -> tuple[dict[int, Any], dict[int, Any]]:
-        head = self._exact(5)
-        (length,) = struct.unpack(">I", head[1:])
-        u = msgpack.Unpacker(raw=False, strict_map_key=False, unicode_errors="surrogateescape")
-        u.feed(self._exact(length))
-        return u.unpack(), u.unpack()
-
     def do(self, rtype: int, body: dict[int, Any]) -> Any:
         """('ok', data) or ('err', code, message)."""
         self.sync += 1
