@@ -24,11 +24,16 @@ from typing import Any
 from .cbus import Cmsg
 from .memory import Obuf
 
-__all__ = ["Wpos", "WPOS_ZERO", "Srv", "IprotoMsg", "DiscardMsg", "ServiceMsg", "Kharon"]
+__all__ = ["Wpos", "WPOS_ZERO", "Srv", "IprotoMsg", "DiscardMsg", "ServiceMsg", "Kharon",
+           "BOUNCED", "RETRY"]
 
 
 Wpos = tuple[int, int]  # (which of the two obufs, bytes into it)
 WPOS_ZERO: Wpos = (0, 0)
+
+# `IprotoMsg.bounce` (see net/connection.py, "Output bound"): TX sent the
+# request back unexecuted; or net sends it again, first of a round.
+BOUNCED, RETRY = 1, 2
 
 
 class Kharon(Cmsg):
@@ -49,7 +54,7 @@ class Kharon(Cmsg):
 class Srv:
     """Per-connection output state shared by net and TX (written by TX only)."""
 
-    __slots__ = ("conn", "net", "session", "obuf", "p_obuf", "kharon", "alive")
+    __slots__ = ("conn", "net", "session", "obuf", "p_obuf", "kharon", "alive", "deferring")
 
     def __init__(self, conn: Any, net: int, obufs: tuple[Obuf, Obuf]) -> None:
         self.conn = conn  # net's connection: opaque to TX, passed back in messages
@@ -59,6 +64,7 @@ class Srv:
         self.p_obuf = 0  # the obuf TX appends to
         self.kharon = Kharon(self)
         self.alive = True  # cleared by TX when the session closes
+        self.deferring = False  # TX sent a request back: the later ones follow it
 
     def end(self) -> Wpos:
         """The current end of TX's output."""
@@ -77,7 +83,7 @@ class IprotoMsg(Cmsg):
 
     __slots__ = (
         "conn", "srv", "type", "sync", "schema_version", "stream_id", "req", "diag",
-        "p_ibuf", "len", "wpos", "txn_open",
+        "p_ibuf", "len", "wpos", "txn_open", "bounce",
     )
 
     def __init__(self, conn: Any, srv: "Srv | None", p_ibuf: int, length: int, wpos: Wpos) -> None:
@@ -95,6 +101,7 @@ class IprotoMsg(Cmsg):
         self.req: Any = None
         self.diag: BaseException | None = None
         self.txn_open = False  # TX: its stream has a transaction open after it
+        self.bounce = 0  # output over the limit: TX sent it back; or net sends it again
 
 
 class ServiceMsg(Cmsg):

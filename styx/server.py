@@ -197,6 +197,7 @@ class Server:
             net_msg_max=cfg.net_msg_max,
             readahead=cfg.readahead,
             memtx_memory=cfg.memtx_memory,
+            net_obuf_max=cfg.net_obuf_max,
         )
         tx_endpoint = tx.bind(loop, bus)
         tx.broadcast_system_keys()

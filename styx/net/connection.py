@@ -19,6 +19,25 @@ tail copied over. Input stops (and the reader is removed) when:
 - the connection has more than `net_obuf_max` bytes of unsent output: a
   client that never reads cannot make the server buffer without bound
   (resumed when output drains). Tarantool has no such limit.
+- TX sent requests back unexecuted (`defer`): they are kept, in order, and
+  sent again once output has drained (below).
+- end of input (EOF: the client closed or half-closed).
+
+Output bound (`net_obuf_max`). Stopping input is not enough: one read can
+hold hundreds of requests, all sent to TX at once, each with a big reply.
+So TX checks the connection's unsent output before it executes a request,
+and sends the request back unexecuted (`msg.bounce = BOUNCED`) when output
+is over the limit, or when an earlier request of this connection was sent
+back (order). Here those requests wait in `deferred`, reading stops, and
+once output has drained and none of this connection's requests is still
+between net and TX's check (`in_tx`, less those running in fibers), they go
+again as one round whose first is marked `RETRY`, which lets TX execute
+again. A client that never reads thus costs at most `net_obuf_max` plus one
+reply, however its requests arrive.
+
+End of input: reading stops; requests already read still run and their
+replies are written (a half-closed client still reads); then the connection
+closes.
 
 Output (`iproto_flush`): one vectored `sendmsg` of the obuf slabs between
 `wpos` and `wend`, older obuf first; a partial write waits for writability.
@@ -36,7 +55,7 @@ import logging
 import socket
 from typing import TYPE_CHECKING, Any
 
-from ..iproto_msg import WPOS_ZERO, IprotoMsg, ServiceMsg, Srv, Wpos
+from ..iproto_msg import RETRY, WPOS_ZERO, IprotoMsg, ServiceMsg, Srv, Wpos
 from ..memory import Ibuf
 from ..protocol import constants as C
 from ..protocol.codec import (NO_BODY, FramingError, decode_header, encode_reply, frame,
@@ -59,6 +78,8 @@ STOP_MSG_MAX = 1
 STOP_READAHEAD = 2
 STOP_OUTPUT = 4
 STOP_STARTING = 8  # the greeting has not been sent yet
+STOP_DEFERRED = 16  # TX sent requests back: they go first
+STOP_EOF = 32  # end of input: nothing more to read
 
 
 # Types allowed in a stream: the data and call requests (up to 18, except
@@ -81,7 +102,8 @@ class Connection:
     __slots__ = (
         "thread", "sock", "fd", "peer", "id", "ibuf", "p_ibuf", "input_msg_count",
         "parse_size", "to_read", "long_poll_count", "srv", "wpos", "wend", "state",
-        "stopped", "reading", "writing", "output_fed", "can_write", "streams", "__weakref__",
+        "stopped", "reading", "writing", "output_fed", "can_write", "streams", "in_tx",
+        "deferred", "__weakref__",
     )
 
     def __init__(self, thread: "NetThread", sock: socket.socket, peer: Any, conn_id: int) -> None:
@@ -107,6 +129,8 @@ class Connection:
         self.output_fed = False
         self.can_write = True
         self.streams: dict[int, Stream] = {}
+        self.in_tx = 0  # requests sent to TX and not back yet
+        self.deferred: collections.deque[IprotoMsg] = collections.deque()
 
     def __repr__(self) -> str:
         return f"<Connection {self.id} {self.peer} on net{self.thread.index}>"
@@ -151,7 +175,7 @@ class Connection:
             self.close()
             return
         if n == 0:
-            self.close()
+            self.input_eof()
             return
         ibuf.wpos += n
         self.parse_size += n
@@ -253,6 +277,7 @@ class Connection:
         wpos = self.wpos
         n = len(frames)
         self.input_msg_count[p] += n
+        self.in_tx += n  # stream_push takes back those it queues
         th.msg_count += n
         th.requests_total += n
         for pos, pend in frames:
@@ -333,6 +358,7 @@ class Connection:
             th.streams_current += 1
         if stream.current is not None:
             stream.queue.append(msg)
+            self.in_tx -= 1
             th.stream_queue_total += 1
             th.stream_queue_current += 1
             return
@@ -351,6 +377,7 @@ class Connection:
             th.stream_queue_current -= 1
             nxt.wpos = self.wpos
             stream.current = nxt
+            self.in_tx += 1
             th.tx_pipe.push(nxt)
             return
         stream.current = None
@@ -358,6 +385,53 @@ class Connection:
             return  # a stream lives on while its transaction is open (as Tarantool)
         del self.streams[msg.stream_id]
         th.streams_current -= 1
+
+    def defer(self, msg: IprotoMsg) -> None:
+        """TX sent `msg` back unexecuted: output is over `net_obuf_max`."""
+        self.in_tx -= 1
+        self.deferred.append(msg)
+        if self.state != ALIVE:
+            self.redispatch()  # closed: TX runs it now (the reply goes nowhere)
+            return
+        self.stop_input(STOP_DEFERRED)
+        self.redispatch_if_ready()
+
+    def redispatch_if_ready(self) -> None:
+        """Send the deferred requests again once output has drained and no
+        request sent before them can still come back deferred (order)."""
+        if (self.deferred and self.in_tx <= self.long_poll_count
+                and self.unsent() <= self.thread.net_obuf_max):
+            self.redispatch()
+
+    def redispatch(self) -> None:
+        th = self.thread
+        deferred = self.deferred
+        n = len(deferred)
+        if self.state == ALIVE:  # keep within net_msg_max; the rest goes next round
+            n = min(n, max(1, th.net_msg_max - th.msg_count))
+        # The round leaves the queue, and is counted, before it is sent: with
+        # local pipes TX may send some back while this loop still runs.
+        round_ = [deferred.popleft() for _ in range(n)]
+        self.in_tx += n
+        th.msg_count += n
+        for msg in round_:
+            msg.bounce = RETRY if msg is round_[0] else 0
+            msg.hop = 0
+            msg.wpos = self.wpos
+            th.tx_pipe.push(msg)
+        if not self.deferred:
+            self.start_input(STOP_DEFERRED)
+
+    def input_eof(self) -> None:
+        """The client closed or half-closed: stop reading; what was read runs,
+        and its replies are written (`close_if_done`)."""
+        self.stop_input(STOP_EOF)
+        self.close_if_done()
+
+    def close_if_done(self) -> None:
+        if (self.stopped & STOP_EOF and self.state == ALIVE and self.is_idle()
+                and not self.deferred and self.wpos == self.wend):
+            self.close()
 
     def release_input(self, msg: IprotoMsg) -> None:
         """A request is finished with its input: consume its ibuf once all are."""
@@ -440,6 +514,10 @@ class Connection:
                 return
         if self.stopped & STOP_OUTPUT:
             self.start_input(STOP_OUTPUT)
+        if self.deferred:
+            self.redispatch_if_ready()
+        elif self.stopped & STOP_EOF:
+            self.close_if_done()
 
     def _on_writable(self) -> None:
         self.writing = False
@@ -470,6 +548,7 @@ class Connection:
             self.writing = False
             th.loop.remove_writer(self.fd)
         self.state = CLOSED
+        th.connection_closed(self)
         try:
             self.sock.close()
         except OSError:
@@ -486,11 +565,14 @@ class Connection:
         self.parse_size = 0
         if ibuf.used() == 0 and not self.input_msg_count[self.p_ibuf]:
             ibuf.release()
-        th.connection_closed(self)
         if self.srv is None:
             # The connect route has not come back yet: it will find us closed.
             return
         th.tx_pipe.push(ServiceMsg(th.route_disconnect, self, self.srv))
+        if self.deferred:
+            # Requests already read still run; behind the disconnect, TX
+            # knows the connection is gone and does not send them back.
+            self.redispatch()
 
     def try_destroy(self) -> None:
         """Destroy once idle (`iproto_connection_try_to_start_destroy`)."""

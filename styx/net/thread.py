@@ -18,16 +18,17 @@ from __future__ import annotations
 import collections
 import functools
 import logging
+import select
 import socket
 import threading
 from typing import Any, Callable
 
 from .. import cbus
-from ..iproto_msg import IprotoMsg, Kharon, ServiceMsg
+from ..iproto_msg import BOUNCED, IprotoMsg, Kharon, ServiceMsg
 from ..memory import SlabCache
 from ..protocol import codec
 from ..protocol import constants as C
-from .connection import ALIVE, CLOSED, STOP_MSG_MAX, STOP_STARTING, Connection
+from .connection import ALIVE, CLOSED, STOP_EOF, STOP_MSG_MAX, STOP_STARTING, Connection
 
 log = logging.getLogger("styx.net")
 
@@ -73,6 +74,9 @@ class NetThread:
         self.route_disconnect: tuple[cbus.Hop, ...] = ()
         self.route_destroy: tuple[cbus.Hop, ...] = ()
         self.connections: set[Connection] = set()
+        # Socket errors, watched apart from reading (see `_on_hangup`).
+        self.hangups = select.epoll() if hasattr(select, "epoll") else None
+        self.by_fd: dict[int, Connection] = {}
         self.stopped: collections.deque[Connection] = collections.deque()
         self.msg_count = 0
         # Counters (this thread only writes them; readers use `stats`).
@@ -100,6 +104,9 @@ class NetThread:
         self.endpoint = endpoint
         self.tx_pipe = tx_pipe
         self.loop.call_soon_threadsafe(self.stat_tick)
+        if self.hangups is not None:
+            self.loop.call_soon_threadsafe(self.loop.add_reader, self.hangups.fileno(),
+                                           self._on_hangup)
 
     @property
     def assigned(self) -> int:
@@ -119,6 +126,24 @@ class NetThread:
         self.connections.add(conn)
         self.connections_total += 1
         msg.conn = conn
+        if self.hangups is not None:
+            self.by_fd[conn.fd] = conn
+            self.hangups.register(conn.fd, select.EPOLLET)  # errors only: always reported
+
+    def _on_hangup(self) -> None:
+        """A socket error (a reset): close the connection, reading or not.
+
+        uvloop treats an error on a watched descriptor as fatal to its
+        watcher: it calls the reader once and then never again, so a reader
+        that found data in that last call never learns of the reset, and the
+        descriptor leaks. A connection whose input is stopped (backpressure)
+        is not watched at all. This epoll sees every error, edge-triggered,
+        whatever the loop and the stop reasons."""
+        for fd, events in self.hangups.poll(0):  # type: ignore[union-attr]
+            conn = self.by_fd.get(fd)
+            if conn is not None and events & select.EPOLLERR:
+                log.debug("%r: socket error, closing", conn)
+                conn.close()
 
     def send_greeting(self, msg: ServiceMsg) -> None:
         """Last hop of the connect route: TX made the session and the greeting."""
@@ -137,7 +162,13 @@ class NetThread:
         conn.start_input(STOP_STARTING)
 
     def connection_closed(self, conn: Connection) -> None:
+        """Before the socket closes."""
         self.connections.discard(conn)
+        if self.by_fd.pop(conn.fd, None) is not None:
+            try:
+                self.hangups.unregister(conn.fd)  # type: ignore[union-attr]
+            except OSError:
+                pass
         try:
             self.stopped.remove(conn)
         except ValueError:
@@ -156,14 +187,22 @@ class NetThread:
     def send_msg(self, msg: IprotoMsg) -> None:
         """Last hop of every request route (`net_send_msg`)."""
         conn: Connection = msg.conn
-        if msg.stream_id:
-            conn.stream_next(msg)
-        conn.release_input(msg)
-        if conn.state == ALIVE:
-            conn.set_wend(msg.wpos)
-        else:
-            conn.try_destroy()
         self.msg_count -= 1
+        if msg.bounce == BOUNCED:
+            conn.defer(msg)
+        else:
+            conn.in_tx -= 1
+            if msg.stream_id:
+                conn.stream_next(msg)
+            conn.release_input(msg)
+            if conn.state == ALIVE:
+                conn.set_wend(msg.wpos)
+                if conn.deferred:
+                    conn.redispatch_if_ready()
+                elif conn.stopped & STOP_EOF:
+                    conn.close_if_done()
+            else:
+                conn.try_destroy()
         if self.stopped:
             self.resume_stopped()
 
@@ -252,8 +291,13 @@ class NetThread:
         return any(c.state == ALIVE and c.can_write and c.wpos != c.wend for c in self.connections)
 
     def close_all(self) -> None:
+        """At shutdown: close every connection, then the error watch."""
         for conn in list(self.connections):
             conn.close()
+        if self.hangups is not None:
+            self.loop.remove_reader(self.hangups.fileno())
+            self.hangups.close()
+            self.hangups = None
 
     def start_thread(self, make_loop: Callable[[], Any], ready: threading.Event) -> None:
         def run() -> None:

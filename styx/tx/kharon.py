@@ -25,8 +25,9 @@ from ..iproto_msg import Kharon, Srv, Wpos
 __all__ = ["accept_wpos", "push", "end_push"]
 
 
-def accept_wpos(srv: Srv, wpos: Wpos) -> None:
+def accept_wpos(srv: Srv, wpos: Wpos) -> int:
     """Net has written everything before `wpos`: recycle and rotate obufs.
+    Returns how many bytes of output are not written yet.
 
     If the written position is inside the obuf TX is filling, the other one
     has been written out completely: recycle it. Then, if the
@@ -34,13 +35,16 @@ def accept_wpos(srv: Srv, wpos: Wpos) -> None:
     to a fresh buffer while net drains the old one.
     """
     cur = srv.p_obuf
-    if wpos[0] != cur:
-        return
-    prev = srv.obuf[1 - cur]
+    obuf = srv.obuf
+    if wpos[0] != cur:  # net is still writing the other one
+        return obuf[1 - cur].used - wpos[1] + obuf[cur].used
+    prev = obuf[1 - cur]
     if prev.used:
         prev.recycle()
-    if srv.obuf[cur].used:
+    used = obuf[cur].used
+    if used:
         srv.p_obuf = 1 - cur
+    return used - wpos[1]
 
 
 def push(tx: Any, srv: Srv) -> None:

@@ -20,7 +20,7 @@ import asyncio
 import logging
 from typing import TYPE_CHECKING, Any, Callable
 
-from ..iproto_msg import IprotoMsg, ServiceMsg
+from ..iproto_msg import BOUNCED, RETRY, IprotoMsg, ServiceMsg
 from ..protocol import constants as C
 from ..protocol.auth import CHAP_SHA1, check_scramble
 from ..protocol.codec import DmlRequest
@@ -61,8 +61,11 @@ class Process:
 
     def _accept(self: "Tx", msg: IprotoMsg) -> bool:
         """Recycle output, count it, check the schema version; False if
-        already answered."""
-        accept_wpos(msg.srv, msg.wpos)
+        already answered (or sent back: `_defer`)."""
+        srv = msg.srv
+        unsent = accept_wpos(srv, msg.wpos)
+        if (unsent > self.net_obuf_max or srv.deferring) and self._defer(msg, unsent):
+            return False
         self.req_counts[msg.type] += 1
         return not msg.schema_version or self._schema_ok(msg)
 
@@ -72,6 +75,22 @@ class Process:
             # Tarantool passes the two versions in this (swapped) order.
             self._error(msg, BoxError(ER.WRONG_SCHEMA_VERSION, sv, self.schema.version))
             return False
+        return True
+
+    def _defer(self: "Tx", msg: IprotoMsg, unsent: int) -> bool:
+        """Send the request back unexecuted if its connection has more than
+        `net_obuf_max` bytes unsent, or if an earlier one was sent back (the
+        order of requests holds); net sends it again when output drained
+        (net/connection.py, "Output bound"). True if sent back."""
+        srv = msg.srv
+        if not srv.alive:
+            return False  # closed: nothing is written any more, run it
+        if msg.bounce == RETRY:
+            srv.deferring = False
+        if not srv.deferring and unsent <= self.net_obuf_max:
+            return False
+        srv.deferring = True
+        msg.bounce = BOUNCED
         return True
 
     def _error(self: "Tx", msg: IprotoMsg, err: BoxError) -> None:
@@ -105,7 +124,10 @@ class Process:
 
     def process_error(self: "Tx", msg: IprotoMsg) -> None:
         """A request net could not decode: reply with the error it found."""
-        accept_wpos(msg.srv, msg.wpos)
+        srv = msg.srv
+        unsent = accept_wpos(srv, msg.wpos)
+        if (unsent > self.net_obuf_max or srv.deferring) and self._defer(msg, unsent):
+            return
         if msg.diag is not None and hasattr(msg.diag, "sync"):
             msg.sync = msg.diag.sync  # type: ignore[union-attr]
         self._error(msg, msg.diag)  # type: ignore[arg-type]
@@ -114,7 +136,9 @@ class Process:
 
     def process_ping(self: "Tx", msg: IprotoMsg) -> None:
         srv = msg.srv
-        accept_wpos(srv, msg.wpos)
+        unsent = accept_wpos(srv, msg.wpos)
+        if (unsent > self.net_obuf_max or srv.deferring) and self._defer(msg, unsent):
+            return
         if not msg.schema_version or self._schema_ok(msg):
             reply_ok(srv, msg, self.schema.version)
 
@@ -172,7 +196,9 @@ class Process:
 
     def process_call(self: "Tx", msg: IprotoMsg) -> Any:
         srv = msg.srv
-        accept_wpos(srv, msg.wpos)
+        unsent = accept_wpos(srv, msg.wpos)
+        if (unsent > self.net_obuf_max or srv.deferring) and self._defer(msg, unsent):
+            return None
         self.req_counts[msg.type] += 1
         if msg.schema_version and not self._schema_ok(msg):
             return None
@@ -278,7 +304,9 @@ class Process:
 
     def process_select(self: "Tx", msg: IprotoMsg) -> None:
         srv = msg.srv
-        accept_wpos(srv, msg.wpos)
+        unsent = accept_wpos(srv, msg.wpos)
+        if (unsent > self.net_obuf_max or srv.deferring) and self._defer(msg, unsent):
+            return
         self.req_counts[C.SELECT] += 1
         if msg.schema_version and not self._schema_ok(msg):
             return
@@ -359,13 +387,17 @@ class Process:
     def process_watch(self: "Tx", msg: IprotoMsg) -> None:
         """No reply, ever (the event is the answer)."""
         srv = msg.srv
-        accept_wpos(srv, msg.wpos)
+        unsent = accept_wpos(srv, msg.wpos)
+        if (unsent > self.net_obuf_max or srv.deferring) and self._defer(msg, unsent):
+            return
         self.watchers.watch(srv.session, msg.req, msg.sync)
         msg.wpos = srv.end()
 
     def process_unwatch(self: "Tx", msg: IprotoMsg) -> None:
         srv = msg.srv
-        accept_wpos(srv, msg.wpos)
+        unsent = accept_wpos(srv, msg.wpos)
+        if (unsent > self.net_obuf_max or srv.deferring) and self._defer(msg, unsent):
+            return
         self.watchers.unwatch(srv.session, msg.req)
         msg.wpos = srv.end()
 
