@@ -90,6 +90,16 @@ def check_error_layout(body_raw: bytes, errcode: int) -> None:
     assert e[3] == msg and type(e[4]) is int and e[5] == errcode
 
 
+INTERNAL_ERROR = 0x8000 | 115  # ER_SYSTEM, what Styx answers when a handler raised
+
+
+def assert_not_internal(r: Reply) -> None:
+    """An "Internal error" reply is a bug, whatever the request."""
+    message = r.body.get(0x31, "") if isinstance(r.body, dict) else ""
+    assert r.code != INTERNAL_ERROR and "Internal error" not in str(message), \
+        f"an internal error reached the client: {r.code:#x} {r.body!r}"
+
+
 def read_reply(c: Raw) -> Reply:
     c.reply()
     return parse_reply(c.raw_replies[-1])

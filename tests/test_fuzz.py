@@ -12,6 +12,7 @@ must lose nothing. One thread mode per test keeps the file fast."""
 
 from __future__ import annotations
 
+import os
 import socket
 import struct
 import time
@@ -24,7 +25,8 @@ from hypothesis import strategies as st
 from styx import Server
 from tests.iproto import Raw
 from tests.rawkit import (
-    CHUNK, Bystander, ErrorLogWatcher, assert_ok, pk, read_reply, split_replies,
+    CHUNK, Bystander, ErrorLogWatcher, assert_not_internal, assert_ok, pk, read_reply,
+    split_replies,
 )
 
 PACKET_SIZE_MAX = 2 ** 31
@@ -80,6 +82,7 @@ class Witness:
 
 @pytest.fixture
 def harness(fuzz_server: Server) -> Iterator[Witness]:
+    fds = _fds()
     witness = Witness(fuzz_server)
     bystander = Bystander(fuzz_server.port)
     bystander.start()
@@ -88,6 +91,16 @@ def harness(fuzz_server: Server) -> Iterator[Witness]:
     witness.conn.close()
     bystander.finish(min_answered=20)
     assert logs.messages() == [], "the server logged internal errors"
+    # Every connection of the test is closed: no descriptor is left behind
+    # (client and server ends both live in this process).
+    deadline = time.monotonic() + 5
+    while _fds() > fds and time.monotonic() < deadline:
+        time.sleep(0.02)
+    assert _fds() <= fds, "descriptors left behind"
+
+
+def _fds() -> int:
+    return len(os.listdir("/proc/self/fd"))
 
 
 # -- a reference framer ------------------------------------------------------------
@@ -152,6 +165,8 @@ def check_connection(c: Raw, data: bytes, extra_final: int = 0, allowed_syncs: s
     received, closed = drain(c.sock, None if fatal else want, quiet=0.03)
     replies, rest = split_replies(received)
     assert rest == b"", f"a truncated reply: {rest.hex()}"
+    for r in replies:
+        assert_not_internal(r)
     if fatal:
         assert closed, "a bad length prefix must close the connection"
         assert replies, "the fatal error must be sent before closing"
@@ -208,7 +223,7 @@ values = st.recursive(
 SAFE_FUNCTIONS = ["echo", "one", "nothing", "sum", "whoami", "fail", "fail_box", "reset_counted",
                   "net_stat", "no_such_function", ""]
 # (Not WATCH 0x4A, UNWATCH 0x4B: those have no reply in Tarantool.)
-REQUEST_TYPES = [0, 1, 2, 3, 4, 5, 6, 7, 8, 9, 10, 12, 14, 0x40, 0x41, 0x44, 0x49, 0x80, 0x777,
+REQUEST_TYPES = [0, 1, 2, 3, 4, 5, 6, 7, 8, 9, 10, 12, 14, 15, 16, 0x40, 0x41, 0x44, 0x49, 0x80, 0x777,
                  2 ** 32 + 10]
 SYNCS = st.integers(min_value=0, max_value=2 ** 64 - 1)
 
@@ -223,6 +238,8 @@ def headers(draw: Any) -> dict[Any, Any]:
         h[1] = draw(st.one_of(SYNCS, SYNCS, SYNCS, values))
     if draw(st.integers(0, 5)) == 0:
         h[5] = draw(st.one_of(st.integers(0, 100), values))
+    if draw(st.integers(0, 3)) == 0:
+        h[0x0A] = draw(st.one_of(st.integers(0, 3), values))  # STREAM_ID
     extra = draw(st.dictionaries(keys, values, max_size=3))
     for k, v in extra.items():
         if draw(st.booleans()):
@@ -256,6 +273,10 @@ def bodies(draw: Any, rtype: Any) -> bytes:
         body = {0x54: draw(st.one_of(st.integers(0, 10), values)),
                 0x55: draw(st.one_of(st.lists(st.integers(0, 20), max_size=5), values)),
                 0x5B: draw(st.one_of(st.just("chap-sha1"), values))}
+    elif rtype == 14:  # BEGIN: TIMEOUT (NaN and infinities too), TXN_ISOLATION, IS_SYNC
+        body = {0x56: draw(st.one_of(st.floats(), st.integers(-5, 5), values)),
+                0x59: draw(st.one_of(st.integers(0, 5), values)),
+                0x61: draw(st.one_of(st.booleans(), values))}
     elif rtype in (1, 2, 3, 4, 5, 9):
         body = {0x10: draw(st.one_of(st.sampled_from([280, 281, 289, 9999]), values)),
                 0x12: draw(st.one_of(st.integers(0, 5), values)),
@@ -369,6 +390,7 @@ def test_random_packets_on_one_long_connection(fuzz_server, harness):
         probes = 0
         while finals < want:
             r = read_reply(conn)
+            assert_not_internal(r)
             if r.code == CHUNK:
                 continue
             finals += 1

@@ -164,3 +164,20 @@ def test_transaction_timeout_conflict_and_disconnect(server):
         while any(s.txns for s in server.tx.sessions.values()) and time.monotonic() < deadline:
             time.sleep(0.01)
         assert get(c, 16, 300) == []
+
+
+def test_begin_timeout_nan_and_infinities(server):
+    """Tarantool takes a NaN or +inf TIMEOUT (its timer never fires) and
+    refuses -inf as any negative; NaN used to be an "Internal error"."""
+    with Raw(server.port) as c:
+        # The exact bytes of the report: BEGIN, sync 5, stream 1, {TIMEOUT: NaN}.
+        c.send(bytes.fromhex("ce0000001283000e01050a018156cb7ff8000000000000"))
+        h, b = c.reply()
+        assert (h[0], h[1], b) == (0, 5, {})
+        assert ok(c, REPLACE, 2, {SPACE_NAME: "items", TUPLE: [300, "nan"]}, stream=1)
+        assert ok(c, COMMIT, 3, {}, stream=1) == {}
+        assert ok(c, BEGIN, 4, {TIMEOUT: float("inf")}, stream=2) == {}
+        assert ok(c, ROLLBACK, 5, {}, stream=2) == {}
+        h, b = rq(c, BEGIN, 6, {TIMEOUT: float("-inf")}, stream=3)
+        assert (h[0], b[ERROR_24]) == (0x8000 | 1, "Illegal parameters, timeout must be a number greater than 0")
+        assert get(c, 7, 300) == [[300, "nan"]]

@@ -22,6 +22,7 @@ decode to `Decimal` and `UUID` (protocol/ext.py); other extensions stay
 
 from __future__ import annotations
 
+import math
 import struct
 from typing import Any, NamedTuple
 
@@ -508,7 +509,11 @@ def decode_begin(body: Any) -> BeginRequest:
     if isolation > 4:
         raise BoxError(ER.ILLEGAL_PARAMS, "unknown isolation level")
     # A TIMEOUT of 0 (what some connectors send by default) means none.
-    return BeginRequest(float(timeout) if timeout else None, isolation, is_sync)
+    # Tarantool takes NaN (it fails `timeout <= 0`) and +inf, and their
+    # timers never fire: no timeout either.
+    if not timeout or timeout != timeout or timeout == math.inf:
+        return BeginRequest(None, isolation, is_sync)
+    return BeginRequest(float(timeout), isolation, is_sync)
 
 
 def decode_watch(body: Any) -> str:
