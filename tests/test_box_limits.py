@@ -270,3 +270,52 @@ def test_eval_is_unsupported_connectors(styx_port):
             await a.disconnect()
 
     asyncio.run(asyncio.wait_for(main(), 30))
+
+
+@pytest.mark.parametrize("threads", [0, 2])
+def test_memtx_memory_is_charged_inside_a_transaction(make_server, threads):
+    """A transaction's writes take the quota when they are made (memtx
+    allocates them then): the write that does not fit gets error 2 and the
+    transaction goes on; a BEGIN with no timeout cannot hold more than the
+    quota (it took 20,000 more 1 KB tuples and failed only at COMMIT)."""
+    server = make_server(app=MEMTX_APP, memtx_memory=1 << 20, iproto_threads=threads)
+    c = Conn(server.port)
+    BEGIN, COMMIT, ROLLBACK, REPLACE = 14, 15, 16, 3
+
+    def in_stream(rtype: int, body: Any = None, stream: int = 1) -> tuple[int, Any]:
+        c.sync += 1
+        c.raw.request(rtype, c.sync, body, k10=stream)
+        h, b = c.raw.reply()
+        return h[0] & 0x7FFF, (b or {}).get(0x30, (b or {}).get(0x31))
+
+    assert in_stream(BEGIN, {}) == (0, None)
+    n = 0
+    while True:
+        code, data = in_stream(REPLACE, {0x10: SPACE, 0x21: row(n + 1)})
+        if code:
+            assert code == MEMORY_ISSUE and OOM.match(data), data
+            break
+        n += 1
+        assert n < 2000, "the transaction wrote past memtx_memory"
+    assert (1 << 20) // SIZE * 0.4 < n < (1 << 20) // SIZE
+    # Nothing is visible outside, and nothing else fits meanwhile.
+    assert c.select() == []
+    check_oom(*c.insert(row(10_000)))
+    # The transaction still works: it reads its writes, and commits them.
+    assert in_stream(SELECT, {0x10: SPACE, 0x11: 0, 0x12: 10, 0x13: 0, 0x14: 0,
+                              0x20: [n]}) == (0, [row(n)])
+    assert in_stream(COMMIT) == (0, None)
+    assert [t[0] for t in c.select()] == list(range(1, n + 1))
+    check_oom(*c.insert(row(n + 1)))
+
+    # A rolled back transaction gives its charge back; rewriting one key in
+    # a transaction is charged once.
+    for i in range(1, n + 1):
+        assert c.req(DELETE, {0x10: SPACE, 0x11: 0, 0x20: [i]})[0] == 0
+    assert in_stream(BEGIN, {}, stream=2)[0] == 0
+    for _ in range(3 * n):
+        assert in_stream(REPLACE, {0x10: SPACE, 0x21: row(1)}, stream=2)[0] == 0
+    assert in_stream(REPLACE, {0x10: SPACE, 0x21: row(2)}, stream=2)[0] == 0
+    assert in_stream(ROLLBACK, stream=2) == (0, None)
+    for i in range(1, n + 1):
+        assert c.insert(row(i))[0] == 0, i

@@ -68,7 +68,8 @@ class Quota:
         self.used -= size
 
 
-def _cost(data: bytes) -> int:
+def cost(data: bytes) -> int:
+    """What a stored tuple takes of the memtx_memory quota."""
     return len(data) + TUPLE_OVERHEAD
 
 
@@ -279,7 +280,7 @@ class Space:
         The memory quota is charged first: past `memtx_memory` this raises
         before anything has changed.
         """
-        delta = (_cost(data) if data is not None else 0) - (_cost(old) if old is not None else 0)
+        delta = (cost(data) if data is not None else 0) - (cost(old) if old is not None else 0)
         if delta > 0:
             self.quota.charge(delta)
         else:
@@ -400,7 +401,7 @@ class Space:
 
     def truncate(self) -> None:
         for data in list(self.pk.iterate(C.ITER_ALL, ())) if self.indexes else ():
-            self.quota.refund(_cost(data))
+            self.quota.refund(cost(data))
         for idx in self.indexes:
             idx.clear()
 

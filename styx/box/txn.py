@@ -21,6 +21,12 @@ Tarantool's memtx MVCC does more (it also aborts on read-write conflicts);
 TXN_ISOLATION is accepted and recorded, and every level behaves as above.
 A transaction past its TIMEOUT is rolled back; its later requests get
 ER_TRANSACTION_TIMEOUT (231).
+
+Memory: each tuple a transaction writes is charged to the `memtx_memory`
+quota when it is written, as memtx allocates it then: the write that does
+not fit fails with ER_MEMORY_ISSUE (2), and an open transaction cannot hold
+more than the quota. The charges go back when the transaction ends; COMMIT
+then charges what it stores, as any write (less than was reserved).
 """
 
 from __future__ import annotations
@@ -30,7 +36,7 @@ from typing import Any, Sequence
 from ..protocol import constants as C
 from ..protocol.errors import ER, BoxError
 from .index import HashIndex, Index
-from .space import Space, unpack_tuple
+from .space import Space, cost, unpack_tuple
 
 __all__ = ["Txn", "View"]
 
@@ -70,19 +76,30 @@ class Txn:
     def expire(self) -> None:
         """The TIMEOUT passed: roll back; later requests get 231."""
         if self.state == ACTIVE:
-            self.writes.clear()
-            self.order.clear()
+            self._release()
             self.state = TIMED_OUT
 
     def rollback(self) -> None:
         self._cancel_timer()
+        self._release()
+        self.state = DONE
+
+    def _refund(self) -> None:
+        """Give back what the writes were charged."""
+        for space, entries in self.writes.items():
+            for entry in entries.values():
+                if entry.data is not None:
+                    space.quota.refund(cost(entry.data))
+
+    def _release(self) -> None:
+        self._refund()
         self.writes.clear()
         self.order.clear()
-        self.state = DONE
 
     def commit(self) -> None:
         self.check()
         self._cancel_timer()
+        self._refund()  # applying the writes charges them again
         try:
             for space, pk_key in self.order:
                 entry = self.writes[space][pk_key]
@@ -177,9 +194,13 @@ class View:
         if overlay is None:
             overlay = txn.writes[self.space] = self.overlay = {}
         entry = overlay.get(pk_key)
+        if data is not None:
+            self.space.quota.charge(cost(data))  # first: past the quota, nothing changes
         if entry is None:
             entry = overlay[pk_key] = Entry(self.space.pk.by_key(pk_key))
             txn.order.append((self.space, pk_key))
+        elif entry.data is not None:
+            self.space.quota.refund(cost(entry.data))
         entry.data = data
         entry.fields = fields
 
