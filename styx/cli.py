@@ -1,12 +1,21 @@
-"""`styx serve [APP] --listen 127.0.0.1:3301 ...`: options named after box.cfg."""
+"""`styx serve [APP] --listen 127.0.0.1:3301 ...`: options named after box.cfg.
+
+A mistake in the command line, the listen address or the app ends in one
+line on stderr that names the value, and exit code 2 (argparse's own
+convention); never in a traceback through Styx.
+"""
 
 from __future__ import annotations
 
 import argparse
 import logging
+import logging.handlers
 import sys
 
-from .server import Config, Server
+from .server import Config, ConfigError, Server
+from .tx.app import AppError
+
+LOG_LEVELS = ("DEBUG", "INFO", "WARNING", "ERROR", "CRITICAL")
 
 __all__ = ["main"]
 
@@ -32,31 +41,39 @@ def build_parser() -> argparse.ArgumentParser:
                    help="seconds in-flight requests get on SIGTERM")
     s.add_argument("--instance-uuid", default=None)
     s.add_argument("--no-uvloop", action="store_true", help="use asyncio's own event loop")
-    s.add_argument("--log-level", default="INFO")
+    s.add_argument("--log", default=None, metavar="FILE",
+                   help="log to FILE instead of stderr; SIGHUP reopens it (logrotate)")
+    s.add_argument("--log-level", default="INFO", type=str.upper, choices=LOG_LEVELS)
     return p
 
 
 def main(argv: list[str] | None = None) -> int:
-    args = build_parser().parse_args(argv)
-    logging.basicConfig(level=args.log_level.upper(),
-                        format="%(asctime)s %(threadName)s %(levelname)s %(name)s: %(message)s")
-    config = Config(
-        listen=args.listen,
-        app=args.app,
-        iproto_threads=args.iproto_threads,
-        net_msg_max=args.net_msg_max,
-        readahead=args.readahead,
-        net_obuf_max=args.net_obuf_max,
-        memtx_memory=args.memtx_memory,
-        shutdown_timeout=args.shutdown_timeout,
-        instance_uuid=args.instance_uuid,
-        use_uvloop=not args.no_uvloop,
-    )
+    parser = build_parser()
+    args = parser.parse_args(argv)
     try:
+        handler: logging.Handler = (logging.handlers.WatchedFileHandler(args.log) if args.log
+                                    else logging.StreamHandler())
+    except OSError as e:
+        parser.error(f"--log {args.log}: {e.strerror}")
+    logging.basicConfig(level=args.log_level, handlers=[handler],
+                        format="%(asctime)s %(threadName)s %(levelname)s %(name)s: %(message)s")
+    try:
+        config = Config(
+            listen=args.listen,
+            app=args.app,
+            iproto_threads=args.iproto_threads,
+            net_msg_max=args.net_msg_max,
+            readahead=args.readahead,
+            net_obuf_max=args.net_obuf_max,
+            memtx_memory=args.memtx_memory,
+            shutdown_timeout=args.shutdown_timeout,
+            instance_uuid=args.instance_uuid,
+            use_uvloop=not args.no_uvloop,
+        )
         Server(config).run()
-    except (OSError, ValueError) as e:
+    except (ConfigError, AppError) as e:
         print(f"styx: {e}", file=sys.stderr)
-        return 1
+        return 2
     return 0
 
 

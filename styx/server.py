@@ -8,8 +8,9 @@ worlds, so it is where routes are made, as Tarantool's `iproto.cc` builds
 its routes from tx_* and net_* functions.
 
 Two ways to run:
-- `Server(config).run()` serves in the calling thread (the CLI; SIGTERM and
-  SIGINT stop it gracefully).
+- `Server(config).run()` serves in the calling thread (the CLI). SIGTERM and
+  SIGINT stop it gracefully, a second one skips the waiting; SIGHUP reopens
+  a log file that was moved (logrotate), as Tarantool does.
 - `server.start()` serves in a background thread and returns once the server
   listens; `server.stop()` shuts it down. Tests embed servers this way, and
   several can live in one process: nothing here is module-level state.
@@ -25,6 +26,7 @@ from __future__ import annotations
 
 import asyncio
 import logging
+import logging.handlers
 import os
 import signal
 import socket
@@ -32,18 +34,23 @@ import threading
 import time
 import uuid
 from dataclasses import dataclass
+from pathlib import Path
 from typing import Any, Callable
 
 from . import cbus
 from .net.listener import Listener
 from .net.thread import NetThread
-from .tx.app import load_app
+from .tx.app import AppError, load_app
 from .tx.fiber import current
 from .tx.thread import NetControl, Tx
 
 log = logging.getLogger("styx")
 
-__all__ = ["Config", "Server", "VERSION", "make_loop", "parse_listen"]
+__all__ = ["Config", "ConfigError", "Server", "VERSION", "make_loop", "parse_listen"]
+
+
+class ConfigError(ValueError):
+    """An option Styx cannot start with: the message names the value."""
 
 # The Tarantool version the greeting names. 2.10.0 is the first with IPROTO_ID,
 # which Styx implements; clients then send ID and use only the features Styx
@@ -68,15 +75,18 @@ class Config:
 
     def check(self) -> None:
         if not 0 <= self.iproto_threads <= 1000:
-            raise ValueError("iproto_threads must be between 0 and 1000")
+            raise ConfigError(f"iproto_threads {self.iproto_threads}: must be between 0 and 1000")
         if self.net_msg_max < 2:
-            raise ValueError("net_msg_max must be at least 2")
+            raise ConfigError(f"net_msg_max {self.net_msg_max}: must be at least 2")
         if not 128 <= self.readahead < 2 ** 31:
-            raise ValueError("readahead must be between 128 and 2147483647")
+            raise ConfigError(f"readahead {self.readahead}: must be between 128 and 2147483647")
         if self.net_obuf_max < 1:
-            raise ValueError("net_obuf_max must be positive")
+            raise ConfigError(f"net_obuf_max {self.net_obuf_max}: must be positive")
         if self.memtx_memory < 1:
-            raise ValueError("memtx_memory must be positive")
+            raise ConfigError(f"memtx_memory {self.memtx_memory}: must be positive")
+        if self.shutdown_timeout < 0:
+            raise ConfigError(f"shutdown_timeout {self.shutdown_timeout}: must not be negative")
+        parse_listen(self.listen)
 
 
 def make_loop(use_uvloop: bool = True) -> asyncio.AbstractEventLoop:
@@ -93,10 +103,15 @@ def make_loop(use_uvloop: bool = True) -> asyncio.AbstractEventLoop:
 def parse_listen(listen: str) -> tuple[int, Any]:
     """"host:port", "port", or "unix/:/path" -> (address family, address)."""
     if listen.startswith("unix/:"):
-        return socket.AF_UNIX, listen[len("unix/:"):]
+        path = listen[len("unix/:"):]
+        if not path:
+            raise ConfigError(f"listen {listen!r}: the socket path is missing (unix/:PATH)")
+        return socket.AF_UNIX, path
     host, _, port = listen.rpartition(":")
     if not port.isdigit():
-        raise ValueError(f"bad listen address {listen!r}")
+        raise ConfigError(f"listen {listen!r}: expected HOST:PORT, PORT or unix/:PATH")
+    if int(port) > 65535:
+        raise ConfigError(f"listen {listen!r}: port {port} is out of range 0..65535")
     host = host.strip("[]") or "0.0.0.0"
     family = socket.AF_INET6 if ":" in host else socket.AF_INET
     return family, (host, int(port))
@@ -112,6 +127,7 @@ class Server:
         self.address: Any = None
         self.loop: asyncio.AbstractEventLoop | None = None
         self._stop_requested: asyncio.Event | None = None
+        self._forced = False  # a second signal: stop waiting for anything
         self._thread: threading.Thread | None = None
         self._started = threading.Event()
         self._start_error: BaseException | None = None
@@ -182,7 +198,8 @@ class Server:
             raise
         if install_signals:
             for sig in (signal.SIGTERM, signal.SIGINT):
-                loop.add_signal_handler(sig, self._stop_requested.set)
+                loop.add_signal_handler(sig, self._on_stop_signal, sig)
+            loop.add_signal_handler(signal.SIGHUP, _reopen_logs)
         self._started.set()
         log.info("styx listening on %s, %d iproto thread(s)", cfg.listen, cfg.iproto_threads)
         await self._stop_requested.wait()
@@ -211,7 +228,10 @@ class Server:
             finally:
                 current.reset(token)
             init = getattr(module, "init", None)
-        await tx.run_init(init)
+        try:
+            await tx.run_init(init)
+        except Exception as e:
+            raise AppError.from_exception("init()", Path(cfg.app).resolve(), e) from e  # type: ignore[arg-type]
 
         # The iproto threads, each with its own loop (or TX's, with 0 threads).
         n = max(1, cfg.iproto_threads)
@@ -258,18 +278,32 @@ class Server:
         # TX binds and listens; one loop accepts and deals connections out.
         family, addr = parse_listen(cfg.listen)
         sock = socket.socket(family, socket.SOCK_STREAM)
-        if family == socket.AF_UNIX:
-            if os.path.exists(addr):
-                os.unlink(addr)
-        else:
-            sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
-        sock.bind(addr)
-        sock.listen(socket.SOMAXCONN)
+        try:
+            if family == socket.AF_UNIX:
+                if os.path.exists(addr):
+                    os.unlink(addr)
+            else:
+                sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+            sock.bind(addr)
+            sock.listen(socket.SOMAXCONN)
+        except OSError as e:
+            sock.close()
+            raise ConfigError(f"cannot listen on {cfg.listen!r}: {e.strerror or e}") from e
         self.address = sock.getsockname()
         accept_feed = self.nets[0].feed
         listener_pipes = [cbus.Pipe(net.endpoint, accept_feed) for net in self.nets]  # type: ignore[arg-type]
         self.listener = Listener(sock, accept_feed.loop, self.nets, listener_pipes)
         await self._in_loop(self.listener.loop, self.listener.start)
+
+    def _on_stop_signal(self, sig: int) -> None:
+        assert self._stop_requested is not None
+        if not self._stop_requested.is_set():
+            log.info("%s: graceful shutdown (send it again to skip the waiting)",
+                     signal.Signals(sig).name)
+            self._stop_requested.set()
+        elif not self._forced:
+            log.warning("%s again: shutting down now", signal.Signals(sig).name)
+            self._forced = True
 
     async def _in_loop(self, target: Any, func: Callable[[], Any]) -> Any:
         """Run `func` in `target` loop and wait for it."""
@@ -307,13 +341,14 @@ class Server:
         # and watchers of box.shutdown the time to go.
         tx.watchers.broadcast("box.shutdown", True)
         deadline = time.monotonic() + cfg.shutdown_timeout
-        while time.monotonic() < deadline:
+        while time.monotonic() < deadline and not self._forced:
             if (not tx.watchers.watching("box.shutdown") and not tx.pool.running  # type: ignore[union-attr]
                     and not await tx.nets_busy()):
                 break
             await asyncio.sleep(0.01)
         else:
-            log.warning("shutdown timeout: closing connections with requests in flight")
+            log.warning("shutdown %s: closing connections with requests in flight",
+                        "forced" if self._forced else "timeout")
         await tx.close_connections()
         tx.pool.cancel_all()  # type: ignore[union-attr]
         await asyncio.sleep(0)  # let disconnect routes run
@@ -323,6 +358,16 @@ class Server:
         for net in self.nets:
             if self.config.iproto_threads:
                 net.stop_thread()
+
+
+def _reopen_logs() -> None:
+    """SIGHUP, as Tarantool: reopen the log file if it was moved (logrotate)."""
+    reopened = False
+    for handler in logging.getLogger().handlers:
+        if isinstance(handler, logging.handlers.WatchedFileHandler):
+            handler.reopenIfNeeded()
+            reopened = True
+    log.info("SIGHUP: %s", "log file reopened" if reopened else "no log file to reopen, ignored")
 
 
 def _set_res(fut: asyncio.Future[Any], res: Any) -> None:

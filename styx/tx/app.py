@@ -21,7 +21,26 @@ from pathlib import Path
 from types import ModuleType
 from typing import Any, Callable
 
-__all__ = ["Procedure", "load_app", "lua_values", "call16_tuples"]
+__all__ = ["AppError", "Procedure", "load_app", "lua_values", "call16_tuples"]
+
+
+class AppError(Exception):
+    """The app file cannot be served: one line that says where and why."""
+
+    @classmethod
+    def from_exception(cls, what: str, path: Path, e: BaseException) -> "AppError":
+        """`e` raised by the app's own code: name its innermost line in the
+        app file, not Styx's frames around it."""
+        if isinstance(e, SyntaxError):
+            where = f"{e.filename}:{e.lineno}" + (f":{e.offset}" if e.offset else "")
+            return cls(f"{where}: SyntaxError: {e.msg}")
+        where = str(path)
+        tb = e.__traceback__
+        while tb is not None:
+            if Path(tb.tb_frame.f_code.co_filename) == path:
+                where = f"{path}:{tb.tb_lineno}"
+            tb = tb.tb_next
+        return cls(f"{where}: {what} failed: {type(e).__name__}: {e}")
 
 class Procedure:
     __slots__ = ("name", "func", "is_async")
@@ -38,17 +57,20 @@ class Procedure:
 def load_app(path: str | Path) -> tuple[ModuleType, dict[str, Procedure]]:
     """Import `path` as a new module and collect its public functions."""
     path = Path(path).resolve()
+    if not path.is_file():
+        raise AppError(f"{path}: no such file")
+    if path.suffix != ".py":
+        raise AppError(f"{path}: not a Python file (the app is a .py file)")
     name = f"styx_app_{path.stem}_{uuid.uuid4().hex[:12]}"  # one module per server
     spec = importlib.util.spec_from_file_location(name, path)
-    if spec is None or spec.loader is None:
-        raise ImportError(f"cannot load app file {path}")
+    assert spec is not None and spec.loader is not None  # a .py file always has one
     module = importlib.util.module_from_spec(spec)
     sys.modules[name] = module  # dataclasses and pickling look modules up here
     try:
         spec.loader.exec_module(module)
-    except BaseException:
+    except Exception as e:
         sys.modules.pop(name, None)
-        raise
+        raise AppError.from_exception("loading the app", path, e) from e
     return module, procedures_of(module)
 
 
