@@ -6,7 +6,7 @@ VENV := .venv
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed-stamp
 
-.PHONY: serve test bench tarantool clean
+.PHONY: serve test fuzz bench tarantool clean
 
 $(STAMP): pyproject.toml
 	$(PYTHON) -m venv $(VENV)
@@ -24,6 +24,11 @@ serve: $(STAMP)
 
 test: $(STAMP) tarantool
 	$(BIN)/python -m pytest -q
+
+# Long fuzzing: the raw-protocol fuzz tests with 20,000 examples each, where
+# `make test` runs 150 (35 s); STYX_FUZZ_EXAMPLES sets another count.
+fuzz: $(STAMP) tarantool
+	STYX_FUZZ_EXAMPLES=$${STYX_FUZZ_EXAMPLES:-20000} $(BIN)/python -m pytest -q tests/test_fuzz.py
 
 bench: $(STAMP) tarantool
 	$(BIN)/python bench/run.py

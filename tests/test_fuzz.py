@@ -36,7 +36,7 @@ PACKET_SIZE_MAX = 2 ** 31
 BIG_PARTIAL = 1 << 20
 
 FUZZ_SETTINGS = settings(
-    max_examples=150,
+    max_examples=int(os.environ.get("STYX_FUZZ_EXAMPLES", 150)),  # `make fuzz` sends many more
     deadline=None,
     suppress_health_check=[HealthCheck.too_slow, HealthCheck.data_too_large],
     database=None,
