@@ -27,6 +27,7 @@ from styx.protocol.codec import (
     encode_packet,
     encode_reply,
     frame,
+    map_pairs,
     new_packer,
     new_unpacker,
     pack_data_prefix_into,
@@ -434,7 +435,9 @@ def test_decode_header_unknown_keys_skipped() -> None:
         ({0: 64, 1: 42, "k": 1}, 42),
         ({1: 42, 4: 7}, 42),
         ({1: 42, 5: 80, 10: -1}, 42),
-        ({1: 7, 1000: "skipped", 9: "bad", 1: 8}, 8),
+        # SYNC twice on the wire, the last before the failure wins: a dict
+        # literal would merge the two keys, so the map is built as wire pairs.
+        (map_pairs(b"\x84\x01\x07\xcd\x03\xe8\xa7skipped\x01\x08\x09\xa3bad"), 8),
     ],
 )
 def test_decode_header_sync_before_failure(h: dict[Any, Any], sync: int) -> None:
