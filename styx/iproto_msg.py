@@ -56,9 +56,9 @@ class Srv:
 
     __slots__ = ("conn", "net", "session", "obuf", "p_obuf", "kharon", "alive", "deferring")
 
-    def __init__(self, conn: Any, net: int, obufs: tuple[Obuf, Obuf]) -> None:
+    def __init__(self, conn: Any, net: Any, obufs: tuple[Obuf, Obuf]) -> None:
         self.conn = conn  # net's connection: opaque to TX, passed back in messages
-        self.net = net  # index of the iproto thread that owns the connection
+        self.net = net  # TX's link to the iproto thread that owns the connection (tx.NetLink)
         self.session: Any = None  # TX's session
         self.obuf = obufs
         self.p_obuf = 0  # the obuf TX appends to

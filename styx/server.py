@@ -1,11 +1,10 @@
-"""Wiring: configuration, start, stop.
+"""Configuration, start, stop.
 
-`Server` builds one Styx instance: the TX thread, `iproto_threads` iproto
-threads (or, with 0, the net role inside TX's own loop), the cbus endpoints
-and pipes between them, the routes (each a tuple of hops: TX's handler, then
-the net thread's), and the listener. This is the only module that sees both
-worlds, so it is where routes are made, as Tarantool's `iproto.cc` builds
-its routes from tx_* and net_* functions.
+`Server` builds one Styx instance, in named steps (`_setup`): the TX thread,
+the app, `iproto_threads` iproto threads (or, with 0, the net role inside
+TX's own loop), the routes between them (`routes.wire`: endpoints, pipes,
+routes, and each side's link to the other), and the listener. With
+routes.py, this is the only module that sees both worlds.
 
 Two ways to run:
 - `Server(config).run()` serves in the calling thread (the CLI). SIGTERM and
@@ -40,9 +39,10 @@ from typing import Any, Callable
 from . import cbus
 from .net.listener import Listener
 from .net.thread import NetThread
+from .routes import wire
 from .tx.app import AppError, load_app
 from .tx.fiber import current
-from .tx.thread import NetControl, Tx
+from .tx.thread import Tx
 
 log = logging.getLogger("styx")
 
@@ -206,9 +206,17 @@ class Server:
         await self._shutdown()
 
     async def _setup(self, loop: asyncio.AbstractEventLoop) -> None:
-        cfg = self.config
+        """TX, the app, the iproto threads, the routes between them, listen."""
         bus = cbus.Bus()
-        tx = self.tx = Tx(
+        tx = self.tx = self._start_tx(loop, bus)
+        await self._load_app(tx)
+        self.nets = self._start_net_threads(loop)
+        wire(tx, self.nets, bus, self.config.net_msg_max)
+        await self._listen()
+
+    def _start_tx(self, loop: asyncio.AbstractEventLoop, bus: cbus.Bus) -> Tx:
+        cfg = self.config
+        tx = Tx(
             version=VERSION,
             instance_uuid=cfg.instance_uuid or str(uuid.uuid4()),
             net_msg_max=cfg.net_msg_max,
@@ -216,66 +224,44 @@ class Server:
             memtx_memory=cfg.memtx_memory,
             net_obuf_max=cfg.net_obuf_max,
         )
-        tx_endpoint = tx.bind(loop, bus)
+        tx.bind(loop, bus)
         tx.broadcast_system_keys()
+        return tx
 
-        # The app first: its module code and init() run in TX, before listening.
-        init = None
-        if cfg.app:
-            token = current.set(tx.fiber())
-            try:
-                module, tx.procedures = load_app(cfg.app)
-            finally:
-                current.reset(token)
-            init = getattr(module, "init", None)
+    async def _load_app(self, tx: Tx) -> None:
+        """The app's module code and init() run in TX, before listening."""
+        if not self.config.app:
+            return
+        path = Path(self.config.app).resolve()
+        token = current.set(tx.fiber())
         try:
-            await tx.run_init(init)
+            module, tx.procedures = load_app(path)
+        finally:
+            current.reset(token)
+        try:
+            await tx.run_init(getattr(module, "init", None))
         except Exception as e:
-            raise AppError.from_exception("init()", Path(cfg.app).resolve(), e) from e  # type: ignore[arg-type]
+            raise AppError.from_exception("init()", path, e) from e
 
-        # The iproto threads, each with its own loop (or TX's, with 0 threads).
-        n = max(1, cfg.iproto_threads)
-        self.nets = [NetThread(i, net_msg_max=cfg.net_msg_max, readahead=cfg.readahead,
-                               net_obuf_max=cfg.net_obuf_max) for i in range(n)]
-        loops: list[Any] = []
-        for net in self.nets:
+    def _start_net_threads(self, loop: asyncio.AbstractEventLoop) -> list[NetThread]:
+        """The iproto threads, each with its own loop; with 0, one NetThread
+        in TX's loop."""
+        cfg = self.config
+        nets = [NetThread(i, net_msg_max=cfg.net_msg_max, readahead=cfg.readahead,
+                          net_obuf_max=cfg.net_obuf_max)
+                for i in range(max(1, cfg.iproto_threads))]
+        for net in nets:
             if cfg.iproto_threads == 0:
-                loops.append(loop)
+                net.loop = loop
                 continue
             ready = threading.Event()
             net.start_thread(lambda: make_loop(cfg.use_uvloop), ready)
             ready.wait()
-            loops.append(net.loop)
+        return nets
 
-        max_input = max(1, cfg.net_msg_max // 2)
-        handlers = tx.handlers()
-        for net, nloop in zip(self.nets, loops):
-            # One Feed per loop: with 0 threads the net role shares TX's.
-            feed = tx.feed if nloop is loop else cbus.Feed(nloop)
-            endpoint = bus.register(cbus.Endpoint(net.name, nloop, feed=feed))
-            net.bind(endpoint, cbus.Pipe(tx_endpoint, feed, max_input))
-            net.schema_version = lambda: tx.schema.version
-            to_net = cbus.Pipe(endpoint, tx.feed, max_input)
-            tx.net_pipes.append(to_net)
-            tx.in_progress.append(0)
-            tx.in_progress_total.append(0)
-            tx.nets.append(NetControl(to_net, net.tx_pipe, net.stats, net.set_msg_max,
-                                      net.set_readahead, net.busy, net.close_all))
-            back = cbus.Hop(net.send_msg, None)
-            net.routes = {t: (cbus.Hop(h, to_net), back) for t, h in handlers.items()}
-            net.route_error = (cbus.Hop(tx.process_error, to_net), back)
-            net.route_connect = (cbus.Hop(net.attach, net.tx_pipe),
-                                 cbus.Hop(tx.process_connect, to_net),
-                                 cbus.Hop(net.send_greeting, None))
-            net.route_disconnect = (cbus.Hop(tx.process_disconnect, to_net),
-                                    cbus.Hop(net.finish_disconnect, None))
-            net.route_destroy = (cbus.Hop(tx.process_destroy, to_net),
-                                 cbus.Hop(net.finish_destroy, None))
-            tx.kharon_routes.append((cbus.Hop(net.process_push, net.tx_pipe),
-                                     cbus.Hop(tx.process_end_push, None)))
-            tx.discard_routes.append((cbus.Hop(net.discard_input, None),))
-
-        # TX binds and listens; one loop accepts and deals connections out.
+    async def _listen(self) -> None:
+        """TX binds and listens; one loop accepts and deals connections out."""
+        cfg = self.config
         family, addr = parse_listen(cfg.listen)
         sock = socket.socket(family, socket.SOCK_STREAM)
         try:

@@ -58,8 +58,8 @@ from typing import TYPE_CHECKING, Any
 from ..iproto_msg import RETRY, WPOS_ZERO, IprotoMsg, ServiceMsg, Srv, Wpos
 from ..memory import Ibuf
 from ..protocol import constants as C
-from ..protocol.codec import (NO_BODY, FramingError, decode_header, encode_reply, frame,
-                              map_pairs, map_size)
+from ..protocol.codec import (NO_BODY, FramingError, HeaderError, decode_header, encode_reply,
+                              frame, map_pairs, map_size)
 from ..protocol.constants import PACKET_SIZE_MAX
 from ..protocol.errors import ER, BoxError, encode_error_body
 
@@ -270,9 +270,9 @@ class Connection:
         dec.begin(ibuf.mv, start, stop)  # type: ignore[arg-type]
         u = dec.u
         origin = dec.origin
-        routes = th.routes
+        routes = th.tx.routes
         decoders = th.body_decoders
-        push = th.tx_pipe.push
+        push = th.tx.pipe.push
         srv = self.srv
         wpos = self.wpos
         n = len(frames)
@@ -295,9 +295,9 @@ class Connection:
                     h = map_pairs(bytes(buf[hstart:hend]))
                 t, sync, sv, sid = decode_header(h)
             except Exception as e:  # noqa: BLE001 - garbage in a header is a reply, not a crash
-                msg.sync = getattr(e, "sync", 0)
+                msg.sync = e.sync if isinstance(e, HeaderError) else 0
                 msg.diag = e if isinstance(e, BoxError) else BoxError(ER.INVALID_MSGPACK, "packet header")
-                msg.route = th.route_error
+                msg.route = th.tx.error
                 origin = dec.resync(ibuf.mv, pend, stop)  # type: ignore[arg-type]
                 u = dec.u
                 push(msg)
@@ -341,7 +341,7 @@ class Connection:
                         msg.req = decode(body)
                     except BoxError as e:
                         msg.diag = e
-            msg.route = route if msg.diag is None else th.route_error
+            msg.route = route if msg.diag is None else th.tx.error
             if msg.stream_id:
                 self.stream_push(msg)
             else:
@@ -363,7 +363,7 @@ class Connection:
             th.stream_queue_current += 1
             return
         stream.current = msg
-        th.tx_pipe.push(msg)
+        th.tx.pipe.push(msg)
 
     def stream_next(self, msg: IprotoMsg) -> None:
         """The current request of its stream is back: send the next, or free
@@ -378,7 +378,7 @@ class Connection:
             nxt.wpos = self.wpos
             stream.current = nxt
             self.in_tx += 1
-            th.tx_pipe.push(nxt)
+            th.tx.pipe.push(nxt)
             return
         stream.current = None
         if msg.txn_open and self.state == ALIVE:
@@ -418,7 +418,7 @@ class Connection:
             msg.bounce = RETRY if msg is round_[0] else 0
             msg.hop = 0
             msg.wpos = self.wpos
-            th.tx_pipe.push(msg)
+            th.tx.pipe.push(msg)
         if not self.deferred:
             self.start_input(STOP_DEFERRED)
 
@@ -527,7 +527,7 @@ class Connection:
     def fatal_error(self, err: BoxError) -> None:
         """A framing error: write the error with sync 0 right here, then close."""
         body = encode_error_body(err, self.thread.packer.pack)
-        packet = encode_reply(C.TYPE_ERROR | err.code, 0, self.thread.schema_version(), body)
+        packet = encode_reply(C.TYPE_ERROR | err.code, 0, self.thread.tx.schema_version(), body)
         if self.state == ALIVE:
             self.flush()
             try:
@@ -568,7 +568,7 @@ class Connection:
         if self.srv is None:
             # The connect route has not come back yet: it will find us closed.
             return
-        th.tx_pipe.push(ServiceMsg(th.route_disconnect, self, self.srv))
+        th.tx.pipe.push(ServiceMsg(th.tx.disconnect, self, self.srv))
         if self.deferred:
             # Requests already read still run; behind the disconnect, TX
             # knows the connection is gone and does not send them back.
@@ -582,7 +582,7 @@ class Connection:
             self.state = PENDING_DESTROY
             return
         self.state = DESTROYED
-        self.thread.tx_pipe.push(ServiceMsg(self.thread.route_destroy, self, self.srv))
+        self.thread.tx.pipe.push(ServiceMsg(self.thread.tx.destroy, self, self.srv))
 
     def free(self) -> None:
         self.ibuf[0].release()

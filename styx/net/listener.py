@@ -93,7 +93,7 @@ class Listener:
             thread = self.threads[i]
             thread.assign()
             self.accepted += 1
-            msg = ServiceMsg(thread.route_connect)
+            msg = ServiceMsg(thread.tx.connect)
             msg.sock, msg.peer, msg.net = sock, peer, i
             self.pipes[i].push(msg)
         self._pause = PAUSE_MIN

@@ -6,8 +6,9 @@ their ibufs, one packet decoder, the count of messages alive (for
 counters. It registers the cbus endpoint `net<i>` and has one pipe to TX.
 
 The hop functions here are the net halves of the routes (`send_msg`,
-`send_greeting`, `process_push`, ...). The server wires them with TX's
-halves into routes (`routes`, `route_error`, ...): this module never sees TX.
+`send_greeting`, `process_push`, ...). `styx/routes.py` wires them with TX's
+halves into routes and hands the thread its `TxLink`: the pipe to TX and the
+routes that start here. This module never sees TX.
 
 With `iproto_threads = 0` one NetThread runs inside TX's event loop: same
 object, same routes, and its pipes are local (delivered in the same loop).
@@ -16,39 +17,39 @@ object, same routes, and its pipes are local (delivered in the same loop).
 from __future__ import annotations
 
 import collections
-import functools
 import logging
 import select
 import socket
 import threading
+from dataclasses import dataclass
 from typing import Any, Callable
 
 from .. import cbus
 from ..iproto_msg import BOUNCED, IprotoMsg, Kharon, ServiceMsg
 from ..memory import SlabCache
 from ..protocol import codec
-from ..protocol import constants as C
-from .connection import ALIVE, CLOSED, STOP_EOF, STOP_MSG_MAX, STOP_STARTING, Connection
+from .connection import ALIVE, STOP_EOF, STOP_MSG_MAX, STOP_STARTING, Connection
 
 log = logging.getLogger("styx.net")
 
-__all__ = ["NetThread", "BODY_DECODERS"]
+__all__ = ["NetThread", "TxLink", "setup_socket"]
 
-# Request bodies decoded in the net thread, as Tarantool does. Types not
-# listed here need no body (PING) or take it as is.
-BODY_DECODERS: dict[int, Callable[[Any], Any]] = {
-    C.CALL: codec.decode_call,
-    C.CALL_16: codec.decode_call,
-    C.EVAL: lambda body: codec.decode_call(body, C.EXPR),
-    C.AUTH: codec.decode_auth,
-    C.ID: codec.decode_id,
-    C.BEGIN: codec.decode_begin,
-    C.WATCH: codec.decode_watch,
-    C.UNWATCH: codec.decode_watch,
-    C.WATCH_ONCE: codec.decode_watch,
-    **{t: functools.partial(codec.decode_dml, t)
-       for t in (C.SELECT, C.INSERT, C.REPLACE, C.UPDATE, C.DELETE, C.UPSERT)},
-}
+Route = tuple[cbus.Hop, ...]
+
+
+@dataclass(eq=False)
+class TxLink:
+    """An iproto thread's view of TX (Tarantool keeps these in `iproto_thread`):
+    the pipe to TX, and the routes that start here, one per request type and
+    one for each step of a connection's life."""
+
+    pipe: cbus.Pipe  # this thread -> TX
+    routes: dict[int, Route]  # request type -> route; a type not here is unknown
+    error: Route  # a request net could not decode: TX replies with its error
+    connect: Route  # listener -> this thread (adopt) -> TX (session, greeting) -> here
+    disconnect: Route
+    destroy: Route
+    schema_version: Callable[[], int]  # for the errors net writes itself
 
 
 class NetThread:
@@ -59,20 +60,13 @@ class NetThread:
         self.readahead = readahead
         self.net_obuf_max = net_obuf_max
         self.loop: Any = None
-        self.feed: cbus.Feed | None = None
+        self.feed: cbus.Feed = None  # type: ignore[assignment]  # bind() sets it, before any use
         self.endpoint: cbus.Endpoint | None = None
-        self.tx_pipe: cbus.Pipe | None = None
+        self.tx: TxLink = None  # type: ignore[assignment]  # routes.wire() sets it, before any use
         self.slabc = SlabCache(min_size=512)
         self.decoder = codec.PacketDecoder()
         self.packer = codec.new_packer()
-        self.body_decoders = BODY_DECODERS
-        self.schema_version: Callable[[], int] = lambda: 0
-        # Set by the server's wiring:
-        self.routes: dict[int, tuple[cbus.Hop, ...]] = {}
-        self.route_error: tuple[cbus.Hop, ...] = ()
-        self.route_connect: tuple[cbus.Hop, ...] = ()
-        self.route_disconnect: tuple[cbus.Hop, ...] = ()
-        self.route_destroy: tuple[cbus.Hop, ...] = ()
+        self.body_decoders = codec.BODY_DECODERS
         self.connections: set[Connection] = set()
         # Socket errors, watched apart from reading (see `_on_hangup`).
         self.hangups = select.epoll() if hasattr(select, "epoll") else None
@@ -98,11 +92,10 @@ class NetThread:
 
     # -- wiring ----------------------------------------------------------------
 
-    def bind(self, endpoint: cbus.Endpoint, tx_pipe: cbus.Pipe) -> None:
+    def bind(self, endpoint: cbus.Endpoint) -> None:
         self.loop = endpoint.loop
         self.feed = endpoint.feed
         self.endpoint = endpoint
-        self.tx_pipe = tx_pipe
         self.loop.call_soon_threadsafe(self.stat_tick)
         if self.hangups is not None:
             self.loop.call_soon_threadsafe(self.loop.add_reader, self.hangups.fileno(),
@@ -227,7 +220,7 @@ class NetThread:
             conn.stop_input(STOP_MSG_MAX)
             self.stopped.append(conn)
             log.debug("stopping input on connection %r, net_msg_max limit is reached", conn)
-            self.tx_pipe.flush()  # do not sit on staged requests while stopped
+            self.tx.pipe.flush()  # do not sit on staged requests while stopped
             if self.msg_count < self.net_msg_max:
                 # With local pipes the requests may all have come back during
                 # that flush: no later reply would resume us, so resume after
@@ -243,7 +236,7 @@ class NetThread:
     def set_msg_max(self, value: int) -> None:
         """Runs in this thread (a cbus call from TX): `box.cfg{net_msg_max}`."""
         self.net_msg_max = value
-        self.tx_pipe.max_input = max(1, value // 2)
+        self.tx.pipe.max_input = max(1, value // 2)
         self.resume_stopped()
 
     def set_readahead(self, value: int) -> None:
@@ -329,5 +322,3 @@ def setup_socket(sock: socket.socket) -> None:
     except OSError:
         pass  # a unix socket has no TCP options
 
-
-__all__ += ["setup_socket", "CLOSED"]

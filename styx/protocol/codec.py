@@ -22,9 +22,10 @@ decode to `Decimal` and `UUID` (protocol/ext.py); other extensions stay
 
 from __future__ import annotations
 
+import functools
 import math
 import struct
-from typing import Any, NamedTuple
+from typing import Any, Callable, NamedTuple
 
 import msgpack
 
@@ -35,9 +36,9 @@ from .ext import default, ext_hook
 __all__ = [
     "HEADER_LEN", "DATA_PREFIX_LEN", "pack_header_into", "pack_data_prefix_into", "encode_reply",
     "encode_packet", "frame", "PacketDecoder", "decode_header", "new_packer", "new_unpacker",
-    "CallRequest", "AuthRequest", "IdRequest", "DmlRequest", "NO_BODY", "Pairs", "map_size",
-    "map_pairs",
-    "decode_call", "decode_auth", "decode_id", "decode_dml",
+    "CallRequest", "AuthRequest", "IdRequest", "DmlRequest", "BeginRequest", "NO_BODY", "Pairs",
+    "map_size", "map_pairs", "HeaderError", "BODY_DECODERS",
+    "decode_call", "decode_auth", "decode_id", "decode_dml", "decode_begin", "decode_watch",
 ]
 
 HEADER = struct.Struct(">BIBBBIBBQBBQ")
@@ -164,14 +165,14 @@ def decode_header(h: Any) -> tuple[int, int, int, int]:
     """(request type, sync, schema version, stream id) of a decoded header.
 
     Keys must be unsigned integers; known keys must have their type. On error
-    the BoxError carries `sync`: the SYNC decoded before the failure, else 0,
+    the HeaderError carries `sync`: the SYNC decoded before the failure, else 0,
     which is what Tarantool replies with (it decodes keys in wire order, and
     a Python dict keeps that order).
     """
     if type(h) is Pairs:
         items: Any = h
     elif type(h) is not dict:
-        raise _header_error(0)
+        raise HeaderError(0)
     else:
         items = h.items()
     if len(h) == 2 and type(h) is dict:  # the common {REQUEST_TYPE, SYNC}: no loop
@@ -184,15 +185,15 @@ def decode_header(h: Any) -> tuple[int, int, int, int]:
     t = sync = sv = sid = 0
     for k, v in items:
         if type(k) is not int or k < 0:
-            raise _header_error(sync)
+            raise HeaderError(sync)
         if k > _HEADER_MAX_KNOWN:
             continue
         if k == _HEADER_DOUBLE:
             if type(v) is not float:
-                raise _header_error(sync)
+                raise HeaderError(sync)
             continue
         if type(v) is not int or v < 0 or v >= 1 << 64:
-            raise _header_error(sync)
+            raise HeaderError(sync)
         if k == C.REQUEST_TYPE:
             t = v
         elif k == C.SYNC:
@@ -204,10 +205,14 @@ def decode_header(h: Any) -> tuple[int, int, int, int]:
     return t, sync, sv, sid
 
 
-def _header_error(sync: int) -> BoxError:
-    err = BoxError(ER.INVALID_MSGPACK, "packet header")
-    err.sync = sync  # type: ignore[attr-defined]
-    return err
+class HeaderError(BoxError):
+    """A header Tarantool would not decode (error 20), with the SYNC decoded
+    before the failure: the reply goes out with it."""
+
+    def __init__(self, sync: int) -> None:
+        super().__init__(ER.INVALID_MSGPACK, "packet header")
+        self.sync = sync
+
 
 
 def _is_uint(v: Any) -> bool:
@@ -525,3 +530,20 @@ def decode_watch(body: Any) -> str:
     if type(key) is not str:
         raise _bad()
     return key
+
+
+# Request bodies decoded in the iproto thread, as Tarantool does, by request
+# type. Types not listed need no body (PING) or take it as it is.
+BODY_DECODERS: dict[int, Callable[[Any], Any]] = {
+    C.CALL: decode_call,
+    C.CALL_16: decode_call,
+    C.EVAL: functools.partial(decode_call, key=C.EXPR),
+    C.AUTH: decode_auth,
+    C.ID: decode_id,
+    C.BEGIN: decode_begin,
+    C.WATCH: decode_watch,
+    C.UNWATCH: decode_watch,
+    C.WATCH_ONCE: decode_watch,
+    **{t: functools.partial(decode_dml, t)
+       for t in (C.SELECT, C.INSERT, C.REPLACE, C.UPDATE, C.DELETE, C.UPSERT)},
+}

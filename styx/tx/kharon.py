@@ -18,8 +18,6 @@ pending flag is cleared, so a returning Kharon does not sail again
 
 from __future__ import annotations
 
-from typing import Any
-
 from ..iproto_msg import Kharon, Srv, Wpos
 
 __all__ = ["accept_wpos", "push", "end_push"]
@@ -47,27 +45,28 @@ def accept_wpos(srv: Srv, wpos: Wpos) -> int:
     return used - wpos[1]
 
 
-def push(tx: Any, srv: Srv) -> None:
+def push(srv: Srv) -> None:
     """TX appended out-of-band output to `srv`'s obuf: tell the net thread."""
     kharon = srv.kharon
     if kharon.is_push_sent:
         kharon.is_push_pending = True
         return
-    _sail(tx, kharon)
+    _sail(kharon)
 
 
-def _sail(tx: Any, kharon: Kharon) -> None:
+def _sail(kharon: Kharon) -> None:
     srv = kharon.srv
+    link = srv.net
     kharon.wpos = srv.end()
     kharon.is_push_pending = False
     kharon.is_push_sent = True
     kharon.trips += 1
-    kharon.route = tx.kharon_routes[srv.net]
+    kharon.route = link.kharon_route
     kharon.hop = 0
-    tx.net_pipes[srv.net].push(kharon)
+    link.pipe.push(kharon)
 
 
-def end_push(tx: Any, kharon: Kharon) -> None:
+def end_push(kharon: Kharon) -> None:
     """The Kharon is back in TX with the written position."""
     srv = kharon.srv
     kharon.is_push_sent = False
@@ -75,4 +74,4 @@ def end_push(tx: Any, kharon: Kharon) -> None:
         return
     accept_wpos(srv, kharon.wpos)
     if kharon.is_push_pending:
-        _sail(tx, kharon)
+        _sail(kharon)

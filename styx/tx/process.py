@@ -123,13 +123,12 @@ class Process:
         }
 
     def process_error(self: "Tx", msg: IprotoMsg) -> None:
-        """A request net could not decode: reply with the error it found."""
+        """A request net could not decode: reply with the error it found (for a
+        bad header, with the sync net read before the failure)."""
         srv = msg.srv
         unsent = accept_wpos(srv, msg.wpos)
         if (unsent > self.net_obuf_max or srv.deferring) and self._defer(msg, unsent):
             return
-        if msg.diag is not None and hasattr(msg.diag, "sync"):
-            msg.sync = msg.diag.sync  # type: ignore[union-attr]
         self._error(msg, msg.diag)  # type: ignore[arg-type]
 
     # -- requests ------------------------------------------------------------------
@@ -272,8 +271,8 @@ class Process:
     async def _await_in_fiber(self: "Tx", msg: IprotoMsg, fiber: Fiber, awaitable: Any) -> None:
         current.set(fiber)  # this task's own context
         net = msg.srv.net
-        self.in_progress[net] += 1
-        self.in_progress_total[net] += 1
+        net.in_progress += 1
+        net.in_progress_total += 1
         try:
             result = await awaitable
         except Exception as e:  # noqa: BLE001
@@ -281,7 +280,7 @@ class Process:
             self._error(msg, error_from_exception(e))
             return
         finally:
-            self.in_progress[net] -= 1
+            net.in_progress -= 1
         if self._end_call_txn(fiber):
             self._error(msg, BoxError(ER.FUNCTION_TX_ACTIVE))
             return
@@ -477,4 +476,4 @@ class Process:
         srv.obuf[1].release()
 
     def process_end_push(self: "Tx", kharon: Any) -> None:
-        end_push(self, kharon)
+        end_push(kharon)

@@ -6,10 +6,11 @@ writes output), the fiber pool, and the TX end of every pipe. It registers
 the cbus endpoint "tx"; its handlers (tx/process.py) are the TX halves of
 the routes.
 
-What TX knows of the iproto threads comes from the server's wiring, as
-`NetControl` handles: the pipe to each thread, and the thread's functions
-TX may run there by message (statistics, configuration). It never imports
-net/.
+What TX knows of an iproto thread is its `NetLink`, made by the wiring
+(`styx/routes.py`): the pipes both ways, the routes TX starts towards it,
+and the thread's functions TX may run there by message (statistics,
+configuration). Each connection's `Srv` holds its thread's link. TX never
+imports net/.
 """
 
 from __future__ import annotations
@@ -18,7 +19,8 @@ import asyncio
 import itertools
 import logging
 import uuid
-from typing import Any, Callable, NamedTuple
+from dataclasses import dataclass
+from typing import Any, Callable
 
 import msgpack
 
@@ -43,21 +45,33 @@ from .watchers import Watchers
 
 log = logging.getLogger("styx.tx")
 
-__all__ = ["Tx", "NetControl"]
+__all__ = ["Tx", "NetLink"]
 
 OBUF_START = 512  # first obuf slab; each next one doubles (idle connections stay small)
 
 
-class NetControl(NamedTuple):
-    """What TX may ask of one iproto thread, by message."""
+Route = tuple[cbus.Hop, ...]
 
+
+@dataclass(eq=False)
+class NetLink:
+    """TX's view of one iproto thread."""
+
+    index: int
     pipe: cbus.Pipe  # TX -> that thread
     back: cbus.Pipe  # that thread -> TX (for synchronous calls)
-    stats: Callable[[], dict[str, int]]
+    kharon_route: Route  # the Kharon's round trip: there and back
+    discard_route: Route  # a request went into a fiber: release its input there
+    # The thread's functions TX runs there by message:
+    stats: Callable[[], dict[str, dict[str, int]]]
     set_msg_max: Callable[[int], None]
     set_readahead: Callable[[int], None]
     busy: Callable[[], bool]
     close_all: Callable[[], None]
+    # Requests of this thread running in fibers (inline ones finish before
+    # anyone could see them in progress):
+    in_progress: int = 0
+    in_progress_total: int = 0
 
 
 class Tx(Process):
@@ -87,19 +101,11 @@ class Tx(Process):
         # box.stat(): requests by type, and a window of totals for the rps.
         self.req_counts = [0] * 128
         self._stat_window: list[tuple[float, list[int], int, list[int]]] = []
-        # Requests executing in fibers, per iproto thread (inline requests
-        # finish before anyone could observe them in progress).
-        self.in_progress: list[int] = []
-        self.in_progress_total: list[int] = []
-        # Wiring (server.py):
         self.loop: Any = None
         self.feed: cbus.Feed | None = None
         self.endpoint: cbus.Endpoint | None = None
         self.pool: FiberPool | None = None
-        self.nets: list[NetControl] = []
-        self.net_pipes: list[cbus.Pipe] = []
-        self.kharon_routes: list[tuple[cbus.Hop, ...]] = []
-        self.discard_routes: list[tuple[cbus.Hop, ...]] = []
+        self.nets: list[NetLink] = []  # one per iproto thread, by index (routes.wire)
 
     def __repr__(self) -> str:
         return f"<Tx {self.instance_uuid}>"
@@ -139,7 +145,7 @@ class Tx(Process):
         """Once a second: remember the totals, for rps over the last 5 s."""
         now = self.loop.time()
         self._stat_window.append((now, list(self.req_counts), self.errors,
-                                  list(self.in_progress_total)))
+                                  [net.in_progress_total for net in self.nets]))
         del self._stat_window[:-6]
         self._stat_timer = self.loop.call_later(1.0, self.stat_tick)
 
@@ -167,7 +173,8 @@ class Tx(Process):
     # -- sessions -----------------------------------------------------------------
 
     def new_session(self, msg: ServiceMsg) -> tuple[Srv, Session]:
-        srv = Srv(msg.conn, msg.net, (Obuf(self.slabc, OBUF_START), Obuf(self.slabc, OBUF_START)))
+        srv = Srv(msg.conn, self.nets[msg.net],
+                  (Obuf(self.slabc, OBUF_START), Obuf(self.slabc, OBUF_START)))
         session = Session(next(self._session_ids), srv, self.users.by_id[0], msg.peer, self.packb)
         srv.session = session
         self.sessions[session.id] = session
@@ -178,7 +185,7 @@ class Tx(Process):
             return
         srv = session.srv
         srv.obuf[srv.p_obuf].dup(packet)
-        kharon_push(self, srv)
+        kharon_push(srv)
 
     def broadcast_system_keys(self) -> None:
         """Tarantool's own keys, set at start (box.shutdown only at shutdown)."""
@@ -196,7 +203,7 @@ class Tx(Process):
 
     def discard_input(self, msg: IprotoMsg) -> None:
         net = msg.srv.net
-        self.net_pipes[net].push(DiscardMsg(self.discard_routes[net], msg))
+        net.pipe.push(DiscardMsg(net.discard_route, msg))
 
     def push_chunk(self, session: Session, sync: int, value: Any) -> None:
         """`box.session.push`: an IPROTO_CHUNK into the obuf, then the Kharon."""
@@ -205,7 +212,7 @@ class Tx(Process):
         item = session.packb(value)
         srv = session.srv
         write_chunk(srv, sync, self.schema.version, item)
-        kharon_push(self, srv)
+        kharon_push(srv)
 
     # -- configuration and statistics -------------------------------------------------
 
@@ -238,10 +245,10 @@ class Tx(Process):
         threads = []
         for i, net in enumerate(self.nets):
             stats = await cbus.call(net.pipe, net.back, net.stats)
-            total = self.in_progress_total[i]
+            total = net.in_progress_total
             before = old[3][i] if old and i < len(old[3]) else 0
             stats["REQUESTS_IN_PROGRESS"] = {
-                "total": total, "current": self.in_progress[i],
+                "total": total, "current": net.in_progress,
                 "rps": int((total - before) / span) if span >= 1.0 else 0}
             threads.append(stats)
         return threads

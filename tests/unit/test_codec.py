@@ -18,6 +18,7 @@ from styx.protocol.codec import NO_BODY as ABSENT
 from styx.protocol.codec import (
     HEADER_LEN,
     FramingError,
+    HeaderError,
     PacketDecoder,
     decode_auth,
     decode_call,
@@ -360,10 +361,11 @@ def test_encode_reply_parses_with_msgpack(code: int, sync: int, sv: int, body: A
 # -- decode_header ----------------------------------------------------------------------
 
 
-def _header_error(h: Any) -> BoxError:
+def _header_error(h: Any) -> HeaderError:
     with pytest.raises(BoxError) as ei:
         decode_header(h)
     err = ei.value
+    assert isinstance(err, HeaderError)
     assert err.code == ER.INVALID_MSGPACK == 20
     assert err.message == "Invalid MsgPack - packet header"
     return err
@@ -371,12 +373,12 @@ def _header_error(h: Any) -> BoxError:
 
 @pytest.mark.parametrize("h", [None, 5, "x", b"x", [0, 64], [], 1.5, True])
 def test_decode_header_not_a_map(h: Any) -> None:
-    assert _header_error(h).sync == 0  # type: ignore[attr-defined]
+    assert _header_error(h).sync == 0
 
 
 @pytest.mark.parametrize("key", ["a", -1, 1.5, True, b"\x01", None])
 def test_decode_header_key_not_uint(key: Any) -> None:
-    assert _header_error({C.REQUEST_TYPE: C.PING, key: 1}).sync == 0  # type: ignore[attr-defined]
+    assert _header_error({C.REQUEST_TYPE: C.PING, key: 1}).sync == 0
 
 
 @pytest.mark.parametrize(
@@ -441,7 +443,7 @@ def test_decode_header_unknown_keys_skipped() -> None:
     ],
 )
 def test_decode_header_sync_before_failure(h: dict[Any, Any], sync: int) -> None:
-    assert _header_error(h).sync == sync  # type: ignore[attr-defined]
+    assert _header_error(h).sync == sync
 
 
 @given(sync=U64, before=st.booleans())
@@ -450,7 +452,7 @@ def test_decode_header_sync_carried_property(sync: int, before: bool) -> None:
     # The same header through the wire keeps that order.
     u = new_unpacker()
     u.feed(msgpack.packb(h))
-    assert _header_error(u.unpack()).sync == (sync if before else 0)  # type: ignore[attr-defined]
+    assert _header_error(u.unpack()).sync == (sync if before else 0)
 
 
 # -- body decoders ------------------------------------------------------------------

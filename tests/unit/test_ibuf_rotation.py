@@ -7,6 +7,7 @@ from __future__ import annotations
 import collections
 import select
 import socket
+from types import SimpleNamespace
 from typing import Any, Callable, Iterator
 
 import msgpack
@@ -24,9 +25,8 @@ from styx.net.connection import (
     STOP_STARTING,
     Connection,
 )
-from styx.net.thread import BODY_DECODERS
 from styx.protocol import constants as C
-from styx.protocol.codec import PacketDecoder, encode_packet, new_packer
+from styx.protocol.codec import BODY_DECODERS, PacketDecoder, encode_packet, new_packer
 from styx.tx.kharon import accept_wpos
 
 SLAB_LIMIT = 64 << 20
@@ -105,11 +105,13 @@ class FakeNet:
         self.decoder = PacketDecoder()
         self.packer = new_packer()
         self.body_decoders = BODY_DECODERS
-        self.routes = {t: ROUTE_REQUEST for t in (C.PING, C.CALL, C.SELECT, C.ID, C.AUTH)}
-        self.route_error = ROUTE_ERROR
-        self.route_disconnect = ("disconnect",)
-        self.route_destroy = ("destroy",)
-        self.tx_pipe = FakePipe()
+        # What the connection uses of a TxLink, with fakes for pipe and routes.
+        self.tx = SimpleNamespace(
+            pipe=FakePipe(),
+            routes={t: ROUTE_REQUEST for t in (C.PING, C.CALL, C.SELECT, C.ID, C.AUTH)},
+            error=ROUTE_ERROR, disconnect=("disconnect",), destroy=("destroy",),
+            schema_version=lambda: 0,
+        )
         self.loop = FakeLoop()
         self.feed = FakeFeed()
         self.msg_count = 0
@@ -118,9 +120,6 @@ class FakeNet:
         self.sent = 0
         self.stopped: collections.deque[Connection] = collections.deque()
         self.closed: list[Connection] = []
-
-    def schema_version(self) -> int:
-        return 0
 
     def stop_for_msg_max(self, conn: Connection) -> None:
         if not conn.stopped & STOP_MSG_MAX:
@@ -142,7 +141,7 @@ class FakeNet:
 
     @property
     def requests(self) -> list[IprotoMsg]:
-        return [m for m in self.tx_pipe.msgs if isinstance(m, IprotoMsg)]
+        return [m for m in self.tx.pipe.msgs if isinstance(m, IprotoMsg)]
 
 
 class Harness:

@@ -1,0 +1,68 @@
+"""Every route of a server, in one place: Tarantool's `iproto_thread_init_routes`.
+
+A route is the list of stops a message makes (cbus.py): at each, a hop
+function runs, then the message takes the hop's pipe to the next stop. A
+request goes to TX and comes back: `{tx_process_x, to_net}, {net_send_msg,
+None}`. The connection's own life (connect, disconnect, destroy) and the
+Kharon's trip are routes too.
+
+`wire` is the one step that joins the two worlds. For each iproto thread it
+registers the thread's cbus endpoint, makes the pipes both ways, pairs TX's
+handlers (tx/process.py) with the thread's (net/thread.py), and hands each
+side its link: the thread a `TxLink` (its view of TX), TX a `NetLink` (its
+view of that thread). Afterwards neither side needs anything from the other
+that is not in its link, and net/ and tx/ still never import each other.
+"""
+
+from __future__ import annotations
+
+from typing import Sequence
+
+from . import cbus
+from .net.thread import NetThread, TxLink
+from .tx.thread import NetLink, Tx
+
+__all__ = ["wire"]
+
+
+def wire(tx: Tx, nets: Sequence[NetThread], bus: cbus.Bus, net_msg_max: int) -> None:
+    """Link TX and every iproto thread (each thread's `loop` is set)."""
+    assert tx.endpoint is not None and tx.feed is not None, "tx.bind() comes first"
+    handlers = tx.handlers()
+    # A pipe flushes early once half of net_msg_max is staged in it.
+    max_input = max(1, net_msg_max // 2)
+    for net in nets:
+        # One Feed per loop: with 0 threads the net role shares TX's.
+        feed = tx.feed if net.loop is tx.loop else cbus.Feed(net.loop)
+        endpoint = bus.register(cbus.Endpoint(net.name, net.loop, feed=feed))
+        net.bind(endpoint)
+        to_tx = cbus.Pipe(tx.endpoint, feed, max_input)
+        to_net = cbus.Pipe(endpoint, tx.feed, max_input)
+
+        send_msg = cbus.Hop(net.send_msg, None)  # every request's last stop
+        net.tx = TxLink(
+            pipe=to_tx,
+            routes={t: (cbus.Hop(handler, to_net), send_msg) for t, handler in handlers.items()},
+            error=(cbus.Hop(tx.process_error, to_net), send_msg),
+            connect=(cbus.Hop(net.attach, to_tx),
+                     cbus.Hop(tx.process_connect, to_net),
+                     cbus.Hop(net.send_greeting, None)),
+            disconnect=(cbus.Hop(tx.process_disconnect, to_net),
+                        cbus.Hop(net.finish_disconnect, None)),
+            destroy=(cbus.Hop(tx.process_destroy, to_net),
+                     cbus.Hop(net.finish_destroy, None)),
+            schema_version=lambda: tx.schema.version,
+        )
+        tx.nets.append(NetLink(
+            index=net.index,
+            pipe=to_net,
+            back=to_tx,
+            kharon_route=(cbus.Hop(net.process_push, to_tx),
+                          cbus.Hop(tx.process_end_push, None)),
+            discard_route=(cbus.Hop(net.discard_input, None),),
+            stats=net.stats,
+            set_msg_max=net.set_msg_max,
+            set_readahead=net.set_readahead,
+            busy=net.busy,
+            close_all=net.close_all,
+        ))
