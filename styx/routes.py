@@ -16,10 +16,13 @@ that is not in its link, and net/ and tx/ still never import each other.
 
 from __future__ import annotations
 
+from functools import partial
 from typing import Sequence
 
 from . import cbus
 from .net.thread import NetThread, TxLink
+from .tx import process
+from .tx.kharon import end_push
 from .tx.thread import NetLink, Tx
 
 __all__ = ["wire"]
@@ -28,7 +31,10 @@ __all__ = ["wire"]
 def wire(tx: Tx, nets: Sequence[NetThread], bus: cbus.Bus, net_msg_max: int) -> None:
     """Link TX and every iproto thread (each thread's `loop` is set)."""
     assert tx.endpoint is not None and tx.feed is not None, "tx.bind() comes first"
-    handlers = tx.handlers()
+    handlers = process.handlers(tx)
+    error, connect, disconnect, destroy = (
+        partial(f, tx) for f in (process.process_error, process.process_connect,
+                                 process.process_disconnect, process.process_destroy))
     # A pipe flushes early once half of net_msg_max is staged in it.
     max_input = max(1, net_msg_max // 2)
     for net in nets:
@@ -43,13 +49,13 @@ def wire(tx: Tx, nets: Sequence[NetThread], bus: cbus.Bus, net_msg_max: int) -> 
         net.tx = TxLink(
             pipe=to_tx,
             routes={t: (cbus.Hop(handler, to_net), send_msg) for t, handler in handlers.items()},
-            error=(cbus.Hop(tx.process_error, to_net), send_msg),
+            error=(cbus.Hop(error, to_net), send_msg),
             connect=(cbus.Hop(net.attach, to_tx),
-                     cbus.Hop(tx.process_connect, to_net),
+                     cbus.Hop(connect, to_net),
                      cbus.Hop(net.send_greeting, None)),
-            disconnect=(cbus.Hop(tx.process_disconnect, to_net),
+            disconnect=(cbus.Hop(disconnect, to_net),
                         cbus.Hop(net.finish_disconnect, None)),
-            destroy=(cbus.Hop(tx.process_destroy, to_net),
+            destroy=(cbus.Hop(destroy, to_net),
                      cbus.Hop(net.finish_destroy, None)),
             schema_version=lambda: tx.schema.version,
         )
@@ -58,7 +64,7 @@ def wire(tx: Tx, nets: Sequence[NetThread], bus: cbus.Bus, net_msg_max: int) -> 
             pipe=to_net,
             back=to_tx,
             kharon_route=(cbus.Hop(net.process_push, to_tx),
-                          cbus.Hop(tx.process_end_push, None)),
+                          cbus.Hop(end_push, None)),
             discard_route=(cbus.Hop(net.discard_input, None),),
             stats=net.stats,
             set_msg_max=net.set_msg_max,

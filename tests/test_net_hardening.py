@@ -142,12 +142,22 @@ def test_pipelined_burst_of_big_replies_is_bounded(make_server, threads):
     try:
         c.sock.setsockopt(socket.SOL_SOCKET, socket.SO_RCVBUF, 65536)
         c.send(b"".join(packet({0: CALL, 1: i}, {0x22: "big", 0x21: [reply]}) for i in range(n)))
-        peak = 0
+        (srv,) = [s.srv for s in list(server.tx.sessions.values())
+                  if s.peer[1] == c.sock.getsockname()[1]]
+        held = slabs = 0
+        time.sleep(0.3)
+        cpu = time.process_time()  # the server runs in this process
         for _ in range(30):  # 1.5 s of not reading
             time.sleep(0.05)
-            peak = max(peak, server.tx.slabc.used)
-        # The socket buffers hold a few MB more, outside the server's memory.
-        assert peak <= bound + 2 * reply + (1 << 20), peak
+            held = max(held, srv.obuf[0].used + srv.obuf[1].used)
+            slabs = max(slabs, server.tx.slabc.used)
+        # Waiting requests wait: nothing spins between net and TX meanwhile.
+        assert time.process_time() - cpu < 0.3
+        # Output held for the client: the limit and one reply (the kernel's
+        # socket buffers take a few MB more, outside the server's memory).
+        assert held <= bound + reply + 4096, held
+        # The slabs holding it: obuf slabs double in size, so up to twice that.
+        assert slabs <= 2 * (bound + reply) + (1 << 20), slabs
         assert witness.call("echo", "alive")[1][0x30] == ["alive"]
         for i in range(n):
             h, b = c.reply()

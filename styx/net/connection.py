@@ -25,15 +25,15 @@ tail copied over. Input stops (and the reader is removed) when:
 
 Output bound (`net_obuf_max`). Stopping input is not enough: one read can
 hold hundreds of requests, all sent to TX at once, each with a big reply.
-So TX checks the connection's unsent output before it executes a request,
-and sends the request back unexecuted (`msg.bounce = BOUNCED`) when output
-is over the limit, or when an earlier request of this connection was sent
-back (order). Here those requests wait in `deferred`, reading stops, and
-once output has drained and none of this connection's requests is still
-between net and TX's check (`in_tx`, less those running in fibers), they go
-again as one round whose first is marked `RETRY`, which lets TX execute
-again. A client that never reads thus costs at most `net_obuf_max` plus one
-reply, however its requests arrive.
+So TX checks the output it holds for the connection before it executes a
+request, and sends the request back unexecuted (`msg.bounce = BOUNCED`)
+when that is over the limit and not all written, or when an earlier request
+of this connection was sent back (order). Here those requests wait in
+`deferred`, reading stops, and once all output is written and none of this
+connection's requests is still between net and TX's check (`in_tx`, less
+those running in fibers), they go again as one round whose first is marked
+`RETRY`, which lets TX execute again. A client that never reads thus costs
+at most `net_obuf_max` plus one reply, however its requests arrive.
 
 End of input: reading stops; requests already read still run and their
 replies are written (a half-closed client still reads); then the connection
@@ -397,10 +397,10 @@ class Connection:
         self.redispatch_if_ready()
 
     def redispatch_if_ready(self) -> None:
-        """Send the deferred requests again once output has drained and no
-        request sent before them can still come back deferred (order)."""
-        if (self.deferred and self.in_tx <= self.long_poll_count
-                and self.unsent() <= self.thread.net_obuf_max):
+        """Send the deferred requests again once all output is written (TX
+        would send them back again before that) and no request sent before
+        them can still come back deferred (order)."""
+        if self.deferred and self.in_tx <= self.long_poll_count and self.wpos == self.wend:
             self.redispatch()
 
     def redispatch(self) -> None:

@@ -25,7 +25,10 @@ __all__ = ["accept_wpos", "push", "end_push"]
 
 def accept_wpos(srv: Srv, wpos: Wpos) -> int:
     """Net has written everything before `wpos`: recycle and rotate obufs.
-    Returns how many bytes of output are not written yet.
+
+    Returns the output bytes held for a client that has not taken them all:
+    the data of both obufs if some of it is not written yet, else 0 (what
+    is held then goes at the next rotation; waiting would not free it).
 
     If the written position is inside the obuf TX is filling, the other one
     has been written out completely: recycle it. Then, if the
@@ -34,15 +37,16 @@ def accept_wpos(srv: Srv, wpos: Wpos) -> int:
     """
     cur = srv.p_obuf
     obuf = srv.obuf
-    if wpos[0] != cur:  # net is still writing the other one
-        return obuf[1 - cur].used - wpos[1] + obuf[cur].used
+    used = obuf[cur].used
+    if wpos[0] != cur:  # net is still in the other one
+        held = obuf[1 - cur].used
+        return held + used if used or held > wpos[1] else 0
     prev = obuf[1 - cur]
     if prev.used:
         prev.recycle()
-    used = obuf[cur].used
     if used:
         srv.p_obuf = 1 - cur
-    return used - wpos[1]
+    return used if used > wpos[1] else 0
 
 
 def push(srv: Srv) -> None:

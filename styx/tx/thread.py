@@ -38,7 +38,7 @@ from .app import Procedure
 from .builtins import Builtins
 from .fiber import Fiber, FiberPool, current
 from .kharon import push as kharon_push
-from .process import Process
+from . import process
 from .reply import write_chunk
 from .session import Session
 from .watchers import Watchers
@@ -74,7 +74,7 @@ class NetLink:
     in_progress_total: int = 0
 
 
-class Tx(Process):
+class Tx:
     def __init__(self, *, version: tuple[int, int, int], instance_uuid: str, net_msg_max: int,
                  readahead: int, memtx_memory: int = 256 << 20,
                  net_obuf_max: int = 4 << 20) -> None:
@@ -124,8 +124,7 @@ class Tx(Process):
         an error reply, the message goes on, the server goes on."""
         log.error("request failed inside TX", exc_info=exc)
         if isinstance(msg, IprotoMsg):
-            self._error(msg, BoxError(ER.SYSTEM, message=f"Internal error: {type(exc).__name__}: {exc}",
-                                      type_name="SystemError"))
+            process.reply_failure(self, msg, exc)
         cbus.forward(msg)
 
     def fiber(self) -> Fiber:
