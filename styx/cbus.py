@@ -240,6 +240,11 @@ class Bus:
 class _RunMsg(Cmsg):
     __slots__ = ("func", "args")
 
+    def __init__(self, func: Callable[..., Any], args: tuple[Any, ...]) -> None:
+        super().__init__((Hop(_run_hop, None),))
+        self.func = func
+        self.args = args
+
 
 def _run_hop(msg: _RunMsg) -> None:
     msg.func(*msg.args)
@@ -247,13 +252,19 @@ def _run_hop(msg: _RunMsg) -> None:
 
 def send(pipe: Pipe, func: Callable[..., Any], *args: Any) -> None:
     """Run `func(*args)` in the pipe's consumer loop; do not wait (a one-hop route)."""
-    msg = _RunMsg((Hop(_run_hop, None),))
-    msg.func, msg.args = func, args
-    pipe.push(msg)
+    pipe.push(_RunMsg(func, args))
 
 
 class _CallMsg(Cmsg):
     __slots__ = ("func", "args", "result", "error", "future")
+
+    def __init__(self, caller: Pipe, func: Callable[..., Any], args: tuple[Any, ...]) -> None:
+        super().__init__((Hop(_call_run, caller), Hop(_call_done, None)))
+        self.func = func
+        self.args = args
+        self.result: Any = None
+        self.error: BaseException | None = None
+        self.future: asyncio.Future[Any] = caller.endpoint.loop.create_future()
 
 
 def _call_run(msg: _CallMsg) -> None:
@@ -281,9 +292,7 @@ async def call(
     `callee` goes from the caller's loop to the callee; `caller` comes back.
     The calling fiber waits; everything else in its loop goes on.
     """
-    msg = _CallMsg((Hop(_call_run, caller), Hop(_call_done, None)))
-    msg.func, msg.args, msg.result, msg.error = func, args, None, None
-    msg.future = caller.endpoint.loop.create_future()
+    msg = _CallMsg(caller, func, args)
     callee.push(msg)
     callee.flush()  # a synchronous call should not wait for the end of the iteration
     if timeout is None:

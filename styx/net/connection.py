@@ -167,8 +167,10 @@ class Connection:
         if ibuf is None:
             self.stop_input(STOP_READAHEAD)
             return
+        mv = ibuf.mv
+        assert mv is not None  # _input_buffer made room
         try:
-            n = self.sock.recv_into(ibuf.mv[ibuf.wpos:])  # type: ignore[index]
+            n = self.sock.recv_into(mv[ibuf.wpos:])
         except (BlockingIOError, InterruptedError):
             return
         except OSError:
@@ -205,7 +207,8 @@ class Connection:
         other.start_capacity = self.thread.readahead
         other.reserve(tail + to_read)
         if tail:
-            other.buf[0:tail] = ibuf.buf[ibuf.wpos - tail:ibuf.wpos]  # type: ignore[index]
+            assert other.buf is not None and ibuf.buf is not None  # reserved; holds the tail
+            other.buf[0:tail] = ibuf.buf[ibuf.wpos - tail:ibuf.wpos]
             other.wpos = tail
             ibuf.wpos -= tail
         if ibuf.used() == 0:
@@ -220,24 +223,25 @@ class Connection:
         p = self.p_ibuf
         ibuf = self.ibuf[p]
         buf = ibuf.buf
+        assert buf is not None  # it holds what was just read
         end = ibuf.wpos
         pos = start = end - self.parse_size
         budget = th.net_msg_max - th.msg_count
-        frames = []
+        frames: list[tuple[int, int]] = []
         fatal = None
         from_bytes = int.from_bytes
         # Framing pass: find the complete packets; the common 0xCE prefix inline.
         while pos < end:
             if len(frames) >= budget:
                 break
-            if buf[pos] == 0xCE and end - pos >= 5:  # type: ignore[index]
-                hl, length = 5, from_bytes(buf[pos + 1:pos + 5], "big")  # type: ignore[index]
+            if buf[pos] == 0xCE and end - pos >= 5:
+                hl, length = 5, from_bytes(buf[pos + 1:pos + 5], "big")
                 if length > PACKET_SIZE_MAX:
                     fatal = FramingError(f"too big packet size in the header: {length}")
                     break
             else:
                 try:
-                    hl, length = frame(buf, pos, end)  # type: ignore[arg-type]
+                    hl, length = frame(buf, pos, end)
                 except FramingError as e:
                     fatal = e
                     break
@@ -265,15 +269,15 @@ class Connection:
                  ibuf: Ibuf) -> None:
         """Decoding pass: one message per packet, pushed to TX."""
         th = self.thread
-        buf = ibuf.buf
+        buf, mv, srv = ibuf.buf, ibuf.mv, self.srv
+        assert buf is not None and mv is not None and srv is not None  # data; after the greeting
         dec = th.decoder
-        dec.begin(ibuf.mv, start, stop)  # type: ignore[arg-type]
+        dec.begin(mv, start, stop)
         u = dec.u
         origin = dec.origin
         routes = th.tx.routes
         decoders = th.body_decoders
         push = th.tx.pipe.push
-        srv = self.srv
         wpos = self.wpos
         n = len(frames)
         self.input_msg_count[p] += n
@@ -298,7 +302,7 @@ class Connection:
                 msg.sync = e.sync if isinstance(e, HeaderError) else 0
                 msg.diag = e if isinstance(e, BoxError) else BoxError(ER.INVALID_MSGPACK, "packet header")
                 msg.route = th.tx.error
-                origin = dec.resync(ibuf.mv, pend, stop)  # type: ignore[arg-type]
+                origin = dec.resync(mv, pend, stop)
                 u = dec.u
                 push(msg)
                 continue
@@ -323,7 +327,7 @@ class Connection:
                     if type(body) is dict and len(body) != map_size(buf, hend):
                         body = map_pairs(bytes(buf[hend:pend]))
                 except Exception:  # noqa: BLE001
-                    origin = dec.resync(ibuf.mv, pend, stop)  # type: ignore[arg-type]
+                    origin = dec.resync(mv, pend, stop)
                     u = dec.u
                     body = NO_BODY
                     if t != C.PING:  # PING never looks at its body (as Tarantool)
@@ -341,7 +345,7 @@ class Connection:
                         msg.req = decode(body)
                     except BoxError as e:
                         msg.diag = e
-            msg.route = route if msg.diag is None else th.tx.error
+            msg.route = th.tx.error if route is None or msg.diag is not None else route
             if msg.stream_id:
                 self.stream_push(msg)
             else:
@@ -475,14 +479,16 @@ class Connection:
         (wo, wu), (eo, eu) = self.wpos, self.wend
         if wo == eo:
             return eu - wu
-        return self.srv.obuf[wo].used - wu + eu  # type: ignore[union-attr]
+        assert self.srv is not None  # output exists only after the greeting
+        return self.srv.obuf[wo].used - wu + eu
 
     def flush(self) -> None:
         """Write everything announced so far, older obuf first."""
         self.output_fed = False
         if self.state != ALIVE or self.writing:
             return
-        obufs = self.srv.obuf  # type: ignore[union-attr]
+        assert self.srv is not None  # output exists only after the greeting
+        obufs = self.srv.obuf
         while True:
             (wo, wu), wend = self.wpos, self.wend
             # In the other obuf? Then this one is final: TX moved on from it.
