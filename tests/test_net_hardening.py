@@ -35,12 +35,13 @@ def _settle(count, target: int, seconds: float = 5.0) -> int:
     return n
 
 
+@pytest.mark.parametrize("threads", [0, 2])
 @pytest.mark.parametrize("uvloop", [True, False], ids=["uvloop", "asyncio"])
 @pytest.mark.parametrize("whole", [False, True], ids=["partial", "whole"])
-def test_reset_after_a_request_leaks_no_descriptor(make_server, uvloop, whole):
+def test_reset_after_a_request_leaks_no_descriptor(make_server, uvloop, whole, threads):
     """Part of a request (or a whole one), then RST: Styx closes its side.
     Under uvloop 280 of 300 such cycles used to leak a descriptor."""
-    server = make_server(use_uvloop=uvloop, iproto_threads=0)
+    server = make_server(use_uvloop=uvloop, iproto_threads=threads)
     data = packet({0: PING, 1: 1}) if whole else bytes.fromhex("ce0000000782004001")
     with Raw(server.port):
         pass  # warm up: the first connection allocates lasting state
