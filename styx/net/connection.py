@@ -509,6 +509,7 @@ class Connection:
                     log.debug("%r: write failed: %s; output is discarded from now on", self, e)
                     self.can_write = False
                     n = total
+                    self.thread.feed.defer(self._rearm_input)
                 else:
                     self.thread.sent += n
             else:
@@ -524,6 +525,17 @@ class Connection:
             self.redispatch_if_ready()
         elif self.stopped & STOP_EOF:
             self.close_if_done()
+
+    def _rearm_input(self) -> None:
+        """After a write error: watch the socket afresh. The peer may still be
+        sending (#6292), or be gone; if it reset the connection, uvloop may
+        have dropped its watcher for good after one last read (see
+        `NetThread._on_hangup`), and the write took the error that would
+        have told us. A new watcher sees the end of input."""
+        if self.state == ALIVE and self.reading:
+            loop = self.thread.loop
+            loop.remove_reader(self.fd)
+            loop.add_reader(self.fd, self.on_input)
 
     def _on_writable(self) -> None:
         self.writing = False
