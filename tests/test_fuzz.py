@@ -133,6 +133,14 @@ def drain(sock: socket.socket, want_final: int | None, quiet: float, limit: floa
     """Read until `want_final` non-CHUNK replies have arrived and then `quiet`
     seconds pass with nothing more, or until EOF (`want_final=None`: only EOF
     ends it, within `limit`). (data, closed)."""
+    timeout = sock.gettimeout()
+    try:
+        return _drain(sock, want_final, quiet, limit)
+    finally:
+        sock.settimeout(timeout)  # later reads on this socket get their usual patience
+
+
+def _drain(sock: socket.socket, want_final: int | None, quiet: float, limit: float) -> tuple[bytes, bool]:
     data = b""
     deadline = time.monotonic() + limit
     while True:
