@@ -20,7 +20,7 @@ import pytest
 from styx.protocol.auth import scramble
 from tests.iproto import Raw
 from tests.rawkit import (
-    AUTH, CALL, CHUNK, ID, PING, Bystander, ErrorLogWatcher, assert_error, assert_ok,
+    AUTH, CALL, CHUNK, HEADER_LEN, ID, PING, Bystander, ErrorLogWatcher, assert_error, assert_ok,
     final_reply, frame, nothing_readable, ping_ok, pk, read_reply,
 )
 
@@ -238,7 +238,7 @@ def test_pushes_are_chunks_before_the_final_reply(server):
         assert [ch.sync for ch in chunks] == [77] * 3
         for i, ch in enumerate(chunks):
             assert ch.body == {0x30: [{"step": i}]}
-            assert ch.raw[32:39] == b"\x81\x30\xdd\x00\x00\x00\x01"
+            assert ch.raw[HEADER_LEN:HEADER_LEN + 7] == b"\x81\x30\xdd\x00\x00\x00\x01"
             assert ch.schema == sv(server)
         assert_ok(final, 77, {0x30: ["done"]})
 
