@@ -10,9 +10,14 @@
 
 from __future__ import annotations
 
-from typing import Any
+import asyncio
+from pathlib import Path
+from typing import Any, Callable
 
+import asynctnt
 import pytest
+
+from styx import Server
 
 from tests.test_ddl_over_call import Conn, both, styx_port, tnt_port  # noqa: F401 (fixtures)
 
@@ -51,3 +56,68 @@ def test_space_format_without_a_string_name(fmt: list[Any], styx_port: int, tnt_
     styx, tnt = both(styx_port, tnt_port, lambda c: c.call("box.schema.space.create", "nameless", {"format": fmt}))
     assert tnt == ("err", 1, "Illegal parameters, format[1]: name (string) is expected")
     assert styx == tnt
+
+
+# -- box.begin / box.commit / box.rollback over CALL ------------------------------------
+
+
+@pytest.mark.parametrize("name, args, expected", [
+    ("box.begin", [], ("err", 30, "Transaction is active at return from function")),
+    ("box.begin", [{"timeout": 1}], ("err", 30, "Transaction is active at return from function")),
+    ("box.begin", [5], ("err", 30, "Transaction is active at return from function")),
+    ("box.commit", [], ("ok", [])),
+    ("box.rollback", [], ("ok", [])),
+    ("box.commit", [1], ("ok", [])),
+])
+def test_txn_builtins_outside_a_stream(name: str, args: list[Any], expected: tuple[Any, ...],
+                                       styx_port: int, tnt_port: int) -> None:
+    """Without a stream, a transaction box.begin opens cannot outlive the call:
+    Tarantool rolls it back and answers 30; commit/rollback with nothing open
+    answer nothing."""
+    styx, tnt = both(styx_port, tnt_port, lambda c: c.call(name, *args))
+    assert tnt == expected
+    assert styx == expected
+
+
+STREAM_APP = str(Path(__file__).parent / "apps" / "stream_app.py")
+
+
+@pytest.fixture
+def stream_port(make_server: Callable[..., Server]) -> int:
+    return make_server(app=STREAM_APP, iproto_threads=1).port
+
+
+@pytest.mark.parametrize("begin, end, visible", [
+    ("call", "commit", True),      # asynctnt test__transaction_begin_through_call
+    ("begin", "call_commit", True),  # test__transaction_commit_through_call
+    ("begin", "call_rollback", False),  # test__transaction_rolled_back_through_call
+    ("call", "call_rollback", False),
+])
+def test_txn_builtins_in_a_stream(begin: str, end: str, visible: bool, stream_port: int) -> None:
+    """In a stream (2.10+), the transaction box.begin opens is the stream's:
+    later requests of the stream run in it, others do not see it until
+    box.commit (or COMMIT); box.rollback drops it. Each call answers DATA []."""
+    async def scenario() -> None:
+        conn = asynctnt.Connection(host="127.0.0.1", port=stream_port)
+        await conn.connect()
+        try:
+            s = conn.stream()
+            if begin == "call":
+                assert (await s.call("box.begin")).body == []
+            else:
+                await s.begin()
+            await s.insert("acc", [1, "a", None])
+            assert list(map(list, (await s.select("acc")).body)) == [[1, "a", None]]
+            assert (await conn.select("acc")).body == []
+            if end == "commit":
+                await s.commit()
+            else:
+                assert (await s.call("box." + end.split("_")[1])).body == []
+            got = [list(t) for t in (await conn.select("acc")).body]
+            assert got == ([[1, "a", None]] if visible else [])
+            # The stream has no transaction left: a second box.begin works.
+            assert (await s.call("box.begin")).body == []
+            assert (await s.call("box.rollback")).body == []
+        finally:
+            await conn.disconnect()
+    asyncio.run(scenario())
