@@ -121,3 +121,48 @@ def test_txn_builtins_in_a_stream(begin: str, end: str, visible: bool, stream_po
         finally:
             await conn.disconnect()
     asyncio.run(scenario())
+
+
+# -- one story: the greeting's version and IPROTO_ID --------------------------------------
+
+# The first Tarantool release whose IPROTO_ID answer has each feature.
+FEATURE_RELEASE = {0: (2, 10, 0), 1: (2, 10, 0), 2: (2, 10, 0), 3: (2, 10, 0),  # protocol 1-3
+                   4: (2, 11, 0),                                               # 4: pagination
+                   5: (3, 0, 0), 6: (3, 0, 0)}        # 5, 6: space_and_index_names, watch_once
+PROTOCOL_RELEASE = {3: (2, 10, 0), 4: (2, 11, 0), 5: (3, 0, 0), 6: (3, 0, 0)}
+
+
+def test_greeting_version_matches_advertised_features() -> None:
+    """A connector that trusts the greeting (tarantool-python's and asynctnt's
+    version gates and tests) must not expect less than ID says, nor more:
+    the greeting names the first release with every advertised feature, and
+    stays below 3.5 (tarantool-python then packs 76-digit decimals)."""
+    from styx.server import VERSION
+    from styx.tx.process import FEATURES, PROTOCOL_VERSION
+    assert VERSION == max(FEATURE_RELEASE[f] for f in FEATURES) == PROTOCOL_RELEASE[PROTOCOL_VERSION]
+    assert VERSION < (3, 5, 0)
+
+
+def test_connectors_read_the_same_story(make_server: Callable[..., Server]) -> None:
+    """tarantool-python and asynctnt: the greeting's version, and ID's answer."""
+    import tarantool
+    from styx.server import VERSION
+    port = make_server(iproto_threads=1).port
+    c = tarantool.Connection("127.0.0.1", port, fetch_schema=False)
+    try:
+        assert c.version_id == (VERSION[0] << 16) | (VERSION[1] << 8) | VERSION[2]
+        assert c._protocol_version == 6
+    finally:
+        c.close()
+
+    async def a() -> None:
+        conn = asynctnt.Connection(host="127.0.0.1", port=port, fetch_schema=False,
+                                   auto_refetch_schema=False)
+        await conn.connect()
+        try:
+            assert conn.version == VERSION
+            f = conn.features
+            assert (f.streams, f.transactions, f.error_extension, f.watchers) == (True,) * 4
+        finally:
+            await conn.disconnect()
+    asyncio.run(a())

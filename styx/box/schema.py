@@ -196,7 +196,7 @@ class Schema:
             (272, "_schema", "memtx", _fmt("key:string", "value:any"),
              [_idx(0, "primary", True, (0, "string"))],
              lambda u: [["cluster", self.instance_uuid], ["max_id", self.max_id],
-                        ["version", 2, 10, 0]]),
+                        ["version", 3, 0, 0]]),  # the data dictionary of server.VERSION
             (276, "_collation", "memtx", _COLL_FMT, _BY_ID_NAME, lambda u: COLLATIONS),
             (277, "_vcollation", "sysview", _COLL_FMT, _BY_ID_NAME, lambda u: COLLATIONS),
             (280, "_space", "memtx", _SPACE_FMT, _BY_ID_OWNER_NAME, space_rows),
