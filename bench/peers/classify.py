@@ -19,10 +19,19 @@ STARTS_TARANTOOL = "test starts its own tarantool binary or helper process"
 SSL = "needs SSL/TLS transport (Tarantool EE)"
 CRUD = "needs the crud module (Lua, vshard)"
 LUA_TRIGGER = "needs Lua space triggers (on_replace)"
+READ_ONLY = "needs box.cfg{read_only} (Styx has no read-only mode; pool RO/RW routing)"
+FOREIGN_KEY = "needs tuple foreign keys (3.0 constraints: Styx keeps the format option, does not enforce it)"
+SOCKET = "needs Lua sockets and box.session.new(fd) (the test builds the connection in Lua)"
+PERSISTENCE = "test restarts the server and expects its users/data back (Styx keeps nothing across restarts)"
+PACKAGE = "environment: the installed tarantool package is a release, the test wants a source checkout"
 
 # (suite or "*", regex on the message, regex on the test id, cause)
 RULES: list[tuple[str, str | None, str | None, str]] = [
     ("*", r"does not support EVAL", None, EVAL),
+    ("*", r"read_only|Can't find healthy r[ow] instance", None, READ_ONLY),
+    ("*", r"on_replace", None, LUA_TRIGGER),
+    ("tarantool-python", r"cannot send a LuaFunc", r"test_socket_fd\.", SOCKET),
+    ("tarantool-python", r"credentials are invalid", r"test_mesh\.TestSuiteMesh::test_00_basic", PERSISTENCE),
     ("*", r"Styx has no Lua console|LuaConsoleUnsupported", None, CONSOLE),
     ("*", r"Unknown request type 1[13]\b", None, SQL),
     ("*", r"docker", None, DOCKER),
@@ -30,6 +39,12 @@ RULES: list[tuple[str, str | None, str | None, str]] = [
     ("asynctnt", None, r"test__features_3_0", TUPLE_EXT),
     ("asynctnt", r"tester_ext_datetime", None, DATETIME),
     ("asynctnt", None, r"MpExt(Datetime|Interval)TestCase", DATETIME),
+    ("asynctnt", None, r"test__ext_error_custom$", EVAL),  # the error it checks comes from eval
+    ("tarantool-python", None, r"test_dml\.TestSuiteRequest::test_1[456]_extra_error_info|"
+                               r"test_encoding\.TestSuiteEncoding::test_0[12]_05_error_extra_info", EVAL),
+    ("tarantool-python", None, r"test_(datetime|interval)\.", DATETIME),
+    ("tarantool-python", None, r"foreign_key", FOREIGN_KEY),
+    ("tarantool-python", None, r"test_package\.TestSuitePackage::test_version", PACKAGE),
     ("node-tarantool-driver", r"is not found/", r"reject when auth failed", AUTH_MSG),
     ("node-tarantool-driver", r"ETIMEDOUT", None, NETWORK),
     ("node-tarantool-driver", None, r"evalutate box select delete 2", EVAL),

@@ -11,11 +11,16 @@ serves with its builtins (`box.schema.space.create`, `box.space.X:create_index`,
   `if NAME then ... end`, `function NAME() ... end`, `local function ...`;
 - expressions: nil, booleans, numbers, strings, table constructors,
   variables, indexing, calls and method calls;
-- `require(...)` and `pcall(require, ...)` give a placeholder module;
+- `require(...)` and `pcall(require, ...)` give a placeholder module
+  (`pcall(require, 'datetime')` is false: Styx cannot hold datetime values);
+  `decimal.new(...)` and `uuid.fromstr(...)` build the values they name;
+  globals live on from one snippet to the next, as in one console;
   `pcall(function() ... end)` runs the body and catches its errors;
 - a Lua function the snippet defines (`function f() ... end`, or one put in
-  _G with rawset) is handed to the app's `peer_define(name, source)`: the app
-  must hold a Python twin of it, else the snippet is unsupported.
+  _G with rawset) is handed to the app: one that only returns literals as
+  `peer_define_values(name, values)`, any other as `peer_define(name,
+  source)`, for which the app must hold a Python twin, else the snippet is
+  unsupported.
 
 Anything else (operators, loops, triggers, changing `box.info`, sockets,
 `decimal.new(...)` values, ...) raises LuaConsoleUnsupported: the test needs
@@ -40,6 +45,24 @@ def unsupported(what: str, src: str = "") -> LuaConsoleUnsupported:
 
 class LuaError(Exception):
     """An error raised by a call: the console prints it."""
+
+
+def _decimal(v: Any) -> Any:
+    import decimal
+    return decimal.Decimal(str(v))
+
+
+def _uuid(v: Any) -> Any:
+    import uuid
+    return uuid.UUID(str(v))
+
+
+# Lua values the snippets build, which go to Styx as MessagePack extensions
+# (decimal: 1, uuid: 2), as Tarantool's console would store them.
+CONSTRUCTORS: dict[str, Callable[..., Any]] = {"decimal.new": _decimal, "uuid.fromstr": _uuid}
+# Lua modules whose values Styx cannot hold: `pcall(require, m)` is false,
+# as on a Tarantool without them.
+MISSING_MODULES = {"datetime": "Styx has no datetime/interval (MP_EXT 4, 6)"}
 
 
 # -- tokens -------------------------------------------------------------------------------
@@ -172,10 +195,14 @@ def to_py(v: Any) -> Any:
 # -- the interpreter ---------------------------------------------------------------------------
 
 class Interp:
-    def __init__(self, call: Callable[[str, list[Any]], list[Any]], src: str) -> None:
+    def __init__(self, call: Callable[[str, list[Any]], list[Any]], src: str,
+                 env: dict[str, Any] | None = None) -> None:
         self.call = call  # (Lua name, args) -> values, raising LuaError
         self.src = src
-        self.env: dict[str, Any] = {"box": BoxPath("box"), "_G": Module("_G")}
+        # Globals live on between snippets, as in one Tarantool's console.
+        self.env: dict[str, Any] = env if env is not None else {}
+        self.env.setdefault("box", BoxPath("box"))
+        self.env.setdefault("_G", Module("_G"))
 
     # token cursor
     def run(self, toks: list[Tok]) -> list[Any] | None:
@@ -269,7 +296,7 @@ class Interp:
                 return None
             if tok.value == "if":
                 self.next()
-                cond = self.expr()
+                cond = self.value(self.expr())
                 self.expect("then")
                 if cond not in (None, False):
                     ret = self.block(("end", "else", "elseif"))
@@ -328,7 +355,29 @@ class Interp:
 
     def define(self, name: str, fn: LuaFunc) -> None:
         self.env[name] = fn
-        self.call_app("peer_define", [name, fn.source])
+        self.define_in_app(name, fn)
+
+    def define_in_app(self, name: str, fn: LuaFunc) -> None:
+        """A function whose body is `return <literals>` is sent as its values
+        (`peer_define_values`); any other needs a Python twin in the app."""
+        values = self.constant_body(fn)
+        if values is not None:
+            self.call_app("peer_define_values", [name, values])
+        else:
+            self.call_app("peer_define", [name, fn.source])
+
+    def constant_body(self, fn: LuaFunc) -> list[Any] | None:
+        toks = fn.body
+        if not toks or toks[0].kind != "kw" or toks[0].value != "return":
+            return None
+        probe = Interp(lambda name, args: (_ for _ in ()).throw(unsupported("call")), self.src, {})
+        try:
+            ret = probe.run(toks + [Tok("eof", None, 0)])
+        except LuaConsoleUnsupported:
+            return None
+        if ret is None or any(isinstance(v, (LuaFunc, Module, BoxPath, Ref)) for v in ret):
+            return None
+        return [to_py(v) for v in ret]
 
     def call_app(self, name: str, args: list[Any]) -> list[Any]:
         return self.call(name, args)
@@ -360,6 +409,7 @@ class Interp:
         if tok.kind == "op" and tok.value == "-" and self.peek(1).kind == "num":
             self.next()
             v = -self.next().value
+            return v
         else:
             v = self.simple()
         if self.peek().kind == "op" and self.peek().value not in (",", ")", "}", "]", ";", "="):
@@ -383,7 +433,10 @@ class Interp:
             raise unsupported(f"{tok.value!r}", self.src)
         if tok.kind == "op" and tok.value == "{":
             return self.table()
-        return self.value(self.suffixed())
+        v = self.suffixed()
+        if isinstance(v, _Called):
+            return v.value  # may be _Multi: explist expands the last one
+        return self.value(v)
 
     def table(self) -> Table:
         self.expect("{")
@@ -391,18 +444,17 @@ class Interp:
         while not self.accept("}"):
             if self.peek().kind == "op" and self.peek().value == "[":
                 self.next()
-                k = self.expr()
+                k = self.value(self.expr())
                 self.expect("]")
                 self.expect("=")
-                t[k] = self.expr()
+                t[k] = self.value(self.expr())
             elif self.peek().kind == "name" and self.peek(1).kind == "op" and self.peek(1).value == "=":
                 k = self.name()
                 self.next()
-                t[k] = self.expr()
+                t[k] = self.value(self.expr())
             else:
                 n += 1
-                v = self.expr()
-                t[n] = v
+                t[n] = self.value(self.expr())
             if not self.accept(","):
                 self.accept(";")
         return t
@@ -422,7 +474,7 @@ class Interp:
                 cur = _Index(self.value(cur), self.name())
             elif tok.kind == "op" and tok.value == "[":
                 self.next()
-                k = self.expr()
+                k = self.value(self.expr())
                 self.expect("]")
                 cur = _Index(self.value(cur), k)
             elif tok.kind == "op" and tok.value == ":":
@@ -496,13 +548,22 @@ class Interp:
             if fn.name == "rawset":
                 if len(args) == 3 and isinstance(args[0], Module) and args[0].name == "_G":
                     if isinstance(args[2], LuaFunc):
-                        self.call_app("peer_define", [args[1], args[2].source])
+                        self.define_in_app(args[1], args[2])
                         return args[0]
                 raise unsupported("rawset of a non-function", self.src)
             if fn.name == "rawget":
                 raise unsupported("rawget", self.src)
+        if isinstance(fn, BoxPath) and fn.path in CONSTRUCTORS:
+            try:
+                return _Multi([CONSTRUCTORS[fn.path](*[to_py(a) for a in args])])
+            except Exception as e:  # noqa: BLE001 - Lua raises
+                raise LuaError(f"{fn.path}: {e}") from None
         if isinstance(fn, BoxPath):
             if fn.path == "box.cfg":
+                opts = to_py(args[0]) if args else {}
+                if opts:
+                    raise unsupported(f"box.cfg{opts!r} (Styx has no such runtime option; "
+                                      "read_only: no read-only mode)", self.src)
                 return _Multi([])
             return self.box_call(fn.path, args)
         if isinstance(fn, LuaFunc):
@@ -514,7 +575,10 @@ class Interp:
             raise unsupported("pcall()", self.src)
         f = args[0]
         if isinstance(f, _Var) and f.name == "require":
-            return _Multi([True, Module(str(args[1]))])
+            m = str(args[1])
+            if m in MISSING_MODULES:
+                return _Multi([False, f"module '{m}' not found: {MISSING_MODULES[m]}"])
+            return _Multi([True, Module(m)])
         if isinstance(f, LuaFunc) and f.name is None:
             saved = (self.t, self.i)
             try:
@@ -530,9 +594,16 @@ class Interp:
     def box_call(self, name: str, args: list[Any]) -> Any:
         name = re.sub(r"^box\.schema\.create_space$", "box.schema.space.create", name)
         py_args = [to_py(a) for a in args]
+        existed = False
+        if name == "box.schema.space.create" and py_args:
+            got = self.call("box.space._vspace.index.name:get", [[py_args[0]]])
+            existed = bool(got and got[0])
         values = self.call(name, py_args)
         if name == "box.schema.space.create" and py_args:
-            return _Multi([Ref(f"box.space.{py_args[0]}", values[0] if values else None), *values[1:]])
+            # Lua returns the space and "created" (or "not created" with
+            # if_not_exists); Styx's builtin sends the space's description.
+            ref = Ref(f"box.space.{py_args[0]}", values[0] if values else None)
+            return _Multi([ref, "not created" if existed else "created"])
         m = re.match(r"^(box\.space\.[^:]+):create_index$", name)
         if m and py_args:
             return _Multi([Ref(f"{m.group(1)}.index.{py_args[0]}", values[0] if values else None)])
@@ -560,19 +631,55 @@ class _Multi:
     values: list[Any]
 
 
-def run_snippet(src: str, call: Callable[[str, list[Any]], list[Any]]) -> list[Any]:
+def _is_single_expression(toks: list[Tok]) -> bool:
+    """`name(.name|[...]|:name args|args)*` and nothing else: the console runs
+    such a line as `return <line>`, so its values are the answer."""
+    if not toks or toks[0].kind != "name":
+        return False
+    depth, called, prev = 0, False, toks[0]
+    for tok in toks[1:]:
+        if tok.kind == "eof":
+            break
+        if tok.kind == "op" and tok.value in ("(", "{", "["):
+            depth += 1
+            if depth == 1 and tok.value in ("(", "{"):
+                called = True
+        elif tok.kind == "op" and tok.value in (")", "}", "]"):
+            depth -= 1
+        elif depth == 0:
+            if tok.kind == "name" and not (prev.kind == "op" and prev.value in (".", ":")):
+                return False  # a second statement
+            if tok.kind == "str":
+                called = True
+            elif not (tok.kind == "name" or (tok.kind == "op" and tok.value in (".", ":"))):
+                return False
+        if depth == 0 or (depth == 1 and tok.kind == "op" and tok.value in ("(", "{", "[")):
+            prev = tok
+    return called and depth == 0
+
+
+def run_snippet(src: str, call: Callable[[str, list[Any]], list[Any]],
+                env: dict[str, Any] | None = None) -> list[Any] | None:
     """The console's answer to `src`: the returned values (Refs as their
-    descriptions), or [{'error': message}] if a call failed."""
-    interp = Interp(call, src)
+    descriptions), None without a `return`, or [{'error': message}] if a
+    call failed."""
+    interp = Interp(call, src, env)
+    toks = tokenize(src)
+    if _is_single_expression(toks):
+        toks = [Tok("kw", "return", 0), *toks]
     try:
-        ret = interp.run(tokenize(src))
+        ret = interp.run(toks)
     except LuaError as e:
         return [{"error": str(e)}]
+    if not ret:
+        return None  # nothing returned: the console prints an empty document
     out = []
     for v in ret or []:
         if isinstance(v, Ref):
             v = v.desc
-        elif isinstance(v, (LuaFunc, Module, BoxPath)):
-            raise unsupported("returning a Lua function or module", src)
+        elif isinstance(v, Module):
+            v = {}  # a module table; its contents are not reproduced
+        elif isinstance(v, (LuaFunc, BoxPath)):
+            raise unsupported("returning a Lua function", src)
         out.append(to_py(v) if isinstance(v, Table) else v)
     return out

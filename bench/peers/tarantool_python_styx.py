@@ -51,6 +51,7 @@ class StyxAdmin:
 
     def __init__(self, server: "TarantoolServer") -> None:
         self.server = server
+        self.env: dict = {}  # the console's Lua globals
 
     @property
     def tnt_version(self):
@@ -63,7 +64,7 @@ class StyxAdmin:
         try:
             return c.call(name, args).data
         except tarantool.error.DatabaseError as e:
-            if name == "peer_define":
+            if name in ("peer_define", "peer_define_values"):
                 raise LuaConsoleUnsupported(f"Styx has no Lua console: {e.args[1]}") from None
             raise LuaError(e.args[1]) from None
         finally:
@@ -72,7 +73,7 @@ class StyxAdmin:
     def __call__(self, command):
         if command.strip() == "box.info.version":
             return [VERSION]
-        return run_snippet(command, self._call)
+        return run_snippet(command, self._call, self.env)
 
     execute = __call__
 

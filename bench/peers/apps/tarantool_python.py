@@ -6,7 +6,8 @@ Styx builtins. What the Lua defines as functions has its Python twin here:
 
 - `peer_define(name, source)`: a snippet defined the Lua function `name`;
   succeeds if this app has a twin of that source (the twin then answers CALLs
-  of `name`), fails otherwise;
+  of `name`), fails otherwise; `peer_define_values(name, values)`: one that
+  returns literal values (srv_id, test_mesh's discovery functions);
 - the Lua library functions the tests call by name (`json.decode`,
   `json.encode`, `uuid.str`, `fiber.time`, `fiber.time64`, `box.tuple.new`),
   which box.lua's Tarantool has built in.
@@ -57,7 +58,6 @@ TWINS = [
     ("sub", r"return arg1 - arg2", lambda m: _sub),
     ("server_function", r"return 2\+2", lambda m: _four),
     ("server_function", r"box\.session\.push\(x\)", lambda m: _push_three),
-    ("srv_id", r"return (\d+) end", lambda m: (lambda n=int(m.group(1)): n)),
 ]
 
 
@@ -68,6 +68,14 @@ def peer_define(name, source):
             _defined[name] = make(m)
             return True
     raise box.error(33, reason=f"no Python twin of the Lua function {name}: {source[:80]!r}")
+
+
+def peer_define_values(name, values):
+    """A Lua function that returns these literal values."""
+    if name not in _DISPATCHED:
+        raise box.error(33, reason=f"no Python twin of the Lua function {name}")
+    _defined[name] = lambda *args, v=tuple(values): v
+    return True
 
 
 def _dispatch(name):
@@ -84,6 +92,12 @@ add = _dispatch("add")
 sub = _dispatch("sub")
 server_function = _dispatch("server_function")
 srv_id = _dispatch("srv_id")
+get_all_nodes = _dispatch("get_all_nodes")  # test_mesh's discovery functions
+bad_cluster_discovery = _dispatch("bad_cluster_discovery")
+bad_and_good_addresses = _dispatch("bad_and_good_addresses")
+get_second_node = _dispatch("get_second_node")
+_DISPATCHED = {"add", "sub", "server_function", "srv_id", "get_all_nodes",
+               "bad_cluster_discovery", "bad_and_good_addresses", "get_second_node"}
 on_replace_callback = None  # a trigger: needs Lua
 
 
