@@ -8,7 +8,9 @@ below goes to Tarantool 2.6 and to Styx serving the same setup
 (tests/lua/tarantool_server.lua `head`, tests/apps/head_app.py); the packets
 must be equal byte for byte, apart from the values that legitimately differ:
 the schema version's value (its type byte must match), and, in errors, the
-packet length (the error stack names Tarantool's C file and line)."""
+packet length (the error stack names Tarantool's C file and line).
+IPROTO_EVENT, which 2.6 lacks, is checked against the shape Tarantool's
+iproto_send_event writes (a minimal header without schema version)."""
 
 from __future__ import annotations
 
@@ -107,3 +109,30 @@ def test_reply_head_matches_tarantool(name, tarantool_packets, styx_packets):
             assert o[28:end + 1].hex() == t[28:end + 1].hex()
         else:
             assert masked(o, False).hex() == masked(t, False).hex()
+
+
+# -- IPROTO_EVENT: Tarantool 2.6 has no watchers; the shape is iproto_send_event's ----------
+
+WATCH_APP = str(Path(__file__).parent / "apps" / "watch_app.py")
+
+
+def test_event_packet_shape(make_server: Callable[..., Server]) -> None:
+    """EVENT is the one packet without the fixed head: Tarantool (xrow.c
+    iproto_send_event) writes `ce <len:4>`, a two-key header {REQUEST_TYPE:
+    EVENT, SYNC: sync} with minimal MessagePack integers and no schema
+    version, then {EVENT_KEY: key[, EVENT_DATA: data]}."""
+    port = make_server(app=WATCH_APP, iproto_threads=1).port
+    with Raw(port) as c:
+        c.request(0x4A, 300, {0x57: "peer_key"})  # WATCH a key never set: no EVENT_DATA
+        c.reply()
+        assert c.raw_replies[-1] == (b"\xce\x00\x00\x00\x12" + b"\x82\x00\x4c\x01\xcd\x01\x2c"
+                                     + b"\x81\x57\xa8peer_key")
+        c.request(0x4A, 300, {0x57: "peer_key"})  # the ack: the next change is sent
+        c.request(10, 5, {0x22: "broadcast", 0x21: ["peer_key", 7]})  # a reply and an EVENT, any order
+        packets = []
+        for _ in range(2):
+            c.reply()
+            packets.append(c.raw_replies[-1])
+        ev = next(p for p in packets if p[6:8] == b"\x00\x4c")
+        assert ev[5:] == b"\x82\x00\x4c\x01\xcd\x01\x2c" + b"\x82\x57\xa8peer_key\x58\x07"
+        assert ev[1:5] == (len(ev) - 5).to_bytes(4, "big")
