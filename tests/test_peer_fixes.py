@@ -17,9 +17,53 @@ from typing import Any, Callable
 import asynctnt
 import pytest
 
-from styx import Server
+import tarantool
 
-from tests.test_ddl_over_call import Conn, both, styx_port, tnt_port  # noqa: F401 (fixtures)
+from styx import Config, Server
+from tests.oracle import tarantool_server
+
+DDL_APP = str(Path(__file__).parent / "apps" / "ddl_app.py")  # boss/pw: super, as the oracle's `ddl`
+
+
+@pytest.fixture(scope="module")
+def styx_port() -> Any:
+    server = Server(Config(listen="127.0.0.1:0", app=DDL_APP)).start()
+    try:
+        yield server.port
+    finally:
+        server.stop()
+
+
+@pytest.fixture(scope="module")
+def tnt_port(tarantool_bin: str, tmp_path_factory: pytest.TempPathFactory) -> Any:
+    with tarantool_server(tarantool_bin, "ddl", tmp_path_factory.mktemp("tnt_peer_fixes")) as port:
+        yield port
+
+
+class Conn:
+    """tarantool-python as boss; `call` gives ('ok', data) or ('err', code, message)."""
+
+    def __init__(self, port: int) -> None:
+        self.c = tarantool.Connection("127.0.0.1", port, user="boss", password="pw",
+                                      fetch_schema=False, connection_timeout=10)
+
+    def call(self, name: str, *args: Any) -> tuple[Any, ...]:
+        try:
+            return ("ok", self.c.call(name, list(args)).data)
+        except tarantool.error.DatabaseError as e:
+            return ("err", e.args[0], e.args[1])
+
+
+def both(styx_port: int, tnt_port: int, fn: Any) -> tuple[Any, Any]:
+    """fn(Conn) on Styx, then on Tarantool 2.6."""
+    out = []
+    for port in (styx_port, tnt_port):
+        c = Conn(port)
+        try:
+            out.append(fn(c))
+        finally:
+            c.c.close()
+    return out[0], out[1]
 
 FORMATS = {
     # Lua {'id', type = 'unsigned'}, {'name', type = 'string'}
@@ -145,7 +189,6 @@ def test_greeting_version_matches_advertised_features() -> None:
 
 def test_connectors_read_the_same_story(make_server: Callable[..., Server]) -> None:
     """tarantool-python and asynctnt: the greeting's version, and ID's answer."""
-    import tarantool
     from styx.server import VERSION
     port = make_server(iproto_threads=1).port
     c = tarantool.Connection("127.0.0.1", port, fetch_schema=False)
