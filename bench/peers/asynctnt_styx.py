@@ -21,10 +21,9 @@ from pathlib import Path
 import asynctnt.instance
 import tarantool
 
-from styx_proc import StyxProcess
+from styx_proc import StyxProcess, greeting_version
 
 APP = os.environ.get("STYX_PEERS_APP") or str(Path(__file__).parent / "apps" / "asynctnt.py")
-VERSION = (3, 0, 0)  # what the greeting says
 
 
 class LuaConsoleUnsupported(RuntimeError):
@@ -37,7 +36,7 @@ _CALL = re.compile(r"^\s*(?:return\s+)?([A-Za-z_][\w.]*(?:\.index\.\w+)?(?::\w+)
 def console(host: str, port: int, cmd: str) -> list:
     """A Lua console command as an IPROTO CALL, where it is one."""
     if cmd.strip() == "box.info.version":
-        return ["%d.%d.%d" % VERSION]
+        return [".".join(map(str, greeting_version(host, port)))]
     if cmd.strip() == "box.info.status":
         return ["running"]
     m = _CALL.match(cmd)
@@ -83,11 +82,15 @@ class StyxInstance:
         self._styx.stop()
 
     def version(self):
-        return VERSION
+        return greeting_version(self.host, self.port)
 
     @property
     def bin_version(self):
-        return VERSION
+        # Asked before start too (ensure_bin_version): the version this Styx
+        # tree's greeting names, read from its source.
+        from styx_proc import ROOT
+        m = re.search(r"^VERSION = \((\d+), (\d+), (\d+)\)", (ROOT / "styx" / "server.py").read_text(), re.M)
+        return tuple(int(x) for x in m.groups())
 
     def command(self, cmd, print_greeting=True):
         if self.host == "unix/":

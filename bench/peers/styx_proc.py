@@ -56,6 +56,26 @@ def wait_greeting(host: str, port: int | str, timeout: float) -> bool:
     return False
 
 
+def greeting_version(host: str, port: int | str, timeout: float = 10.0) -> tuple[int, ...]:
+    """The version the server's greeting names ("Tarantool 3.0.0 (Binary) ...")."""
+    deadline = time.monotonic() + timeout
+    while True:
+        try:
+            with _connect(host, port) as s:
+                data = b""
+                while len(data) < 64:
+                    chunk = s.recv(64 - len(data))
+                    if not chunk:
+                        break
+                    data += chunk
+            words = data.decode("ascii", "replace").split()
+            return tuple(int(x) for x in words[1].split("-")[0].split("."))
+        except (OSError, IndexError, ValueError):
+            if time.monotonic() > deadline:
+                raise
+            time.sleep(0.05)
+
+
 class StyxProcess:
     def __init__(self, app: str | Path, port: int | str, host: str = "127.0.0.1") -> None:
         """`host` "unix/" and `port` a path: listen on that unix socket."""

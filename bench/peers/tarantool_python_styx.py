@@ -22,10 +22,9 @@ import tarantool
 from packaging.version import parse as parse_version
 
 from lua_admin import LuaConsoleUnsupported, LuaError, run_snippet
-from styx_proc import StyxProcess
+from styx_proc import StyxProcess, greeting_version
 
 APP = os.environ.get("STYX_PEERS_APP") or str(Path(__file__).parent / "apps" / "tarantool_python.py")
-VERSION = "3.0.0"  # what the greeting says
 ADMIN_USER, ADMIN_PASSWORD = "admin", "peer_admin"  # the app sets admin's password
 
 
@@ -55,7 +54,12 @@ class StyxAdmin:
 
     @property
     def tnt_version(self):
-        return parse_version(VERSION)
+        return parse_version(self.version())
+
+    def version(self) -> str:
+        """box.info.version: what the server's greeting says."""
+        host = "unix/" if self.server.host is None else self.server.host
+        return ".".join(map(str, greeting_version(host, self.server.args["primary"])))
 
     def _call(self, name, args):
         host, port = self.server.host, self.server.args["primary"]
@@ -72,7 +76,7 @@ class StyxAdmin:
 
     def __call__(self, command):
         if command.strip() == "box.info.version":
-            return [VERSION]
+            return [self.version()]
         return run_snippet(command, self._call, self.env)
 
     execute = __call__
