@@ -282,6 +282,15 @@ def report(after: dict, before: dict | None, before_rev: str | None, seconds: fl
                            if o == "pass" and before.get(suite, {}).get(tid, ("", ""))[0] == "fail")
             out.append(f"- {suite}: {len(fixed)} tests" + (":" if fixed else ""))
             out += [f"  - `{t}`" for t in fixed]
+        out += ["", "## Failing now, not failing before", "",
+                "Tests a version gate skipped before (the greeting said 2.10.0, now 3.0.0) "
+                "and that now run, or a flaky one; each is classified above.", ""]
+        for suite, res in after.items():
+            newly = sorted((tid, before.get(suite, {}).get(tid, ("absent", ""))[0])
+                           for tid, (o, _) in res.items()
+                           if o == "fail" and before.get(suite, {}).get(tid, ("", ""))[0] != "fail")
+            out += [f"- {suite}: `{t}` (before: {b}; cause: "
+                    f"{classify(suite, t, res[t][1]) or 'UNCLASSIFIED'})" for t, b in newly]
         out.append("")
     return "\n".join(out)
 
