@@ -1,12 +1,15 @@
 # make serve: set up (venv, pip install) and serve on 127.0.0.1:3301.
 # make test:  set up, install Debian's tarantool (reference server and net.box
 #             client for the tests) if missing, run every test.
+# make peers: run tarantool-python's, asynctnt's and Node tarantool-driver's own
+#             test suites against Styx (this tree, and PEERS_BEFORE for the
+#             "before" column); writes bench/peers/RESULTS.md. Needs node/npm.
 PYTHON ?= python3
 VENV := .venv
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed-stamp
 
-.PHONY: serve test fuzz bench tarantool clean
+.PHONY: serve test fuzz bench peers tarantool clean
 
 $(STAMP): pyproject.toml
 	$(PYTHON) -m venv $(VENV)
@@ -32,6 +35,10 @@ fuzz: $(STAMP) tarantool
 
 bench: $(STAMP) tarantool
 	$(BIN)/python bench/run.py
+
+PEERS_BEFORE ?= 1fc298f
+peers: $(STAMP)
+	$(BIN)/python bench/peers/run.py --before $(PEERS_BEFORE)
 
 clean:
 	rm -rf $(VENV) .pytest_cache .hypothesis

@@ -52,10 +52,21 @@ __all__ = ["Config", "ConfigError", "Server", "VERSION", "make_loop", "parse_lis
 class ConfigError(ValueError):
     """An option Styx cannot start with: the message names the value."""
 
-# The Tarantool version the greeting names. 2.10.0 is the first with IPROTO_ID,
-# which Styx implements; clients then send ID and use only the features Styx
-# answers with.
-VERSION = (2, 10, 0)
+# The Tarantool version the greeting names: 3.0.0, the first release whose
+# IPROTO_ID answer includes every feature Styx advertises (protocol version 6:
+# SPACE_AND_INDEX_NAMES and WATCH_ONCE came with 3.0; PAGINATION with 2.11;
+# streams, transactions, error extension, watchers with 2.10). Connectors
+# trust the greeting for what IPROTO_ID cannot say: at 2.10+ they send ID and
+# then use only the features Styx answers with; their version-gated tests
+# (tarantool-python's, asynctnt's) expect those features from a 3.0 server,
+# and expect 3.0's semantics where 2.x differs: MP_BIN passed through a
+# function comes back as MP_BIN (2.x's Lua turned it into a string), auth
+# failures are error 47. 3.0 also has tuple extensions (features 7-9), which
+# Styx lacks: asynctnt's test__features_3_0 fails on that (bench/peers).
+# It must stay below 3.5, from which tarantool-python packs decimals with 76
+# digits (Styx's, like Tarantool 2.x/3.0's, hold 38). tests/test_peer_fixes.py
+# checks this story against the advertised features.
+VERSION = (3, 0, 0)
 
 
 @dataclass

@@ -1,5 +1,5 @@
 """Helpers for the raw-socket protocol and fuzz tests: strict reply parsing
-(the exact 32-byte header, DATA and error layouts), error assertions, a
+(the exact 28-byte header, DATA and error layouts), error assertions, a
 "bystander" client that keeps calling `echo` in the background and checks
 every reply, and a log watcher for internal errors."""
 
@@ -17,10 +17,11 @@ import msgpack
 
 from tests.iproto import Raw
 
-# 0xce <u32 len> 0x83 0x00 0xce <u32 code> 0x01 0xcf <u64 sync> 0x05 0xcf <u64 schema>
-REPLY_HEADER = struct.Struct(">BIBBBIBBQBBQ")
+# 0xce <u32 len> 0x83 0x00 0xce <u32 code> 0x01 0xcf <u64 sync> 0x05 0xce <u32 schema>
+# (Tarantool's reply head, captures.md)
+REPLY_HEADER = struct.Struct(">BIBBBIBBQBBI")
 HEADER_LEN = REPLY_HEADER.size
-assert HEADER_LEN == 32
+assert HEADER_LEN == 28
 
 OK = 0
 CHUNK = 0x80
@@ -58,8 +59,8 @@ def parse_reply(raw: bytes) -> Reply:
     f = REPLY_HEADER.unpack_from(raw, 0)
     (c_len, length, c_map, k_type, c_code, code, k_sync, c_sync, sync, k_sv, c_sv, sv) = f
     assert c_len == 0xCE and length == len(raw) - 5, f"bad length prefix {raw[:5].hex()}"
-    assert (c_map, k_type, c_code, k_sync, c_sync, k_sv, c_sv) == (0x83, 0, 0xCE, 1, 0xCF, 5, 0xCF), \
-        f"reply header is not the fixed 32-byte layout: {raw[:HEADER_LEN].hex()}"
+    assert (c_map, k_type, c_code, k_sync, c_sync, k_sv, c_sv) == (0x83, 0, 0xCE, 1, 0xCF, 5, 0xCE), \
+        f"reply header is not the fixed 28-byte layout: {raw[:HEADER_LEN].hex()}"
     body_raw = raw[HEADER_LEN:]
     objs = unpack_all(body_raw)
     assert len(objs) == 1, f"the body must be exactly one msgpack object, got {objs!r}"
@@ -138,7 +139,7 @@ def ping_ok(c: Raw, sync: int = 0xC0FFEE) -> None:
     c.request(PING, sync)
     r = read_reply(c)
     assert_ok(r, sync, {})
-    assert len(r.raw) == 33
+    assert len(r.raw) == 29  # as captures.md: ce <u32> + 24 bytes
 
 
 def nothing_readable(sock: socket.socket, wait: float) -> bool:

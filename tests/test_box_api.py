@@ -601,7 +601,7 @@ def test_box_info(box: Caller, server: Server) -> None:
     assert info["status"] == "running" and r["status"] == "running"
     assert info["id"] == 1
     assert info["uuid"] == r["uuid"] == greeting_uuid == server.tx.instance_uuid
-    assert info["version"] == "2.10.0-styx"  # the version the greeting announces
+    assert info["version"] == "3.0.0-styx"  # the version the greeting announces
     assert isinstance(info["uptime"], int) and 0 <= info["uptime"] < 600
     assert info["replication"] == {1: {"id": 1, "uuid": greeting_uuid, "lsn": 0}}
     assert info["schema_version"] == server.tx.schema.version

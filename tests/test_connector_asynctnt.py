@@ -1,7 +1,7 @@
 """asynctnt (PyPI `asynctnt`) against Styx, in every iproto thread mode.
 
 asynctnt multiplexes requests on one connection (a sync counter and a dict of
-waiters). The greeting says 2.10.0, so it sends IPROTO_ID asking for streams,
+waiters). The greeting says 3.0.0 (2.10+), so it sends IPROTO_ID asking for streams,
 transactions and error_extension, and any ID error would fail the connection.
 With `fetch_schema` (the default) it pipelines SELECTs of _vspace and _vindex.
 Note that `auto_refetch_schema=True` (the default) forces `fetch_schema` on,
@@ -38,7 +38,7 @@ def run(server, body: Callable[..., Awaitable[Any]], **kw: Any) -> Any:
 
 def test_connect_id_features_without_schema(server):
     async def body(conn):
-        assert conn.version == (2, 10, 0)
+        assert conn.version == (3, 0, 0)
         f = conn.features
         # What the server advertises: streams, transactions, error extension,
         # watchers, pagination, names, watch_once.

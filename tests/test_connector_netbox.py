@@ -33,7 +33,7 @@ def test_connect_guest_schema_ping_call(server, tarantool_bin):
     r = netbox(tarantool_bin, "basic", server.port)
     assert r["state"] == "active", r.get("error")
     assert "error" not in r
-    assert r["peer_version_id"] == (2 << 16) | (10 << 8) | 0  # the greeting's 2.10.0
+    assert r["peer_version_id"] == (3 << 16)  # the greeting's 3.0.0
     assert r["schema_version"] == server.tx.schema.version
     assert r["ping"] is True
     # The schema net.box loaded at connect: system views by name, with indexes.

@@ -1,7 +1,7 @@
 """tarantool-python (PyPI `tarantool`) against Styx, in every iproto thread mode.
 
 The connector is strictly one request at a time (sync 0). Because the greeting
-announces 2.10.0 it sends IPROTO_ID first (protocol 6, ERROR_EXTENSION only),
+announces 3.0.0 (2.10+) it sends IPROTO_ID first (protocol 6, ERROR_EXTENSION only),
 then AUTH when a user is given."""
 
 from __future__ import annotations
@@ -41,7 +41,7 @@ def test_connect_guest_ping_and_id(connect):
     assert conn._protocol_version == 6
     assert conn._features == {0: False, 1: False, 2: True, 3: False,
                               4: False, 5: False, 6: False}
-    assert conn.version_id == (2 << 16) | (10 << 8)
+    assert conn.version_id == (3 << 16)  # the greeting's 3.0.0
     user, sid = conn.call("whoami").data
     assert user == "guest" and isinstance(sid, int)
 

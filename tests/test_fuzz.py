@@ -3,7 +3,7 @@ random well-framed packets with random MessagePack headers and bodies.
 
 After every example a long-lived witness client must get exact answers (the
 server neither crashed nor hung), and the fuzzed connection must have got only
-well-formed replies (each a 32-byte header and one body map). A reference
+well-formed replies (each a 28-byte header and one body map). A reference
 framer predicts what the server must do with the bytes: a length prefix that
 is not a uint, or over 2 GiB, ends the connection with error 20 (sync 0);
 otherwise the connection stays open and every complete, non-empty packet gets

@@ -20,7 +20,7 @@ import pytest
 from styx.protocol.auth import scramble
 from tests.iproto import Raw
 from tests.rawkit import (
-    AUTH, CALL, CHUNK, ID, PING, Bystander, ErrorLogWatcher, assert_error, assert_ok,
+    AUTH, CALL, CHUNK, HEADER_LEN, ID, PING, Bystander, ErrorLogWatcher, assert_error, assert_ok,
     final_reply, frame, nothing_readable, ping_ok, pk, read_reply,
 )
 
@@ -64,17 +64,17 @@ def test_greeting_layout(server):
             assert len(g) == 128
             assert [i for i, b in enumerate(g) if b == 0x0A] == [63, 127]
             line1, line2 = g[:63].decode("ascii"), g[64:127].decode("ascii")
-            m = re.fullmatch(r"Tarantool 2\.10\.0 \(Binary\) ([0-9a-f-]{36}) *", line1)
+            m = re.fullmatch(r"Tarantool 3\.0\.0 \(Binary\) ([0-9a-f-]{36}) *", line1)
             assert m, line1
-            assert line1.startswith("Tarantool 2.10.0 (Binary) ")
+            assert line1.startswith("Tarantool 3.0.0 (Binary) ")
             u = m.group(1)
             assert str(uuid.UUID(u)) == u
-            assert line1.rstrip(" ") == f"Tarantool 2.10.0 (Binary) {u}"
+            assert line1.rstrip(" ") == f"Tarantool 3.0.0 (Binary) {u}"
             b64 = line2.rstrip(" ")
             assert len(b64) == 44 and line2 == b64.ljust(63)
             salt = base64.b64decode(b64, validate=True)
             assert len(salt) == 32
-            assert c.greeting.salt == salt and c.greeting.version == (2, 10, 0)
+            assert c.greeting.salt == salt and c.greeting.version == (3, 0, 0)
             # Nothing follows the greeting until the client asks.
             assert nothing_readable(c.sock, 0.05)
             ping_ok(c)
@@ -88,7 +88,7 @@ def test_greeting_names_configured_instance_uuid(make_server):
     u = "11111111-2222-4333-8444-555555555555"
     s = make_server(iproto_threads=1, instance_uuid=u)
     with Raw(s.port) as c:
-        assert c.greeting_bytes[:63] == f"Tarantool 2.10.0 (Binary) {u}".ljust(63).encode()
+        assert c.greeting_bytes[:63] == f"Tarantool 3.0.0 (Binary) {u}".ljust(63).encode()
 
 
 # -- framing, pipelining, split input -------------------------------------------------------
@@ -238,7 +238,7 @@ def test_pushes_are_chunks_before_the_final_reply(server):
         assert [ch.sync for ch in chunks] == [77] * 3
         for i, ch in enumerate(chunks):
             assert ch.body == {0x30: [{"step": i}]}
-            assert ch.raw[32:39] == b"\x81\x30\xdd\x00\x00\x00\x01"
+            assert ch.raw[HEADER_LEN:HEADER_LEN + 7] == b"\x81\x30\xdd\x00\x00\x00\x01"
             assert ch.schema == sv(server)
         assert_ok(final, 77, {0x30: ["done"]})
 

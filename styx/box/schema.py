@@ -196,7 +196,7 @@ class Schema:
             (272, "_schema", "memtx", _fmt("key:string", "value:any"),
              [_idx(0, "primary", True, (0, "string"))],
              lambda u: [["cluster", self.instance_uuid], ["max_id", self.max_id],
-                        ["version", 2, 10, 0]]),
+                        ["version", 3, 0, 0]]),  # the data dictionary of server.VERSION
             (276, "_collation", "memtx", _COLL_FMT, _BY_ID_NAME, lambda u: COLLATIONS),
             (277, "_vcollation", "sysview", _COLL_FMT, _BY_ID_NAME, lambda u: COLLATIONS),
             (280, "_space", "memtx", _SPACE_FMT, _BY_ID_OWNER_NAME, space_rows),
@@ -556,8 +556,35 @@ def ft_unpack(data: bytes) -> list[Any]:
     return unpack_tuple(data)
 
 
+def _format_field(given: Any) -> dict[str, Any]:
+    """One format entry as Tarantool's Lua `update_format` reads it: a map with
+    `name`/`type` keys and positional ones (key 1 is the name, or the type when
+    `name` is given without `type`; key 2 the type when neither key is given),
+    a (name, type) array, or a bare name."""
+    if isinstance(given, (list, tuple)):  # a Lua array {'name', 'type', ...}
+        given = {i + 1: v for i, v in enumerate(given)}
+    if not isinstance(given, dict):
+        return {"name": given}
+    field: dict[Any, Any] = {}
+    for k, v in given.items():
+        if k == 1:
+            if given.get("name") is not None:
+                if given.get("type") is None:
+                    field["type"] = v
+                else:
+                    field[1] = v
+            else:
+                field["name"] = v
+        elif k == 2 and given.get("type") is None and given.get("name") is None:
+            field["type"] = v
+        else:
+            field[k] = v
+    return field
+
+
 def normalize_format(fmt: Any) -> list[dict[str, Any]]:
-    """A format given as dicts or (name, type) pairs -> Tarantool's list of maps."""
+    """A format given as maps, (name, type) pairs or names -> Tarantool's list
+    of maps (`{'id', type = 'unsigned'}` arrives as {1: 'id', 'type': 'unsigned'})."""
     if fmt is None:
         return []
     if not isinstance(fmt, (list, tuple)):
@@ -565,20 +592,21 @@ def normalize_format(fmt: Any) -> list[dict[str, Any]]:
     out = []
     seen = set()
     for i, f in enumerate(fmt):
-        if isinstance(f, dict):
-            d = dict(f)
-        elif isinstance(f, (list, tuple)) and 1 <= len(f) <= 2:
-            d = {"name": f[0], "type": f[1] if len(f) > 1 else "any"}
-        else:
-            raise BoxError(ER.WRONG_SPACE_FORMAT, i + 1, "expected a map or a (name, type) pair")
+        d = _format_field(f)
         name = d.get("name")
-        if not isinstance(name, str) or not name:
+        if not isinstance(name, str):
+            raise BoxError(ER.ILLEGAL_PARAMS, f"format[{i + 1}]: name (string) is expected")
+        if not name:
             raise BoxError(ER.WRONG_SPACE_FORMAT, i + 1, "field name must be a string")
         if name in seen:
             raise BoxError(ER.SPACE_FIELD_IS_DUPLICATE, name)
         seen.add(name)
-        t = d.setdefault("type", "any")
-        if ft.field_type_by_name(str(t)) is None:
+        if d.get("type") is None:
+            d["type"] = "any"
+        t = d["type"]
+        if not isinstance(t, str):
+            raise BoxError(ER.ILLEGAL_PARAMS, f"format[{i + 1}]: type must be a string")
+        if ft.field_type_by_name(t) is None:
             raise BoxError(ER.WRONG_SPACE_FORMAT, i + 1, f"field {i + 1} has unknown field type",
                            message=f"Wrong space format field {i + 1}: field {i + 1} has unknown field type")
         out.append(d)

@@ -7,9 +7,11 @@ unsigned integer of any width. `frame` reads the length prefix in place;
 `decode_header` and the `decode_*` body functions check types the way
 Tarantool's xrow decoders do and raise `BoxError` with Tarantool's codes.
 
-Out: every reply starts with the same fixed-width 32-byte header,
-`0xCE u32 length | 0x83 | 0x00 0xCE u32 code | 0x01 0xCF u64 sync |
-0x05 0xCF u64 schema_version`, written once the body length is known
+Out: every reply (OK, error, CHUNK) starts with the same fixed-width 28-byte
+header Tarantool writes (captures.md), `0xCE u32 length | 0x83 | 0x00 0xCE u32
+code | 0x01 0xCF u64 sync | 0x05 0xCE u32 schema_version`: the schema version
+is a uint32, as in Tarantool 2.x; connectors such as Node's tarantool-driver
+read the body at that fixed offset. It is written once the body length is known
 (`pack_header_into`), so a writer reserves it, writes the body, then patches
 it. Data replies continue with the 7-byte `0x81 0x30 0xDD u32 count` prefix.
 
@@ -41,8 +43,9 @@ __all__ = [
     "decode_call", "decode_auth", "decode_id", "decode_dml", "decode_begin", "decode_watch",
 ]
 
-HEADER = struct.Struct(">BIBBBIBBQBBQ")
-HEADER_LEN = HEADER.size  # 32
+HEADER = struct.Struct(">BIBBBIBBQBBI")
+HEADER_LEN = HEADER.size  # 28
+SCHEMA_VERSION_MASK = 0xFFFFFFFF  # written as a uint32 (0xCE), as Tarantool 2.x does
 DATA_PREFIX = struct.Struct(">BBBI")
 DATA_PREFIX_LEN = DATA_PREFIX.size  # 7
 UNPACKER_MAX = 2 ** 31 - 1
@@ -63,9 +66,9 @@ def new_unpacker() -> msgpack.Unpacker:
 
 
 def pack_header_into(buf: bytearray, off: int, length: int, code: int, sync: int, schema_version: int) -> None:
-    """Write the 32-byte reply header; `length` counts everything after the prefix."""
+    """Write the 28-byte reply header; `length` counts everything after the prefix."""
     HEADER.pack_into(buf, off, 0xCE, length, 0x83, C.REQUEST_TYPE, 0xCE, code,
-                     C.SYNC, 0xCF, sync, C.SCHEMA_VERSION, 0xCF, schema_version)
+                     C.SYNC, 0xCF, sync, C.SCHEMA_VERSION, 0xCE, schema_version & SCHEMA_VERSION_MASK)
 
 
 def pack_data_prefix_into(buf: bytearray, off: int, count: int, map_size: int = 1) -> None:

@@ -52,6 +52,12 @@ def _returns_nothing(fn: Callable[[list[Any]], Any]) -> Callable[[list[Any]], li
     return call
 
 
+def _begin_timeout(args: list[Any]) -> float | None:
+    o = args[0] if args and isinstance(args[0], dict) else {}
+    t = o.get("timeout")
+    return t if isinstance(t, (int, float)) and not isinstance(t, bool) else None
+
+
 def _grant_call(fn: Callable[..., Any], a: list[Any]) -> None:
     """grant(user, privileges[, object_type[, object_name]][, opts]): Lua's
     trailing options table may follow any number of positional arguments."""
@@ -90,6 +96,15 @@ class Builtins:
             "box.schema.func.exists": lambda a: [func.exists(a[0])],
             "box.session.user": lambda a: [box.session.user()],
             "box.session.id": lambda a: [box.session.id()],
+            # Transactions (asynctnt's stream tests): in a stream the one
+            # box.begin opens lives on until COMMIT/ROLLBACK or box.commit/
+            # box.rollback; outside a stream it is rolled back when the call
+            # returns, and the call fails with error 30, as in Tarantool.
+            # Each returns nothing (DATA []); an argument that is not an
+            # options table is ignored, as 2.6 does.
+            "box.begin": _returns_nothing(lambda a: box.begin(timeout=_begin_timeout(a))),
+            "box.commit": _returns_nothing(lambda a: box.commit()),
+            "box.rollback": _returns_nothing(lambda a: box.rollback()),
         }
 
     def resolve(self, name: str) -> Callable[[list[Any]], Any] | None:

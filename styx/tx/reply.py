@@ -20,14 +20,14 @@ import msgpack
 
 from ..iproto_msg import IprotoMsg, Srv
 from ..protocol import constants as C
-from ..protocol.codec import DATA_PREFIX_LEN, HEADER_LEN, pack_header_into
+from ..protocol.codec import DATA_PREFIX_LEN, HEADER_LEN, SCHEMA_VERSION_MASK, pack_header_into
 from ..protocol.errors import BoxError, encode_error_body
 
 __all__ = ["reply_ok", "reply_map", "reply_data", "reply_error", "write_chunk"]
 
 # A whole OK reply with an empty body, in one struct: the PING fast path.
-_OK_EMPTY = struct.Struct(">BIBBBIBBQBBQB")
-_OK_EMPTY_LEN = _OK_EMPTY.size  # 33
+_OK_EMPTY = struct.Struct(">BIBBBIBBQBBIB")
+_OK_EMPTY_LEN = _OK_EMPTY.size  # 29
 _DATA_HEAD = HEADER_LEN + DATA_PREFIX_LEN
 
 
@@ -36,7 +36,8 @@ def reply_ok(srv: Srv, msg: IprotoMsg, schema_version: int) -> None:
     ob = srv.obuf[srv.p_obuf]
     buf, off = ob.alloc(_OK_EMPTY_LEN)
     _OK_EMPTY.pack_into(buf, off, 0xCE, _OK_EMPTY_LEN - 5, 0x83, C.REQUEST_TYPE, 0xCE, C.OK,
-                        C.SYNC, 0xCF, msg.sync, C.SCHEMA_VERSION, 0xCF, schema_version, 0x80)
+                        C.SYNC, 0xCF, msg.sync, C.SCHEMA_VERSION, 0xCE,
+                        schema_version & SCHEMA_VERSION_MASK, 0x80)
     msg.wpos = (srv.p_obuf, ob.used)
     if msg.stream_id:
         _mark_txn(srv, msg)
@@ -90,7 +91,7 @@ def _packet(srv: Srv, sync: int, code: int, schema_version: int, body: bytes) ->
 
 
 # Header and DATA prefix in one struct: small replies are one alloc, one pack.
-_DATA_HEADER = struct.Struct(">BIBBBIBBQBBQBBBI")
+_DATA_HEADER = struct.Struct(">BIBBBIBBQBBIBBBI")
 SMALL_REPLY = 16384
 
 
@@ -115,5 +116,5 @@ def _data_packet(srv: Srv, sync: int, code: int, schema_version: int, items: lis
         if tail:
             ob.dup(tail)
     _DATA_HEADER.pack_into(buf, off, 0xCE, total - 5, 0x83, C.REQUEST_TYPE, 0xCE, code,
-                           C.SYNC, 0xCF, sync, C.SCHEMA_VERSION, 0xCF, schema_version,
+                           C.SYNC, 0xCF, sync, C.SCHEMA_VERSION, 0xCE, schema_version & SCHEMA_VERSION_MASK,
                            0x82 if tail else 0x81, C.DATA, 0xDD, count)

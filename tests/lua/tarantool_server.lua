@@ -4,7 +4,8 @@
 --     tarantool tarantool_server.lua <setup> <work_dir> [memtx_memory]
 --
 -- <setup> is `crud` (tests/apps/crud_app.py), `priv` (tests/apps/priv_app.py),
--- `memtx` (tests/apps/memtx_app.py) or `ddl` (tests/apps/ddl_app.py).
+-- `memtx` (tests/apps/memtx_app.py), `ddl` (tests/apps/ddl_app.py) or `head`
+-- (tests/apps/head_app.py).
 -- Prints "PORT <n>" once listening, then serves until terminated.
 
 local setup, work_dir, memtx_memory = arg[1], arg[2], tonumber(arg[3])
@@ -75,6 +76,22 @@ end
 function S.ddl()
     box.schema.user.create('boss', {password = 'pw'})
     box.schema.user.grant('boss', 'super')
+end
+
+-- tests/test_reply_head.py (tests/apps/head_app.py): guest may do anything;
+-- space `bench` holds {1, 'value1'}; echo(...) and progress(n), which pushes
+-- {step = i} n times and returns 'done'.
+function S.head()
+    box.schema.user.grant('guest', 'read,write,execute', 'universe')
+    local bench = box.schema.space.create('bench', {format = {
+        {name = 'id', type = 'unsigned'}, {name = 'value', type = 'string'}}})
+    bench:create_index('pk')
+    bench:insert{1, 'value1'}
+    rawset(_G, 'echo', function(...) return ... end)
+    rawset(_G, 'progress', function(n)
+        for i = 0, n - 1 do box.session.push({step = i}) end
+        return 'done'
+    end)
 end
 
 S[setup]()

@@ -1,0 +1,319 @@
+"""Run the public test suites of three Tarantool connectors against Styx and
+write bench/peers/RESULTS.md.
+
+    python bench/peers/run.py                 # after: this checkout's Styx
+    python bench/peers/run.py --before REV    # and a "before" column: REV's Styx
+    python bench/peers/run.py --suite asynctnt --suite node-tarantool-driver
+
+Where the suites come from (nothing else is fetched; all through pip/npm, cached
+in bench/peers/.work/):
+- tarantool-python: the `test/` tree of the PyPI sdist `tarantool==<the version
+  installed here>` (`pip download --no-binary :all:`); test dependency
+  dbapi-compliance from PyPI (`pip install --target`);
+- asynctnt: the `tests/` tree of the PyPI sdist `asynctnt==<installed version>`;
+  test dependency python-dateutil from PyPI;
+- Node's tarantool-driver: npm `tarantool-driver@3.0.6` (its package ships
+  test/app.js and test/box.lua), with the devDependencies it names (mocha 2,
+  chai 4, sinon 3).
+
+Each suite's Lua setup (tarantool-python's box.lua and admin snippets,
+asynctnt's tests/files/app.lua, tarantool-driver's test/box.lua) has a Python
+twin in bench/peers/apps/, and each suite's way of starting `tarantool` is
+replaced by starting Styx (bench/peers/*_styx.py, bench/peers/styx_proc.py).
+Failures are classified by bench/peers/classify.py; an unclassified one is a
+Styx bug until shown otherwise.
+"""
+
+from __future__ import annotations
+
+import argparse
+import importlib.metadata
+import json
+import os
+import subprocess
+import sys
+import tarfile
+import time
+import xml.etree.ElementTree as ET
+from pathlib import Path
+
+HERE = Path(__file__).resolve().parent
+REPO = HERE.parent.parent
+WORK = HERE / ".work"
+PY = sys.executable
+NODE_DRIVER = "3.0.6"
+NODE_DEV = ["mocha@2", "chai@4", "sinon@3"]
+PYDEPS = ["python-dateutil", "dbapi-compliance==1.15.0"]
+SUITE_TIMEOUT = 900
+
+sys.path.insert(0, str(HERE))
+from classify import classify  # noqa: E402
+
+
+def log(*a: object) -> None:
+    print("[peers]", *a, file=sys.stderr, flush=True)
+
+
+def run(cmd: list[str], **kw) -> subprocess.CompletedProcess:
+    log("$", " ".join(cmd))
+    return subprocess.run(cmd, check=True, **kw)
+
+
+# -- sources -------------------------------------------------------------------------
+
+
+def sdist_tree(dist: str, subdir: str) -> Path:
+    """`subdir` of the PyPI sdist of the installed version of `dist`."""
+    version = importlib.metadata.version(dist)
+    dest = WORK / "src" / f"{dist}-{version}"
+    if (dest / subdir).is_dir():
+        return dest
+    sdists = WORK / "sdists"
+    sdists.mkdir(parents=True, exist_ok=True)
+    tgz = sdists / f"{dist}-{version}.tar.gz"
+    if not tgz.exists():
+        run([PY, "-m", "pip", "download", "-q", "--no-deps", "--no-binary", ":all:",
+             f"{dist}=={version}", "-d", str(sdists)])
+    dest.mkdir(parents=True, exist_ok=True)
+    with tarfile.open(tgz) as t:
+        root = t.getnames()[0].split("/")[0]
+        prefix = f"{root}/{subdir}/"
+        members = [m for m in t.getmembers() if m.name.startswith(prefix)]
+        for m in members:
+            m.name = m.name[len(root) + 1:]
+        t.extractall(dest, members=members, filter="data")
+    # Its own (empty) pytest config: not this repository's pyproject.toml.
+    (dest / "pytest.ini").write_text("[pytest]\n")
+    return dest
+
+
+def pydeps() -> Path:
+    d = WORK / "pydeps"
+    if not (d / ".done").exists():
+        run([PY, "-m", "pip", "install", "-q", "--target", str(d), *PYDEPS])
+        (d / ".done").write_text(" ".join(PYDEPS))
+    return d
+
+
+def node_tree() -> Path:
+    d = WORK / "node"
+    pkg = d / "node_modules" / "tarantool-driver"
+    if not (pkg / "test" / "app.js").exists():
+        d.mkdir(parents=True, exist_ok=True)
+        (d / "package.json").write_text('{"private": true}\n')
+        run(["npm", "install", "--no-audit", "--no-fund", f"tarantool-driver@{NODE_DRIVER}", *NODE_DEV],
+            cwd=d)
+    return pkg
+
+
+def styx_tree(rev: str | None) -> Path:
+    """This checkout, or `git archive REV` of it (for a "before" run)."""
+    if rev is None:
+        return REPO
+    dest = WORK / f"styx-{rev}"
+    if not (dest / "styx").is_dir():
+        dest.mkdir(parents=True, exist_ok=True)
+        archive = subprocess.run(["git", "-C", str(REPO), "archive", rev], check=True,
+                                 capture_output=True).stdout
+        subprocess.run(["tar", "-x", "-C", str(dest)], input=archive, check=True)
+    return dest
+
+
+# -- running ---------------------------------------------------------------------------
+
+
+def env_for(styx_root: Path, extra_path: list[Path]) -> dict[str, str]:
+    env = dict(os.environ)
+    env["PYTHONPATH"] = os.pathsep.join(str(p) for p in [*extra_path, HERE])
+    env["STYX_PEERS_ROOT"] = str(styx_root)
+    env["STYX_PEERS_PYTHON"] = PY
+    env["STYX_PEERS_LOG_DIR"] = str(WORK / "logs")
+    return env
+
+
+def junit_results(path: Path) -> dict[str, tuple[str, str]]:
+    """test id -> (pass|fail|skip, message); subtests fold into their test."""
+    out: dict[str, tuple[str, str]] = {}
+    if not path.exists():
+        return out
+    for tc in ET.parse(path).iter("testcase"):
+        tid = f"{tc.get('classname')}::{tc.get('name')}"
+        outcome, msg = "pass", ""
+        for ch in tc:
+            if ch.tag in ("failure", "error"):
+                outcome = "fail"
+                msg = (ch.get("message") or ch.text or "").strip()
+                break
+            if ch.tag == "skipped":
+                outcome, msg = "skip", (ch.get("message") or "").strip()
+        prev = out.get(tid)
+        if prev is None or prev[0] != "fail":
+            out[tid] = (outcome, msg)
+    return out
+
+
+def run_pytest_suite(name: str, cwd: Path, target: str, plugin: str, styx_root: Path,
+                     label: str) -> dict[str, tuple[str, str]]:
+    junit = WORK / f"{name}-{label}.xml"
+    junit.unlink(missing_ok=True)
+    cmd = [PY, "-m", "pytest", target, "-p", plugin, "-p", "no:cacheprovider", "-q",
+           "--timeout", "60", f"--junitxml={junit}", "-o", "junit_family=xunit1"]
+    log(f"{name} ({label}): pytest in {cwd}")
+    try:
+        subprocess.run(cmd, cwd=cwd, env=env_for(styx_root, [pydeps()]), timeout=SUITE_TIMEOUT,
+                       stdout=open(WORK / f"{name}-{label}.out", "w"), stderr=subprocess.STDOUT)
+    except subprocess.TimeoutExpired:
+        log(f"{name}: suite timed out after {SUITE_TIMEOUT}s")
+    return junit_results(junit)
+
+
+def run_asynctnt(styx_root: Path, label: str) -> dict[str, tuple[str, str]]:
+    src = sdist_tree("asynctnt", "tests")
+    return run_pytest_suite("asynctnt", src, "tests", "asynctnt_styx", styx_root, label)
+
+
+def run_tarantool_python(styx_root: Path, label: str) -> dict[str, tuple[str, str]]:
+    src = sdist_tree("tarantool", "test")
+    return run_pytest_suite("tarantool-python", src, "test/suites", "tarantool_python_styx",
+                            styx_root, label)
+
+
+def run_node(styx_root: Path, label: str) -> dict[str, tuple[str, str]]:
+    pkg = node_tree()
+    env = env_for(styx_root, [])
+    os.environ.update({k: env[k] for k in ("STYX_PEERS_ROOT", "STYX_PEERS_PYTHON", "STYX_PEERS_LOG_DIR")})
+    import styx_proc
+    styx_proc.ROOT, styx_proc.LOG_DIR = styx_root, WORK / "logs"
+    server = styx_proc.StyxProcess(HERE / "apps" / "node_tarantool_driver.py", 33013)
+    results: dict[str, tuple[str, str]] = {}
+    try:
+        server.start()
+    except RuntimeError as e:
+        log(f"node-tarantool-driver: {e}")
+        return {"(server start)": ("fail", str(e))}
+    try:
+        mocha = pkg.parent / ".bin" / "mocha"
+        log(f"node-tarantool-driver ({label}): mocha in {pkg}")
+        try:
+            p = subprocess.run([str(mocha), "--reporter", "json-stream", "test/app.js"], cwd=pkg,
+                               capture_output=True, text=True, timeout=SUITE_TIMEOUT)
+            lines = p.stdout.splitlines()
+        except subprocess.TimeoutExpired as e:
+            lines = (e.stdout or b"").decode(errors="replace").splitlines()
+        (WORK / f"node-tarantool-driver-{label}.out").write_text("\n".join(lines))
+        for line in lines:
+            if not line.startswith('["'):
+                continue
+            kind, d = json.loads(line)
+            if kind in ("pass", "fail", "pending"):
+                tid = d["fullTitle"]
+                outcome = {"pass": "pass", "fail": "fail", "pending": "skip"}[kind]
+                if tid in results and results[tid][0] == "fail":
+                    continue  # a hook failure reported on a test already failed
+                results[tid] = (outcome, d.get("err", ""))
+    finally:
+        server.stop()
+    return results
+
+
+SUITES = {
+    "tarantool-python": (run_tarantool_python, lambda: f"tarantool {importlib.metadata.version('tarantool')} (PyPI sdist test/)"),
+    "asynctnt": (run_asynctnt, lambda: f"asynctnt {importlib.metadata.version('asynctnt')} (PyPI sdist tests/)"),
+    "node-tarantool-driver": (run_node, lambda: f"tarantool-driver {NODE_DRIVER} (npm, test/app.js)"),
+}
+
+
+# -- the report --------------------------------------------------------------------------
+
+
+def counts(res: dict[str, tuple[str, str]]) -> tuple[int, int, int]:
+    c = {"pass": 0, "fail": 0, "skip": 0}
+    for outcome, _ in res.values():
+        c[outcome] += 1
+    return c["pass"], c["fail"], c["skip"]
+
+
+def short(msg: str, n: int = 110) -> str:
+    line = " ".join(msg.split())
+    return (line[:n] + "…" if len(line) > n else line).replace("|", "\\|")
+
+
+def report(after: dict, before: dict | None, before_rev: str | None, seconds: float) -> str:
+    out = ["# Peer test suites against Styx", "",
+           "Generated by `make peers` (`python bench/peers/run.py --before "
+           f"{before_rev or 'REV'}`); see bench/peers/README.md. Run time: {seconds:.0f} s.", ""]
+    head = "| suite | tests |"
+    sep = "|---|---|"
+    if before is not None:
+        head += f" before ({before_rev}): pass / fail / skip |"
+        sep += "---|"
+    head += " after: pass / fail / skip | failures: not Styx / Styx (unclassified) |"
+    sep += "---|---|"
+    out += [head, sep]
+    for suite, res in after.items():
+        p, f, s = counts(res)
+        row = f"| {SUITES[suite][1]()} | {len(res)} |"
+        if before is not None:
+            bp, bf, bs = counts(before.get(suite, {}))
+            row += f" {bp} / {bf} / {bs} |"
+        styx = sum(1 for tid, (o, m) in res.items() if o == "fail" and classify(suite, tid, m) is None)
+        row += f" {p} / {f} / {s} | {f - styx} / {styx} |"
+        out.append(row)
+    out += ["", "## Remaining failures, by cause", ""]
+    for suite, res in after.items():
+        fails = sorted((tid, m) for tid, (o, m) in res.items() if o == "fail")
+        if not fails:
+            continue
+        by_cat: dict[str, int] = {}
+        for tid, m in fails:
+            cat = classify(suite, tid, m) or "UNCLASSIFIED (Styx?)"
+            by_cat[cat] = by_cat.get(cat, 0) + 1
+        out += [f"### {suite}", "", "| cause | tests |", "|---|---|"]
+        out += [f"| {c} | {n} |" for c, n in sorted(by_cat.items(), key=lambda kv: (-kv[1], kv[0]))]
+        out += ["", "| test | cause | message |", "|---|---|---|"]
+        for tid, m in fails:
+            cat = classify(suite, tid, m) or "UNCLASSIFIED (Styx?)"
+            out.append(f"| `{tid}` | {cat} | {short(m)} |")
+        out.append("")
+    if before is not None:
+        out += ["## Fixed since the \"before\" run", ""]
+        for suite, res in after.items():
+            fixed = sorted(tid for tid, (o, _) in res.items()
+                           if o == "pass" and before.get(suite, {}).get(tid, ("", ""))[0] == "fail")
+            out.append(f"- {suite}: {len(fixed)} tests" + (":" if fixed else ""))
+            out += [f"  - `{t}`" for t in fixed]
+        out += ["", "## Failing now, not failing before", "",
+                "Tests a version gate skipped before (the greeting said 2.10.0, now 3.0.0) "
+                "and that now run, or a flaky one; each is classified above.", ""]
+        for suite, res in after.items():
+            newly = sorted((tid, before.get(suite, {}).get(tid, ("absent", ""))[0])
+                           for tid, (o, _) in res.items()
+                           if o == "fail" and before.get(suite, {}).get(tid, ("", ""))[0] != "fail")
+            out += [f"- {suite}: `{t}` (before: {b}; cause: "
+                    f"{classify(suite, t, res[t][1]) or 'UNCLASSIFIED'})" for t, b in newly]
+        out.append("")
+    return "\n".join(out)
+
+
+def main() -> None:
+    ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    ap.add_argument("--suite", action="append", choices=list(SUITES))
+    ap.add_argument("--before", metavar="REV", help="also run against this git revision's Styx")
+    ap.add_argument("--out", default=str(HERE / "RESULTS.md"))
+    args = ap.parse_args()
+    suites = args.suite or list(SUITES)
+    WORK.mkdir(parents=True, exist_ok=True)
+    t0 = time.monotonic()
+    after = {s: SUITES[s][0](REPO, "after") for s in suites}
+    before = None
+    if args.before:
+        root = styx_tree(args.before)
+        before = {s: SUITES[s][0](root, "before") for s in suites}
+    (WORK / "results.json").write_text(json.dumps({"after": after, "before": before}, indent=1))
+    text = report(after, before, args.before, time.monotonic() - t0)
+    Path(args.out).write_text(text + "\n")
+    log(f"wrote {args.out} in {time.monotonic() - t0:.0f} s")
+
+
+if __name__ == "__main__":
+    main()
