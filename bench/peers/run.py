@@ -30,6 +30,7 @@ import argparse
 import importlib.metadata
 import json
 import os
+import re
 import subprocess
 import sys
 import tarfile
@@ -43,6 +44,16 @@ WORK = HERE / ".work"
 PY = sys.executable
 NODE_DRIVER = "3.0.6"
 NODE_DEV = ["mocha@2", "chai@4", "sinon@3"]
+# Tests of the Node suite never run here: this machine's tests send traffic
+# only to its own loopback addresses, and touch no containers.
+NODE_NOT_RUN = {
+    "timeout should close the connection when timeout":
+        "not run: connects to 192.0.0.0 (traffic off this machine)",
+    "reconnecting should try to reconnect and then connect eventially":
+        "not run: kills and starts docker containers",
+    "multihost should try to connect to reserve hosts cyclically":
+        "not run: kills and starts docker containers",
+}
 PYDEPS = ["python-dateutil", "dbapi-compliance==1.15.0"]
 SUITE_TIMEOUT = 900
 
@@ -195,7 +206,9 @@ def run_node(styx_root: Path, label: str) -> dict[str, tuple[str, str]]:
         mocha = pkg.parent / ".bin" / "mocha"
         log(f"node-tarantool-driver ({label}): mocha in {pkg}")
         try:
-            p = subprocess.run([str(mocha), "--reporter", "json-stream", "test/app.js"], cwd=pkg,
+            skip = "^(" + "|".join(re.escape(t) for t in NODE_NOT_RUN) + ")$"
+            p = subprocess.run([str(mocha), "--reporter", "json-stream", "--grep", skip, "--invert",
+                                "test/app.js"], cwd=pkg,
                                capture_output=True, text=True, timeout=SUITE_TIMEOUT)
             lines = p.stdout.splitlines()
         except subprocess.TimeoutExpired as e:
@@ -213,6 +226,7 @@ def run_node(styx_root: Path, label: str) -> dict[str, tuple[str, str]]:
                 results[tid] = (outcome, d.get("err", ""))
     finally:
         server.stop()
+    results.update({t: ("skip", why) for t, why in NODE_NOT_RUN.items()})
     return results
 
 
