@@ -34,6 +34,9 @@ __all__ = ["Index", "TreeIndex", "HashIndex", "Part", "ITERATOR_NAMES"]
 ITERATOR_NAMES = {
     "EQ": C.ITER_EQ, "REQ": C.ITER_REQ, "ALL": C.ITER_ALL, "LT": C.ITER_LT, "LE": C.ITER_LE,
     "GE": C.ITER_GE, "GT": C.ITER_GT,
+    # Lua's box.index knows these too; memtx's TREE and HASH refuse them (112).
+    "BITS_ALL_SET": 7, "BITS_ANY_SET": 8, "BITS_ALL_NOT_SET": 9, "OVERLAPS": 10,
+    "NEIGHBOR": 11,
 }
 
 

@@ -141,18 +141,25 @@ class Builtins:
         spaces = self.tx.box.space
         name = f"box.space.{space_name}{'.index.' + index_name if index_name else ''}:{method}"
         try:
-            # A missing space or index is a missing global, as in Lua.
-            space = spaces[int(space_name) if space_name.isdigit() else space_name]
+            # A missing space or index is a missing global, as in Lua. The
+            # path is Lua's string keys: box.space.512 and index.0 are nil.
+            space = spaces[space_name]
             target: SpaceApi | IndexApi = space
             if index_name is not None:
-                target = space.index[int(index_name) if index_name.isdigit() else index_name]
+                target = space.index[index_name]
         except KeyError:
             raise BoxError(ER.NO_SUCH_PROC, name) from None
-        a = list(args)
+        methods = _INDEX_METHODS if isinstance(target, IndexApi) else _SPACE_METHODS
+        if method not in methods:
+            raise BoxError(ER.NO_SUCH_PROC, name)
+        a = [lua_value(x) for x in args]  # what Lua makes of the arguments
         if method in ("select", "count", "pairs"):
             opts = a[1] if len(a) > 1 and isinstance(a[1], str) else None
             kwargs = {"iterator": opts} if opts is not None else _rename(_opts(a, 1))
-            return [getattr(target, "select" if method == "pairs" else method)(_arg(a, 0), **kwargs)]
+            rows = getattr(target, "select" if method == "pairs" else method)(_arg(a, 0), **kwargs)
+            if method == "pairs":  # Lua's iterator triplet cannot be sent
+                raise _lua_error("unsupported Lua type 'cdata'")
+            return [rows]
         # What finds nothing returns nothing (DATA: []), as Tarantool's Lua.
         if method in ("get", "min", "max"):
             return _value(getattr(target, method)(_arg(a, 0)))
@@ -161,9 +168,17 @@ class Builtins:
         if method in ("delete",):
             return _value(target.delete(_arg(a, 0)))
         if method == "update":
-            return _value(target.update(_arg(a, 0), _arg(a, 1, [])))
+            if len(a) < 2 or not isinstance(a[1], (list, dict)):
+                raise _lua_error("Usage index:update(key, ops)")
+            if isinstance(a[1], dict):
+                raise BoxError(ER.TUPLE_NOT_ARRAY)
+            return _value(target.update(_arg(a, 0), a[1]))
         if method == "upsert" and isinstance(target, SpaceApi):
-            target.upsert(_arg(a, 0), _arg(a, 1, []))
+            if len(a) < 2 or not all(isinstance(x, (list, dict)) for x in a[:2]):
+                raise _lua_error("Usage space:upsert(tuple_key, ops)")
+            if isinstance(a[0], dict) or isinstance(a[1], dict):
+                raise BoxError(ER.TUPLE_NOT_ARRAY)
+            target.upsert(a[0], a[1])
             return []
         if method in ("len", "bsize") and isinstance(target, SpaceApi):
             return [getattr(target, method)()]
@@ -189,6 +204,39 @@ class Builtins:
         raise BoxError(ER.NO_SUCH_PROC, name)
 
 
+_SPACE_METHODS = frozenset({
+    "select", "count", "pairs", "get", "insert", "replace", "put", "delete", "update", "upsert",
+    "len", "bsize", "truncate", "drop", "create_index", "format", "rename"})
+_INDEX_METHODS = frozenset({
+    "select", "count", "pairs", "get", "min", "max", "delete", "update", "len", "drop",
+    "rename", "alter"})
+
+_2_64 = 2.0 ** 64
+_2_63 = 2.0 ** 63
+
+
+def lua_value(v: Any) -> Any:
+    """A CALL argument as Tarantool's Lua hands it on: every number is a Lua
+    number (a double), and one with an integral value that fits is encoded
+    back as an integer (luaL_tofield): 1.0 is 1, -0.0 is 0, 2.0**63 is
+    2**63; NaN, the infinities, 1e300 and -2.0**63 stay doubles."""
+    if type(v) is float:
+        if v == v and v not in (float("inf"), float("-inf")) and v == int(v):
+            if 0 <= v < _2_64 or -_2_63 < v < _2_63:
+                return int(v)
+        return v
+    if type(v) is list:
+        return [lua_value(x) for x in v]
+    if type(v) is dict:
+        return {lua_value(k): lua_value(x) for k, x in v.items()}
+    return v
+
+
+def _lua_error(message: str) -> BoxError:
+    """A Lua error() of Tarantool's box API: 32, type LuajitError."""
+    return BoxError(ER.PROC_LUA, message, type_name="LuajitError")
+
+
 def _value(v: Any) -> list[Any]:
     return [] if v is None else [v]
 
@@ -197,6 +245,6 @@ def _rename(opts: dict[str, Any]) -> dict[str, Any]:
     """Lua select options -> keyword arguments of the Python API."""
     out = {}
     for k, v in opts.items():
-        if k in ("iterator", "limit", "offset", "after", "fetch_pos"):
-            out[k] = v
+        if k == "iterator" or k in ("limit", "offset", "after", "fetch_pos") and v is not None:
+            out[k] = v  # box.NULL is nil to `opts.limit ~= nil`, not to `if opts.iterator`
     return out
