@@ -11,7 +11,7 @@ import pytest
 from styx import Server
 from tests.test_box_differential import (  # noqa: F401 (fixtures)
     CALL, DELETE, FUNCTION_NAME, INDEX_BASE, INDEX_ID, INSERT, KEY, SELECT, SPACE_ID, TUPLE,
-    UPDATE, Pair, check_state, logged_in_pair, oracle_port, pair, run_all, select_body, styx,
+    UPDATE, Pair, check_state, view, logged_in_pair, oracle_port, pair, run_all, select_body, styx,
 )
 
 NAN, INF = float("nan"), float("inf")
@@ -139,3 +139,85 @@ def test_o_iterator_null(pair: Pair) -> None:
                    call("box.space.tree:select", [], {"iterator": True}),
                    call("box.space.tree:select", [1], {"iterator": 2}),
                    call("box.space.tree:select", [1], {"limit": None})])
+
+
+def same_view_rows(p: Pair, sid: int) -> None:
+    """_vindex rows of a space, as decoded values (a map part's key order is
+    Lua's hash order: tests/deliberate.py)."""
+    t, s = view(p, 289, 0, [sid])
+    assert t and t == s, f"tarantool {t}\nstyx      {s}"
+
+
+def create_space(p: Pair, name: str, opts: dict[str, Any]) -> None:
+    """box.schema.space.create over CALL: 2.6 creates the space, then fails to
+    encode the space object (32); Styx describes it (tests/deliberate.py)."""
+    t, s = p.both(*call("box.schema.space.create", name, opts))
+    assert (t.code, s.code) == (32, 0), (t, s)
+
+
+def _ddl_cases(space: str) -> list[tuple[int, dict[int, Any]]]:
+    sp = f"box.space.{space}"
+    return [
+        call(f"{sp}:create_index", "pk", {"parts": [{"field": 1, "type": "unsigned",
+                                                    "is_nullable": False}]}),
+        call(f"{sp}:create_index", "s1", {"parts": [[2, "string"]]}),
+        call(f"{sp}:create_index", "s2", {"parts": [[2, "unsigned"]]}),            # 24
+        call(f"{sp}:create_index", "s3", {"parts": [[2, "integer"]], "unique": False}),
+        call(f"{sp}:create_index", "s4", {"parts": [[2, "scalar"]]}),
+        call(f"{sp}:create_index", "s5", {"parts": [[1, "integer"]]}),
+        call(f"{sp}:create_index", "s6", {"parts": [[1, "number"]]}),
+        call(f"{sp}:create_index", "s7", {"parts": [[1, "string"]]}),              # 24
+        call(f"{sp}:create_index", "s8", {"parts": [[3, "number"]]}),
+        call(f"{sp}:create_index", "s9", {"parts": [[3, "unsigned"]]}),
+        call(f"{sp}:create_index", "s10", {"parts": [[3, "string"]]}),            # 24: unsigned
+        call(f"{sp}:create_index", "h1", {"type": "HASH",                        # 5
+                                          "parts": [{"field": 4, "type": "unsigned",
+                                                     "is_nullable": True}]}),
+        call(f"{sp}:create_index", "h2", {"type": "HASH", "unique": False,       # 5 first
+                                          "parts": [{"field": 4, "type": "unsigned",
+                                                     "is_nullable": True}]}),
+        call(f"{sp}:create_index", "h3", {"type": "hash",
+                                          "parts": [{"field": 4, "type": "unsigned"}]}),
+        call(f"{sp}:create_index", "t2", {"parts": [{"field": 5, "type": "string",
+                                                     "is_nullable": False}, [6, "string"]]}),
+        call(f"{sp}:create_index", "t3", {"parts": [{"field": 7, "type": "unsigned"}]}),
+        call(f"{sp}:create_index", "t4", {"parts": [{"field": 8, "type": "string",
+                                                     "is_nullable": True}]}),
+        call(f"{sp}:create_index", "t5", {"parts": [8, "string", 9, "unsigned"], "unique": False}),
+        call(f"{sp}:create_index", "t6", {"parts": [{"field": 8, "type": "unsigned",
+                                                     "is_nullable": True}]}),  # 24
+        call(f"{sp}.index.t3:alter", {"parts": [[7, "string"]]}),
+        call(f"{sp}.index.s1:alter", {"parts": [[2, "unsigned"]]}),              # 24: s4 is scalar
+        call(f"{sp}:drop"),
+    ]
+
+
+def test_b_h_i_index_definitions(boss: Pair) -> None:
+    """_vindex keeps map parts (b); a field typed differently by two indexes
+    is 24 on a space without a format (h); HASH refuses nullable parts (i)."""
+    create_space(boss, "nf", {"id": 600})
+    run_all(boss, _ddl_cases("nf")[:-1])
+    same_view_rows(boss, 600)
+    run_all(boss, [call("box.space.nf:drop")])
+
+
+def test_b_vindex_parts_with_a_format(boss: Pair) -> None:
+    fmt = [{"name": "id", "type": "unsigned"}, {"name": "s", "type": "string"},
+           {"name": "o", "type": "string", "is_nullable": True}, {"name": "a", "type": "any"},
+           {"name": "sc", "type": "scalar"}]
+    create_space(boss, "wf", {"id": 601, "format": fmt})
+    run_all(boss, [
+        call("box.space.wf:create_index", "pk", {"parts": ["id"]}),
+        call("box.space.wf:create_index", "i1", {"parts": ["s"]}),
+        call("box.space.wf:create_index", "i2", {"parts": ["o"]}),
+        call("box.space.wf:create_index", "i3", {"parts": [{"field": "o", "type": "string"}]}),
+        call("box.space.wf:create_index", "i4", {"parts": [{"field": 3, "type": "string",
+                                                           "is_nullable": False}]}),
+        call("box.space.wf:create_index", "i5", {"parts": [[4, "unsigned"]]}),
+        call("box.space.wf:create_index", "i6", {"parts": [[4, "string"]]}),     # 24? 27?
+        call("box.space.wf:create_index", "i7", {"parts": [[5, "string"]]}),
+        call("box.space.wf:create_index", "i8", {"parts": [[5, "unsigned"]]}),   # 27
+        call("box.space.wf:create_index", "i9", {"parts": [[2, "unsigned"]]}),   # 27
+    ])
+    same_view_rows(boss, 601)
+    run_all(boss, [call("box.space.wf:drop")])

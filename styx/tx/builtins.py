@@ -188,7 +188,11 @@ class Builtins:
             getattr(target, method)()
             return []
         if method == "create_index" and isinstance(target, SpaceApi):
+            if not isinstance(_arg(a, 0), str):
+                raise BoxError(ER.ILLEGAL_PARAMS, "name should be a string")
             opts = _opts(a, 1)
+            _check_param_table(opts, _CREATE_INDEX_OPTIONS)
+            opts.pop("name", None)  # create_index takes the name argument
             existed = opts.get("if_not_exists") and _arg(a, 0) in target.index
             info = target.create_index(_arg(a, 0), **opts).info()
             return [info, "not created"] if existed else [info]
@@ -230,6 +234,45 @@ def lua_value(v: Any) -> Any:
     if type(v) is dict:
         return {lua_value(k): lua_value(x) for k, x in v.items()}
     return v
+
+
+# box.schema.index.create's check_param_table template (2.6).
+_CREATE_INDEX_OPTIONS = {
+    "id": "number", "name": "string", "type": "string", "parts": "table",
+    "sequence": "boolean, number, string, table", "unique": "boolean", "dimension": "number",
+    "distance": "string", "bloom_fpr": "number", "page_size": "number", "range_size": "number",
+    "run_count_per_level": "number", "run_size_ratio": "number", "func": "number, string",
+    "if_not_exists": "boolean"}
+_STYX_INDEX_OPTIONS = {"id", "name", "type", "parts", "unique", "if_not_exists"}
+
+
+def _lua_type(v: Any) -> str:
+    """Lua's type() of a decoded MessagePack value, as box.schema's
+    param_type() sees it (cdata -- box.NULL, an extension -- counts as number)."""
+    if isinstance(v, bool):
+        return "boolean"
+    if isinstance(v, (int, float)):
+        return "number"
+    if isinstance(v, (str, bytes)):
+        return "string"
+    if isinstance(v, (list, dict)):
+        return "table"
+    return "number"
+
+
+def _check_param_table(opts: dict[str, Any], template: dict[str, str]) -> None:
+    for k, v in opts.items():
+        want = template.get(k)
+        if want is None:
+            raise BoxError(ER.ILLEGAL_PARAMS, f"unexpected option '{k}'")
+        if "," not in want and _lua_type(v) != want:
+            raise BoxError(ER.ILLEGAL_PARAMS, f"options parameter '{k}' should be of type {want}")
+        if "," in want and _lua_type(v) not in want.replace(" ", "").split(","):
+            raise BoxError(ER.ILLEGAL_PARAMS,
+                           f"options parameter '{k}' should be one of types: {want}")
+    for k in opts:
+        if k not in _STYX_INDEX_OPTIONS:
+            raise BoxError(ER.UNSUPPORTED, "Styx", f"the index option '{k}'")
 
 
 def _lua_error(message: str) -> BoxError:

@@ -179,7 +179,8 @@ class IndexApi(_Live):
 
     @property
     def parts(self) -> list[dict[str, Any]]:
-        return [{"fieldno": p.fieldno + 1, "type": p.type, "is_nullable": p.is_nullable}
+        # In the order Tarantool 2.6's Lua tables come out in over IPROTO.
+        return [{"type": p.type, "is_nullable": p.is_nullable, "fieldno": p.fieldno + 1}
                 for p in self._index.parts]
 
     def select(self, key: Any = None, *, iterator: Any = ABSENT, limit: int = 0xFFFFFFFF,
@@ -271,8 +272,8 @@ class IndexApi(_Live):
         self.alter(name=name)
 
     def info(self) -> dict[str, Any]:
-        return {"id": self.id, "name": self.name, "type": self.type, "unique": self.unique,
-                "parts": self.parts, "space_id": self._space.id}
+        return {"unique": self.unique, "parts": self.parts, "id": self.id,
+                "space_id": self._space.id, "type": self.type, "name": self.name}
 
 
 ALTER_ANY = 128  # alter
