@@ -221,3 +221,67 @@ def test_b_vindex_parts_with_a_format(boss: Pair) -> None:
     ])
     same_view_rows(boss, 601)
     run_all(boss, [call("box.space.wf:drop")])
+
+
+D_FORMAT = [{"name": "id", "type": "unsigned"}, {"name": "d", "type": "double"},
+            {"name": "n", "type": "number"}, {"name": "i", "type": "integer"},
+            {"name": "s", "type": "scalar"}, {"name": "a", "type": "any"}]
+SPECIALS = [NAN, INF, -INF, 0.0, -0.0, 1.5, 1e308]
+
+
+def test_nan_and_infinities(boss: Pair) -> None:
+    """NaN and the infinities (float64) in tuples, keys and UPDATE/UPSERT
+    arguments, over IPROTO and over CALL: exactly 2.6's answers. (A 'double'
+    TREE index is left out: 2.6 compares NaN equal to every double there,
+    tests/deliberate.py.)"""
+    create_space(boss, "d", {"id": 700, "format": D_FORMAT})
+    try:
+        run_all(boss, [
+            call("box.space.d:create_index", "pk"),
+            call("box.space.d:create_index", "tn", {"parts": ["n"], "unique": False}),
+            call("box.space.d:create_index", "ts", {"parts": ["s"], "unique": False}),
+            call("box.space.d:create_index", "hn", {"parts": ["n", "id"], "type": "HASH"}),
+            call("box.space.d:create_index", "hs", {"parts": ["s", "id"], "type": "HASH"}),
+            call("box.space.d:create_index", "hd", {"parts": ["d", "id"], "type": "HASH"}),
+        ])
+        reqs = []
+        n = 0
+        for v in SPECIALS:
+            for f in range(1, 6):
+                n += 1
+                tup: list[Any] = [n, 1.0, 1, 1, 1, 1]
+                tup[f] = v
+                reqs.append(ins(700, tup))
+        for v in SPECIALS:
+            reqs += [ins(515, [v]), ins(516, [int(v == v) + 10 * SPECIALS.index(v), 1, v])]
+        run_all(boss, reqs)
+        reqs = []
+        for v in SPECIALS:
+            for it in (0, 1, 3, 4, 5, 6):
+                reqs += [(SELECT, select_body(700, 2, it, [v])), (SELECT, select_body(700, 3, it, [v])),
+                         (SELECT, select_body(515, 0, it, [v])), (SELECT, select_body(512, 0, it, [v])),
+                         (SELECT, select_body(513, 0, it, [v]))]
+            for iid in (4, 5, 6):
+                reqs.append((SELECT, select_body(700, iid, 0, [v, 1])))
+            reqs += [call("box.space.d.index.tn:count", v), call("box.space.d.index.ts:select", [v]),
+                     call("box.space.scalar:get", v), call("box.space.d.index.hn:get", [v, 2])]
+        run_all(boss, reqs)
+        reqs = []
+        for field in (2, 3, 4, 5, 6):
+            for op in "+-=":
+                for v in SPECIALS + [1, -1, 2**64 - 1, -2**63]:
+                    reqs.append(upd(700, [3], [[op, field, v]]))
+                    reqs.append((9, {SPACE_ID: 700, TUPLE: [3, 1.0, 1, 1, 1, 1],
+                                     0x28: [[op, field, v]], INDEX_BASE: 1}))
+                    reqs.append(call("box.space.d:update", 4, [[op, field, v]]))
+        for op in "+-":
+            for v in SPECIALS:
+                reqs += [upd(516, [0], [[op, 3, v]]), upd(516, [0], [[op, 2, v]]),
+                         upd(512, [1], [[op, 3, v]])]
+        run_all(boss, reqs)
+        for sid in (700, 515, 516):
+            run_all(boss, [(SELECT, select_body(sid, 0, 2, []))])
+        run_all(boss, [(DELETE, {SPACE_ID: 515, INDEX_ID: 0, KEY: [v]}) for v in SPECIALS])
+        run_all(boss, [(DELETE, {SPACE_ID: 700, INDEX_ID: 6, KEY: [v, 1]}) for v in SPECIALS])
+    finally:
+        run_all(boss, [call("box.space.d:drop")])

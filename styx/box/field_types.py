@@ -496,10 +496,11 @@ class _Ordered:
 class _NaN(_Ordered):
     """A NaN in a number class: below every number; NaNs by their quiet bit."""
 
-    __slots__ = ("q",)
+    __slots__ = ("q", "bits")
 
     def __init__(self, f: float) -> None:
-        self.q = struct.unpack("<Q", struct.pack("<d", f))[0] >> 51 & 1
+        self.bits = struct.unpack("<Q", struct.pack("<d", f))[0]
+        self.q = self.bits >> 51 & 1
 
     def __repr__(self) -> str:
         return f"NaN(q={self.q})"
@@ -767,3 +768,20 @@ def key_bounds(key: Sequence[Any], parts: Sequence[Sequence[Any]]) -> tuple[Any,
     if len(parts) > 1 and len(key) < len(parts):
         return sk, sk + (KEY_MAX,)
     return sk, sk
+
+
+def _hash_nan(k: Any) -> Any:
+    """A key as a HASH index holds it: 2.6 hashes a double's bytes, so NaNs
+    with different bits (-nan from Lua, +nan from Python) are different keys
+    there, though a TREE holds them equal."""
+    t = type(k)
+    if t is _NaN:
+        return ("nan", k.bits)
+    if t is tuple:
+        return tuple(_hash_nan(x) for x in k)
+    return k
+
+
+def hash_key_maker(fn: Callable[[Any], Any]) -> Callable[[Any], Any]:
+    """`fn` (a key maker) for a HASH index over parts that may hold a NaN."""
+    return lambda fields: _hash_nan(fn(fields))

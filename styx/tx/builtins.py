@@ -18,6 +18,7 @@ from __future__ import annotations
 
 import os
 import re
+import struct
 import time
 from typing import TYPE_CHECKING, Any, Callable
 
@@ -216,6 +217,7 @@ _INDEX_METHODS = frozenset({
     "rename", "alter"})
 
 _2_64 = 2.0 ** 64
+_LUA_NAN = struct.unpack(">d", bytes.fromhex("fff8000000000000"))[0]
 _2_63 = 2.0 ** 63
 
 
@@ -223,8 +225,11 @@ def lua_value(v: Any) -> Any:
     """A CALL argument as Tarantool's Lua hands it on: every number is a Lua
     number (a double), and one with an integral value that fits is encoded
     back as an integer (luaL_tofield): 1.0 is 1, -0.0 is 0, 2.0**63 is
-    2**63; NaN, the infinities, 1e300 and -2.0**63 stay doubles."""
+    2**63; the infinities, 1e300 and -2.0**63 stay doubles, and every NaN
+    becomes LuaJIT's canonical one (0xfff8000000000000)."""
     if type(v) is float:
+        if v != v:
+            return _LUA_NAN  # LuaJIT keeps one NaN
         if v == v and v not in (float("inf"), float("-inf")) and v == int(v):
             if 0 <= v < _2_64 or -_2_63 < v < _2_63:
                 return int(v)
