@@ -43,6 +43,10 @@ DELIBERATE = {d.what.split(":")[0]: d for d in [
                "LIMITATION, not a choice: msgpack-python decodes them to a float and an int, so "
                "Styx takes a float32 for a 'double' field or key (2.6: 23/18), does float32 "
                "arithmetic in double precision, and takes 0xd0 0x05 as unsigned (2.6: 23)."),
+    Deliberate("bad decimal: an MP_EXT decimal 2.6 cannot decode (0xd5 0x01 0x00 0xff)",
+               "2.6 stores it unchecked in a number, decimal or scalar field and dies when an "
+               "index compares it (the connection closes); Styx refuses it there (23). An "
+               "'any' field keeps it in both; a CALL argument is 32 in both."),
     # -- data ----------------------------------------------------------------------
     Deliberate("hash order: the order of tuples from a HASH index (ALL, GT)",
                "an implementation detail in Tarantool too (it changes with the table's "

@@ -285,3 +285,81 @@ def test_nan_and_infinities(boss: Pair) -> None:
         run_all(boss, [(DELETE, {SPACE_ID: 700, INDEX_ID: 6, KEY: [v, 1]}) for v in SPECIALS])
     finally:
         run_all(boss, [call("box.space.d:drop")])
+
+
+# Found by tests/test_box_generated.py.
+
+
+def test_alter_of_the_only_index_keeps_the_tuples(boss: Pair) -> None:
+    """Styx rebuilt an altered primary key from the (removed) primary key: the
+    space lost every tuple."""
+    create_space(boss, "al", {"id": 602})
+    try:
+        run_all(boss, [call("box.space.al:create_index", "pk", {"parts": [[2, "unsigned"]]}),
+                       ins(602, [[], 0, 0]), ins(602, [[], 1, 0]),
+                       call("box.space.al.index.pk:alter", {"parts": [[2, "integer"]]}),
+                       (SELECT, select_body(602, 0, 2, [])), ins(602, [[], 0, 0]),
+                       call("box.space.al:create_index", "s", {"parts": [[3, "unsigned"]],
+                                                              "unique": False}),
+                       call("box.space.al.index.s:alter", {"parts": [[1, "array"]]}),
+                       call("box.space.al.index.s:alter", {"parts": [[3, "integer"]]}),
+                       (SELECT, select_body(602, 1, 2, [])),
+                       call("box.space.al.index.pk:alter", {"parts": [[3, "unsigned"]]}),
+                       (SELECT, select_body(602, 1, 2, []))])
+    finally:
+        run_all(boss, [call("box.space.al:drop")])
+
+
+def test_call_arguments_lua_cannot_decode(pair: Pair) -> None:
+    from msgpack import ExtType
+    bad = [ExtType(2, b"\xff" * 16), ExtType(1, b"\x00\xff"), ExtType(1, b""),
+           ExtType(2, b"\x00" * 15), ExtType(2, bytes(8) + b"\xe0" + bytes(7)), ExtType(3, b"a"),
+           ExtType(0, b"a"), ExtType(9, b"")]
+    good = [ExtType(1, b"\x01\x1c"), ExtType(2, bytes(8) + b"\xc0" + bytes(7))]
+    run_all(pair, [call("box.space.tree:get", [v]) for v in bad + good]
+            + [call("box.space.tree:count", {"a": [v]}) for v in bad + good]
+            + [ins(512, [1, "a", 1, v]) for v in bad[:4]])
+
+
+def test_call_varbinary_is_a_lua_string(pair: Pair) -> None:
+    run_all(pair, [ins(515, [b"a"]), ins(515, ["a"]), call("box.space.scalar:get", b"a"),
+                   call("box.space.scalar:select", [b""], {"iterator": "GE"}),
+                   call("box.space.scalar:insert", [b"b"]), call("box.space.scalar:select")])
+
+
+def test_pairs_of_a_space_without_index(boss: Pair) -> None:
+    create_space(boss, "ni", {"id": 603})
+    try:
+        run_all(boss, [call("box.space.ni:pairs"), call("box.space.ni:select"),
+                       call("box.space.ni:count"), call("box.space.ni:len"),
+                       call("box.space.ni:get", 1), call("box.space.ni:pairs", [1])])
+    finally:
+        run_all(boss, [call("box.space.ni:drop")])
+
+
+def test_create_index_checks_in_2_6_order(boss: Pair) -> None:
+    create_space(boss, "co", {"id": 604})
+    sp = "box.space.co:create_index"
+    try:
+        run_all(boss, [
+            call(sp, "pk", {"parts": [[4, "unsigned"], {"field": 1, "type": "map",
+                                                      "is_nullable": True}]}),
+            call(sp, "pk", {"parts": [[1, "map"], [1, "map"]]}),
+            call(sp, "pk", {"parts": [[1, "map"]], "unique": False}),
+            call(sp, "pk", {"parts": [[1, "map"]], "type": "HASH"}),
+            call(sp, "pk", {"parts": [[2**31, "map"], [1, "map"]]}),
+            call(sp, "pk", {"parts": [[1, "unsigned", {"is_nullable": True}]]}),
+            call(sp, "pk", {"parts": [[1]]}), call(sp, "s", {"parts": [1]}),
+            call(sp, "h", {"parts": [[2, "unsigned"]], "type": "HASH", "unique": False}),
+            call(sp, "h", {"parts": [[2, "blah"]]}), call(sp, "h", {"parts": [[0, "unsigned"]]}),
+            call(sp, "h", {"parts": [[1.5, "unsigned"]]}), call(sp, "h", {"parts": []}),
+            call(sp, "h", {"parts": "x"}), call(sp, "h", {"parts": [9, "unsigned", 10]}),
+            call(sp, "h", {"parts": [{"field": 9, "type": "unsigned", "is_nullable": "yes"}]}),
+            call(sp, "h", {"parts": [{"field": 9, "type": "unsigned", "foo": 1}]}),
+            call(sp, "h", {"parts": [[9, "unsigned"]], "unique": None}),
+            call(sp, "h", {"parts": [[9, "unsigned"]], "foo": 0}),
+            call(sp, 5, {"parts": [[9, "unsigned"]]}),
+            call(sp, "h", {"parts": [[9, "unsigned"]], "id": 0}),
+        ])
+    finally:
+        run_all(boss, [call("box.space.co:drop")])

@@ -361,7 +361,8 @@ class Schema:
 
     def create_index(self, space: Space, name: str, *, type: str | None = None, parts: Any = None,
                      unique: bool | None = None, id: int | None = None,
-                     if_not_exists: bool = False) -> Any:
+                     if_not_exists: bool = False, source: Any = None) -> Any:
+        """`source`: the index whose tuples the new one starts with (alter)."""
         _check_name(name, ER.MODIFY_INDEX)
         for idx in space.indexes:
             if idx.name == name:
@@ -388,6 +389,7 @@ class Schema:
         part_list = parse_parts(space, parts, name)
         if id == 0 and not unique:
             raise BoxError(ER.MODIFY_INDEX, name, space.name, "primary key must be unique")
+        check_parts(space, name, part_list)
         if id != 0 and not space.indexes:
             raise BoxError(ER.ALTER_SPACE, space.name, "can not add a secondary key before primary")
         if any(p.is_nullable for p in part_list):
@@ -397,6 +399,7 @@ class Schema:
                 raise BoxError(ER.UNSUPPORTED, kind, "nullable parts")
         if kind == "HASH" and not unique:
             raise BoxError(ER.MODIFY_INDEX, name, space.name, "HASH index must be unique")
+        check_part_types(space, name, part_list)
         # A field's type is the format's narrowed by every index part on it;
         # a part must contain it or be contained by it: 27 while only the
         # format typed the field, 24 once another part did.
@@ -415,7 +418,7 @@ class Schema:
             keyed.add(p.fieldno)
         idx = space.make_index(id, name, kind, part_list, unique)
         idx.type_shown = shown
-        space.add_index(idx)
+        space.add_index(idx, source)
         self.bump()
         return idx
 
@@ -437,7 +440,7 @@ class Schema:
                 space, name if name is not None else index.name,
                 type=type if type is not None else index.type_shown,
                 parts=parts if parts is not None else [p.given() for p in index.parts],
-                unique=index.unique if unique is None else unique, id=old_iid)
+                unique=index.unique if unique is None else unique, id=old_iid, source=index)
         except BoxError:
             space.indexes.insert(position, index)
             space._refresh()
@@ -688,20 +691,28 @@ def parse_parts(space: Space, parts: Any, index_name: str) -> list[Part]:
         t = ft.index_part_type_by_name(typ)
         if t is None:
             raise BoxError(ER.WRONG_INDEX_PARTS, "unknown field type" + _WRONG_PARTS)
-        if fieldno > FIELD_NO_MAX:
-            raise BoxError(ER.MODIFY_INDEX, index_name, space.name, "field no is too big")
         out.append(Part(fieldno, t, bool(extras.get("is_nullable", False)), extras))
-    seen = set()
-    for p in out:
-        if p.fieldno in seen:
-            raise BoxError(ER.MODIFY_INDEX, index_name, space.name,
-                           "same key part is indexed twice")
-        seen.add(p.fieldno)
-    for p in out:
-        if p.type in (ft.ANY, ft.ARRAY, ft.MAP):
-            raise BoxError(ER.MODIFY_INDEX, index_name, space.name,
-                           f"field type '{p.type}' is not supported")
     return out
+
+
+def check_parts(space: Space, name: str, parts: list[Part]) -> None:
+    """index_def_check's part checks (after 'primary key must be unique')."""
+    seen = set()
+    for p in parts:
+        if p.fieldno > FIELD_NO_MAX:
+            raise BoxError(ER.MODIFY_INDEX, name, space.name, "field no is too big")
+    for p in parts:
+        if p.fieldno in seen:
+            raise BoxError(ER.MODIFY_INDEX, name, space.name, "same key part is indexed twice")
+        seen.add(p.fieldno)
+
+
+def check_part_types(space: Space, name: str, parts: list[Part]) -> None:
+    """memtx's last check of a TREE or HASH definition."""
+    for p in parts:
+        if p.type in (ft.ANY, ft.ARRAY, ft.MAP):
+            raise BoxError(ER.MODIFY_INDEX, name, space.name,
+                           f"field type '{p.type}' is not supported")
 
 
 # -- TREE iteration over computed rows (system spaces) ------------------------------------

@@ -150,13 +150,15 @@ class Space:
         idx = cls(self.id, iid, name, parts, unique, pk_parts)
         return idx
 
-    def add_index(self, idx: Index) -> None:
+    def add_index(self, idx: Index, source: Index | None = None) -> None:
         """Build `idx` from the existing tuples, then start maintaining it.
 
-        Any index holds every tuple: the primary key while it exists, a
-        secondary while the primary key is being rebuilt (index alter)."""
-        if self.indexes:
-            for data in self.indexes[0].iterate(C.ITER_ALL, ()):
+        Any index holds every tuple: the primary key while it exists, the
+        old definition of an index being altered (`source`)."""
+        if source is None and self.indexes:
+            source = self.indexes[0]
+        if source is not None:
+            for data in source.iterate(C.ITER_ALL, ()):
                 fields = unpack_tuple(data)
                 ft.check_tuple(fields, _defs_for(idx))
                 if idx.unique and idx.find(fields) is not None:

@@ -20,7 +20,10 @@ import os
 import re
 import struct
 import time
+import uuid
 from typing import TYPE_CHECKING, Any, Callable
+
+import msgpack
 
 from ..protocol.errors import ER, BoxError
 from .space_api import IndexApi, SpaceApi
@@ -154,6 +157,8 @@ class Builtins:
         if method not in methods:
             raise BoxError(ER.NO_SUCH_PROC, name)
         a = [lua_value(x) for x in args]  # what Lua makes of the arguments
+        if method == "pairs" and isinstance(target, SpaceApi) and not space._space.indexes:
+            raise _lua_error("unsupported Lua type 'function'")  # fun.iter({})
         if method in ("select", "count", "pairs"):
             opts = a[1] if len(a) > 1 and isinstance(a[1], str) else None
             kwargs = {"iterator": opts} if opts is not None else _rename(_opts(a, 1))
@@ -216,6 +221,8 @@ _INDEX_METHODS = frozenset({
     "select", "count", "pairs", "get", "min", "max", "delete", "update", "len", "drop",
     "rename", "alter"})
 
+_LUA_EXT_ERRORS = {1: "msgpack.decode: invalid MsgPack", 2: "msgpack.decode: invalid MsgPack",
+                   3: "Can not parse an error from MsgPack"}
 _2_64 = 2.0 ** 64
 _LUA_NAN = struct.unpack(">d", bytes.fromhex("fff8000000000000"))[0]
 _2_63 = 2.0 ** 63
@@ -226,7 +233,8 @@ def lua_value(v: Any) -> Any:
     number (a double), and one with an integral value that fits is encoded
     back as an integer (luaL_tofield): 1.0 is 1, -0.0 is 0, 2.0**63 is
     2**63; the infinities, 1e300 and -2.0**63 stay doubles, and every NaN
-    becomes LuaJIT's canonical one (0xfff8000000000000)."""
+    becomes LuaJIT's canonical one (0xfff8000000000000). Lua has no binary
+    type: a varbinary (MP_BIN) is a Lua string, sent back as a string."""
     if type(v) is float:
         if v != v:
             return _LUA_NAN  # LuaJIT keeps one NaN
@@ -234,6 +242,12 @@ def lua_value(v: Any) -> Any:
             if 0 <= v < _2_64 or -_2_63 < v < _2_63:
                 return int(v)
         return v
+    if type(v) is msgpack.ExtType:  # what Lua's msgpack cannot decode
+        raise _lua_error(_LUA_EXT_ERRORS.get(v.code, f"Unsuported MsgPack extension type: {v.code}"))
+    if type(v) is uuid.UUID and v.bytes[8] >= 0xE0:  # 2.6's tt_uuid_validate: the variant
+        raise _lua_error(_LUA_EXT_ERRORS[2])
+    if type(v) is bytes:  # a Lua string: it goes back as MP_STR
+        return v.decode("utf-8", "surrogateescape")
     if type(v) is list:
         return [lua_value(x) for x in v]
     if type(v) is dict:
