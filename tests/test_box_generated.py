@@ -50,7 +50,8 @@ def dec(text: str) -> ExtType:
     neg = text.startswith("-")
     digits = text.lstrip("-")
     scale = len(digits.split(".")[1]) if "." in digits else 0
-    nibbles = [int(c) for c in digits.replace(".", "")] + [0xD if neg else 0xC]
+    # canonical, as Tarantool packs it (DELIBERATE['tuple bytes']): no leading zeros
+    nibbles = [int(c) for c in digits.replace(".", "").lstrip("0") or "0"] + [0xD if neg else 0xC]
     if len(nibbles) % 2:
         nibbles.insert(0, 0)
     return ExtType(1, bytes([scale]) + bytes(a << 4 | b for a, b in zip(nibbles[::2], nibbles[1::2])))
@@ -93,8 +94,21 @@ class Model:
         self.width = 4  # fields a tuple has (types beyond the format: any)
         self.indexes: dict[str, dict[str, Any]] = {}  # name -> {iid, type, unique, parts}
         self.seen: list[list[Any]] = []  # tuples sent
-        # NaN values, or TREE parts of type 'double', never both (tests/deliberate.py)
+        # NaN, inf and 1e300 (then no decimals and no TREE parts of type
+        # 'double'), or decimals: never both (tests/deliberate.py).
         self.nan_ok = True
+
+    def allowed(self, v: Any) -> Any:
+        """`v`, or 0.5 if this example must not have it."""
+        if type(v) is float and (v != v or v - v != 0 or abs(v) >= 1e38):
+            return v if self.nan_ok else 0.5
+        if type(v) is ExtType and v.code == 1:
+            return 0.5 if self.nan_ok else v
+        if type(v) is list:
+            return [self.allowed(x) for x in v]
+        if type(v) is dict:
+            return {k: self.allowed(x) for k, x in v.items()}
+        return v
 
     def ftype(self, i: int) -> str:
         return self.format[i]["type"] if i < len(self.format) else "any"
@@ -126,9 +140,7 @@ class Gen:
             v = self.pick(BASE["any"] + [0.5, 7])  # anything at all
         else:
             v = self.pick(BASE.get(t, BASE["any"]))
-        if not self.m.nan_ok and isinstance(v, float) and v != v:
-            v = 0.5
-        return v
+        return self.m.allowed(v)
 
     def tuple_(self) -> list[Any]:
         m = self.m
@@ -180,9 +192,8 @@ class Gen:
             if op in "=!":
                 args = [self.value(kind)]
             elif op in "+-":
-                args = [self.pick([1, -1, 2, 0, 1.5, -0.5, UMAX, -2**63, INF, -INF, NAN, "x",
-                                   DECIMALS[0], None] if m.nan_ok else
-                                  [1, -1, 2, 0, 1.5, -0.5, UMAX, -2**63, INF, -INF, "x"])]
+                args = [m.allowed(self.pick([1, -1, 2, 0, 1.5, -0.5, UMAX, -2**63, INF, -INF, NAN,
+                                             1e300, "x", DECIMALS[0], DECIMALS[2], None]))]
             elif op in "&|^":
                 args = [self.pick([0, 1, 3, 7, -1, 1.5, UMAX])]
             elif op == ":":

@@ -770,18 +770,32 @@ def key_bounds(key: Sequence[Any], parts: Sequence[Sequence[Any]]) -> tuple[Any,
     return sk, sk
 
 
-def _hash_nan(k: Any) -> Any:
-    """A key as a HASH index holds it: 2.6 hashes a double's bytes, so NaNs
-    with different bits (-nan from Lua, +nan from Python) are different keys
-    there, though a TREE holds them equal."""
-    t = type(k)
-    if t is _NaN:
-        return ("nan", k.bits)
-    if t is tuple:
-        return tuple(_hash_nan(x) for x in k)
-    return k
+def _hash_part(v: Any) -> Any:
+    """A value as a 2.6 HASH index tells it apart. Its hash is over the
+    MessagePack bytes, but a double with an integral value in the int64 or
+    uint64 range hashes as that integer (so 1.0 finds 1). Hence NaNs with
+    different bits (-nan from Lua, +nan from Python) are different keys, and
+    a decimal is never the double or integer of the same value (a TREE
+    holds all of these equal)."""
+    t = type(v)
+    if t is float:
+        if v != v:
+            return ("nan", struct.unpack("<Q", struct.pack("<d", v))[0])
+        if v - v == 0 and v == int(v) and -2**63 <= v < 2**64:
+            return int(v)
+        return v
+    if t is bool:
+        return ("bool", v)
+    if t is Decimal:
+        return ("dec", decimal_pack(v))
+    return v
 
 
-def hash_key_maker(fn: Callable[[Any], Any]) -> Callable[[Any], Any]:
-    """`fn` (a key maker) for a HASH index over parts that may hold a NaN."""
-    return lambda fields: _hash_nan(fn(fields))
+def hash_key_makers(fieldnos: list[int]) -> tuple[Callable[[Any], Any], Callable[[Any], Any]]:
+    """key_of (fields -> key) and search_of (a full key -> key) for a HASH
+    index with a number, double or scalar part."""
+    if len(fieldnos) == 1:
+        f0 = fieldnos[0]
+        return (lambda fields: _hash_part(fields[f0])), (lambda key: _hash_part(key[0]))
+    return ((lambda fields: tuple(_hash_part(fields[f]) for f in fieldnos)),
+            (lambda key: tuple(_hash_part(k) for k in key)))

@@ -271,8 +271,7 @@ class HashIndex(Index):
         super().__init__(*args, **kwargs)
         self.table: dict[Any, bytes] = {}
         if any(t in (ft.NUMBER, ft.DOUBLE, ft.SCALAR) for _, t, _ in self.cmp_specs):
-            self.key_of = ft.hash_key_maker(self.key_of)
-            self.search_of = ft.hash_key_maker(self.search_of)
+            self.key_of, self.search_of = ft.hash_key_makers([f for f, _, _ in self.cmp_specs])
 
     def __len__(self) -> int:
         return len(self.table)

@@ -340,13 +340,7 @@ class Schema:
 
     def set_format(self, space: Space, fmt: Any) -> None:
         new = normalize_format(fmt)
-        for idx in space.indexes:
-            for p in idx.parts:
-                if p.fieldno < len(new):
-                    ftype = ft.field_type_by_name(str(new[p.fieldno].get("type", "any"))) or ft.ANY
-                    if not (ft.field_type_contains(ftype, p.type)
-                            or ft.field_type_contains(p.type, ftype)):
-                        raise BoxError(ER.FORMAT_MISMATCH_INDEX_PART, p.fieldno + 1, ftype, p.type)
+        merge_part_types(new, [idx.parts for idx in space.indexes])
         old = space.format
         space.format = new
         try:
@@ -400,22 +394,8 @@ class Schema:
         if kind == "HASH" and not unique:
             raise BoxError(ER.MODIFY_INDEX, name, space.name, "HASH index must be unique")
         check_part_types(space, name, part_list)
-        # A field's type is the format's narrowed by every index part on it;
-        # a part must contain it or be contained by it: 27 while only the
-        # format typed the field, 24 once another part did.
-        defs = space.defs
-        keyed = {q.fieldno for i in space.indexes for q in i.parts}
-        narrowed: dict[int, str] = {}
-        for p in part_list:
-            d = defs[p.fieldno] if p.fieldno < len(defs) else None
-            ftype = narrowed.get(p.fieldno, d[0] if d is not None else ft.ANY)
-            if ft.field_type_contains(ftype, p.type):
-                narrowed[p.fieldno] = p.type
-            elif not ft.field_type_contains(p.type, ftype):
-                code = (ER.INDEX_PART_TYPE_MISMATCH if p.fieldno in keyed
-                        else ER.FORMAT_MISMATCH_INDEX_PART)
-                raise BoxError(code, p.fieldno + 1, ftype, p.type)
-            keyed.add(p.fieldno)
+        merge_part_types(space.format, [i.parts for i in space.indexes if i.iid < id] + [part_list]
+                         + [i.parts for i in space.indexes if i.iid > id])
         idx = space.make_index(id, name, kind, part_list, unique)
         idx.type_shown = shown
         space.add_index(idx, source)
@@ -653,6 +633,7 @@ def parse_parts(space: Space, parts: Any, index_name: str) -> list[Part]:
                     part[name] = part.pop(k)
             items.append(part)
     out: list[Part] = []
+    pending: list[tuple[int, int, str, dict[Any, Any]]] = []
     for n, part in enumerate(items, 1):
         what = f"options.parts[{n}]"
         fld = part.get("field")
@@ -681,6 +662,9 @@ def parse_parts(space: Space, parts: Any, index_name: str) -> list[Part]:
                 extras["is_nullable"] = True
         elif not isinstance(extras["is_nullable"], bool):
             raise _illegal(f"{what}: type (boolean) is expected")
+        pending.append((n, fieldno, typ, extras))
+    map_form = any(extras for _, _, _, extras in pending)  # else _index gets [field, type]
+    for n, fieldno, typ, extras in pending:
         for k in extras:  # the C decoder of the part's map
             if not isinstance(k, str):
                 raise BoxError(ER.WRONG_INDEX_OPTIONS, n, "key must be a string")
@@ -690,9 +674,31 @@ def parse_parts(space: Space, parts: Any, index_name: str) -> list[Part]:
                 raise BoxError(ER.UNSUPPORTED, "Styx", f"index part option '{k}'")
         t = ft.index_part_type_by_name(typ)
         if t is None:
+            if map_form:
+                raise BoxError(ER.WRONG_INDEX_OPTIONS, n, "index part: unknown field type")
             raise BoxError(ER.WRONG_INDEX_PARTS, "unknown field type" + _WRONG_PARTS)
         out.append(Part(fieldno, t, bool(extras.get("is_nullable", False)), extras))
     return out
+
+
+def merge_part_types(fmt: list[dict[str, Any]], part_lists: list[list[Part]]) -> None:
+    """2.6's tuple_format_create: a field's type is the format's, narrowed by
+    every index part on it, index by index; a part must contain the field's
+    type so far or be contained by it -- else 27 while only the format typed
+    the field, 24 once another part did."""
+    types = {i: ft.field_type_by_name(str(f.get("type", "any"))) or ft.ANY
+             for i, f in enumerate(fmt)}
+    keyed: set[int] = set()
+    for parts in part_lists:
+        for p in parts:
+            cur = types.get(p.fieldno, ft.ANY)
+            if ft.field_type_contains(cur, p.type):
+                types[p.fieldno] = p.type
+            elif not ft.field_type_contains(p.type, cur):
+                code = (ER.INDEX_PART_TYPE_MISMATCH if p.fieldno in keyed
+                        else ER.FORMAT_MISMATCH_INDEX_PART)
+                raise BoxError(code, p.fieldno + 1, cur, p.type)
+            keyed.add(p.fieldno)
 
 
 def check_parts(space: Space, name: str, parts: list[Part]) -> None:
