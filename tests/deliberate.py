@@ -78,7 +78,7 @@ DELIBERATE = {d.what.split(":")[0]: d for d in [
     Deliberate("system spaces 2.10 added: _vspace_sequence (341)",
                "Styx follows 2.10 (its greeting says so): rows for ids 2.6 lacks are skipped."),
     Deliberate("not implemented: BITSET and RTREE indexes, sequences, SQL, ICU collations, vinyl, "
-               "persistence, EVAL, index part options other than is_nullable",
+               "persistence, EVAL, index:random(), index part options other than is_nullable",
                "refused with ER_UNSUPPORTED (5) \"Styx does not support ...\" (a vinyl space is "
                "created as memtx; the data lives in memory only)."),
     Deliberate("python procedures: an exception raised by a Python procedure, and its None",

@@ -363,3 +363,34 @@ def test_create_index_checks_in_2_6_order(boss: Pair) -> None:
         ])
     finally:
         run_all(boss, [call("box.space.co:drop")])
+
+
+def test_hash_select_key_checks_in_2_6_order(pair: Pair) -> None:
+    """key_validate: too long (31), partial on a HASH (136), then types (18)."""
+    run_all(pair, [(SELECT, select_body(513, 1, it, key)) for it in (0, 2, 4, 6)
+                   for key in ([{"k": 1}], [1], ["a", "x"], ["a", 1, 2], [1, "a"])])
+
+
+def test_hash_keys_as_2_6_hashes_them(boss: Pair) -> None:
+    """A HASH index hashes MessagePack: a decimal is not the double or integer
+    of the same value there (a TREE holds them equal); 1.0 is 1."""
+    from tests.test_box_generated import dec
+    create_space(boss, "hk", {"id": 605})
+    try:
+        run_all(boss, [
+            call("box.space.hk:create_index", "pk", {"type": "HASH", "parts": [[1, "number"]]}),
+            call("box.space.hk:create_index", "t", {"parts": [[2, "scalar"]], "unique": False}),
+            call("box.space.hk:create_index", "h", {"type": "HASH", "parts": [[3, "scalar"]]}),
+            ins(605, [1.5, 1, True]), ins(605, [dec("1.5"), 2, 1]), ins(605, [2, 3, dec("1")]),
+            ins(605, [2.0, 4, 2]), ins(605, [dec("2"), 5, 3.0]), ins(605, [3, 6, 1.0]),
+            ins(605, [4, 7, False]), ins(605, [5, 8, 0]), ins(605, [-0.0, 9, -0.0]),
+            (SELECT, select_body(605, 0, 0, [1.5])), (SELECT, select_body(605, 0, 0, [dec("1.5")])),
+            (SELECT, select_body(605, 0, 0, [2])), (SELECT, select_body(605, 0, 0, [dec("2")])),
+            (SELECT, select_body(605, 2, 0, [1])), (SELECT, select_body(605, 2, 0, [True])),
+            (SELECT, select_body(605, 2, 0, [dec("1")])), (SELECT, select_body(605, 2, 0, [0])),
+            (SELECT, select_body(605, 0, 0, [0])), (SELECT, select_body(605, 1, 0, [1])),
+        ])
+        t, s = boss.both(SELECT, select_body(605, 1, 2, []))
+        assert t == s, (t, s)
+    finally:
+        run_all(boss, [call("box.space.hk:drop")])
