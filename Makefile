@@ -30,7 +30,7 @@ test: $(STAMP) tarantool
 	$(BIN)/python -m pytest -q
 
 fuzz-diff: $(STAMP) tarantool
-	STYX_DIFF_EXAMPLES=$(FUZZ_EXAMPLES) $(BIN)/python -m pytest -q -p no:logging \
+	STYX_DIFF_EXAMPLES=$(FUZZ_EXAMPLES) $(BIN)/python -m pytest -q -p no:logging --timeout=0 \
 	  tests/test_box_generated.py
 
 bench: $(STAMP) tarantool

@@ -23,6 +23,7 @@ keys collide.
 from __future__ import annotations
 
 import os
+import time
 from collections import Counter
 from typing import Any, Iterator
 
@@ -526,12 +527,24 @@ def boss(oracle_port: int, styx: Server) -> Iterator[Pair]:
 REQUESTS: Counter[str] = Counter()
 
 
+@pytest.fixture(scope="module", autouse=True)
+def _report() -> Iterator[None]:
+    """How many requests went to each server, and how fast (pytest -s shows it)."""
+    start = time.monotonic()
+    yield
+    took = time.monotonic() - start
+    n = REQUESTS["requests"]
+    print(f"\ngenerated differential: {REQUESTS['examples']} examples, {n} requests to each "
+          f"server in {took:.1f} s ({n / max(took, 1e-9):.0f}/s)")
+
+
 # Shrinking replays whole sequences against two servers: slow, and the failure
 # message already names the request that differed. STYX_DIFF_SHRINK=1 turns it on.
 PHASES = [Phase.explicit, Phase.reuse, Phase.generate] + (
     [Phase.shrink] if os.environ.get("STYX_DIFF_SHRINK") == "1" else [])
 
 
+@pytest.mark.timeout(max(120, EXAMPLES))  # ~25 examples a second; a long run needs more
 @settings(max_examples=EXAMPLES, deadline=None, phases=PHASES, print_blob=True,
           suppress_health_check=[HealthCheck.function_scoped_fixture, HealthCheck.too_slow,
                                  HealthCheck.data_too_large])
@@ -549,3 +562,4 @@ def test_generated(boss: Pair, data: st.DataObject) -> None:
     finally:
         drop(boss)
         REQUESTS["requests"] += ses.count
+        REQUESTS["examples"] += 1
