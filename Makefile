@@ -2,7 +2,7 @@
 # make test:  set up, install Debian's tarantool (reference server and net.box
 #             client for the tests) if missing, run every test.
 # make fuzz-diff: the generated differential test against Tarantool 2.6 at
-#             length (FUZZ_EXAMPLES sequences, default 5000; the suite runs 120).
+#             length (FUZZ_EXAMPLES sequences, default 5000; the suite runs 400).
 PYTHON ?= python3
 VENV := .venv
 BIN := $(VENV)/bin

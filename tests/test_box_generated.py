@@ -40,7 +40,7 @@ from tests.test_box_differential import (  # noqa: F401 (fixtures)
     norm, oracle_port, select_body, styx,
 )
 
-EXAMPLES = int(os.environ.get("STYX_DIFF_EXAMPLES", "120"))
+EXAMPLES = int(os.environ.get("STYX_DIFF_EXAMPLES", "400"))
 SID = 800
 NAN, INF = float("nan"), float("inf")
 UMAX = 2**64 - 1

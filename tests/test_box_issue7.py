@@ -394,3 +394,13 @@ def test_hash_keys_as_2_6_hashes_them(boss: Pair) -> None:
         assert t == s, (t, s)
     finally:
         run_all(boss, [call("box.space.hk:drop")])
+
+
+def test_space_methods_without_a_primary_key(boss: Pair) -> None:
+    create_space(boss, "np", {"id": 606})
+    try:
+        run_all(boss, [call("box.space.np:update", [0], None), call("box.space.np:update", [0], []),
+                       call("box.space.np:upsert", [0], None), call("box.space.np:delete", 0),
+                       call("box.space.np:get", 0), call("box.space.np:insert", [1])])
+    finally:
+        run_all(boss, [call("box.space.np:drop")])

@@ -174,6 +174,8 @@ class Builtins:
         if method in ("delete",):
             return _value(target.delete(_arg(a, 0)))
         if method == "update":
+            if isinstance(target, SpaceApi):
+                target = target._pk()  # check_primary_index() comes first (35)
             if len(a) < 2 or not isinstance(a[1], (list, dict)):
                 raise _lua_error("Usage index:update(key, ops)")
             if isinstance(a[1], dict):
