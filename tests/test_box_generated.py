@@ -377,7 +377,9 @@ def ddl(g: Gen, ses: Session) -> None:
         r = ses.call(f"box.space.g.index.{name}:alter", {"parts": [spec]})
         if r.code == 0:
             idx["parts"] = [part]
-            r2 = ses.send(SELECT, select_body(289, 0, 0, [SID, idx["iid"]]))
+            r2, s2 = ses.p.both(SELECT, select_body(289, 0, 0, [SID, idx["iid"]]))
+            # as decoded values: DELIBERATE['view map order']
+            assert r2.rows == s2.rows, explain(SELECT, "_vindex", r2, s2) + ses.history()
             if r2.code == 0 and r2.rows:
                 row = r2.rows[0][5][0]
                 idx["parts"] = [(row["field"], row["type"], row.get("is_nullable", False))

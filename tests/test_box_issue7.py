@@ -404,3 +404,21 @@ def test_space_methods_without_a_primary_key(boss: Pair) -> None:
                        call("box.space.np:get", 0), call("box.space.np:insert", [1])])
     finally:
         run_all(boss, [call("box.space.np:drop")])
+
+
+def test_non_unique_index_entry_collision(boss: Pair) -> None:
+    """A HASH primary key holds 1.5 and decimal 1.5 apart; a non-unique TREE
+    index orders by its part and the primary key's, which compare equal: 2.6
+    refuses the second tuple (3 in the non-unique index). Styx overwrote the
+    entry: the index lost a tuple."""
+    from tests.test_box_generated import dec
+    create_space(boss, "nu", {"id": 607})
+    try:
+        run_all(boss, [
+            call("box.space.nu:create_index", "pk", {"type": "HASH", "parts": [[1, "number"]]}),
+            call("box.space.nu:create_index", "t", {"parts": [[2, "number"]], "unique": False}),
+            ins(607, [1.5, 1]), ins(607, [dec("1.5"), 1]), ins(607, [dec("1.5"), 2]),
+            (3, {SPACE_ID: 607, TUPLE: [dec("1.5"), 1]}), (SELECT, select_body(607, 1, 2, [])),
+        ])
+    finally:
+        run_all(boss, [call("box.space.nu:drop")])

@@ -268,6 +268,12 @@ class Space:
         """Raise if storing `fields` (replacing `old`) breaks a unique index."""
         for idx in self.indexes:
             if not idx.unique:
+                # Its entries are keyed by its parts and the primary key's. A
+                # HASH primary key can hold two tuples this index's comparison
+                # finds equal (1.5 and decimal 1.5): 2.6 refuses the second (3).
+                other = idx.by_key(idx.key_of(fields))
+                if other is not None and other is not old:
+                    raise self.duplicate(idx)
                 continue
             other = idx.find(fields)
             if other is None or other is old:
