@@ -187,6 +187,11 @@ def _ddl_cases(space: str) -> list[tuple[int, dict[int, Any]]]:
         call(f"{sp}:create_index", "t6", {"parts": [{"field": 8, "type": "unsigned",
                                                      "is_nullable": True}]}),  # 24
         call(f"{sp}.index.t3:alter", {"parts": [[7, "string"]]}),
+        call(f"{sp}:create_index", "t7", {"parts": [{"field": 10, "type": "unsigned",
+                                                     "is_nullable": True}]}),
+        call(f"{sp}:create_index", "t8", {"parts": [[11, "unsigned"], [10, "unsigned"]]}),
+        call(f"{sp}.index.t7:alter", {"parts": [[10, "boolean"]]}),            # 24, after t8
+        call(f"{sp}:create_index", "t9", {"parts": [[10, "string"]], "id": 40}),
         call(f"{sp}.index.s1:alter", {"parts": [[2, "unsigned"]]}),              # 24: s4 is scalar
         call(f"{sp}:drop"),
     ]

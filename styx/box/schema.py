@@ -394,8 +394,9 @@ class Schema:
         if kind == "HASH" and not unique:
             raise BoxError(ER.MODIFY_INDEX, name, space.name, "HASH index must be unique")
         check_part_types(space, name, part_list)
-        merge_part_types(space.format, [i.parts for i in space.indexes if i.iid < id] + [part_list]
-                         + [i.parts for i in space.indexes if i.iid > id])
+        # 2.6 lists a new (or altered) definition last, a primary key first.
+        others = [i.parts for i in space.indexes]
+        merge_part_types(space.format, [part_list] + others if id == 0 else others + [part_list])
         idx = space.make_index(id, name, kind, part_list, unique)
         idx.type_shown = shown
         space.add_index(idx, source)
