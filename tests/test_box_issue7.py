@@ -427,3 +427,20 @@ def test_non_unique_index_entry_collision(boss: Pair) -> None:
         ])
     finally:
         run_all(boss, [call("box.space.nu:drop")])
+
+
+def test_c_update_field_number_outside_int32(pair: Pair) -> None:
+    """DELIBERATE['update field_no']: 2.6 names the field from uninitialised
+    memory; the same code and text otherwise, Styx names the number sent."""
+    import re
+    from tests.deliberate import field_no_outside_int32
+    run_all(pair, [ins(512, [1, "a", 1])])
+    for f in (2**32 + 2, 2**31, -2**31 - 1, 2**63, 2**64 - 1):
+        ops = [["=", f, 1]]
+        assert field_no_outside_int32(ops)
+        t, s = pair.both(*upd(512, [1], ops))
+        assert t.code == s.code == 26, (t, s)
+        assert s.message == (f"Argument type in operation '=' on field {f} does not match field "
+                             "type: expected an integer"), s
+        assert re.sub(r"field -?\d+", "field N", t.message) == re.sub(r"field -?\d+", "field N",
+                                                                      s.message)
