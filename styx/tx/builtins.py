@@ -26,7 +26,7 @@ from typing import TYPE_CHECKING, Any, Callable
 import msgpack
 
 from ..protocol.errors import ER, BoxError
-from .space_api import IndexApi, SpaceApi
+from .space_api import LUA_NULL, IndexApi, SpaceApi
 
 if TYPE_CHECKING:
     from .thread import Tx
@@ -309,6 +309,8 @@ def _rename(opts: dict[str, Any]) -> dict[str, Any]:
     """Lua select options -> keyword arguments of the Python API."""
     out = {}
     for k, v in opts.items():
-        if k == "iterator" or k in ("limit", "offset", "after", "fetch_pos") and v is not None:
-            out[k] = v  # box.NULL is nil to `opts.limit ~= nil`, not to `if opts.iterator`
+        if k == "iterator":
+            out[k] = LUA_NULL if v is None else v  # box.NULL is true to `if opts.iterator`
+        elif k in ("limit", "offset", "after", "fetch_pos") and v is not None:
+            out[k] = v  # ... and nil to `opts.limit ~= nil`
     return out

@@ -37,14 +37,15 @@ def effective_user(tx: "Tx") -> Any:
     return f.session.user
 
 
-ABSENT: Any = object()  # an option not given (Lua nil), as opposed to None (box.NULL)
+ABSENT: Any = object()  # an option not given
+LUA_NULL: Any = object()  # box.NULL given over CALL (the Python API's None is "not given")
 
 
 def iterator_code(it: Any, key_is_nil: bool = False) -> int:
     """Lua's check_iterator_type: no iterator (or false) is ALL for a nil or
     empty key, EQ otherwise; a name is looked up case-insensitively; a number
-    is taken as is; anything else (box.NULL included) is error 72."""
-    if it is ABSENT or it is False:
+    is taken as is; anything else (box.NULL over CALL included) is error 72."""
+    if it is ABSENT or it is None or it is False:
         return C.ITER_ALL if key_is_nil else C.ITER_EQ
     if isinstance(it, str):
         code = ITERATOR_NAMES.get(it.upper())
@@ -53,7 +54,7 @@ def iterator_code(it: Any, key_is_nil: bool = False) -> int:
         return code
     if isinstance(it, int) and not isinstance(it, bool):
         return it
-    if it is None:
+    if it is LUA_NULL:
         raise BoxError(ER.ITERATOR_TYPE, "cdata<void *>: NULL")
     if it is True:
         raise BoxError(ER.ITERATOR_TYPE, "true")
