@@ -1,6 +1,10 @@
 # make serve: set up (venv, pip install) and serve on 127.0.0.1:3301.
 # make test:  set up, install Debian's tarantool (reference server and net.box
 #             client for the tests) if missing, run every test.
+# make fuzz:  the raw-protocol fuzz tests at length (STYX_FUZZ_EXAMPLES, default
+#             20000 examples each; the suite runs 150).
+# make fuzz-diff: the generated differential test against Tarantool 2.6 at
+#             length (DIFF_EXAMPLES sequences, default 5000; the suite runs 400).
 # make peers: run tarantool-python's, asynctnt's and Node tarantool-driver's own
 #             test suites against Styx (this tree, and PEERS_BEFORE for the
 #             "before" column); writes bench/peers/RESULTS.md. Needs node/npm.
@@ -9,7 +13,9 @@ VENV := .venv
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed-stamp
 
-.PHONY: serve test fuzz bench peers tarantool clean
+DIFF_EXAMPLES ?= 5000
+
+.PHONY: serve test fuzz fuzz-diff bench peers tarantool clean
 
 $(STAMP): pyproject.toml
 	$(PYTHON) -m venv $(VENV)
@@ -28,10 +34,12 @@ serve: $(STAMP)
 test: $(STAMP) tarantool
 	$(BIN)/python -m pytest -q
 
-# Long fuzzing: the raw-protocol fuzz tests with 20,000 examples each, where
-# `make test` runs 150 (35 s); STYX_FUZZ_EXAMPLES sets another count.
 fuzz: $(STAMP) tarantool
 	STYX_FUZZ_EXAMPLES=$${STYX_FUZZ_EXAMPLES:-20000} $(BIN)/python -m pytest -q tests/test_fuzz.py
+
+fuzz-diff: $(STAMP) tarantool
+	STYX_DIFF_EXAMPLES=$(DIFF_EXAMPLES) $(BIN)/python -m pytest -q -p no:logging --timeout=0 \
+	  tests/test_box_generated.py
 
 bench: $(STAMP) tarantool
 	$(BIN)/python bench/run.py

@@ -8,7 +8,7 @@ default grants. Raw IPROTO requests (no connector in between) go to both,
 and the replies are compared: the header's code and sync; DATA type-aware (1
 is not 1.0 nor True, NaN equals NaN, map order counts); for an error the
 message (0x31) and every MP_ERROR entry's type, message, errno, code and
-fields. What is not compared, and why, is listed in LEGITIMATE.
+fields. What is not compared, and why, is listed in tests/deliberate.py.
 
 - System views: _vspace/_vindex rows of the user spaces and of the system
   spaces as guest sees them; access checks and view rows for 'limited'.
@@ -48,6 +48,7 @@ from hypothesis import strategies as st
 from msgpack import ExtType
 
 from styx import Server
+from tests.deliberate import DELIBERATE  # noqa: F401 (what same() accepts, and why)
 from tests.iproto import Raw
 
 HERE = Path(__file__).parent
@@ -110,46 +111,6 @@ def is_hash(space_id: Any, index_id: Any) -> bool:
     s = BY_ID.get(space_id)
     return s is not None and any(i.iid == index_id and i.hash for i in s.indexes)
 
-
-# ---------------------------------------------------------------------------
-# Legitimate differences: what is not compared, each with why.
-
-LEGITIMATE = [
-    ("header SCHEMA_VERSION (0x05)",
-     "Each server counts its own DDL: Tarantool's bootstrap and this schema give one "
-     "number, Styx's another (it starts at 80 and bumps per DDL). Clients only compare "
-     "it with what the same server sent before. Its encoding is the same (0xce uint32, "
-     "tests/test_reply_head.py)."),
-    ("MP_ERROR file (0x01) and line (0x02)",
-     "The source location of the raise: './src/box/memtx_tree.c' vs a Styx .py file."),
-    ("order of tuples from a HASH index (SELECT ALL/GT on iid 0 and 1 of 'hash')",
-     "A hash table's iteration order is an implementation detail in Tarantool too (it "
-     "changes with the table's history). Compared as multisets when nothing was cut by "
-     "offset/limit; otherwise only the count, and that each tuple is one the other "
-     "server holds."),
-    ("which tuples SELECT on HASH with ITER_GT returns after the key",
-     "Follows from the previous: 'after' in an unspecified order (Styx walks in insertion "
-     "order). Compared: each tuple is one the other server holds, never the key's own, "
-     "and nothing at all when the key is absent."),
-    ("tuple bytes (MessagePack encoding of each value)",
-     "Tarantool stores the bytes the client sent (a 5 sent as 0xcd 0x00 0x05 comes back "
-     "so), Styx re-encodes canonically. Values are compared decoded, with their types."),
-    ("system spaces Tarantool 2.10 added: _vspace_sequence (341)",
-     "Styx follows 2.10 (its greeting says so): rows for ids 2.6 lacks are skipped."),
-    ("key order of maps inside system view rows (a _vspace format entry)",
-     "Tarantool writes the Lua table of a format field in hash order ({type=, name=, "
-     "is_nullable=} for some), Styx in the order given; no reader depends on it. View "
-     "rows are compared as decoded Python values (dict equality ignores order); user "
-     "tuples keep their map order strictly."),
-    ("ER_MISSING_REQUEST_FIELD (69) names the key as 2.11 does",
-     "2.6 says \"Missing mandatory field 'space id' in request\" ('limit', 'operations'), "
-     "Styx names the IPROTO key ('SPACE_ID', 'LIMIT', 'OPS'), as Tarantool 2.11+; a "
-     "deliberate choice (README, 'Where Styx differs'). Same code: only the message differs."),
-    ("request keys 2.6 does not know: FETCH_POSITION 0x1f, AFTER_POSITION 0x2e, "
-     "AFTER_TUPLE 0x2f (2.11 pagination), SPACE_NAME 0x5e, INDEX_NAME 0x5f (3.0 names)",
-     "2.6 skips them; Styx implements them and advertises them in IPROTO_ID (README). No "
-     "request here sends them."),
-]
 
 # ---------------------------------------------------------------------------
 # IPROTO: two clients, one reply form.
@@ -225,7 +186,7 @@ def to_reply(header: dict[int, Any], body: Any) -> Reply:
         return Reply(0, tuple(norm(t) for t in body[DATA]))
     assert code & 0x8000, f"reply code {code:#x}"
     stack = tuple(
-        tuple(sorted((k, norm(v)) for k, v in e.items() if k not in (1, 2)))  # file, line: LEGITIMATE
+        tuple(sorted((k, norm(v)) for k, v in e.items() if k not in (1, 2)))  # file, line: DELIBERATE['error location']
         for e in body.get(ERROR, {}).get(0, []))
     return Reply(code & 0x7FFF, None, body.get(ERROR_24), stack)
 
@@ -620,15 +581,15 @@ def bug_message(name: str, diffs: list[str]) -> str:
 
 
 def same(pair: Pair, rtype: int, body: dict[int, Any], t: Reply, s: Reply) -> bool:
-    """Equal, or different only as LEGITIMATE allows."""
+    """Equal, or different only as tests/deliberate.py allows."""
     if t == s:
         return True
-    if t.code == s.code == MISSING_REQUEST_FIELD:  # LEGITIMATE: 2.11's key names
+    if t.code == s.code == MISSING_REQUEST_FIELD:  # DELIBERATE['2.11 error semantics']
         return True
     sid, iid, it, _ = _sel(body)
     if not (rtype == SELECT and t.code == s.code == 0 and is_hash(sid, iid) and it in (ALL, GT)):
         return False
-    # A HASH index's order is its own (LEGITIMATE): same multiset when nothing
+    # A HASH index's order is its own (DELIBERATE['hash order']): same multiset when nothing
     # was cut off, else tuples the other server holds (as many, for ALL).
     if multiset(t) == multiset(s):
         return True
@@ -655,7 +616,7 @@ def same(pair: Pair, rtype: int, body: dict[int, Any], t: Reply, s: Reply) -> bo
 
 
 def check(pair: Pair, rtype: int, body: dict[int, Any], known: Counter[str] | None = None) -> Reply:
-    """Send to both; fail on a difference that is neither LEGITIMATE nor, when
+    """Send to both; fail on a difference that is neither deliberate nor, when
     `known` is given (generated tests), explained by a known Styx bug (counted)."""
     t, s = pair.both(rtype, body)
     if not same(pair, rtype, body, t, s):
@@ -754,7 +715,7 @@ def _system_rows(pair: Pair, sid: int) -> tuple[dict[Any, Any], dict[Any, Any]]:
 def test_vspace_system_spaces(pair: Pair) -> None:
     """What guest (read on the universe) sees of the system spaces: the rows of
     those both have are equal (but _func's: bug vspace-func-format); Styx's only
-    extra one is 2.10's _vspace_sequence (LEGITIMATE)."""
+    extra one is 2.10's _vspace_sequence (tests/deliberate.py)."""
     t, s = _system_rows(pair, VSPACE)
     assert set(s) - set(t) == {341}
     shared = sorted(set(t) & set(s) - {296})

@@ -43,9 +43,9 @@ Failing when written (Styx differs from 2.6; the tests assert 2.6's answers):
   on the universe first): test_guest_without_execute_is_denied[no_such_function].
 - box.stat.net() has Styx's own flat shape, not 2.6's SENT/RECEIVED/
   CONNECTIONS/REQUESTS.
-Documented differences, asserted as such: box.schema.space.create returns
-the space's description (2.6 fails to encode the space object, error 32);
-auth failures are 47 with 2.11's message.
+Deliberate differences (tests/deliberate.py), asserted as such:
+box.schema.space.create returns the space's description (2.6 fails to encode
+the space object, error 32); auth failures are 47 with 2.11's message.
 """
 
 from __future__ import annotations

@@ -496,10 +496,11 @@ class _Ordered:
 class _NaN(_Ordered):
     """A NaN in a number class: below every number; NaNs by their quiet bit."""
 
-    __slots__ = ("q",)
+    __slots__ = ("q", "bits")
 
     def __init__(self, f: float) -> None:
-        self.q = struct.unpack("<Q", struct.pack("<d", f))[0] >> 51 & 1
+        self.bits = struct.unpack("<Q", struct.pack("<d", f))[0]
+        self.q = self.bits >> 51 & 1
 
     def __repr__(self) -> str:
         return f"NaN(q={self.q})"
@@ -767,3 +768,34 @@ def key_bounds(key: Sequence[Any], parts: Sequence[Sequence[Any]]) -> tuple[Any,
     if len(parts) > 1 and len(key) < len(parts):
         return sk, sk + (KEY_MAX,)
     return sk, sk
+
+
+def _hash_part(v: Any) -> Any:
+    """A value as a 2.6 HASH index tells it apart. Its hash is over the
+    MessagePack bytes, but a double with an integral value in the int64 or
+    uint64 range hashes as that integer (so 1.0 finds 1). Hence NaNs with
+    different bits (-nan from Lua, +nan from Python) are different keys, and
+    a decimal is never the double or integer of the same value (a TREE
+    holds all of these equal)."""
+    t = type(v)
+    if t is float:
+        if v != v:
+            return ("nan", struct.unpack("<Q", struct.pack("<d", v))[0])
+        if v - v == 0 and v == int(v) and -2**63 <= v < 2**64:
+            return int(v)
+        return v
+    if t is bool:
+        return ("bool", v)
+    if t is Decimal:
+        return ("dec", decimal_pack(v))
+    return v
+
+
+def hash_key_makers(fieldnos: list[int]) -> tuple[Callable[[Any], Any], Callable[[Any], Any]]:
+    """key_of (fields -> key) and search_of (a full key -> key) for a HASH
+    index with a number, double or scalar part."""
+    if len(fieldnos) == 1:
+        f0 = fieldnos[0]
+        return (lambda fields: _hash_part(fields[f0])), (lambda key: _hash_part(key[0]))
+    return ((lambda fields: tuple(_hash_part(fields[f]) for f in fieldnos)),
+            (lambda key: tuple(_hash_part(k) for k in key)))

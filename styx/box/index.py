@@ -29,38 +29,58 @@ from ..protocol import constants as C
 from ..protocol.errors import ER, BoxError
 from . import field_types as ft
 
-__all__ = ["Index", "TreeIndex", "HashIndex", "Part", "ITERATOR_NAMES"]
+__all__ = ["Index", "TreeIndex", "HashIndex", "Part", "ITERATOR_NAMES", "parts_row"]
 
 ITERATOR_NAMES = {
     "EQ": C.ITER_EQ, "REQ": C.ITER_REQ, "ALL": C.ITER_ALL, "LT": C.ITER_LT, "LE": C.ITER_LE,
     "GE": C.ITER_GE, "GT": C.ITER_GT,
+    # Lua's box.index knows these too; memtx's TREE and HASH refuse them (112).
+    "BITS_ALL_SET": 7, "BITS_ANY_SET": 8, "BITS_ALL_NOT_SET": 9, "OVERLAPS": 10,
+    "NEIGHBOR": 11,
 }
 
 
 class Part:
-    """One key part: 0-based field number, type, nullable."""
+    """One key part: 0-based field number, type, nullable; `extras` are the
+    options the definition spelled out beyond field and type (as
+    {'is_nullable': False}): _index shows every part of such an index in
+    map form, as Tarantool's create_index keeps it."""
 
-    __slots__ = ("fieldno", "type", "is_nullable")
+    __slots__ = ("fieldno", "type", "is_nullable", "extras")
 
-    def __init__(self, fieldno: int, type: str, is_nullable: bool = False) -> None:
+    def __init__(self, fieldno: int, type: str, is_nullable: bool = False,
+                 extras: dict[str, Any] | None = None) -> None:
         self.fieldno = fieldno
         self.type = type
         self.is_nullable = is_nullable
+        self.extras = ({"is_nullable": True} if is_nullable else {}) if extras is None else extras
 
     def spec(self) -> tuple[int, str, bool]:
         return (self.fieldno, self.type, self.is_nullable)
 
-    def row(self) -> Any:
-        """How _index shows it: compact [field, type] unless it is nullable."""
-        if self.is_nullable:
-            return {"field": self.fieldno, "type": self.type, "is_nullable": True}
-        return [self.fieldno, self.type]
+    def row(self, compact: bool = True) -> Any:
+        """How _index shows it: [field, type], or a map with the options given."""
+        if compact:
+            return [self.fieldno, self.type]
+        return {"field": self.fieldno, "type": self.type, **self.extras}
+
+    def given(self) -> Any:
+        """The part as create_index would take it back (1-based field)."""
+        if self.extras:
+            return {"field": self.fieldno + 1, "type": self.type, **self.extras}
+        return [self.fieldno + 1, self.type]
 
     def __eq__(self, other: object) -> bool:
         return isinstance(other, Part) and self.spec() == other.spec()
 
     def __repr__(self) -> str:
         return f"Part({self.fieldno}, {self.type!r}{', nullable' if self.is_nullable else ''})"
+
+
+def parts_row(parts: list[Part]) -> list[Any]:
+    """An index's parts as _index holds them: all compact unless one has options."""
+    compact = not any(p.extras for p in parts)
+    return [p.row(compact) for p in parts]
 
 
 class Index:
@@ -95,7 +115,7 @@ class Index:
     def row(self, space_id: int | None = None) -> list[Any]:
         """The `_index` tuple (the type spelled as it was given)."""
         return [self.space_id if space_id is None else space_id, self.iid, self.name, self.type_shown,
-                {"unique": self.unique}, [p.row() for p in self.parts]]
+                {"unique": self.unique}, parts_row(self.parts)]
 
     def check_key(self, key: Sequence[Any], exact: bool) -> None:
         ft.check_key(key, self.specs, exact)
@@ -250,6 +270,8 @@ class HashIndex(Index):
     def __init__(self, *args: Any, **kwargs: Any) -> None:
         super().__init__(*args, **kwargs)
         self.table: dict[Any, bytes] = {}
+        if any(t in (ft.NUMBER, ft.DOUBLE, ft.SCALAR) for _, t, _ in self.cmp_specs):
+            self.key_of, self.search_of = ft.hash_key_makers([f for f, _, _ in self.cmp_specs])
 
     def __len__(self) -> int:
         return len(self.table)

@@ -24,7 +24,7 @@ from typing import Any, Callable, Iterable, Sequence
 from ..protocol import constants as C
 from ..protocol.errors import ER, BoxError
 from . import field_types as ft
-from .index import Part
+from .index import parts_row, Part
 from .privileges import (ALL, ALTER, R, SESSION, USAGE, X, Privileges, access_denied,
                          is_privilege_list, parse_privileges)
 from .space import Quota, Space, pack_tuple
@@ -50,7 +50,7 @@ class SysIndex:
 
     def row(self, space_id: int) -> list[Any]:
         return [space_id, self.iid, self.name, self.type_name.lower(), {"unique": self.unique},
-                [p.row() for p in self.parts]]
+                parts_row(self.parts)]
 
 
 @dataclass
@@ -340,13 +340,7 @@ class Schema:
 
     def set_format(self, space: Space, fmt: Any) -> None:
         new = normalize_format(fmt)
-        for idx in space.indexes:
-            for p in idx.parts:
-                if p.fieldno < len(new):
-                    ftype = ft.field_type_by_name(str(new[p.fieldno].get("type", "any"))) or ft.ANY
-                    if not (ft.field_type_contains(ftype, p.type)
-                            or ft.field_type_contains(p.type, ftype)):
-                        raise BoxError(ER.FORMAT_MISMATCH_INDEX_PART, p.fieldno + 1, ftype, p.type)
+        merge_part_types(new, [idx.parts for idx in space.indexes])
         old = space.format
         space.format = new
         try:
@@ -361,7 +355,8 @@ class Schema:
 
     def create_index(self, space: Space, name: str, *, type: str | None = None, parts: Any = None,
                      unique: bool | None = None, id: int | None = None,
-                     if_not_exists: bool = False) -> Any:
+                     if_not_exists: bool = False, source: Any = None) -> Any:
+        """`source`: the index whose tuples the new one starts with (alter)."""
         _check_name(name, ER.MODIFY_INDEX)
         for idx in space.indexes:
             if idx.name == name:
@@ -381,25 +376,30 @@ class Schema:
         if id >= INDEX_MAX:
             raise BoxError(ER.MODIFY_INDEX, name, space.name, "index id too big")
         if any(i.iid == id for i in space.indexes):
-            raise BoxError(ER.INDEX_EXISTS, name)
-        part_list = parse_parts(space, parts if parts is not None else [[1, "unsigned"]], name)
+            raise BoxError(ER.TUPLE_FOUND, "primary", "_index")  # _index's primary key
+        if parts is None:  # the first field, typed by the format unless it says 'any'
+            t = space.format[0].get("type", "any") if space.format else "any"
+            parts = [[1, t if t != "any" else "unsigned"]]
+        part_list = parse_parts(space, parts, name)
         if id == 0 and not unique:
             raise BoxError(ER.MODIFY_INDEX, name, space.name, "primary key must be unique")
+        check_parts(space, name, part_list)
         if id != 0 and not space.indexes:
             raise BoxError(ER.ALTER_SPACE, space.name, "can not add a secondary key before primary")
+        if any(p.is_nullable for p in part_list):
+            if id == 0:
+                raise BoxError(ER.NULLABLE_PRIMARY, space.name)
+            if kind != "TREE":
+                raise BoxError(ER.UNSUPPORTED, kind, "nullable parts")
         if kind == "HASH" and not unique:
             raise BoxError(ER.MODIFY_INDEX, name, space.name, "HASH index must be unique")
-        if id == 0 and any(p.is_nullable for p in part_list):
-            raise BoxError(ER.NULLABLE_PRIMARY, space.name)
-        for p in part_list:
-            f = space.format[p.fieldno] if p.fieldno < len(space.format) else None
-            if f is not None:
-                ftype = ft.field_type_by_name(str(f.get("type", "any"))) or ft.ANY
-                if not (ft.field_type_contains(ftype, p.type) or ft.field_type_contains(p.type, ftype)):
-                    raise BoxError(ER.FORMAT_MISMATCH_INDEX_PART, p.fieldno + 1, ftype, p.type)
+        check_part_types(space, name, part_list)
+        # 2.6 lists a new (or altered) definition last, a primary key first.
+        others = [i.parts for i in space.indexes]
+        merge_part_types(space.format, [part_list] + others if id == 0 else others + [part_list])
         idx = space.make_index(id, name, kind, part_list, unique)
         idx.type_shown = shown
-        space.add_index(idx)
+        space.add_index(idx, source)
         self.bump()
         return idx
 
@@ -415,13 +415,13 @@ class Schema:
         old_iid = index.iid
         position = space.indexes.index(index)
         space.indexes.remove(index)
+        space._refresh()  # the field types without the old definition
         try:
             new = self.create_index(
                 space, name if name is not None else index.name,
                 type=type if type is not None else index.type_shown,
-                parts=parts if parts is not None else [[p.fieldno + 1, p.type, p.is_nullable]
-                                                       for p in index.parts],
-                unique=index.unique if unique is None else unique, id=old_iid)
+                parts=parts if parts is not None else [p.given() for p in index.parts],
+                unique=index.unique if unique is None else unique, id=old_iid, source=index)
         except BoxError:
             space.indexes.insert(position, index)
             space._refresh()
@@ -613,57 +613,141 @@ def normalize_format(fmt: Any) -> list[dict[str, Any]]:
     return out
 
 
+def _is_number(v: Any) -> bool:
+    return isinstance(v, (int, float)) and not isinstance(v, bool)
+
+
+def _illegal(message: str) -> BoxError:
+    return BoxError(ER.ILLEGAL_PARAMS, message)
+
+
+_WRONG_PARTS = "; expected field1 id (number), field1 type (string), ..."
+_PART_OPTIONS = ("collation", "is_nullable", "nullable_action", "action", "path", "sort_order")
+FIELD_NO_MAX = 2**31 - 2  # 2.6: a 0-based field number past this is "too big"
+
+
 def parse_parts(space: Space, parts: Any, index_name: str) -> list[Part]:
-    """Index parts in every form Tarantool takes: [1, 'unsigned', ...] flat,
-    [[1, 'unsigned'], ...], [{field=, type=, is_nullable=}], field names, or
-    bare field numbers/names (the type then comes from the format)."""
-    if not isinstance(parts, (list, tuple)) or not parts:
-        raise BoxError(ER.ILLEGAL_PARAMS, "options.parts must be a non-empty list")
-    items: list[Any] = []
-    flat = not isinstance(parts[0], (list, tuple, dict))
-    if flat and len(parts) % 2 == 0 and all(isinstance(parts[i + 1], str) and
-                                            ft.index_part_type_by_name(parts[i + 1])
-                                            for i in range(0, len(parts), 2)):
-        items = [[parts[i], parts[i + 1]] for i in range(0, len(parts), 2)]
+    """Index parts as box.schema's create_index takes them (2.6's
+    update_index_parts, then the C decoder and index_def checks): flat
+    {1, 'unsigned', 2, 'string'}; {{1, 'unsigned'}, ...}; maps {field=,
+    type=, is_nullable=}; field names or bare numbers (the type from the
+    format, else scalar)."""
+    if not isinstance(parts, (list, tuple, dict)):
+        raise _illegal("options.parts parameter should be a table")
+    if isinstance(parts, dict):
+        parts = [parts[i] for i in range(1, len(parts) + 1) if i in parts]
+    if not parts:
+        raise _illegal("options.parts must have at least one part")
+    if _is_number(parts[0]) and len(parts) > 1 and isinstance(parts[1], str):
+        if len(parts) % 2:
+            raise _illegal("options.parts: expected field_no (number), type (string) pairs")
+        items: list[dict[Any, Any]] = []
+        for i in range(0, len(parts), 2):
+            if not _is_number(parts[i]) or not isinstance(parts[i + 1], str):
+                raise _illegal("options.parts: expected field_no (number), type (string) pairs")
+            if parts[i] == 0:
+                raise _illegal("invalid index parts: field_no must be one-based")
+            items.append({"field": parts[i], "type": parts[i + 1]})
     else:
-        items = list(parts)
+        items = []
+        for item in parts:
+            if isinstance(item, (list, tuple)):  # a Python app may write tuples
+                part: dict[Any, Any] = {k + 1: v for k, v in enumerate(item)}
+            elif isinstance(item, dict):
+                part = dict(item)
+            else:
+                part = {"field": item}
+            for k, name in ((1, "field"), (2, "type")):
+                if k in part:
+                    part[name] = part.pop(k)
+            items.append(part)
     out: list[Part] = []
-    for n, item in enumerate(items):
-        nullable = False
-        typ: Any = None
-        if isinstance(item, dict):
-            fld = item.get("field", item.get(1))
-            typ = item.get("type", item.get(2))
-            nullable = bool(item.get("is_nullable", False))
-        elif isinstance(item, (list, tuple)):
-            fld = item[0] if item else None
-            typ = item[1] if len(item) > 1 else None
-            if len(item) > 2 and isinstance(item[2], dict):
-                nullable = bool(item[2].get("is_nullable", False))
-            elif len(item) > 2:
-                nullable = bool(item[2])
-        else:
-            fld = item
+    pending: list[tuple[int, int, str, dict[Any, Any]]] = []
+    for n, part in enumerate(items, 1):
+        what = f"options.parts[{n}]"
+        fld = part.get("field")
         if isinstance(fld, str):
             if fld not in space.field_names:
-                raise BoxError(ER.ILLEGAL_PARAMS, f"options.parts[{n + 1}]: field was not found by name '{fld}'")
+                raise _illegal(f"{what}: field was not found by name '{fld}'")
             fieldno = space.field_names[fld]
-        elif isinstance(fld, int) and not isinstance(fld, bool) and fld >= 1:
-            fieldno = fld - 1
+        elif _is_number(fld):
+            if fld <= 0:
+                raise _illegal(f"{what}: field (number) must be one-based")
+            if fld != int(fld):
+                raise BoxError(ER.WRONG_INDEX_PARTS, "field id must be an integer" + _WRONG_PARTS)
+            fieldno = int(fld) - 1
         else:
-            raise BoxError(ER.ILLEGAL_PARAMS, f"options.parts[{n + 1}]: field (name or number) is expected")
+            raise _illegal(f"{what}: field (name or number) is expected")
+        f = space.format[fieldno] if fieldno < len(space.format) else None
+        typ = part.get("type")
         if typ is None:
-            f = space.format[fieldno] if fieldno < len(space.format) else None
-            if f is None:
-                raise BoxError(ER.ILLEGAL_PARAMS, f"options.parts[{n + 1}]: field type is required")
-            typ = f.get("type", "any")
-            nullable = nullable or bool(f.get("is_nullable", False))
-        t = ft.index_part_type_by_name(str(typ))
+            typ = f.get("type", "any") if f is not None and f.get("type") else "scalar"
+        elif not isinstance(typ, str):
+            raise _illegal(f"{what}: type (string) is expected")
+        extras = {k: v for k, v in part.items() if k not in ("field", "type")}
+        if extras.get("is_nullable") is None:
+            extras.pop("is_nullable", None)
+            if f is not None and f.get("is_nullable"):
+                extras["is_nullable"] = True
+        elif not isinstance(extras["is_nullable"], bool):
+            raise _illegal(f"{what}: type (boolean) is expected")
+        pending.append((n, fieldno, typ, extras))
+    map_form = any(extras for _, _, _, extras in pending)  # else _index gets [field, type]
+    for n, fieldno, typ, extras in pending:
+        for k in extras:  # the C decoder of the part's map
+            if not isinstance(k, str):
+                raise BoxError(ER.WRONG_INDEX_OPTIONS, n, "key must be a string")
+            if k not in _PART_OPTIONS:
+                raise BoxError(ER.WRONG_INDEX_OPTIONS, n, f"unexpected option '{k}'")
+            if k != "is_nullable":
+                raise BoxError(ER.UNSUPPORTED, "Styx", f"index part option '{k}'")
+        t = ft.index_part_type_by_name(typ)
         if t is None:
-            raise BoxError(ER.MODIFY_INDEX, index_name, space.name,
-                           f"field type '{typ}' is not supported")
-        out.append(Part(fieldno, t, nullable))
+            if map_form:
+                raise BoxError(ER.WRONG_INDEX_OPTIONS, n, "index part: unknown field type")
+            raise BoxError(ER.WRONG_INDEX_PARTS, "unknown field type" + _WRONG_PARTS)
+        out.append(Part(fieldno, t, bool(extras.get("is_nullable", False)), extras))
     return out
+
+
+def merge_part_types(fmt: list[dict[str, Any]], part_lists: list[list[Part]]) -> None:
+    """2.6's tuple_format_create: a field's type is the format's, narrowed by
+    every index part on it, index by index; a part must contain the field's
+    type so far or be contained by it -- else 27 while only the format typed
+    the field, 24 once another part did."""
+    types = {i: ft.field_type_by_name(str(f.get("type", "any"))) or ft.ANY
+             for i, f in enumerate(fmt)}
+    keyed: set[int] = set()
+    for parts in part_lists:
+        for p in parts:
+            cur = types.get(p.fieldno, ft.ANY)
+            if ft.field_type_contains(cur, p.type):
+                types[p.fieldno] = p.type
+            elif not ft.field_type_contains(p.type, cur):
+                code = (ER.INDEX_PART_TYPE_MISMATCH if p.fieldno in keyed
+                        else ER.FORMAT_MISMATCH_INDEX_PART)
+                raise BoxError(code, p.fieldno + 1, cur, p.type)
+            keyed.add(p.fieldno)
+
+
+def check_parts(space: Space, name: str, parts: list[Part]) -> None:
+    """index_def_check's part checks (after 'primary key must be unique')."""
+    seen = set()
+    for p in parts:
+        if p.fieldno > FIELD_NO_MAX:
+            raise BoxError(ER.MODIFY_INDEX, name, space.name, "field no is too big")
+    for p in parts:
+        if p.fieldno in seen:
+            raise BoxError(ER.MODIFY_INDEX, name, space.name, "same key part is indexed twice")
+        seen.add(p.fieldno)
+
+
+def check_part_types(space: Space, name: str, parts: list[Part]) -> None:
+    """memtx's last check of a TREE or HASH definition."""
+    for p in parts:
+        if p.type in (ft.ANY, ft.ARRAY, ft.MAP):
+            raise BoxError(ER.MODIFY_INDEX, name, space.name,
+                           f"field type '{p.type}' is not supported")
 
 
 # -- TREE iteration over computed rows (system spaces) ------------------------------------

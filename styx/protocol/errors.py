@@ -83,6 +83,9 @@ class ER:
     MODIFY_INDEX = 14
     DROP_PRIMARY_KEY = 17
     FORMAT_MISMATCH_INDEX_PART = 27
+    INDEX_PART_TYPE_MISMATCH = 24
+    WRONG_INDEX_PARTS = 107
+    WRONG_INDEX_OPTIONS = 108
     EXACT_FIELD_COUNT = 38
     MORE_THAN_ONE_TUPLE = 41
     UNKNOWN_SCHEMA_OBJECT = 49
@@ -139,6 +142,10 @@ MESSAGES: dict[int, tuple[str, str]] = {
     ER.FUNCTION_TX_ACTIVE: ("ER_FUNCTION_TX_ACTIVE", "Transaction is active at return from function"),
     ER.KEY_PART_COUNT: ("ER_KEY_PART_COUNT", "Invalid key part count (expected [0..%u], got %u)"),
     ER.PROC_LUA: ("ER_PROC_LUA", "%s"),
+    ER.WRONG_INDEX_PARTS: ("ER_WRONG_INDEX_PARTS", "Wrong index parts: %s"),
+    ER.WRONG_INDEX_OPTIONS: ("ER_WRONG_INDEX_OPTIONS", "Wrong index options (field %u): %s"),
+    ER.INDEX_PART_TYPE_MISMATCH: ("ER_INDEX_PART_TYPE_MISMATCH",
+                                  "Field %s has type '%s' in one index, but type '%s' in another"),
     ER.NO_SUCH_PROC: ("ER_NO_SUCH_PROC", "Procedure '%s' is not defined"),
     ER.NO_SUCH_INDEX_ID: ("ER_NO_SUCH_INDEX_ID", "No index #%u is defined in space '%s'"),
     ER.NO_SUCH_SPACE: ("ER_NO_SUCH_SPACE", "Space '%s' does not exist"),

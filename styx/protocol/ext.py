@@ -110,12 +110,17 @@ def decimal_unpack(data: bytes) -> Decimal:
 
 
 def ext_hook(code: int, data: bytes) -> Any:
-    """msgpack `ext_hook`: decimal -> Decimal, uuid -> UUID, others as is."""
+    """msgpack `ext_hook`: decimal -> Decimal, uuid -> UUID, others as is.
+
+    A decimal or uuid 2.6 could not read stays an ExtType too: 2.6 checks
+    only what it decodes (an 'any' field keeps the bytes; a decimal field
+    or a Lua argument refuses them)."""
     if code == EXT_DECIMAL:
-        return decimal_unpack(data)
-    if code == EXT_UUID:
-        if len(data) != 16:
-            raise ValueError("uuid must be 16 bytes")
+        try:
+            return decimal_unpack(data)
+        except (ValueError, struct.error, IndexError):
+            return msgpack.ExtType(code, data)
+    if code == EXT_UUID and len(data) == 16:
         return uuid.UUID(bytes=bytes(data))
     return msgpack.ExtType(code, data)
 

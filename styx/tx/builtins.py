@@ -18,11 +18,15 @@ from __future__ import annotations
 
 import os
 import re
+import struct
 import time
+import uuid
 from typing import TYPE_CHECKING, Any, Callable
 
+import msgpack
+
 from ..protocol.errors import ER, BoxError
-from .space_api import IndexApi, SpaceApi
+from .space_api import LUA_NULL, IndexApi, SpaceApi
 
 if TYPE_CHECKING:
     from .thread import Tx
@@ -156,18 +160,27 @@ class Builtins:
         spaces = self.tx.box.space
         name = f"box.space.{space_name}{'.index.' + index_name if index_name else ''}:{method}"
         try:
-            # A missing space or index is a missing global, as in Lua.
-            space = spaces[int(space_name) if space_name.isdigit() else space_name]
+            # A missing space or index is a missing global, as in Lua. The
+            # path is Lua's string keys: box.space.512 and index.0 are nil.
+            space = spaces[space_name]
             target: SpaceApi | IndexApi = space
             if index_name is not None:
-                target = space.index[int(index_name) if index_name.isdigit() else index_name]
+                target = space.index[index_name]
         except KeyError:
             raise BoxError(ER.NO_SUCH_PROC, name) from None
-        a = list(args)
+        methods = _INDEX_METHODS if isinstance(target, IndexApi) else _SPACE_METHODS
+        if method not in methods:
+            raise BoxError(ER.NO_SUCH_PROC, name)
+        a = [lua_value(x) for x in args]  # what Lua makes of the arguments
+        if method == "pairs" and isinstance(target, SpaceApi) and not space._space.indexes:
+            raise _lua_error("unsupported Lua type 'function'")  # fun.iter({})
         if method in ("select", "count", "pairs"):
             opts = a[1] if len(a) > 1 and isinstance(a[1], str) else None
             kwargs = {"iterator": opts} if opts is not None else _rename(_opts(a, 1))
-            return [getattr(target, "select" if method == "pairs" else method)(_arg(a, 0), **kwargs)]
+            rows = getattr(target, "select" if method == "pairs" else method)(_arg(a, 0), **kwargs)
+            if method == "pairs":  # Lua's iterator triplet cannot be sent
+                raise _lua_error("unsupported Lua type 'cdata'")
+            return [rows]
         # What finds nothing returns nothing (DATA: []), as Tarantool's Lua.
         if method in ("get", "min", "max"):
             return _value(getattr(target, method)(_arg(a, 0)))
@@ -176,9 +189,19 @@ class Builtins:
         if method in ("delete",):
             return _value(target.delete(_arg(a, 0)))
         if method == "update":
-            return _value(target.update(_arg(a, 0), _arg(a, 1, [])))
+            if isinstance(target, SpaceApi):
+                target = target._pk()  # check_primary_index() comes first (35)
+            if len(a) < 2 or not isinstance(a[1], (list, dict)):
+                raise _lua_error("Usage index:update(key, ops)")
+            if isinstance(a[1], dict):
+                raise BoxError(ER.TUPLE_NOT_ARRAY)
+            return _value(target.update(_arg(a, 0), a[1]))
         if method == "upsert" and isinstance(target, SpaceApi):
-            target.upsert(_arg(a, 0), _arg(a, 1, []))
+            if len(a) < 2 or not all(isinstance(x, (list, dict)) for x in a[:2]):
+                raise _lua_error("Usage space:upsert(tuple_key, ops)")
+            if isinstance(a[0], dict) or isinstance(a[1], dict):
+                raise BoxError(ER.TUPLE_NOT_ARRAY)
+            target.upsert(a[0], a[1])
             return []
         if method in ("len", "bsize") and isinstance(target, SpaceApi):
             return [getattr(target, method)()]
@@ -188,7 +211,11 @@ class Builtins:
             getattr(target, method)()
             return []
         if method == "create_index" and isinstance(target, SpaceApi):
+            if not isinstance(_arg(a, 0), str):
+                raise BoxError(ER.ILLEGAL_PARAMS, "name should be a string")
             opts = _opts(a, 1)
+            _check_param_table(opts, _CREATE_INDEX_OPTIONS)
+            opts.pop("name", None)  # create_index takes the name argument
             existed = opts.get("if_not_exists") and _arg(a, 0) in target.index
             info = target.create_index(_arg(a, 0), **opts).info()
             return [info, "not created"] if existed else [info]
@@ -204,6 +231,91 @@ class Builtins:
         raise BoxError(ER.NO_SUCH_PROC, name)
 
 
+_SPACE_METHODS = frozenset({
+    "select", "count", "pairs", "get", "insert", "replace", "put", "delete", "update", "upsert",
+    "len", "bsize", "truncate", "drop", "create_index", "format", "rename"})
+_INDEX_METHODS = frozenset({
+    "select", "count", "pairs", "get", "min", "max", "delete", "update", "len", "drop",
+    "rename", "alter"})
+
+_LUA_EXT_ERRORS = {1: "msgpack.decode: invalid MsgPack", 2: "msgpack.decode: invalid MsgPack",
+                   3: "Can not parse an error from MsgPack"}
+_2_64 = 2.0 ** 64
+_LUA_NAN = struct.unpack(">d", bytes.fromhex("fff8000000000000"))[0]
+_2_63 = 2.0 ** 63
+
+
+def lua_value(v: Any) -> Any:
+    """A CALL argument as Tarantool's Lua hands it on: every number is a Lua
+    number (a double), and one with an integral value that fits is encoded
+    back as an integer (luaL_tofield): 1.0 is 1, -0.0 is 0, 2.0**63 is
+    2**63; the infinities, 1e300 and -2.0**63 stay doubles, and every NaN
+    becomes LuaJIT's canonical one (0xfff8000000000000). Lua has no binary
+    type: a varbinary (MP_BIN) is a Lua string, sent back as a string."""
+    if type(v) is float:
+        if v != v:
+            return _LUA_NAN  # LuaJIT keeps one NaN
+        if v == v and v not in (float("inf"), float("-inf")) and v == int(v):
+            if 0 <= v < _2_64 or -_2_63 < v < _2_63:
+                return int(v)
+        return v
+    if type(v) is msgpack.ExtType:  # what Lua's msgpack cannot decode
+        raise _lua_error(_LUA_EXT_ERRORS.get(v.code, f"Unsuported MsgPack extension type: {v.code}"))
+    if type(v) is uuid.UUID and v.bytes[8] >= 0xE0:  # 2.6's tt_uuid_validate: the variant
+        raise _lua_error(_LUA_EXT_ERRORS[2])
+    if type(v) is bytes:  # a Lua string: it goes back as MP_STR
+        return v.decode("utf-8", "surrogateescape")
+    if type(v) is list:
+        return [lua_value(x) for x in v]
+    if type(v) is dict:
+        return {lua_value(k): lua_value(x) for k, x in v.items()}
+    return v
+
+
+# box.schema.index.create's check_param_table template (2.6).
+_CREATE_INDEX_OPTIONS = {
+    "id": "number", "name": "string", "type": "string", "parts": "table",
+    "sequence": "boolean, number, string, table", "unique": "boolean", "dimension": "number",
+    "distance": "string", "bloom_fpr": "number", "page_size": "number", "range_size": "number",
+    "run_count_per_level": "number", "run_size_ratio": "number", "func": "number, string",
+    "if_not_exists": "boolean"}
+_STYX_INDEX_OPTIONS = {"id", "name", "type", "parts", "unique", "if_not_exists"}
+
+
+def _lua_type(v: Any) -> str:
+    """Lua's type() of a decoded MessagePack value, as box.schema's
+    param_type() sees it (cdata -- box.NULL, an extension -- counts as number)."""
+    if isinstance(v, bool):
+        return "boolean"
+    if isinstance(v, (int, float)):
+        return "number"
+    if isinstance(v, (str, bytes)):
+        return "string"
+    if isinstance(v, (list, dict)):
+        return "table"
+    return "number"
+
+
+def _check_param_table(opts: dict[str, Any], template: dict[str, str]) -> None:
+    for k, v in opts.items():
+        want = template.get(k)
+        if want is None:
+            raise BoxError(ER.ILLEGAL_PARAMS, f"unexpected option '{k}'")
+        if "," not in want and _lua_type(v) != want:
+            raise BoxError(ER.ILLEGAL_PARAMS, f"options parameter '{k}' should be of type {want}")
+        if "," in want and _lua_type(v) not in want.replace(" ", "").split(","):
+            raise BoxError(ER.ILLEGAL_PARAMS,
+                           f"options parameter '{k}' should be one of types: {want}")
+    for k in opts:
+        if k not in _STYX_INDEX_OPTIONS:
+            raise BoxError(ER.UNSUPPORTED, "Styx", f"the index option '{k}'")
+
+
+def _lua_error(message: str) -> BoxError:
+    """A Lua error() of Tarantool's box API: 32, type LuajitError."""
+    return BoxError(ER.PROC_LUA, message, type_name="LuajitError")
+
+
 def _value(v: Any) -> list[Any]:
     return [] if v is None else [v]
 
@@ -212,6 +324,8 @@ def _rename(opts: dict[str, Any]) -> dict[str, Any]:
     """Lua select options -> keyword arguments of the Python API."""
     out = {}
     for k, v in opts.items():
-        if k in ("iterator", "limit", "offset", "after", "fetch_pos"):
-            out[k] = v
+        if k == "iterator":
+            out[k] = LUA_NULL if v is None else v  # box.NULL is true to `if opts.iterator`
+        elif k in ("limit", "offset", "after", "fetch_pos") and v is not None:
+            out[k] = v  # ... and nil to `opts.limit ~= nil`
     return out

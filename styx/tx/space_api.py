@@ -37,9 +37,16 @@ def effective_user(tx: "Tx") -> Any:
     return f.session.user
 
 
-def iterator_code(it: Any) -> int:
-    if it is None:
-        return C.ITER_EQ
+ABSENT: Any = object()  # an option not given
+LUA_NULL: Any = object()  # box.NULL given over CALL (the Python API's None is "not given")
+
+
+def iterator_code(it: Any, key_is_nil: bool = False) -> int:
+    """Lua's check_iterator_type: no iterator (or false) is ALL for a nil or
+    empty key, EQ otherwise; a name is looked up case-insensitively; a number
+    is taken as is; anything else (box.NULL over CALL included) is error 72."""
+    if it is ABSENT or it is None or it is False:
+        return C.ITER_ALL if key_is_nil else C.ITER_EQ
     if isinstance(it, str):
         code = ITERATOR_NAMES.get(it.upper())
         if code is None:
@@ -47,7 +54,11 @@ def iterator_code(it: Any) -> int:
         return code
     if isinstance(it, int) and not isinstance(it, bool):
         return it
-    raise BoxError(ER.ILLEGAL_PARAMS, "Unknown iterator type")
+    if it is LUA_NULL:
+        raise BoxError(ER.ITERATOR_TYPE, "cdata<void *>: NULL")
+    if it is True:
+        raise BoxError(ER.ITERATOR_TYPE, "true")
+    raise BoxError(ER.ITERATOR_TYPE, repr(it))
 
 
 def _in_txn(space: Any) -> Any:
@@ -59,11 +70,33 @@ def _in_txn(space: Any) -> Any:
 
 
 def _key(key: Any) -> list[Any]:
+    """A key as Lua's tuple_encode() makes it for reads (select, get, count,
+    min, max): nil is the empty key, a table its array part (a map with no
+    keys 1..n is empty), anything else -- 0, '' and false included -- a
+    one-part key."""
     if key is None:
         return []
     if isinstance(key, (list, tuple)):
         return list(key)
+    if isinstance(key, dict):
+        out = []
+        while len(out) + 1 in key:
+            out.append(key[len(out) + 1])
+        return out
     return [key]
+
+
+def _key_is_nil(key: Any) -> bool:
+    """Lua's `key == nil or (type(key) == 'table' and #key == 0)`."""
+    return key is None or (isinstance(key, (list, tuple, dict)) and not _key(key))
+
+
+def _write_key(key: Any) -> list[Any]:
+    """A key as delete and update send it (keify, then MsgPack): a map is
+    not an array (22)."""
+    if isinstance(key, dict):
+        raise BoxError(ER.TUPLE_NOT_ARRAY)
+    return _key(key)
 
 
 def _tuple(t: Any) -> list[Any]:
@@ -147,14 +180,15 @@ class IndexApi(_Live):
 
     @property
     def parts(self) -> list[dict[str, Any]]:
-        return [{"fieldno": p.fieldno + 1, "type": p.type, "is_nullable": p.is_nullable}
+        # In the order Tarantool 2.6's Lua tables come out in over IPROTO.
+        return [{"type": p.type, "is_nullable": p.is_nullable, "fieldno": p.fieldno + 1}
                 for p in self._index.parts]
 
-    def select(self, key: Any = None, *, iterator: Any = None, limit: int = 0xFFFFFFFF,
+    def select(self, key: Any = None, *, iterator: Any = ABSENT, limit: int = 0xFFFFFFFF,
                offset: int = 0, after: Any = None, fetch_pos: bool = False) -> Any:
         self._tx.req_counts[C.SELECT] += 1  # box.stat counts the API's requests too
         s = self._read()
-        it = iterator_code(iterator)
+        it = iterator_code(iterator, _key_is_nil(key))
         if isinstance(s, SystemSpace):
             rows = [unpack_tuple(d) for d in s.select(effective_user(self._tx), self._index, it,
                                                       _key(key), offset, limit)]
@@ -170,7 +204,7 @@ class IndexApi(_Live):
             return rows, pos
         return rows
 
-    def pairs(self, key: Any = None, *, iterator: Any = None) -> Iterator[list[Any]]:
+    def pairs(self, key: Any = None, *, iterator: Any = ABSENT) -> Iterator[list[Any]]:
         return iter(self.select(key, iterator=iterator))
 
     def get(self, key: Any) -> list[Any] | None:
@@ -182,20 +216,32 @@ class IndexApi(_Live):
         data = s.get(self._index, _key(key))
         return None if data is None else unpack_tuple(data)
 
+    def _tree_only(self, what: str) -> None:
+        """min() and max() are TREE's (checked before the key, as 2.6 does)."""
+        idx = self._index
+        if idx.type_name != "TREE":
+            s = self._space
+            raise BoxError(ER.UNSUPPORTED_INDEX_FEATURE, idx.name, idx.type_name, s.name,
+                           s.engine, what)
+
     def min(self, key: Any = None) -> list[Any] | None:
         """The first tuple whose key starts with `key` (all, with no key)."""
-        rows = self.select(key, iterator="EQ" if _key(key) else "ALL", limit=1)
+        self._read()
+        self._tree_only("min()")
+        rows = self.select(_key(key), iterator="EQ", limit=1)
         return rows[0] if rows else None
 
     def max(self, key: Any = None) -> list[Any] | None:
-        rows = self.select(key, iterator="REQ", limit=1)
+        self._read()
+        self._tree_only("max()")
+        rows = self.select(_key(key), iterator="REQ", limit=1)
         return rows[0] if rows else None
 
-    def count(self, key: Any = None, *, iterator: Any = None) -> int:
+    def count(self, key: Any = None, *, iterator: Any = ABSENT) -> int:
         s = self._read()
         if isinstance(s, SystemSpace):
             return len(self.select(key, iterator=iterator))
-        it = iterator_code(iterator if iterator is not None else ("EQ" if key else "ALL"))
+        it = iterator_code(iterator, _key_is_nil(key))
         return s.count(self._index, it, _key(key))
 
     def len(self) -> int:
@@ -205,12 +251,12 @@ class IndexApi(_Live):
 
     def update(self, key: Any, ops: Any, *, index_base: int = 1) -> list[Any] | None:
         self._tx.req_counts[C.UPDATE] += 1
-        data = self._write().update(self._index, _key(key), ops, index_base)
+        data = self._write().update(self._index, _write_key(key), ops, index_base)
         return None if data is None else unpack_tuple(data)
 
     def delete(self, key: Any) -> list[Any] | None:
         self._tx.req_counts[C.DELETE] += 1
-        data = self._write().delete(self._index, _key(key))
+        data = self._write().delete(self._index, _write_key(key))
         return None if data is None else unpack_tuple(data)
 
     def drop(self) -> None:
@@ -227,8 +273,8 @@ class IndexApi(_Live):
         self.alter(name=name)
 
     def info(self) -> dict[str, Any]:
-        return {"id": self.id, "name": self.name, "type": self.type, "unique": self.unique,
-                "parts": self.parts, "space_id": self._space.id}
+        return {"unique": self.unique, "parts": self.parts, "id": self.id,
+                "space_id": self._space.id, "type": self.type, "name": self.name}
 
 
 ALTER_ANY = 128  # alter

@@ -11,6 +11,9 @@ def init():
     box.schema.user.grant("guest", "read,write,execute", "universe", if_not_exists=True)
     # A user with only the default grants: what the _v views filter.
     box.schema.user.create("limited", password="secret", if_not_exists=True)
+    # DDL in the generated tests (tests/test_box_generated.py) runs as boss.
+    box.schema.user.create("boss", password="pw", if_not_exists=True)
+    box.schema.user.grant("boss", "super", if_not_exists=True)
 
     # TREE primary [unsigned], non-unique TREE [string], unique multipart [integer, string].
     s = box.schema.space.create("tree", id=512, if_not_exists=True, format=[

@@ -13,6 +13,9 @@ box.cfg{listen = '127.0.0.1:0', wal_mode = 'none', memtx_dir = dir, work_dir = d
 box.schema.user.grant('guest', 'read,write,execute', 'universe', nil, {if_not_exists = true})
 -- A user with only the default grants: what the _v views filter.
 box.schema.user.create('limited', {password = 'secret', if_not_exists = true})
+-- DDL in the generated tests (tests/test_box_generated.py) runs as boss.
+box.schema.user.create('boss', {password = 'pw', if_not_exists = true})
+box.schema.user.grant('boss', 'super', nil, nil, {if_not_exists = true})
 
 -- TREE primary [unsigned], non-unique TREE [string], unique multipart [integer, string].
 local s = box.schema.space.create('tree', {id = 512, if_not_exists = true, format = {
