@@ -600,7 +600,7 @@ def open_many(port: int, n: int, window: int = 512, timeout: float = 120.0,
                 start_one()
             if time.monotonic() > deadline:
                 raise TimeoutError(f"only {len(done)} of {n} connections greeted in {timeout:.0f} s")
-            for fd, ev in ep.poll(1.0):
+            for fd, _ev in ep.poll(1.0):
                 s, buf = pending[fd]
                 try:
                     chunk = s.recv(GREETING_SIZE - len(buf))

@@ -424,7 +424,7 @@ def check_txn_space(srv: servers.ServerProc, r: dict[str, Any], per_txn: int, ri
         return
     if len(tuples) != len(want):
         _add_error(r, f"space txn holds {len(tuples)} tuples, expected {len(want)}")
-    bad = [(w, t) for w, t in zip(want, tuples) if w != t]
+    bad = [(w, t) for w, t in zip(want, tuples, strict=False) if w != t]
     if bad:
         _add_error(r, f"space txn: {len(bad)} tuples differ from what was committed, e.g. "
                       f"{bad[0][1]!r} instead of {bad[0][0]!r}")
@@ -545,7 +545,8 @@ def bench_server(srv: servers.ServerProc, args: argparse.Namespace) -> dict[str,
                 log(f"      {m['bytes_per_idle_conn']:,.0f} B/conn idle, opened in {m['open_seconds']:.1f}s, "
                     f"{m['answered_ok']}/{m['pinged']} PINGs ok")
         if wants_tuples(srv, args):
-            if any(n in SCENARIOS or wants_streams(srv, args) for n in args.scenarios) or not args.skip_memory:  # the tuple test wants a fresh server
+            # the tuple test wants a fresh server
+            if any(n in SCENARIOS or wants_streams(srv, args) for n in args.scenarios) or not args.skip_memory:
                 srv.stop()
                 log(f"   restarting {srv.label} (a fresh server for the tuple test)")
                 srv.start()
@@ -593,7 +594,8 @@ def print_tables(results: list[dict[str, Any]], args: argparse.Namespace, tversi
         print()
         print(f"{req}, {shape}; target: {tdesc}")
         hdr = (f"  {'server':<11} {'req/s':>10} {'srv us/req':>10} {'srv CPU':>8} "
-               f"{'cli CPU':>8} {'cli us/req':>10} {'all CPU':>8} {'bg CPU':>7} {'errors':>6}  {'Styx/Tarantool':>14}  {'target':<6}")
+               f"{'cli CPU':>8} {'cli us/req':>10} {'all CPU':>8} {'bg CPU':>7} {'errors':>6}  "
+               f"{'Styx/Tarantool':>14}  {'target':<6}")
         print(hdr)
         print("  " + "-" * (len(hdr) - 2))
         for r in results:
@@ -609,7 +611,8 @@ def print_tables(results: list[dict[str, Any]], args: argparse.Namespace, tversi
                 verdict = "" if target is None else "PASS" if q >= target else "FAIL"
             print(f"  {r['server']:<11} {s['rps']:>10,.0f} {fmt_us(s['server_us_per_req']):>10} "
                   f"{s['server_cpu_pct']:>7.0f}% {s['client_cpu_pct']:>7.0f}% "
-                  f"{fmt_us(s['client_us_per_req']):>10} {s['machine_busy_pct']:>7.0f}% {s['background_busy_pct']:>6.0f}% {s['errors']:>6}  {ratio:>14}  {verdict:<6}")
+                  f"{fmt_us(s['client_us_per_req']):>10} {s['machine_busy_pct']:>7.0f}% "
+                  f"{s['background_busy_pct']:>6.0f}% {s['errors']:>6}  {ratio:>14}  {verdict:<6}")
             for e in s["error_samples"]:
                 print(f"      ! {e}")
     mem = [r for r in results if r["memory"]]

@@ -22,7 +22,7 @@ BENCH = Path(__file__).resolve().parent
 ROOT = BENCH.parent
 CLK_TCK = os.sysconf("SC_CLK_TCK")
 
-_live: list["ServerProc"] = []
+_live: list[ServerProc] = []
 
 
 def free_port() -> int:
@@ -106,7 +106,7 @@ class ServerProc:
         assert self.proc is not None
         return self.proc.pid
 
-    def start(self, timeout: float = 30.0) -> "ServerProc":
+    def start(self, timeout: float = 30.0) -> ServerProc:
         if not self.workdir:
             self.workdir = tempfile.mkdtemp(prefix=f"styx-bench-{self.kind}-")
             self.log_path = os.path.join(self.workdir, "server.log")
@@ -198,7 +198,7 @@ class ServerProc:
             shutil.rmtree(self.workdir, ignore_errors=True)
             self.workdir = ""
 
-    def __enter__(self) -> "ServerProc":
+    def __enter__(self) -> ServerProc:
         return self
 
     def __exit__(self, *exc: Any) -> None:

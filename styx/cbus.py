@@ -41,7 +41,8 @@ from __future__ import annotations
 import asyncio
 import logging
 import threading
-from typing import Any, Awaitable, Callable, NamedTuple
+from collections.abc import Awaitable, Callable
+from typing import Any, NamedTuple
 
 log = logging.getLogger("styx.cbus")
 
@@ -50,7 +51,7 @@ __all__ = ["Bus", "Cmsg", "Endpoint", "Feed", "Hop", "Pipe", "call", "deliver", 
 
 class Hop(NamedTuple):
     f: Callable[[Any], Any]
-    pipe: "Pipe | None"
+    pipe: Pipe | None
 
 
 class Cmsg:

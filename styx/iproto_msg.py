@@ -42,7 +42,7 @@ class Kharon(Cmsg):
 
     __slots__ = ("srv", "wpos", "is_push_sent", "is_push_pending", "trips")
 
-    def __init__(self, srv: "Srv") -> None:
+    def __init__(self, srv: Srv) -> None:
         super().__init__()
         self.srv = srv
         self.wpos = WPOS_ZERO

@@ -16,8 +16,8 @@ that is not in its link, and net/ and tx/ still never import each other.
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from functools import partial
-from typing import Sequence
 
 from . import cbus
 from .net.thread import NetThread, TxLink

@@ -32,9 +32,10 @@ import socket
 import threading
 import time
 import uuid
+from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any, Callable
+from typing import Any
 
 from . import cbus
 from .net.listener import Listener
@@ -156,7 +157,7 @@ class Server:
             loop.close()
             self._done.set()
 
-    def start(self, timeout: float = 30.0) -> "Server":
+    def start(self, timeout: float = 30.0) -> Server:
         """Serve in a background thread; return once listening."""
 
         def target() -> None:
@@ -186,7 +187,7 @@ class Server:
             self._thread.join(timeout if timeout is not None else self.config.shutdown_timeout + 10)
             self._thread = None
 
-    def __enter__(self) -> "Server":
+    def __enter__(self) -> Server:
         return self.start()
 
     def __exit__(self, *exc: Any) -> None:

@@ -4,8 +4,9 @@ test process, in every iproto thread mode."""
 from __future__ import annotations
 
 import shutil
+from collections.abc import Callable, Iterator
 from pathlib import Path
-from typing import Any, Callable, Iterator
+from typing import Any
 
 import asynctnt
 import pytest

@@ -33,7 +33,7 @@ class Raw:
     def close(self) -> None:
         self.sock.close()
 
-    def __enter__(self) -> "Raw":
+    def __enter__(self) -> Raw:
         return self
 
     def __exit__(self, *exc: Any) -> None:
@@ -86,7 +86,7 @@ class Raw:
                 data = self.sock.recv(65536)
                 if not data:
                     return True
-        except socket.timeout:
+        except TimeoutError:
             return False
         except ConnectionResetError:
             return True

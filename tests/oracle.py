@@ -5,8 +5,8 @@ from __future__ import annotations
 
 import contextlib
 import subprocess
+from collections.abc import Iterator
 from pathlib import Path
-from typing import Iterator
 
 SCRIPT = Path(__file__).parent / "lua" / "tarantool_server.lua"
 

@@ -225,7 +225,7 @@ class ErrorLogWatcher(logging.Handler):
     def emit(self, record: logging.LogRecord) -> None:
         self.records.append(record)
 
-    def __enter__(self) -> "ErrorLogWatcher":
+    def __enter__(self) -> ErrorLogWatcher:
         logging.getLogger().addHandler(self)
         return self
 

@@ -40,7 +40,7 @@ def test_net_msg_max_shared_by_connections_in_fifo(make_server):
     clients = [Raw(server.port) for _ in range(5)]
     try:
         clients[0].call("reset_counted")
-        for k, c in enumerate(clients):
+        for c in clients:
             c.send(b"".join(packet({0: CALL, 1: i}, {0x22: "slow_counted", 0x21: [0.01]})
                             for i in range(10)))
         peak = 0

@@ -35,9 +35,10 @@ import asyncio
 import json
 import subprocess
 import uuid
+from collections.abc import Iterator
 from decimal import Decimal
 from pathlib import Path
-from typing import Any, Iterator
+from typing import Any
 
 import asynctnt
 import msgpack
@@ -208,7 +209,7 @@ def test_index_create(box: Caller) -> None:
 
 def test_dml_and_reads(box: Caller) -> None:
     r = box.one("dml", "dm")
-    assert r["insert"] == [[i, "n%d" % (i % 3), i * 10] for i in range(1, 7)]
+    assert r["insert"] == [[i, f"n{i % 3}", i * 10] for i in range(1, 7)]
     assert r["insert_tuple"] == [7, "n1", 70]
     assert r["dup"] == [3, "Duplicate key exists in unique index 'pk' in space 'dm'"]
     assert r["bad_type"] == [

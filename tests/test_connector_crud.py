@@ -20,9 +20,10 @@ import asyncio
 import contextlib
 import json
 import subprocess
+from collections.abc import Awaitable, Callable, Iterator
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any, Awaitable, Callable, Iterator
+from typing import Any
 
 import asynctnt
 import pytest

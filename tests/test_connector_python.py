@@ -7,7 +7,8 @@ then AUTH when a user is given."""
 from __future__ import annotations
 
 import time
-from typing import Any, Callable, Iterator
+from collections.abc import Callable, Iterator
+from typing import Any
 
 import pytest
 import tarantool

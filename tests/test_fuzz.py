@@ -16,7 +16,8 @@ import os
 import socket
 import struct
 import time
-from typing import Any, Iterator
+from collections.abc import Iterator
+from typing import Any
 
 import pytest
 from hypothesis import HealthCheck, example, given, settings
@@ -25,7 +26,13 @@ from hypothesis import strategies as st
 from styx import Server
 from tests.iproto import Raw
 from tests.rawkit import (
-    CHUNK, Bystander, ErrorLogWatcher, assert_not_internal, assert_ok, pk, read_reply,
+    CHUNK,
+    Bystander,
+    ErrorLogWatcher,
+    assert_not_internal,
+    assert_ok,
+    pk,
+    read_reply,
     split_replies,
 )
 
@@ -151,7 +158,7 @@ def _drain(sock: socket.socket, want_final: int | None, quiet: float, limit: flo
         sock.settimeout(wait if wait > 0 else 0.001)
         try:
             chunk = sock.recv(65536)
-        except socket.timeout:
+        except TimeoutError:
             if done or time.monotonic() >= deadline:
                 return data, False
             continue

@@ -49,7 +49,7 @@ def test_stats_add_up(make_server, threads):
     conns = [Raw(server.port) for _ in range(6)]
     try:
         per_conn = 25
-        for k, c in enumerate(conns):
+        for c in conns:
             c.send(b"".join(packet({0: 0x40, 1: i}) for i in range(per_conn)))
             for _ in range(per_conn):
                 assert c.reply()[0][0] == 0

@@ -11,12 +11,12 @@
 from __future__ import annotations
 
 import asyncio
+from collections.abc import Callable
 from pathlib import Path
-from typing import Any, Callable
+from typing import Any
 
 import asynctnt
 import pytest
-
 import tarantool
 
 from styx import Config, Server

@@ -13,15 +13,30 @@ import socket
 import struct
 import time
 import uuid
-from typing import Any, Iterator
+from collections.abc import Iterator
+from typing import Any
 
 import pytest
 
 from styx.protocol.auth import scramble
 from tests.iproto import Raw
 from tests.rawkit import (
-    AUTH, CALL, CHUNK, HEADER_LEN, ID, PING, Bystander, ErrorLogWatcher, assert_error, assert_ok,
-    final_reply, frame, nothing_readable, ping_ok, pk, read_reply,
+    AUTH,
+    CALL,
+    CHUNK,
+    HEADER_LEN,
+    ID,
+    PING,
+    Bystander,
+    ErrorLogWatcher,
+    assert_error,
+    assert_ok,
+    final_reply,
+    frame,
+    nothing_readable,
+    ping_ok,
+    pk,
+    read_reply,
 )
 
 

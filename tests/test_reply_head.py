@@ -14,8 +14,9 @@ iproto_send_event writes (a minimal header without schema version)."""
 
 from __future__ import annotations
 
+from collections.abc import Callable, Iterator
 from pathlib import Path
-from typing import Any, Callable, Iterator
+from typing import Any
 
 import msgpack
 import pytest
@@ -97,7 +98,7 @@ def test_head_shape_is_tarantools(tarantool_packets):
 def test_reply_head_matches_tarantool(name, tarantool_packets, styx_packets):
     ours, theirs = styx_packets[name], tarantool_packets[name]
     assert len(ours) == len(theirs)
-    for o, t in zip(ours, theirs):
+    for o, t in zip(ours, theirs, strict=True):
         is_error = bool(t[10] & 0x80)  # the code's 0x8000 bit
         if is_error:
             # Same head apart from the length; the body starts with the same

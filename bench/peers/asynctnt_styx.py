@@ -20,7 +20,6 @@ from pathlib import Path
 
 import asynctnt.instance
 import tarantool
-
 from styx_proc import StyxProcess, greeting_version
 
 APP = os.environ.get("STYX_PEERS_APP") or str(Path(__file__).parent / "apps" / "asynctnt.py")

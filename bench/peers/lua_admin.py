@@ -31,8 +31,9 @@ returned values, or [{'error': message}] when a call fails.
 from __future__ import annotations
 
 import re
+from collections.abc import Callable
 from dataclasses import dataclass, field
-from typing import Any, Callable
+from typing import Any
 
 
 class LuaConsoleUnsupported(RuntimeError):

@@ -231,7 +231,8 @@ def run_node(styx_root: Path, label: str) -> dict[str, tuple[str, str]]:
 
 
 SUITES = {
-    "tarantool-python": (run_tarantool_python, lambda: f"tarantool {importlib.metadata.version('tarantool')} (PyPI sdist test/)"),
+    "tarantool-python": (run_tarantool_python,
+                         lambda: f"tarantool {importlib.metadata.version('tarantool')} (PyPI sdist test/)"),
     "asynctnt": (run_asynctnt, lambda: f"asynctnt {importlib.metadata.version('asynctnt')} (PyPI sdist tests/)"),
     "node-tarantool-driver": (run_node, lambda: f"tarantool-driver {NODE_DRIVER} (npm, test/app.js)"),
 }

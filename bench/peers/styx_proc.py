@@ -86,7 +86,7 @@ class StyxProcess:
     def pid(self) -> int | None:
         return self.proc.pid if self.proc is not None else None
 
-    def start(self, wait: bool = True, timeout: float = 20.0) -> "StyxProcess":
+    def start(self, wait: bool = True, timeout: float = 20.0) -> StyxProcess:
         LOG_DIR.mkdir(parents=True, exist_ok=True)
         log = open(LOG_DIR / f"styx-{Path(self.app).stem}-{os.getpid()}-{next(_count)}.log", "w")
         env = dict(os.environ, PYTHONPATH=str(ROOT))

@@ -19,9 +19,8 @@ import types
 from pathlib import Path
 
 import tarantool
-from packaging.version import parse as parse_version
-
 from lua_admin import LuaConsoleUnsupported, LuaError, run_snippet
+from packaging.version import parse as parse_version
 from styx_proc import StyxProcess, greeting_version
 
 APP = os.environ.get("STYX_PEERS_APP") or str(Path(__file__).parent / "apps" / "tarantool_python.py")
@@ -48,7 +47,7 @@ def find_port(port=None):
 class StyxAdmin:
     """TarantoolAdmin's interface, over lua_admin."""
 
-    def __init__(self, server: "TarantoolServer") -> None:
+    def __init__(self, server: TarantoolServer) -> None:
         self.server = server
         self.env: dict = {}  # the console's Lua globals
 

@@ -31,11 +31,12 @@ then charges what it stores, as any write (less than was reserved).
 
 from __future__ import annotations
 
-from typing import Any, Sequence
+from collections.abc import Sequence
+from typing import Any
 
 from ..protocol import constants as C
 from ..protocol.errors import ER, BoxError
-from .index import HashIndex, Index
+from .index import HashIndex, Index, TreeIndex
 from .space import Space, cost, unpack_tuple
 
 __all__ = ["Txn", "View"]
@@ -70,7 +71,7 @@ class Txn:
         if self.state == DONE:
             raise BoxError(ER.NO_TRANSACTION)
 
-    def view(self, space: Space) -> "View":
+    def view(self, space: Space) -> View:
         return View(self, space)
 
     def expire(self) -> None:
@@ -110,11 +111,11 @@ class Txn:
                 for space, pk_key in self.order:
                     entry = self.writes[space][pk_key]
                     old = entry.seen
-                    if entry.data is None:
+                    if entry.fields is None:  # deleted
                         if old is not None:
                             space.pk_delete(old)
                     else:
-                        space.pk_store(entry.fields, old)  # type: ignore[arg-type]
+                        space.pk_store(entry.fields, old)
                     applied.append((space, old, entry.data))
             except BoxError:
                 for space, old, new in reversed(applied):
@@ -166,8 +167,9 @@ class View:
             if pk.key_of(fields) not in self.overlay:
                 rows.append((index.key_of(fields), data))
         for entry in self.overlay.values():
-            if entry.data is not None and _matches(index, iterator, key, after, entry.fields):
-                rows.append((index.key_of(entry.fields), entry.data))  # type: ignore[arg-type]
+            written, wdata = entry.fields, entry.data
+            if written is not None and wdata is not None and _matches(index, iterator, key, after, written):
+                rows.append((index.key_of(written), wdata))
         if not isinstance(index, HashIndex):
             rows.sort(key=lambda r: r[0],
                       reverse=iterator in (C.ITER_REQ, C.ITER_LT, C.ITER_LE))
@@ -216,8 +218,8 @@ class View:
                 if other_pk != pk_key and not (self.overlay and other_pk in self.overlay):
                     raise space.duplicate(idx)
             for k, entry in (self.overlay or {}).items():
-                if (k != pk_key and entry.data is not None
-                        and idx.key_of(entry.fields) == idx.key_of(fields)):  # type: ignore[arg-type]
+                if (k != pk_key and entry.fields is not None
+                        and idx.key_of(entry.fields) == idx.key_of(fields)):
                     raise space.duplicate(idx)
 
     def _store(self, fields: list[Any], replace: bool) -> bytes:
@@ -287,7 +289,8 @@ def _matches(index: Index, iterator: int, key: Sequence[Any], after: Any,
             return False
     if not key:
         return True
-    lo, hi = index.bounds(key)  # type: ignore[attr-defined]
+    assert isinstance(index, TreeIndex)  # the only other kind, HASH, returned above
+    lo, hi = index.bounds(key)
     if iterator == C.ITER_ALL:
         iterator = C.ITER_GE
     if iterator in (C.ITER_EQ, C.ITER_REQ):

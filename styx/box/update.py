@@ -151,7 +151,8 @@ from __future__ import annotations
 
 import decimal as _decimal
 import unicodedata as _ud
-from typing import Any, Callable
+from collections.abc import Callable
+from typing import Any
 
 from msgpack import ExtType
 
@@ -528,16 +529,17 @@ def _do_arith(op: _Op, old: Any) -> Any:
             raise BoxError(ER.UPDATE_INTEGER_OVERFLOW, op.code, op.field_str())
         return r
     if not (_is_decimal(old) or _is_decimal(arg)):
-        a, b = float(old), float(arg)
-        return a + b if op.code == "+" else a - b
+        x, y = float(old), float(arg)
+        return x + y if op.code == "+" else x - y
     a = _to_decimal(old)
     b = _to_decimal(arg)
     if a is None or b is None:
         raise op.err_arg("a number convertible to decimal")
+    da, db = a, b  # narrowed: the lambdas below see Decimals
     if op.code == "+":
-        r = _dec_checked(lambda: _DEC_CTX.add(a, b))
+        r = _dec_checked(lambda: _DEC_CTX.add(da, db))
     else:
-        r = _dec_checked(lambda: _DEC_CTX.subtract(a, b))
+        r = _dec_checked(lambda: _DEC_CTX.subtract(da, db))
     if r is None:
         raise BoxError(ER.UPDATE_DECIMAL_OVERFLOW, op.code, op.field_str())
     if isinstance(old, _decimal.Decimal) or isinstance(arg, _decimal.Decimal):
@@ -664,10 +666,10 @@ def _apply_nested(op: _Op, cells: list[_Cell]) -> None:
     cell = cells[_adjust(op, len(cells))]
     if cell.state == _NESTED:
         lexer = _Lexer(op.src, op.rest)
-        path = []
+        tokens = []
         while (tok := _next_token(op, lexer)) is not _END:
-            path.append(tok)
-        new = tuple(path)
+            tokens.append(tok)
+        new = tuple(tokens)
         for old in cell.paths:
             k = min(len(old), len(new))
             if old[:k] == new[:k]:

@@ -58,8 +58,16 @@ from typing import TYPE_CHECKING, Any
 from ..iproto_msg import RETRY, WPOS_ZERO, IprotoMsg, ServiceMsg, Srv, Wpos
 from ..memory import Ibuf
 from ..protocol import constants as C
-from ..protocol.codec import (NO_BODY, FramingError, HeaderError, decode_header, encode_reply,
-                              frame, map_pairs, map_size)
+from ..protocol.codec import (
+    NO_BODY,
+    FramingError,
+    HeaderError,
+    decode_header,
+    encode_reply,
+    frame,
+    map_pairs,
+    map_size,
+)
 from ..protocol.constants import PACKET_SIZE_MAX
 from ..protocol.errors import ER, BoxError, encode_error_body
 
@@ -106,7 +114,7 @@ class Connection:
         "deferred", "__weakref__",
     )
 
-    def __init__(self, thread: "NetThread", sock: socket.socket, peer: Any, conn_id: int) -> None:
+    def __init__(self, thread: NetThread, sock: socket.socket, peer: Any, conn_id: int) -> None:
         self.thread = thread
         self.sock = sock
         self.fd = sock.fileno()

@@ -20,7 +20,8 @@ import errno
 import logging
 import socket
 import time
-from typing import Any, Sequence
+from collections.abc import Sequence
+from typing import Any
 
 from .. import cbus
 from ..iproto_msg import ServiceMsg

@@ -21,8 +21,9 @@ import logging
 import select
 import socket
 import threading
+from collections.abc import Callable
 from dataclasses import dataclass
-from typing import Any, Callable
+from typing import Any
 
 from .. import cbus
 from ..iproto_msg import BOUNCED, IprotoMsg, Kharon, ServiceMsg

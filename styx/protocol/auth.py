@@ -30,7 +30,7 @@ def _sha1(*parts: bytes) -> bytes:
 
 
 def _xor(a: bytes, b: bytes) -> bytes:
-    return bytes(x ^ y for x, y in zip(a, b))
+    return bytes(x ^ y for x, y in zip(a, b, strict=True))
 
 
 def hash2_of(password: str | bytes) -> bytes:

@@ -27,7 +27,8 @@ from __future__ import annotations
 import functools
 import math
 import struct
-from typing import Any, Callable, NamedTuple
+from collections.abc import Callable
+from typing import Any, NamedTuple
 
 import msgpack
 
@@ -225,7 +226,7 @@ def _is_uint(v: Any) -> bool:
 # -- maps whose keys Python would merge -------------------------------------
 
 
-class Pairs(list):  # type: ignore[type-arg]
+class Pairs(list[Any]):
     """A map decoded as its (key, value) pairs, in wire order."""
 
 
@@ -260,7 +261,7 @@ NO_BODY: Any = type("NoBody", (), {"__repr__": lambda self: "NO_BODY"})()
 """The body of a packet that has none (a body of nil is present, and not a map)."""
 
 
-_ABSENT = object()  # a key not in the body (nil is a present value of the wrong type)
+_ABSENT: Any = object()  # a key not in the body (nil is a present value of the wrong type)
 
 
 def _bad(what: str = "packet body") -> BoxError:
@@ -360,9 +361,10 @@ class DmlRequest:
     limit = 0xFFFFFFFF
     offset = 0
     iterator = C.ITER_EQ
-    key: list[Any] | None = None
-    tuple: list[Any] | None = None
-    ops: list[Any] | None = None
+    # decode_dml sets these where the request type requires them:
+    key: list[Any] = None  # type: ignore[assignment]
+    tuple: list[Any] = None  # type: ignore[assignment]
+    ops: list[Any] = None  # type: ignore[assignment]
     index_base = 0
     fetch_position = False
     after_position: str | bytes | None = None

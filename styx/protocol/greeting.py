@@ -32,7 +32,7 @@ def encode_greeting(version: tuple[int, int, int], instance_uuid: str, salt: byt
         raise ValueError("salt must be 32 bytes")
     if len(str(uuidlib.UUID(instance_uuid))) != 36:
         raise ValueError("instance uuid must be 36 characters")
-    line1 = "Tarantool %d.%d.%d (Binary) %s" % (*version, instance_uuid)
+    line1 = "Tarantool {}.{}.{} (Binary) {}".format(*version, instance_uuid)
     line2 = base64.b64encode(salt).decode()
     out = line1.ljust(_LINE - 1).encode() + b"\n" + line2.ljust(_LINE - 1).encode() + b"\n"
     assert len(out) == GREETING_SIZE

@@ -50,7 +50,7 @@ def _take_txn() -> Any:
 class SessionApi:
     """`box.session`: the session of the request being served."""
 
-    def __init__(self, tx: "Tx") -> None:
+    def __init__(self, tx: Tx) -> None:
         self._tx = tx
 
     def _session(self) -> Any:
@@ -92,7 +92,7 @@ class SessionApi:
 class UserApi:
     """`box.schema.user`."""
 
-    def __init__(self, tx: "Tx") -> None:
+    def __init__(self, tx: Tx) -> None:
         self._tx = tx
         self._role = False
 
@@ -149,7 +149,7 @@ class UserApi:
 class RoleApi(UserApi):
     """`box.schema.role`: roles are users you cannot log in as."""
 
-    def __init__(self, tx: "Tx") -> None:
+    def __init__(self, tx: Tx) -> None:
         super().__init__(tx)
         self._role = True
 
@@ -160,7 +160,7 @@ class RoleApi(UserApi):
 class FuncApi:
     """`box.schema.func`: named objects to grant execute on."""
 
-    def __init__(self, tx: "Tx") -> None:
+    def __init__(self, tx: Tx) -> None:
         self._tx = tx
 
     def create(self, name: str, *, if_not_exists: bool = False, setuid: bool = False,
@@ -197,7 +197,7 @@ def _object_name(schema: Any, object_type: str, object_id: Any) -> str:
 class SchemaApi:
     """`box.schema`."""
 
-    def __init__(self, tx: "Tx") -> None:
+    def __init__(self, tx: Tx) -> None:
         self.user = UserApi(tx)
         self.role = RoleApi(tx)
         self.func = FuncApi(tx)
@@ -207,7 +207,7 @@ class SchemaApi:
 class StatApi:
     """`box.stat()`: requests by type; `box.stat.net()`: the iproto threads."""
 
-    def __init__(self, tx: "Tx") -> None:
+    def __init__(self, tx: Tx) -> None:
         self._tx = tx
 
     def __call__(self) -> dict[str, Any]:
@@ -227,7 +227,7 @@ class StatApi:
 class InfoApi:
     """`box.info()` (a dict), or `box.info.status` and friends."""
 
-    def __init__(self, tx: "Tx") -> None:
+    def __init__(self, tx: Tx) -> None:
         self._tx = tx
 
     def __call__(self) -> dict[str, Any]:
@@ -260,7 +260,7 @@ class ErrorApi:
 class Box:
     """One server's box."""
 
-    def __init__(self, tx: "Tx") -> None:
+    def __init__(self, tx: Tx) -> None:
         self._tx = tx
         self.session = SessionApi(tx)
         self.schema = SchemaApi(tx)

@@ -17,9 +17,10 @@ import importlib.util
 import inspect
 import sys
 import uuid
+from collections.abc import Callable
 from pathlib import Path
 from types import ModuleType
-from typing import Any, Callable
+from typing import Any
 
 __all__ = ["AppError", "Procedure", "load_app", "lua_values", "call16_tuples"]
 
@@ -28,7 +29,7 @@ class AppError(Exception):
     """The app file cannot be served: one line that says where and why."""
 
     @classmethod
-    def from_exception(cls, what: str, path: Path, e: BaseException) -> "AppError":
+    def from_exception(cls, what: str, path: Path, e: BaseException) -> AppError:
         """`e` raised by the app's own code: name its innermost line in the
         app file, not Styx's frames around it."""
         if isinstance(e, SyntaxError):

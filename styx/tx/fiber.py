@@ -24,7 +24,8 @@ import asyncio
 import collections
 import contextvars
 import logging
-from typing import Any, Awaitable, Callable
+from collections.abc import Awaitable, Callable
+from typing import Any
 
 from .. import cbus
 

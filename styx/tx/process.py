@@ -20,19 +20,21 @@ from __future__ import annotations
 
 import asyncio
 import logging
+from collections.abc import Callable
 from functools import partial
-from typing import TYPE_CHECKING, Any, Callable
+from typing import TYPE_CHECKING, Any
 
+from ..box.privileges import R, W, X
+from ..box.schema import SystemSpace
+from ..box.space import Space, unpack_tuple
+from ..box.txn import View
+from ..box.users import GUEST
 from ..iproto_msg import BOUNCED, RETRY, IprotoMsg, ServiceMsg
 from ..protocol import constants as C
 from ..protocol.auth import CHAP_SHA1, check_scramble
 from ..protocol.codec import DmlRequest
 from ..protocol.errors import ER, BoxError, error_from_exception
 from ..protocol.greeting import encode_greeting
-from ..box.privileges import R, W, X
-from ..box.schema import SystemSpace
-from ..box.space import Space, unpack_tuple
-from ..box.users import GUEST
 from .app import Procedure, call16_tuples, lua_values
 from .fiber import Fiber, current
 from .kharon import accept_wpos
@@ -208,6 +210,7 @@ def authenticate(tx: Tx, session: Any, user_name: str, tup: list[Any]) -> Any:
     hash2 = user.hash2() if user is not None and user.type == "user" else None
     if hash2 is None or not check_scramble(session.salt, scramble, hash2):
         raise BoxError(ER.CREDS_MISMATCH)
+    assert user is not None  # it gave hash2
     tx.schema.privileges.check_session(user)
     return user
 
@@ -352,19 +355,17 @@ def process_select(tx: Tx, msg: IprotoMsg) -> None:
             raise BoxError(ER.ILLEGAL_PARAMS, "Invalid iterator type")
         space = tx.schema.space(req.space_id, req.space_name)
         tx.schema.privileges.check(user, "space", space.id, space.name, R)
-        index = space.index(req.index_id, req.index_name)
         key = req.key or []
-        if msg.stream_id and type(space) is Space:
-            txn = srv.session.txns.get(msg.stream_id)
-            if txn is not None:
-                space = txn.view(space)  # type: ignore[assignment]
-        if type(space) is Space and req.after_position is None and req.after_tuple is None:
-            items = space.select(index, req.iterator, key, req.offset, req.limit)
-            if req.fetch_position and items:
-                position = index.position_of(unpack_tuple(items[-1]))
-        elif type(space) is SystemSpace:
-            items = space.select(user, index, req.iterator, key, req.offset, req.limit)
+        if isinstance(space, SystemSpace):
+            sys_index = space.index(req.index_id, req.index_name)
+            items = space.select(user, sys_index, req.iterator, key, req.offset, req.limit)
         else:
+            index = space.index(req.index_id, req.index_name)
+            data: Space | View = space
+            if msg.stream_id:
+                txn = srv.session.txns.get(msg.stream_id)
+                if txn is not None:
+                    data = txn.view(space)
             after = None
             if req.after_position is not None:
                 pos = req.after_position
@@ -372,7 +373,7 @@ def process_select(tx: Tx, msg: IprotoMsg) -> None:
                     after = index.after_key(pos)
             elif req.after_tuple is not None:
                 after = index.key_of(req.after_tuple)
-            items = space.select(index, req.iterator, key, req.offset, req.limit, after)
+            items = data.select(index, req.iterator, key, req.offset, req.limit, after)
             if req.fetch_position and items:
                 position = index.position_of(unpack_tuple(items[-1]))
     except BoxError as e:
@@ -393,25 +394,25 @@ def process_dml(tx: Tx, msg: IprotoMsg) -> None:
         space = tx.schema.space(req.space_id, req.space_name)
         tx.schema.privileges.check(msg.srv.session.user, "space", space.id, space.name, W)
         space = tx.schema.user_space(space.id)
-        index = None
-        if t == C.UPDATE or t == C.DELETE:
-            index = space.index(req.index_id, req.index_name)
+        index = space.index(req.index_id, req.index_name) if t == C.UPDATE or t == C.DELETE else None
+        data: Space | View = space
         if msg.stream_id:
             txn = msg.srv.session.txns.get(msg.stream_id)
             if txn is not None:
-                space = txn.view(space)  # type: ignore[assignment]
+                data = txn.view(space)
         if t == C.INSERT:
-            result = space.insert(req.tuple)
+            result = data.insert(req.tuple)
         elif t == C.REPLACE:
-            result = space.replace(req.tuple)
+            result = data.replace(req.tuple)
         elif t == C.UPSERT:
-            space.upsert(req.tuple, req.ops, req.index_base)
+            data.upsert(req.tuple, req.ops, req.index_base)
             result = None
         else:
+            assert index is not None  # UPDATE or DELETE
             if t == C.DELETE:
-                result = space.delete(index, req.key)
+                result = data.delete(index, req.key)
             else:  # UPDATE: its operations travel under TUPLE
-                result = space.update(index, req.key, req.tuple, req.index_base)
+                result = data.update(index, req.key, req.tuple, req.index_base)
     except BoxError as e:
         _error(tx, msg, e)
         return

@@ -19,8 +19,9 @@ import asyncio
 import itertools
 import logging
 import uuid
+from collections.abc import Callable
 from dataclasses import dataclass
-from typing import Any, Callable
+from typing import Any
 
 import msgpack
 
@@ -33,12 +34,12 @@ from ..memory import Obuf, SlabCache
 from ..protocol import constants as C
 from ..protocol.errors import ER, BoxError
 from ..protocol.ext import default as ext_default
+from . import process
 from .api import Box
 from .app import Procedure
 from .builtins import Builtins
 from .fiber import Fiber, FiberPool, current
 from .kharon import push as kharon_push
-from . import process
 from .reply import write_chunk
 from .session import Session
 from .watchers import Watchers

@@ -14,7 +14,8 @@ like pushes. Everything here runs in TX.
 
 from __future__ import annotations
 
-from typing import Any, Callable
+from collections.abc import Callable
+from typing import Any
 
 from ..protocol import constants as C
 

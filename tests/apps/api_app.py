@@ -158,7 +158,7 @@ def dml(name):
     s.create_index("pk")
     s.create_index("by_name", parts=["name"], unique=False)
     out = {}
-    out["insert"] = [s.insert([i, "n%d" % (i % 3), i * 10]) for i in range(1, 7)]
+    out["insert"] = [s.insert([i, f"n{i % 3}", i * 10]) for i in range(1, 7)]
     out["insert_tuple"] = s.insert((7, "n1", 70))
     out["dup"] = _err(s.insert, [1, "x", 0])
     out["bad_type"] = _err(s.insert, ["1", "x", 0])

@@ -8,7 +8,8 @@ import asyncio
 import concurrent.futures
 import threading
 import time
-from typing import Any, Awaitable, Callable, Iterator
+from collections.abc import Awaitable, Callable, Iterator
+from typing import Any
 
 import pytest
 
@@ -204,7 +205,7 @@ def test_max_input_forces_early_flush() -> None:
         staged: list[int] = []
 
         def push_all() -> None:
-            for i in range(1000):
+            for _ in range(1000):
                 t.a_to_b.push(Cmsg(route))
                 staged.append(t.a_to_b.staged)
             return None
@@ -276,7 +277,7 @@ def test_call_timeout(two: Two) -> None:
     async def caller() -> Any:
         try:
             await cbus.call(two.a_to_b, two.b_to_a, time.sleep, 0.3, timeout=0.05)
-        except asyncio.TimeoutError:
+        except TimeoutError:
             return "timeout"
         return "no timeout"
 

@@ -14,7 +14,6 @@ from hypothesis import strategies as st
 
 from styx.protocol import codec
 from styx.protocol import constants as C
-from styx.protocol.codec import NO_BODY as ABSENT
 from styx.protocol.codec import (
     HEADER_LEN,
     FramingError,
@@ -34,6 +33,7 @@ from styx.protocol.codec import (
     pack_data_prefix_into,
     pack_header_into,
 )
+from styx.protocol.codec import NO_BODY as ABSENT
 from styx.protocol.errors import ER, BoxError, encode_error_body, error_from_exception
 
 U64 = st.integers(0, 2**64 - 1)
@@ -163,7 +163,7 @@ def test_round_trip_frame_decoder_header(packets: list[Any], split: int, lead: i
     split = min(split, len(frames))
     # Two batches fed separately, as two reads would be.
     decoded = decode_run(dec, view, frames[:split]) + decode_run(dec, view, frames[split:])
-    for (header, body, _), (h2, b2) in zip(packets, decoded):
+    for (header, body, _), (h2, b2) in zip(packets, decoded, strict=True):
         assert h2 == header
         assert list(h2) == list(header)  # key order is kept (sync-before-failure relies on it)
         assert b2 == body

@@ -7,8 +7,9 @@ from __future__ import annotations
 import collections
 import select
 import socket
+from collections.abc import Callable, Iterator
 from types import SimpleNamespace
-from typing import Any, Callable, Iterator
+from typing import Any
 
 import msgpack
 import pytest
@@ -571,7 +572,7 @@ def test_rotation_property(sc: tuple[list[bytes], list[int], list[int], int, int
         msgs = h.th.requests
         assert syncs(msgs) == list(range(1, len(packets) + 1))
         assert [m.len for m in msgs] == [len(p) for p in packets]
-        for m, p in zip(msgs, packets):
+        for m, p in zip(msgs, packets, strict=True):
             assert m.req == ("f", args_of(p))
         assert h.conn.parse_size == 0
         assert h.conn.input_msg_count == [0, 0] and h.th.msg_count == 0

@@ -319,7 +319,7 @@ def test_obuf_reset_keeps_slabs_release_returns_them() -> None:
     assert ob.used == 0 and ob.pos == 0 and all(n == 0 for n in ob.iov_len)
     assert ob.capacity() == cap and c.used == used_slabs
     ob.dup(b"r" * 2000)
-    assert all(a is b for a, b in zip(ob.iov, iov)) and len(ob.iov) == len(iov)
+    assert len(ob.iov) == len(iov) and all(a is b for a, b in zip(ob.iov, iov, strict=True))
     assert all_of(ob) == b"r" * 2000
     ob.release()
     assert ob.used == 0 and ob.iov == [] and ob.iov_len == [] and ob.capacity() == 0
@@ -390,7 +390,7 @@ def test_obuf_model(ops: list[tuple[str, int]], start: int) -> None:
             svps.clear()
         assert ob.used == len(model) == ob.svp().used
         assert sum(ob.iov_len) == len(model)
-        assert all(0 <= n <= len(s) for n, s in zip(ob.iov_len, ob.iov))
+        assert all(0 <= n <= len(s) for n, s in zip(ob.iov_len, ob.iov, strict=True))
         assert all_of(ob) == model
     assert c.used == ob.capacity()
     ob.release()
