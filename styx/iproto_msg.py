@@ -23,6 +23,7 @@ from typing import Any
 
 from .cbus import Cmsg
 from .memory import Obuf
+from .protocol.errors import BoxError
 
 __all__ = ["Wpos", "WPOS_ZERO", "Srv", "IprotoMsg", "DiscardMsg", "ServiceMsg", "Kharon",
            "BOUNCED", "RETRY"]
@@ -99,7 +100,7 @@ class IprotoMsg(Cmsg):
         self.schema_version = 0
         self.stream_id = 0
         self.req: Any = None
-        self.diag: BaseException | None = None
+        self.diag: BoxError | None = None
         self.txn_open = False  # TX: its stream has a transaction open after it
         self.bounce = 0  # output over the limit: TX sent it back; or net sends it again
 

@@ -289,7 +289,7 @@ class Server:
             raise ConfigError(f"cannot listen on {cfg.listen!r}: {e.strerror or e}") from e
         self.address = sock.getsockname()
         accept_feed = self.nets[0].feed
-        listener_pipes = [cbus.Pipe(net.endpoint, accept_feed) for net in self.nets]  # type: ignore[arg-type]
+        listener_pipes = [cbus.Pipe(net.endpoint, accept_feed) for net in self.nets]
         self.listener = Listener(sock, accept_feed.loop, self.nets, listener_pipes)
         await self._in_loop(self.listener.loop, self.listener.start)
 
@@ -340,7 +340,7 @@ class Server:
         tx.watchers.broadcast("box.shutdown", True)
         deadline = time.monotonic() + cfg.shutdown_timeout
         while time.monotonic() < deadline and not self._forced:
-            if (not tx.watchers.watching("box.shutdown") and not tx.pool.running  # type: ignore[union-attr]
+            if (not tx.watchers.watching("box.shutdown") and not tx.pool.running
                     and not await tx.nets_busy()):
                 break
             await asyncio.sleep(0.01)
@@ -348,7 +348,7 @@ class Server:
             log.warning("shutdown %s: closing connections with requests in flight",
                         "forced" if self._forced else "timeout")
         await tx.close_connections()
-        tx.pool.cancel_all()  # type: ignore[union-attr]
+        tx.pool.cancel_all()
         await asyncio.sleep(0)  # let disconnect routes run
         self._stop_threads()
 

@@ -58,7 +58,7 @@ class Ibuf:
                 capacity *= 2
             new = self.slabc.get(capacity)
             if used:
-                new[0:used] = buf[self.rpos:self.wpos]  # type: ignore[index]
+                new[0:used] = buf[self.rpos:self.wpos]  # type: ignore[index]  # data: buf is set
             self._drop_slab()
             self.buf = new
             self.mv = memoryview(new)
@@ -78,6 +78,6 @@ class Ibuf:
 
     def _drop_slab(self) -> None:
         if self.buf is not None:
-            self.mv.release()  # type: ignore[union-attr]
+            self.mv.release()  # type: ignore[union-attr]  # set with buf
             self.slabc.put(self.buf)
             self.buf = self.mv = None

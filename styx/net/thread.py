@@ -62,7 +62,7 @@ class NetThread:
         self.net_obuf_max = net_obuf_max
         self.loop: Any = None
         self.feed: cbus.Feed = None  # type: ignore[assignment]  # bind() sets it, before any use
-        self.endpoint: cbus.Endpoint | None = None
+        self.endpoint: cbus.Endpoint = None  # type: ignore[assignment]  # bind() sets it, before any use
         self.tx: TxLink = None  # type: ignore[assignment]  # routes.wire() sets it, before any use
         self.slabc = SlabCache(min_size=512)
         self.decoder = codec.PacketDecoder()
@@ -133,7 +133,7 @@ class NetThread:
         descriptor leaks. A connection whose input is stopped (backpressure)
         is not watched at all. This epoll sees every error, edge-triggered,
         whatever the loop and the stop reasons."""
-        for fd, events in self.hangups.poll(0):  # type: ignore[union-attr]
+        for fd, events in self.hangups.poll(0):  # type: ignore[union-attr]  # watched only while set
             conn = self.by_fd.get(fd)
             if conn is not None and events & select.EPOLLERR:
                 log.debug("%r: socket error, closing", conn)
@@ -160,7 +160,7 @@ class NetThread:
         self.connections.discard(conn)
         if self.by_fd.pop(conn.fd, None) is not None:
             try:
-                self.hangups.unregister(conn.fd)  # type: ignore[union-attr]
+                self.hangups.unregister(conn.fd)  # type: ignore[union-attr]  # by_fd: only while set
             except OSError:
                 pass
         try:

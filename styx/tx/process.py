@@ -150,7 +150,8 @@ def process_error(tx: Tx, msg: IprotoMsg) -> None:
     held = accept_wpos(srv, msg.wpos)
     if (held > tx.net_obuf_max or srv.deferring) and _defer(tx, msg, held):
         return
-    _error(tx, msg, msg.diag)  # type: ignore[arg-type]
+    assert msg.diag is not None  # the error route carries one
+    _error(tx, msg, msg.diag)
 
 
 # -- requests ------------------------------------------------------------------

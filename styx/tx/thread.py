@@ -105,7 +105,7 @@ class Tx:
         self.loop: Any = None
         self.feed: cbus.Feed | None = None
         self.endpoint: cbus.Endpoint | None = None
-        self.pool: FiberPool | None = None
+        self.pool: FiberPool = None  # type: ignore[assignment]  # bind() sets it, before any use
         self.nets: list[NetLink] = []  # one per iproto thread, by index (routes.wire)
 
     def __repr__(self) -> str:
