@@ -14,7 +14,7 @@ execute `box.schema.user.info`; admin and super have everything. A user made
 by `box.schema.user.create` gets session and usage on the universe and the
 role public, as in Tarantool.
 
-Checks (`check_space`, `check_function`, ...) raise AccessDeniedError (42)
+`check(user, kind, id, name, access)` raises AccessDeniedError (42)
 with Tarantool's message, e.g. "Read access to space 'x' is denied for user
 'guest'". Effective rights are cached per user and recomputed after any
 grant or revoke, so a check on the hot path is two dict lookups.

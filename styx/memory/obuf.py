@@ -7,12 +7,11 @@ one before (or bigger, if a reservation asks for more). Slab `k` and its
 filled length are `iov[k]` and `iov_len[k]`, like the iovec array of the C
 version.
 
-Its key skill is the savepoint: a reply starts with its own length, unknown
-until the body is written, so the writer reserves the fixed-width header,
-writes the body, then goes back and patches the header (`reserve`, `alloc`,
-`svp`, `rollback_to_svp`). Savepoints are also how the two threads talk about
-output: TX reports "new data up to here" and net reports "written up to
-here", each a `Svp`.
+A reply starts with its own length, unknown until the body is written, so
+the writer allocates the fixed-width header (`alloc`), writes the body
+(`dup`), then goes back and patches the header. The two threads talk about
+output in positions, `(obuf index, used)` (iproto_msg.py): TX reports "new
+data up to here" and net reports "written up to here".
 
 Threads: TX is the only writer. A net thread reads slabs `[wpos, wend)`
 that TX finished before it sent `wend`; TX may append beyond `wend`
@@ -24,20 +23,9 @@ idle connection keeps none.
 
 from __future__ import annotations
 
-from typing import NamedTuple
-
 from .slab import SlabCache
 
-__all__ = ["Obuf", "Svp"]
-
-
-class Svp(NamedTuple):
-    """A position in an obuf: slab index, bytes used in that slab, total used."""
-
-    pos: int
-    iov_len: int
-    used: int
-
+__all__ = ["Obuf"]
 
 
 class Obuf:
@@ -66,7 +54,7 @@ class Obuf:
                 pos += 1
         while pos < len(iov) and len(iov[pos]) < size:
             # A kept slab that is too small for this reservation: skip it
-            # (it stays empty; `_iov_after` ignores empty slabs).
+            # (it stays empty; `iov_range` passes over empty slabs).
             pos += 1
         if pos == len(iov):
             capacity = self.start_capacity << min(pos, 20)
@@ -114,19 +102,6 @@ class Obuf:
                 n -= room
         buf, off = self.alloc(n)
         buf[off:off + n] = data
-
-    def svp(self) -> Svp:
-        if self.pos < len(self.iov):
-            return Svp(self.pos, self.iov_len[self.pos], self.used)
-        return Svp(self.pos, 0, self.used)
-
-    def rollback_to_svp(self, svp: Svp) -> None:
-        for k in range(svp.pos + 1, len(self.iov_len)):
-            self.iov_len[k] = 0
-        if svp.pos < len(self.iov_len):
-            self.iov_len[svp.pos] = svp.iov_len
-        self.pos = svp.pos
-        self.used = svp.used
 
     def reset(self) -> None:
         """Forget the contents, keep the slabs."""

@@ -24,7 +24,7 @@ import asyncio
 import collections
 import contextvars
 import logging
-from collections.abc import Awaitable, Callable
+from collections.abc import Awaitable
 from typing import Any
 
 from .. import cbus
@@ -58,10 +58,8 @@ class FiberPool:
         self.loop = loop
         self.max_size = max_size
         self.running = 0
-        self.spawned = 0
         self._queue: collections.deque[tuple[Awaitable[Any], cbus.Cmsg]] = collections.deque()
         self._tasks: set[asyncio.Task[Any]] = set()
-        self._idle: list[asyncio.Future[None]] = []
 
     def spawn(self, waiter: Awaitable[Any], msg: cbus.Cmsg) -> None:
         if self.running >= self.max_size:
@@ -73,7 +71,6 @@ class FiberPool:
 
     def _start(self, waiter: Awaitable[Any], msg: cbus.Cmsg) -> None:
         self.running += 1
-        self.spawned += 1
         task = self.loop.create_task(self._run(waiter, msg))
         self._tasks.add(task)
         task.add_done_callback(self._tasks.discard)
@@ -88,29 +85,7 @@ class FiberPool:
             cbus.forward(msg)
             if self._queue:
                 self._start(*self._queue.popleft())
-            elif not self.running:
-                for fut in self._idle:
-                    if not fut.done():
-                        fut.set_result(None)
-                self._idle.clear()
-
-    async def wait_idle(self) -> None:
-        if self.running or self._queue:
-            fut = self.loop.create_future()
-            self._idle.append(fut)
-            await fut
 
     def cancel_all(self) -> None:
         for task in list(self._tasks):
             task.cancel()
-
-
-def run_inline(fiber: Fiber, fn: Callable[..., Any], *args: Any) -> Any:
-    token = current.set(fiber)
-    try:
-        return fn(*args)
-    finally:
-        current.reset(token)
-
-
-__all__ += ["run_inline"]

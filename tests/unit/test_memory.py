@@ -8,7 +8,7 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from styx.memory import Ibuf, Obuf, SlabCache, Svp
+from styx.memory import Ibuf, Obuf, SlabCache
 
 # -- SlabCache ------------------------------------------------------------------------
 
@@ -282,31 +282,6 @@ def test_obuf_reserve_then_patch_header() -> None:
     assert out == b"x" * 500 + out[500:505] + b"B" * 2000
 
 
-def test_obuf_savepoint_and_rollback() -> None:
-    c = SlabCache(min_size=512)
-    ob = Obuf(c, 512)
-    ob.dup(b"keep")
-    svp = ob.svp()
-    assert svp == Svp(0, 4, 4)
-    ob.dup(b"y" * 3000)  # several slabs
-    slabs = len(ob.iov)
-    assert slabs > 1
-    ob.rollback_to_svp(svp)
-    assert ob.used == 4 and ob.pos == 0
-    assert ob.iov_len[0] == 4 and all(n == 0 for n in ob.iov_len[1:])
-    assert all_of(ob) == b"keep"
-    assert len(ob.iov) == slabs  # slabs are kept for reuse
-    ob.dup(b"Z" * 600)
-    assert all_of(ob) == b"keep" + b"Z" * 600
-    assert len(ob.iov) == slabs  # ... and reused, nothing new taken
-    # A savepoint on an empty obuf
-    ob2 = Obuf(c, 512)
-    assert ob2.svp() == Svp(0, 0, 0)
-    ob2.dup(b"abc")
-    ob2.rollback_to_svp(Svp(0, 0, 0))
-    assert ob2.used == 0 and all_of(ob2) == b""
-
-
 def test_obuf_reset_keeps_slabs_release_returns_them() -> None:
     c = SlabCache(min_size=512)
     ob = Obuf(c, 512)
@@ -350,8 +325,7 @@ ops_strategy = st.lists(
     st.one_of(
         st.tuples(st.just("dup"), st.integers(0, 2500)),
         st.tuples(st.just("alloc"), st.integers(0, 2500)),
-        st.tuples(st.just("svp"), st.just(0)),
-        st.tuples(st.just("rollback"), st.just(0)),
+        st.tuples(st.just("recycle"), st.just(0)),
         st.tuples(st.just("reset"), st.just(0)),
     ),
     max_size=25,
@@ -361,11 +335,10 @@ ops_strategy = st.lists(
 @settings(max_examples=150, deadline=None)
 @given(ops=ops_strategy, start=st.sampled_from([512, 1024, 4096]))
 def test_obuf_model(ops: list[tuple[str, int]], start: int) -> None:
-    """Random dup/alloc/savepoint/rollback/reset against a bytes model."""
+    """Random dup/alloc/recycle/reset against a bytes model."""
     c = SlabCache(min_size=512)
     ob = Obuf(c, start)
     model = b""
-    svps: list[tuple[Svp, int]] = []
     counter = 0
     for op, n in ops:
         if op in ("dup", "alloc"):
@@ -378,17 +351,13 @@ def test_obuf_model(ops: list[tuple[str, int]], start: int) -> None:
                 assert len(buf) - off >= n
                 buf[off:off + n] = data
             model += data
-        elif op == "svp":
-            svps.append((ob.svp(), len(model)))
-        elif op == "rollback" and svps:
-            svp, size = svps.pop()
-            ob.rollback_to_svp(svp)
-            model = model[:size]
+        elif op == "recycle":
+            ob.recycle()
+            model = b""
         elif op == "reset":
             ob.reset()
             model = b""
-            svps.clear()
-        assert ob.used == len(model) == ob.svp().used
+        assert ob.used == len(model)
         assert sum(ob.iov_len) == len(model)
         assert all(0 <= n <= len(s) for n, s in zip(ob.iov_len, ob.iov, strict=True))
         assert all_of(ob) == model
