@@ -24,6 +24,7 @@ threads.
 from __future__ import annotations
 
 import asyncio
+import concurrent.futures
 import logging
 import logging.handlers
 import os
@@ -307,19 +308,16 @@ class Server:
         """Run `func` in `target` loop and wait for it."""
         if target is asyncio.get_running_loop():
             return func()
-        fut: asyncio.Future[Any] = asyncio.get_running_loop().create_future()
-        me = asyncio.get_running_loop()
+        done: concurrent.futures.Future[Any] = concurrent.futures.Future()
 
         def run() -> None:
             try:
-                res = func()
-            except BaseException as e:  # noqa: BLE001
-                me.call_soon_threadsafe(_set_exc, fut, e)
-            else:
-                me.call_soon_threadsafe(_set_res, fut, res)
+                done.set_result(func())
+            except BaseException as e:  # noqa: BLE001 - the waiter gets it
+                done.set_exception(e)
 
         target.call_soon_threadsafe(run)
-        return await fut
+        return await asyncio.wrap_future(done)
 
     async def _shutdown(self) -> None:
         cfg = self.config
@@ -366,14 +364,3 @@ def _reopen_logs() -> None:
             handler.reopenIfNeeded()
             reopened = True
     log.info("SIGHUP: %s", "log file reopened" if reopened else "no log file to reopen, ignored")
-
-
-def _set_res(fut: asyncio.Future[Any], res: Any) -> None:
-    if not fut.done():
-        fut.set_result(res)
-
-
-def _set_exc(fut: asyncio.Future[Any], exc: BaseException) -> None:
-    if not fut.done():
-        fut.set_exception(exc)
-
