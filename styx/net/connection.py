@@ -96,6 +96,26 @@ STREAM_TYPE_MAX = 18
 TXN_TYPES = frozenset((C.BEGIN, C.COMMIT, C.ROLLBACK))
 
 
+def _header_failed(msg: IprotoMsg, e: Exception, error_route: tuple[Any, ...]) -> None:
+    """A header Tarantool would not decode: error 20, with the sync read
+    before the failure."""
+    msg.sync = e.sync if isinstance(e, HeaderError) else 0
+    msg.diag = e if isinstance(e, BoxError) else BoxError(ER.INVALID_MSGPACK, "packet header")
+    msg.route = error_route
+
+
+def _stream_rules(msg: IprotoMsg, t: int, sid: int) -> None:
+    """Tarantool's stream rules, checked before the body: BEGIN, COMMIT and
+    ROLLBACK need a stream (229), a stream takes only the data and call
+    requests and PING (230)."""
+    if not sid:
+        msg.diag = BoxError(ER.UNABLE_TO_PROCESS_OUT_OF_STREAM, C.TYPE_NAMES[t])
+    elif not (t <= STREAM_TYPE_MAX and t != C.AUTH or t == C.PING):
+        msg.diag = BoxError(ER.UNABLE_TO_PROCESS_IN_STREAM, C.TYPE_NAMES.get(t, "unknown"))
+    else:
+        msg.stream_id = sid
+
+
 class Stream:
     """One stream of a connection: the request in TX, and those waiting."""
 
@@ -307,9 +327,7 @@ class Connection:
                     h = map_pairs(bytes(buf[hstart:hend]))
                 t, sync, sv, sid = decode_header(h)
             except Exception as e:  # noqa: BLE001 - garbage in a header is a reply, not a crash
-                msg.sync = e.sync if isinstance(e, HeaderError) else 0
-                msg.diag = e if isinstance(e, BoxError) else BoxError(ER.INVALID_MSGPACK, "packet header")
-                msg.route = th.tx.error
+                _header_failed(msg, e, th.tx.error)
                 origin = dec.resync(mv, pend, stop)
                 u = dec.u
                 push(msg)
@@ -318,14 +336,7 @@ class Connection:
             msg.sync = sync
             msg.schema_version = sv
             if sid or t in TXN_TYPES:
-                # Tarantool's stream rules, checked before the body.
-                if not sid:
-                    msg.diag = BoxError(ER.UNABLE_TO_PROCESS_OUT_OF_STREAM, C.TYPE_NAMES[t])
-                elif not (t <= STREAM_TYPE_MAX and t != C.AUTH or t == C.PING):
-                    msg.diag = BoxError(ER.UNABLE_TO_PROCESS_IN_STREAM,
-                                        C.TYPE_NAMES.get(t, "unknown"))
-                else:
-                    msg.stream_id = sid
+                _stream_rules(msg, t, sid)
             body = NO_BODY
             if hend != pend:
                 try:
