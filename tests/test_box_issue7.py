@@ -474,3 +474,9 @@ def test_alter_index_type_clash_names_in_2_6_order(boss: Pair) -> None:
         ])
     finally:
         run_all(boss, [call("box.space.ao:drop"), call("box.space.af:drop")])
+
+
+def test_guest_creating_a_space_is_denied_on_the_space(pair: Pair) -> None:
+    """guest has read, write, execute on the universe, not create."""
+    run_all(pair, [call("box.schema.space.create", "nf", {"id": 610}),
+                   call("box.schema.space.create", "nf2", {"id": 611, "format": []})])
