@@ -444,3 +444,39 @@ def test_c_update_field_number_outside_int32(pair: Pair) -> None:
                              "type: expected an integer"), s
         assert re.sub(r"field -?\d+", "field N", t.message) == re.sub(r"field -?\d+", "field N",
                                                                       s.message)
+
+
+def test_alter_index_type_clash_names_in_2_6_order(boss: Pair) -> None:
+    """Which of two clashing parts error 24 names follows 2.6's alter: the
+    altered definition goes last -- unless min_field_count changes, when
+    every index is re-created in id order."""
+    create_space(boss, "ao", {"id": 608})
+    create_space(boss, "af", {"id": 609, "format": [
+        {"name": "a", "type": "unsigned"}, {"name": "b", "type": "any"},
+        {"name": "c", "type": "any"}, {"name": "d", "type": "unsigned"}]})
+    try:
+        run_all(boss, [
+            call("box.space.ao:create_index", "pk", {"parts": [[1, "number"]]}),
+            call("box.space.ao:create_index", "i1", {"parts": [[2, "number"]], "unique": False}),
+            call("box.space.ao:create_index", "i2", {"parts": [
+                {"field": 2, "type": "number", "is_nullable": True},
+                {"field": 1, "type": "unsigned", "is_nullable": True}], "unique": False}),
+            call("box.space.ao.index.i1:alter", {"parts": [{"field": 2, "type": "uuid",
+                                                            "is_nullable": True}]}),
+            call("box.space.ao.index.i1:alter", {"parts": [{"field": 2, "type": "uuid"}]}),
+            call("box.space.af:create_index", "pk", {"parts": [[1, "unsigned"]]}),
+            call("box.space.af:create_index", "i1", {"parts": [
+                {"field": 4, "type": "unsigned", "is_nullable": True}]}),
+            call("box.space.af:create_index", "i2", {"parts": [
+                {"field": 3, "type": "decimal", "is_nullable": True},
+                {"field": 4, "type": "unsigned", "is_nullable": True}]}),
+            call("box.space.af.index.i1:alter", {"parts": [{"field": 4, "type": "boolean"}]}),
+        ])
+    finally:
+        run_all(boss, [call("box.space.ao:drop"), call("box.space.af:drop")])
+
+
+def test_guest_creating_a_space_is_denied_on_the_space(pair: Pair) -> None:
+    """guest has read, write, execute on the universe, not create."""
+    run_all(pair, [call("box.schema.space.create", "nf", {"id": 610}),
+                   call("box.schema.space.create", "nf2", {"id": 611, "format": []})])

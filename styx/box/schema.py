@@ -394,9 +394,7 @@ class Schema:
         if kind == "HASH" and not unique:
             raise BoxError(ER.MODIFY_INDEX, name, space.name, "HASH index must be unique")
         check_part_types(space, name, part_list)
-        # 2.6 lists a new (or altered) definition last, a primary key first.
-        others = [i.parts for i in space.indexes]
-        merge_part_types(space.format, [part_list] + others if id == 0 else others + [part_list])
+        merge_part_types(space.format, _definition_order(space, id, part_list, unique, source))
         idx = space.make_index(id, name, kind, part_list, unique)
         idx.type_shown = shown
         space.add_index(idx, source)
@@ -708,6 +706,48 @@ def parse_parts(space: Space, parts: Any, index_name: str) -> list[Part]:
             raise BoxError(ER.WRONG_INDEX_PARTS, "unknown field type" + _WRONG_PARTS)
         out.append(Part(fieldno, t, bool(extras.get("is_nullable", False)), extras))
     return out
+
+
+def _min_field_count(fmt: list[dict[str, Any]], part_lists: list[list[Part]]) -> int:
+    """2.6's tuple_format_min_field_count: past the last required field."""
+    n = 0
+    for i, f in enumerate(fmt):
+        if not f.get("is_nullable"):
+            n = i + 1
+    for parts in part_lists:
+        for p in parts:
+            if not p.is_nullable:
+                n = max(n, p.fieldno + 1)
+    return n
+
+
+def _definition_order(space: Space, iid: int, parts: list[Part], unique: bool,
+                      old: Any) -> list[list[Part]]:
+    """The order 2.6's alter lists index definitions in when it builds the new
+    tuple format (which decides which of two clashing parts an error names):
+    a new definition goes last, a primary key first. Altering an index
+    (`old`), the others stay in place -- but one that is re-created goes last
+    too: every one when the space's min_field_count changes, those depending
+    on the primary key (non-unique or nullable) when the primary key changes."""
+    others = sorted(space.indexes, key=lambda i: i.iid)  # without `old`
+    if old is None:
+        lists = [i.parts for i in others]
+        return [parts] + lists if iid == 0 else lists + [parts]
+    changed = (_min_field_count(space.format, [i.parts for i in others] + [old.parts])
+               != _min_field_count(space.format, [i.parts for i in others] + [parts]))
+    order: list[tuple[int, list[Part]]] = sorted(
+        [(i.iid, i.parts) for i in others] + [(iid, old.parts)], key=lambda e: e[0])
+    for i in sorted([i.iid for i in others] + [iid]):
+        entry = next(e for e in order if e[0] == i)
+        if i == iid:
+            order.remove(entry)
+            order.insert(0, (iid, parts)) if iid == 0 else order.append((iid, parts))
+            continue
+        idx = next(x for x in others if x.iid == i)
+        if changed or iid == 0 and (not idx.unique or idx.nullable):
+            order.remove(entry)
+            order.append(entry)
+    return [p for _, p in order]
 
 
 def merge_part_types(fmt: list[dict[str, Any]], part_lists: list[list[Part]]) -> None:

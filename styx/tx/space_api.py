@@ -17,7 +17,7 @@ from __future__ import annotations
 from typing import TYPE_CHECKING, Any, Iterator
 
 from ..box.index import ITERATOR_NAMES
-from ..box.privileges import R, W
+from ..box.privileges import R, W, access_denied
 from ..box.schema import SystemSpace
 from ..box.space import Space, unpack_tuple
 from ..protocol import constants as C
@@ -461,7 +461,13 @@ class SchemaSpaceApi:
                temporary: bool = False, is_local: bool = False, user: str | None = None) -> SpaceApi:
         tx = self._tx
         u = effective_user(tx)
-        tx.schema.privileges.check(u, "universe", 0, "", 32)  # create
+        try:
+            tx.schema.privileges.check(u, "universe", 0, "", 32)  # create
+        except BoxError as e:
+            if (e.fields or {}).get("access_type") != "Create":
+                raise
+            # 2.6 checks it on the space being created, and names it
+            raise access_denied("Create", "space", name, u.name) from None
         space = tx.schema.create_space(name, u.uid, id=id, format=format, field_count=field_count,
                                        if_not_exists=if_not_exists, engine=engine,
                                        temporary=temporary, is_local=is_local, user=user)
