@@ -2,12 +2,12 @@
 
 net/ and tx/ never import each other; they meet here and in cbus. This module
 holds the message types (Tarantool's `iproto_msg`, the connect/disconnect
-service messages, the Kharon) and `Srv`, the per-connection output state that
-both worlds see:
+service messages, the Kharon) and `TxConn`, a connection as TX holds it
+(its session, output and Kharon), which both worlds see:
 
-- TX creates a `Srv` when a connection arrives (the connect route) and is its
-  only writer: the session, the two obufs and which one is being filled, the
-  Kharon's flags.
+- TX creates a `TxConn` when a connection arrives (the connect route) and is
+  its only writer: the session, the two obufs and which one is being filled
+  (`cur_obuf`), the Kharon's flags.
 - A net thread only reads obuf slabs up to the end position TX sent it, and
   reports back how far it has written (`wpos` on every request, and the
   Kharon's return trip).
@@ -25,7 +25,7 @@ from .cbus import Cmsg
 from .memory import Obuf
 from .protocol.errors import BoxError
 
-__all__ = ["Wpos", "WPOS_ZERO", "Srv", "IprotoMsg", "DiscardMsg", "ServiceMsg", "Kharon",
+__all__ = ["Wpos", "WPOS_ZERO", "TxConn", "IprotoMsg", "DiscardMsg", "ServiceMsg", "Kharon",
            "BOUNCED", "RETRY"]
 
 
@@ -41,35 +41,36 @@ class Kharon(Cmsg):
     """One per connection: carries "new output up to here" from TX to net and
     "written up to here" back (see tx/kharon.py). At most one trip in flight."""
 
-    __slots__ = ("srv", "wpos", "is_push_sent", "is_push_pending", "trips")
+    __slots__ = ("tx_conn", "wpos", "is_push_sent", "is_push_pending", "trips")
 
-    def __init__(self, srv: Srv) -> None:
+    def __init__(self, tx_conn: TxConn) -> None:
         super().__init__()
-        self.srv = srv
+        self.tx_conn = tx_conn
         self.wpos = WPOS_ZERO
         self.is_push_sent = False
         self.is_push_pending = False
         self.trips = 0
 
 
-class Srv:
-    """Per-connection output state shared by net and TX (written by TX only)."""
+class TxConn:
+    """A connection as TX holds it: session, output, Kharon (written by TX only;
+    net reads the obufs up to the end TX sent it)."""
 
-    __slots__ = ("conn", "net", "session", "obuf", "p_obuf", "kharon", "alive", "deferring")
+    __slots__ = ("conn", "net", "session", "obuf", "cur_obuf", "kharon", "alive", "deferring")
 
     def __init__(self, conn: Any, net: Any, obufs: tuple[Obuf, Obuf]) -> None:
         self.conn = conn  # net's connection: opaque to TX, passed back in messages
         self.net = net  # TX's link to the iproto thread that owns the connection (tx.NetLink)
         self.session: Any = None  # TX's session
         self.obuf = obufs
-        self.p_obuf = 0  # the obuf TX appends to
+        self.cur_obuf = 0  # the obuf TX appends to
         self.kharon = Kharon(self)
         self.alive = True  # cleared by TX when the session closes
         self.deferring = False  # TX sent a request back: the later ones follow it
 
     def end(self) -> Wpos:
         """The current end of TX's output."""
-        p = self.p_obuf
+        p = self.cur_obuf
         return (p, self.obuf[p].used)
 
 
@@ -83,15 +84,15 @@ class IprotoMsg(Cmsg):
     """
 
     __slots__ = (
-        "conn", "srv", "type", "sync", "schema_version", "stream_id", "req", "diag",
+        "conn", "tx_conn", "type", "sync", "schema_version", "stream_id", "req", "diag",
         "p_ibuf", "len", "wpos", "txn_open", "bounce",
     )
 
-    def __init__(self, conn: Any, srv: Srv, p_ibuf: int, length: int, wpos: Wpos) -> None:
+    def __init__(self, conn: Any, tx_conn: TxConn, p_ibuf: int, length: int, wpos: Wpos) -> None:
         self.route = ()  # Cmsg's fields, set here: one call less per request
         self.hop = 0
         self.conn = conn
-        self.srv = srv
+        self.tx_conn = tx_conn
         self.p_ibuf = p_ibuf  # which of the connection's ibufs holds its bytes
         self.len = length  # its bytes there; 0 once released early
         self.wpos = wpos
@@ -109,16 +110,16 @@ class ServiceMsg(Cmsg):
     """Connect, disconnect and destroy: the connection's own life as routes.
 
     Connect starts in the listener with `sock`, `peer` and `net` (the thread
-    chosen); net fills `conn`, TX fills `srv` and `wpos` (the greeting), or
+    chosen); net fills `conn`, TX fills `tx_conn` and `wpos` (the greeting), or
     sets `close` to refuse the connection.
     """
 
-    __slots__ = ("conn", "srv", "sock", "peer", "net", "wpos", "close")
+    __slots__ = ("conn", "tx_conn", "sock", "peer", "net", "wpos", "close")
 
-    def __init__(self, route: tuple[Any, ...], conn: Any = None, srv: Srv | None = None) -> None:
+    def __init__(self, route: tuple[Any, ...], conn: Any = None, tx_conn: TxConn | None = None) -> None:
         super().__init__(route)
         self.conn = conn
-        self.srv = srv
+        self.tx_conn = tx_conn
         self.sock: Any = None
         self.peer: Any = None
         self.net = 0

@@ -24,7 +24,7 @@ def test_pushes_arrive_in_order_before_the_reply_and_ride_few_trips(make_server,
             break
         assert steps == list(range(n))
         session = next(s for s in server.tx.sessions.values() if s.peer[1] == c.sock.getsockname()[1])
-        trips = session.srv.kharon.trips
+        trips = session.tx_conn.kharon.trips
         assert 1 <= trips < 10, trips  # a thousand pushes, a handful of trips
 
 

@@ -143,14 +143,14 @@ def test_pipelined_burst_of_big_replies_is_bounded(make_server, threads):
     try:
         c.sock.setsockopt(socket.SOL_SOCKET, socket.SO_RCVBUF, 65536)
         c.send(b"".join(packet({0: CALL, 1: i}, {0x22: "big", 0x21: [reply]}) for i in range(n)))
-        (srv,) = [s.srv for s in list(server.tx.sessions.values())
+        (tx_conn,) = [s.tx_conn for s in list(server.tx.sessions.values())
                   if s.peer[1] == c.sock.getsockname()[1]]
         held = slabs = 0
         time.sleep(0.3)
         cpu = time.process_time()  # the server runs in this process
         for _ in range(30):  # 1.5 s of not reading
             time.sleep(0.05)
-            held = max(held, srv.obuf[0].used + srv.obuf[1].used)
+            held = max(held, tx_conn.obuf[0].used + tx_conn.obuf[1].used)
             slabs = max(slabs, server.tx.slabc.used)
         # Waiting requests wait: nothing spins between net and TX meanwhile.
         assert time.process_time() - cpu < 0.3

@@ -39,7 +39,7 @@ def call_bytes(sync: int, name: str, *args: Any, stream: int = 0) -> bytes:
 def thread_of(server: Any, c: Raw) -> int:
     """The iproto thread serving this client's connection."""
     port = c.sock.getsockname()[1]
-    (net,) = [s.srv.net.index for s in list(server.tx.sessions.values()) if s.peer[1] == port]
+    (net,) = [s.tx_conn.net.index for s in list(server.tx.sessions.values()) if s.peer[1] == port]
     return net
 
 

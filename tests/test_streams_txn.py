@@ -48,7 +48,7 @@ TX_ACTIVE_AT_RETURN = "Transaction is active at return from function"
 
 
 @pytest.fixture(params=[0, 2], ids=lambda n: f"threads{n}")
-def srv(request: pytest.FixtureRequest, make_server: Callable[..., Any]) -> Any:
+def tx_conn(request: pytest.FixtureRequest, make_server: Callable[..., Any]) -> Any:
     return make_server(app=APP, iproto_threads=request.param)
 
 
@@ -176,7 +176,7 @@ SELECTS = [  # (index, iterator, key, offset, limit)
 # == asynctnt ============================================================================
 
 
-def test_commit_makes_writes_visible_to_others(srv):
+def test_commit_makes_writes_visible_to_others(tx_conn):
     async def body(c1, c2):
         s = c1.stream()
         assert s.stream_id == 1
@@ -198,10 +198,10 @@ def test_commit_makes_writes_visible_to_others(srv):
         assert rows(await s.insert("acc", [4, "d", None])) == [[4, "d", None]]
         assert rows(await c2.select("acc", [4])) == [[4, "d", None]]
 
-    run(srv, body)
+    run(tx_conn, body)
 
 
-def test_rollback_discards(srv):
+def test_rollback_discards(tx_conn):
     async def body(c1, c2):
         await c2.insert("acc", [1, "a", "orig"])
         s = c1.stream()
@@ -224,10 +224,10 @@ def test_rollback_discards(srv):
             await s3.insert("acc", [3, "c", None])
         assert rows(await c2.select("acc")) == [[1, "a", "orig"], [3, "c", None]]
 
-    run(srv, body)
+    run(tx_conn, body)
 
 
-def test_isolation_own_writes_in_index_and_range_selects(srv):
+def test_isolation_own_writes_in_index_and_range_selects(tx_conn):
     """The transaction sees its writes (insert, replace changing the indexed
     name, upsert, a delete and an update made by procedures it calls) in
     every select: by primary and secondary keys, with every TREE iterator,
@@ -274,10 +274,10 @@ def test_isolation_own_writes_in_index_and_range_selects(srv):
             assert rows(await c2.select("acc", key, **kw)) == \
                 model_select(mine, index, it, key, offset, limit)
 
-    run(srv, body)
+    run(tx_conn, body)
 
 
-def test_conflicting_commit_fails_with_97_and_changes_nothing(srv):
+def test_conflicting_commit_fails_with_97_and_changes_nothing(tx_conn):
     async def body(c1, c2):
         await c1.insert("acc", [5, "x", 0])
         s1, s2 = c1.stream(), c2.stream()
@@ -319,10 +319,10 @@ def test_conflicting_commit_fails_with_97_and_changes_nothing(srv):
         assert e.value.code == 97 and e.value.message == CONFLICT
         assert rows(await c1.select("acc", [8])) == [[8, "kept", None]]
 
-    run(srv, body)
+    run(tx_conn, body)
 
 
-def test_isolation_is_read_committed(srv):
+def test_isolation_is_read_committed(tx_conn):
     """What the isolation is, observed: a transaction reads what others
     committed after it began (no snapshot: non-repeatable reads and phantoms),
     and only write-write conflicts abort a COMMIT; a read of a key that another
@@ -352,12 +352,12 @@ def test_isolation_is_read_committed(srv):
         await s2.rollback()
         await s.rollback()
 
-    run(srv, body)
+    run(tx_conn, body)
 
 
-def test_closing_connection_rolls_back_open_transaction(srv):
+def test_closing_connection_rolls_back_open_transaction(tx_conn):
     async def body(c2):
-        c1 = asynctnt.Connection(host="127.0.0.1", port=srv.port, username="test",
+        c1 = asynctnt.Connection(host="127.0.0.1", port=tx_conn.port, username="test",
                                  password="secret", reconnect_timeout=0)
         await c1.connect()
         s = c1.stream()
@@ -368,7 +368,7 @@ def test_closing_connection_rolls_back_open_transaction(srv):
         await s_other.begin()
         await s_other.insert("acc", [3, "c", None])
         await c1.disconnect()
-        await asyncio.get_running_loop().run_in_executor(None, wait_no_open_txn, srv)
+        await asyncio.get_running_loop().run_in_executor(None, wait_no_open_txn, tx_conn)
         assert rows(await c2.select("acc")) == []
         # Nothing of theirs is pending: another transaction on the same keys commits.
         s2 = c2.stream()
@@ -378,10 +378,10 @@ def test_closing_connection_rolls_back_open_transaction(srv):
         assert (await s2.commit()).code == 0
         assert rows(await c2.select("acc")) == [[1, "mine", None], [3, "mine", None]]
 
-    run(srv, body, n=1)
+    run(tx_conn, body, n=1)
 
 
-def test_pushes_from_procedure_in_stream_transaction(srv):
+def test_pushes_from_procedure_in_stream_transaction(tx_conn):
     async def body(c1, c2):
         await c2.insert("acc", [1, "a", None])
         s = c1.stream()
@@ -401,10 +401,10 @@ def test_pushes_from_procedure_in_stream_transaction(srv):
         await s.rollback()
         assert rows(await c2.select("acc")) == [[1, "a", None], [8, "q", None]]
 
-    run(srv, body)
+    run(tx_conn, body)
 
 
-def test_asynctnt_reconnect_after_server_side_close(srv):
+def test_asynctnt_reconnect_after_server_side_close(tx_conn):
     """asynctnt (2.x) on a lost connection: with reconnect_timeout > 0 (the
     default is 1/3 s) it reconnects by itself; a stream made before is bound
     to the old connection and fails with TarantoolNotConnectedError, its
@@ -412,9 +412,9 @@ def test_asynctnt_reconnect_after_server_side_close(srv):
     start over at 1). With reconnect_timeout=0 it stays disconnected until
     connect() is called."""
     async def main():
-        again = asynctnt.Connection(host="127.0.0.1", port=srv.port, username="test",
+        again = asynctnt.Connection(host="127.0.0.1", port=tx_conn.port, username="test",
                                     password="secret", reconnect_timeout=0.05)
-        once = asynctnt.Connection(host="127.0.0.1", port=srv.port, username="test",
+        once = asynctnt.Connection(host="127.0.0.1", port=tx_conn.port, username="test",
                                    password="secret", reconnect_timeout=0)
         await again.connect()
         await once.connect()
@@ -423,18 +423,18 @@ def test_asynctnt_reconnect_after_server_side_close(srv):
         await s.begin()
         await s.insert("acc", [1, "lost", None])
         assert s.stream_id == 1
-        old_sessions = set(srv.tx.sessions)
-        close_server_side(srv)
+        old_sessions = set(tx_conn.tx.sessions)
+        close_server_side(tx_conn)
         deadline = time.monotonic() + 5
         while not (once.state == ConnectionState.DISCONNECTED
-                   and again.is_fully_connected and set(srv.tx.sessions) - old_sessions):
+                   and again.is_fully_connected and set(tx_conn.tx.sessions) - old_sessions):
             assert time.monotonic() < deadline, (once.state, again.state)
             await asyncio.sleep(0.01)
         # The reconnected connection is a new session, with the schema fetched.
         assert again.state == ConnectionState.CONNECTED
         assert (await again.ping()).code == 0
         assert again.schema.spaces["acc"].sid == ACC
-        await asyncio.get_running_loop().run_in_executor(None, wait_no_open_txn, srv)
+        await asyncio.get_running_loop().run_in_executor(None, wait_no_open_txn, tx_conn)
         assert rows(await again.select("acc")) == []  # the old transaction is gone
         with pytest.raises(TarantoolNotConnectedError):
             await s.commit()  # the stream belongs to the lost connection
@@ -458,12 +458,12 @@ def test_asynctnt_reconnect_after_server_side_close(srv):
 # == raw protocol ========================================================================
 
 
-def test_stream_ordering_with_slow_procedures(srv):
+def test_stream_ordering_with_slow_procedures(tx_conn):
     """One write: stream 1: slow(0.3,'a'), fast('b'); stream 2: fast('c'); no
     stream: fast('d'); stream 3: slow(0.1,'e'). c, d and e finish before a,
     b after a; b does not even start before a has finished, while c, d and e
     start (and e sleeps) while a sleeps."""
-    with Raw(srv.port) as c:
+    with Raw(tx_conn.port) as c:
         assert_ok(ask(c, call(9, "take_log")), 9)  # start with an empty log
         c.send(call(1, "slow", 0.3, "a", sid=1) + call(2, "fast", "b", sid=1)
                + call(3, "fast", "c", sid=2) + call(4, "fast", "d")
@@ -491,8 +491,8 @@ def test_stream_ordering_with_slow_procedures(srv):
     assert at[("end", "e")] - at[("start", "e")] >= 0.09
 
 
-def test_txn_requests_out_of_stream_230(srv):
-    with Raw(srv.port) as c:
+def test_txn_requests_out_of_stream_230(tx_conn):
+    with Raw(tx_conn.port) as c:
         for sync, (t, name) in enumerate([(BEGIN, "BEGIN"), (COMMIT, "COMMIT"),
                                           (ROLLBACK, "ROLLBACK")], 1):
             r = ask(c, req(t, sync))
@@ -501,10 +501,10 @@ def test_txn_requests_out_of_stream_230(srv):
         assert_error(ask(c, req(BEGIN, 4, {TIMEOUT: 1.0})), 230,
                      "Unable to process BEGIN request out of stream", 4)
         assert_ok(ask(c, insert(5, [1, "a", None])), 5)  # the connection goes on
-        assert committed(srv.port) == [[1, "a", None]]
+        assert committed(tx_conn.port) == [[1, "a", None]]
 
 
-def test_requests_not_allowed_in_stream_229(srv):
+def test_requests_not_allowed_in_stream_229(tx_conn):
     cases = [
         (AUTH, "AUTH", {0x23: "guest", 0x21: []}),
         (ID, "ID", {0x54: 3, 0x55: [1]}),
@@ -512,7 +512,7 @@ def test_requests_not_allowed_in_stream_229(srv):
         (UNWATCH, "UNWATCH", {0x57: "key"}),
         (WATCH_ONCE, "WATCH_ONCE", {0x57: "key"}),
     ]
-    with Raw(srv.port) as c:
+    with Raw(tx_conn.port) as c:
         for sync, (t, name, body) in enumerate(cases, 1):
             r = ask(c, req(t, sync, body, sid=7))
             assert_error(r, 229, f"Unable to process {name} request in stream", sync)
@@ -523,8 +523,8 @@ def test_requests_not_allowed_in_stream_229(srv):
         assert_ok(ask(c, select_all(23, sid=7)), 23, {DATA: [[1, "a", None]]})
 
 
-def test_begin_twice_79_and_commit_rollback_without_txn_ok(srv):
-    with Raw(srv.port) as c:
+def test_begin_twice_79_and_commit_rollback_without_txn_ok(tx_conn):
+    with Raw(tx_conn.port) as c:
         # COMMIT and ROLLBACK with no transaction: OK, empty body.
         assert_ok(ask(c, req(COMMIT, 1, sid=1)), 1, {})
         assert_ok(ask(c, req(ROLLBACK, 2, sid=1)), 2, {})
@@ -535,9 +535,9 @@ def test_begin_twice_79_and_commit_rollback_without_txn_ok(srv):
         assert_error(ask(c, call(6, "begin_no_commit", 2, "b", sid=1)), 79, ACTIVE, 6)
         # The first transaction is intact: its write is there, and commits.
         assert ok_rows(ask(c, select_all(7, sid=1)), 7) == [[1, "a", None]]
-        assert committed(srv.port) == []
+        assert committed(tx_conn.port) == []
         assert_ok(ask(c, req(COMMIT, 8, sid=1)), 8, {})
-        assert committed(srv.port) == [[1, "a", None]]
+        assert committed(tx_conn.port) == [[1, "a", None]]
         # Each stream of a connection has a transaction of its own.
         assert_ok(ask(c, req(BEGIN, 9, sid=1)), 9, {})
         assert_ok(ask(c, req(BEGIN, 10, sid=2)), 10, {})
@@ -545,11 +545,11 @@ def test_begin_twice_79_and_commit_rollback_without_txn_ok(srv):
         assert ok_rows(ask(c, select_all(12, sid=1)), 12) == [[1, "a", None]]
         assert_ok(ask(c, req(ROLLBACK, 13, sid=1)), 13, {})
         assert_ok(ask(c, req(COMMIT, 14, sid=2)), 14, {})
-        assert committed(srv.port) == [[1, "a", None], [2, "s2", None]]
+        assert committed(tx_conn.port) == [[1, "a", None], [2, "s2", None]]
 
 
-def test_begin_timeout_231(srv):
-    with Raw(srv.port) as c:
+def test_begin_timeout_231(tx_conn):
+    with Raw(tx_conn.port) as c:
         assert_ok(ask(c, req(BEGIN, 1, {TIMEOUT: 0.2}, sid=1)), 1, {})
         assert_ok(ask(c, insert(2, [1, "early", None], sid=1)), 2, {DATA: [[1, "early", None]]})
         time.sleep(0.4)
@@ -557,12 +557,12 @@ def test_begin_timeout_231(srv):
         assert_error(ask(c, select_all(4, sid=1)), 231, TIMED_OUT, 4)
         r = ask(c, call(5, "insert", 3, "proc", sid=1))
         assert r.code == 0x8000 | 231 and r.body[ERROR_24] == TIMED_OUT
-        assert committed(srv.port) == []  # the early write was rolled back too
+        assert committed(tx_conn.port) == []  # the early write was rolled back too
         assert_ok(ask(c, req(ROLLBACK, 6, sid=1)), 6, {})
         assert_ok(ask(c, req(BEGIN, 7, sid=1)), 7, {})
         assert_ok(ask(c, insert(8, [4, "fresh", None], sid=1)), 8)
         assert_ok(ask(c, req(COMMIT, 9, sid=1)), 9, {})
-        assert committed(srv.port) == [[4, "fresh", None]]
+        assert committed(tx_conn.port) == [[4, "fresh", None]]
         # COMMIT of a timed-out transaction: 231, and it is over.
         assert_ok(ask(c, req(BEGIN, 10, {TIMEOUT: 0.1}, sid=2)), 10, {})
         assert_ok(ask(c, insert(11, [5, "x", None], sid=2)), 11)
@@ -570,32 +570,32 @@ def test_begin_timeout_231(srv):
         assert_error(ask(c, req(COMMIT, 12, sid=2)), 231, TIMED_OUT, 12)
         assert_ok(ask(c, req(BEGIN, 13, sid=2)), 13, {})
         assert_ok(ask(c, req(ROLLBACK, 14, sid=2)), 14, {})
-        assert committed(srv.port) == [[4, "fresh", None]]
+        assert committed(tx_conn.port) == [[4, "fresh", None]]
         # A timeout that does not expire changes nothing.
         assert_ok(ask(c, req(BEGIN, 15, {TIMEOUT: 5.0}, sid=3)), 15, {})
         assert_ok(ask(c, insert(16, [6, "y", None], sid=3)), 16)
         assert_ok(ask(c, req(COMMIT, 17, sid=3)), 17, {})
-        assert committed(srv.port) == [[4, "fresh", None], [6, "y", None]]
+        assert committed(tx_conn.port) == [[4, "fresh", None], [6, "y", None]]
         # A negative TIMEOUT is refused.
         r = ask(c, req(BEGIN, 18, {TIMEOUT: -1.0}, sid=4))
         assert_error(r, 1, "Illegal parameters, timeout must be a number greater than 0", 18)
 
 
-def test_txn_isolation_levels(srv):
-    with Raw(srv.port) as c:
+def test_txn_isolation_levels(tx_conn):
+    with Raw(tx_conn.port) as c:
         for level in range(5):
             assert_ok(ask(c, req(BEGIN, 10 + level, {TXN_ISOLATION: level}, sid=1)), 10 + level, {})
             assert_ok(ask(c, insert(20 + level, [level, "i", None], sid=1)), 20 + level)
-            assert committed(srv.port) == [[i, "i", None] for i in range(level)]
+            assert committed(tx_conn.port) == [[i, "i", None] for i in range(level)]
             assert_ok(ask(c, req(COMMIT, 30 + level, sid=1)), 30 + level, {})
-        assert committed(srv.port) == [[i, "i", None] for i in range(5)]
+        assert committed(tx_conn.port) == [[i, "i", None] for i in range(5)]
         r = ask(c, req(BEGIN, 40, {TXN_ISOLATION: 5}, sid=1))
         assert r.code == 0x8000 | 1 and r.sync == 40
         assert r.body[ERROR_24].startswith("Illegal parameters, unknown ")
         assert r.body[ERROR_24].endswith("isolation level")
         # The refused BEGIN opened nothing: a write autocommits.
         assert_ok(ask(c, insert(41, [9, "auto", None], sid=1)), 41)
-        assert committed(srv.port)[-1] == [9, "auto", None]
+        assert committed(tx_conn.port)[-1] == [9, "auto", None]
 
 
 def test_txn_isolation_bad_level_message_as_tarantool(make_server):
@@ -605,8 +605,8 @@ def test_txn_isolation_bad_level_message_as_tarantool(make_server):
                      "Illegal parameters, unknown isolation level", 1)
 
 
-def test_procedure_in_stream_transaction(srv):
-    with Raw(srv.port) as c, Raw(srv.port) as other:
+def test_procedure_in_stream_transaction(tx_conn):
+    with Raw(tx_conn.port) as c, Raw(tx_conn.port) as other:
         assert_ok(ask(other, insert(1, [1, "committed", None])), 1)
         assert_ok(ask(c, req(BEGIN, 1, sid=5)), 1, {})
         assert_ok(ask(c, call(2, "in_txn", sid=5)), 2, {DATA: [True]})
@@ -631,15 +631,15 @@ def test_procedure_in_stream_transaction(srv):
         assert ok_rows(ask(other, select_all(14)), 14) == [[2, "proc", None]]
 
 
-def test_box_begin_in_procedure_without_commit(srv):
-    with Raw(srv.port) as c:
+def test_box_begin_in_procedure_without_commit(tx_conn):
+    with Raw(tx_conn.port) as c:
         assert_ok(ask(c, insert(1, [1, "keep", None])), 1)
         # Outside a stream: error 30, and the writes are rolled back.
         assert_error(ask(c, call(2, "begin_no_commit", 2, "x")), 30, TX_ACTIVE_AT_RETURN, 2)
         assert_error(ask(c, call(3, "begin_no_commit_async", 3, "y")), 30, TX_ACTIVE_AT_RETURN, 3)
         r = ask(c, call(4, "begin_fail", 4, "z"))
         assert r.code == 0x8000 | 32 and r.body[ERROR_24] == "ValueError: boom"
-        assert committed(srv.port) == [[1, "keep", None]]
+        assert committed(tx_conn.port) == [[1, "keep", None]]
         # The next call on this connection is not in a transaction.
         assert_ok(ask(c, call(5, "in_txn")), 5, {DATA: [False]})
         # box.commit() with no transaction: nothing happens.
@@ -647,74 +647,74 @@ def test_box_begin_in_procedure_without_commit(srv):
         # In a stream the transaction a procedure began lives on, like BEGIN's.
         assert_ok(ask(c, call(7, "begin_no_commit", 5, "open", sid=3)), 7, {DATA: ["left open"]})
         assert_ok(ask(c, call(8, "in_txn", sid=3)), 8, {DATA: [True]})
-        assert committed(srv.port) == [[1, "keep", None]]
+        assert committed(tx_conn.port) == [[1, "keep", None]]
         assert ok_rows(ask(c, select_all(9, sid=3)), 9) == [[1, "keep", None], [5, "open", None]]
         assert_error(ask(c, req(BEGIN, 10, sid=3)), 79, ACTIVE, 10)
         assert_ok(ask(c, req(COMMIT, 11, sid=3)), 11, {})
-        assert committed(srv.port) == [[1, "keep", None], [5, "open", None]]
+        assert committed(tx_conn.port) == [[1, "keep", None], [5, "open", None]]
         # ... and a procedure may commit a transaction BEGIN opened.
         assert_ok(ask(c, req(BEGIN, 12, sid=3)), 12, {})
         assert_ok(ask(c, insert(13, [6, "by proc", None], sid=3)), 13)
         assert_ok(ask(c, call(14, "commit_only", sid=3)), 14, {DATA: ["committed"]})
         assert_ok(ask(c, call(15, "in_txn", sid=3)), 15, {DATA: [False]})
-        assert committed(srv.port)[-1] == [6, "by proc", None]
+        assert committed(tx_conn.port)[-1] == [6, "by proc", None]
 
 
-def test_box_begin_commit_in_one_procedure(srv):
-    with Raw(srv.port) as c:
+def test_box_begin_commit_in_one_procedure(tx_conn):
+    with Raw(tx_conn.port) as c:
         # Inside: its write visible to itself, in a transaction; after commit, not.
         assert_ok(ask(c, call(1, "begin_commit", 1, "x")), 1, {DATA: [[1, "x", None], True, False]})
-        assert committed(srv.port) == [[1, "x", None]]
+        assert committed(tx_conn.port) == [[1, "x", None]]
         assert_ok(ask(c, call(2, "begin_rollback", 2, "y")), 2, {DATA: []})
-        assert committed(srv.port) == [[1, "x", None]]
+        assert committed(tx_conn.port) == [[1, "x", None]]
         # The same inside a stream with no transaction.
         assert_ok(ask(c, call(3, "begin_commit", 3, "z", sid=4)), 3,
                   {DATA: [[3, "z", None], True, False]})
         assert_ok(ask(c, call(4, "in_txn", sid=4)), 4, {DATA: [False]})
-        assert committed(srv.port) == [[1, "x", None], [3, "z", None]]
+        assert committed(tx_conn.port) == [[1, "x", None], [3, "z", None]]
         # A yield inside box.begin/box.commit: both writes commit.
         assert_ok(ask(c, call(5, "begin_write_sleep_write_commit", 10, 11, 0.05)), 5,
                   {DATA: ["committed"]})
-        assert [t[0] for t in committed(srv.port)] == [1, 3, 10, 11]
+        assert [t[0] for t in committed(tx_conn.port)] == [1, 3, 10, 11]
 
 
-def test_disconnect_with_open_transaction_raw(srv):
+def test_disconnect_with_open_transaction_raw(tx_conn):
     """BEGIN and writes, then the client goes: the transaction is rolled back."""
-    c = Raw(srv.port)
+    c = Raw(tx_conn.port)
     c.send(req(BEGIN, 1, sid=1) + insert(2, [1, "a", None], sid=1)
            + call(3, "insert", 2, "b", sid=1))
     for sync in (1, 2, 3):
         assert_ok(read_reply(c), sync)
     c.close()
-    wait_no_open_txn(srv)
-    assert committed(srv.port) == []
+    wait_no_open_txn(tx_conn)
+    assert committed(tx_conn.port) == []
 
 
-def test_disconnect_during_procedure_commits_all_or_nothing(srv):
-    c = Raw(srv.port)
+def test_disconnect_during_procedure_commits_all_or_nothing(tx_conn):
+    c = Raw(tx_conn.port)
     c.send(call(1, "begin_write_sleep_write_commit", 1, 2, 0.3, sid=1))
     time.sleep(0.1)
     c.close()
     time.sleep(0.45)
-    wait_no_open_txn(srv)
+    wait_no_open_txn(tx_conn)
     # Tarantool finishes the request (the rollback on disconnect waits for
     # it), so both rows; all or nothing at least, never one of the two.
-    assert [t[0] for t in committed(srv.port)] == [1, 2]
+    assert [t[0] for t in committed(tx_conn.port)] == [1, 2]
 
 
-def test_queued_stream_requests_run_after_client_close(srv):
-    c = Raw(srv.port)
+def test_queued_stream_requests_run_after_client_close(tx_conn):
+    c = Raw(tx_conn.port)
     c.send(req(BEGIN, 1, sid=1) + call(2, "slow", 0.2, "a", sid=1)
            + insert(3, [1, "a", None], sid=1) + req(COMMIT, 4, sid=1))
     time.sleep(0.05)
     c.close()
     time.sleep(0.4)
-    wait_no_open_txn(srv)
-    assert committed(srv.port) == [[1, "a", None]]
+    wait_no_open_txn(tx_conn)
+    assert committed(tx_conn.port) == [[1, "a", None]]
 
 
-def test_update_and_delete_in_stream_transaction(srv):
-    with Raw(srv.port) as c:
+def test_update_and_delete_in_stream_transaction(tx_conn):
+    with Raw(tx_conn.port) as c:
         assert_ok(ask(c, insert(1, [1, "a", 1])), 1)
         assert_ok(ask(c, insert(2, [2, "b", 2])), 2)
         assert_ok(ask(c, req(BEGIN, 3, sid=1)), 3, {})
@@ -722,9 +722,9 @@ def test_update_and_delete_in_stream_transaction(srv):
         assert_ok(r, 4, {DATA: [[1, "a", 5]]})
         r = ask(c, req(DELETE, 5, {0x10: ACC, 0x11: 0, 0x20: [2]}, sid=1))
         assert_ok(r, 5, {DATA: [[2, "b", 2]]})
-        assert committed(srv.port) == [[1, "a", 1], [2, "b", 2]]
+        assert committed(tx_conn.port) == [[1, "a", 1], [2, "b", 2]]
         assert_ok(ask(c, req(COMMIT, 6, sid=1)), 6, {})
-        assert committed(srv.port) == [[1, "a", 5]]
+        assert committed(tx_conn.port) == [[1, "a", 5]]
 
 
 # == counters ============================================================================
@@ -734,8 +734,8 @@ def net_stat(c: Raw, sync: int) -> dict[str, dict[str, int]]:
     return ok_rows(ask(c, call(sync, "net_stat")), sync)[0]
 
 
-def test_stream_counters(srv):
-    with Raw(srv.port) as c, Raw(srv.port) as watch:
+def test_stream_counters(tx_conn):
+    with Raw(tx_conn.port) as c, Raw(tx_conn.port) as watch:
         before = net_stat(watch, 1)
         assert before["STREAMS"]["current"] == 0
         assert before["REQUESTS_IN_STREAM_QUEUE"]["current"] == 0
@@ -775,7 +775,7 @@ def test_stream_counters(srv):
         time.sleep(0.05)
         assert net_stat(watch, 5)["REQUESTS_IN_STREAM_QUEUE"]["current"] == 2
     time.sleep(0.4)
-    with Raw(srv.port) as watch:
+    with Raw(tx_conn.port) as watch:
         gone = net_stat(watch, 6)
         assert gone["REQUESTS_IN_STREAM_QUEUE"]["current"] == 0
         assert gone["STREAMS"]["current"] == 0
@@ -783,8 +783,8 @@ def test_stream_counters(srv):
             after["REQUESTS_IN_STREAM_QUEUE"]["total"] == 2
 
 
-def test_stream_counters_with_open_transaction(srv):
-    with Raw(srv.port) as c, Raw(srv.port) as watch:
+def test_stream_counters_with_open_transaction(tx_conn):
+    with Raw(tx_conn.port) as c, Raw(tx_conn.port) as watch:
         before = net_stat(watch, 1)
         assert_ok(ask(c, req(BEGIN, 1, sid=1)), 1, {})
         assert_ok(ask(c, insert(2, [1, "a", None], sid=1)), 2)

@@ -4,7 +4,7 @@ What it owns: the socket, two ibufs and the per-ibuf count of requests still
 in flight, the unparsed tail (`parse_size`), and the output cursor: `wpos`,
 how far the obufs have been written to the socket, and `wend`, how far TX
 has announced data. It never touches box or sessions; the obufs belong to
-TX (`Srv`), and this side only reads them up to `wend`.
+TX (`TxConn`), and this side only reads them up to `wend`.
 
 Input (Tarantool's `iproto_connection_on_input` / `iproto_enqueue_batch`):
 pick an input buffer (`_input_buffer`, the two-ibuf rotation), `recv_into`
@@ -55,7 +55,7 @@ import logging
 import socket
 from typing import TYPE_CHECKING, Any
 
-from ..iproto_msg import RETRY, WPOS_ZERO, IprotoMsg, ServiceMsg, Srv, Wpos
+from ..iproto_msg import RETRY, WPOS_ZERO, IprotoMsg, ServiceMsg, TxConn, Wpos
 from ..memory import Ibuf
 from ..protocol import constants as C
 from ..protocol.codec import (
@@ -104,16 +104,16 @@ def _header_failed(msg: IprotoMsg, e: Exception, error_route: tuple[Any, ...]) -
     msg.route = error_route
 
 
-def _stream_rules(msg: IprotoMsg, t: int, sid: int) -> None:
+def _stream_rules(msg: IprotoMsg, t: int, stream_id: int) -> None:
     """Tarantool's stream rules, checked before the body: BEGIN, COMMIT and
     ROLLBACK need a stream (229), a stream takes only the data and call
     requests and PING (230)."""
-    if not sid:
+    if not stream_id:
         msg.diag = BoxError(ER.UNABLE_TO_PROCESS_OUT_OF_STREAM, C.TYPE_NAMES[t])
     elif not (t <= STREAM_TYPE_MAX and t != C.AUTH or t == C.PING):
         msg.diag = BoxError(ER.UNABLE_TO_PROCESS_IN_STREAM, C.TYPE_NAMES.get(t, "unknown"))
     else:
-        msg.stream_id = sid
+        msg.stream_id = stream_id
 
 
 class Stream:
@@ -129,7 +129,7 @@ class Stream:
 class Connection:
     __slots__ = (
         "thread", "sock", "fd", "peer", "id", "ibuf", "p_ibuf", "input_msg_count",
-        "parse_size", "to_read", "long_poll_count", "srv", "wpos", "wend", "state",
+        "parse_size", "to_read", "long_poll_count", "tx_conn", "wpos", "wend", "state",
         "stopped", "reading", "writing", "output_fed", "can_write", "streams", "in_tx",
         "deferred", "__weakref__",
     )
@@ -147,7 +147,7 @@ class Connection:
         self.parse_size = 0  # unparsed bytes at the tail of the current ibuf
         self.to_read = 3  # bytes needed to make progress (3 = the smallest request)
         self.long_poll_count = 0  # requests whose input was released early
-        self.srv: Srv | None = None
+        self.tx_conn: TxConn | None = None
         self.wpos = WPOS_ZERO  # written to the socket up to here
         self.wend = WPOS_ZERO  # TX has announced output up to here
         self.state = ALIVE
@@ -297,8 +297,8 @@ class Connection:
                  ibuf: Ibuf) -> None:
         """Decoding pass: one message per packet, pushed to TX."""
         th = self.thread
-        buf, mv, srv = ibuf.buf, ibuf.mv, self.srv
-        assert buf is not None and mv is not None and srv is not None  # data; after the greeting
+        buf, mv, tx_conn = ibuf.buf, ibuf.mv, self.tx_conn
+        assert buf is not None and mv is not None and tx_conn is not None  # data; after the greeting
         dec = th.decoder
         dec.begin(mv, start, stop)
         u = dec.u
@@ -313,7 +313,7 @@ class Connection:
         th.msg_count += n
         th.requests_total += n
         for pos, pend in frames:
-            msg = IprotoMsg(self, srv, p, pend - pos, wpos)
+            msg = IprotoMsg(self, tx_conn, p, pend - pos, wpos)
             try:
                 while origin + u.tell() < pos:
                     u.skip()  # empty packets before this one: just a zero length
@@ -325,7 +325,7 @@ class Connection:
                     raise ValueError("the header overruns the packet")
                 if type(h) is dict and len(h) != map_size(buf, hstart):
                     h = map_pairs(bytes(buf[hstart:hend]))
-                t, sync, sv, sid = decode_header(h)
+                t, sync, sv, stream_id = decode_header(h)
             except Exception as e:  # noqa: BLE001 - garbage in a header is a reply, not a crash
                 _header_failed(msg, e, th.tx.error)
                 origin = dec.resync(mv, pend, stop)
@@ -335,8 +335,8 @@ class Connection:
             msg.type = t
             msg.sync = sync
             msg.schema_version = sv
-            if sid or t in TXN_TYPES:
-                _stream_rules(msg, t, sid)
+            if stream_id or t in TXN_TYPES:
+                _stream_rules(msg, t, stream_id)
             body = NO_BODY
             if hend != pend:
                 try:
@@ -498,16 +498,16 @@ class Connection:
         (wo, wu), (eo, eu) = self.wpos, self.wend
         if wo == eo:
             return eu - wu
-        assert self.srv is not None  # output exists only after the greeting
-        return self.srv.obuf[wo].used - wu + eu
+        assert self.tx_conn is not None  # output exists only after the greeting
+        return self.tx_conn.obuf[wo].used - wu + eu
 
     def flush(self) -> None:
         """Write everything announced so far, older obuf first."""
         self.output_fed = False
         if self.state != ALIVE or self.writing:
             return
-        assert self.srv is not None  # output exists only after the greeting
-        obufs = self.srv.obuf
+        assert self.tx_conn is not None  # output exists only after the greeting
+        obufs = self.tx_conn.obuf
         while True:
             (wo, wu), wend = self.wpos, self.wend
             # In the other obuf? Then this one is final: TX moved on from it.
@@ -593,8 +593,8 @@ class Connection:
         # Requests already read still run, those queued in streams included
         # (as Tarantool): the connection is destroyed once they are done.
         # Idle streams (kept for their transactions) go; TX rolls those back.
-        for sid in [sid for sid, st in self.streams.items() if st.current is None]:
-            del self.streams[sid]
+        for stream_id in [i for i, st in self.streams.items() if st.current is None]:
+            del self.streams[stream_id]
             th.streams_current -= 1
         # Discard the unparsed tail.
         ibuf = self.ibuf[self.p_ibuf]
@@ -602,10 +602,10 @@ class Connection:
         self.parse_size = 0
         if ibuf.used() == 0 and not self.input_msg_count[self.p_ibuf]:
             ibuf.release()
-        if self.srv is None:
+        if self.tx_conn is None:
             # The connect route has not come back yet: it will find us closed.
             return
-        th.tx.pipe.push(ServiceMsg(th.tx.disconnect, self, self.srv))
+        th.tx.pipe.push(ServiceMsg(th.tx.disconnect, self, self.tx_conn))
         if self.deferred:
             # Requests already read still run; behind the disconnect, TX
             # knows the connection is gone and does not send them back.
@@ -619,9 +619,9 @@ class Connection:
             self.state = PENDING_DESTROY
             return
         self.state = DESTROYED
-        self.thread.tx.pipe.push(ServiceMsg(self.thread.tx.destroy, self, self.srv))
+        self.thread.tx.pipe.push(ServiceMsg(self.thread.tx.destroy, self, self.tx_conn))
 
     def free(self) -> None:
         self.ibuf[0].release()
         self.ibuf[1].release()
-        self.srv = None
+        self.tx_conn = None

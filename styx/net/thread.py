@@ -142,7 +142,7 @@ class NetThread:
     def send_greeting(self, msg: ServiceMsg) -> None:
         """Last hop of the connect route: TX made the session and the greeting."""
         conn: Connection = msg.conn
-        conn.srv = msg.srv
+        conn.tx_conn = msg.tx_conn
         if conn.state != ALIVE:
             # Closed while TX was making the session: now TX can be told.
             conn.state = ALIVE
@@ -208,7 +208,7 @@ class NetThread:
         """The Kharon's stop in net: take "new data up to here", hand back
         "written up to here". It sails back at once; it does not wait for the
         write."""
-        conn: Connection = kharon.srv.conn
+        conn: Connection = kharon.tx_conn.conn
         wend = kharon.wpos
         kharon.wpos = conn.wpos
         if conn.state == ALIVE:

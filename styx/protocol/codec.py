@@ -186,7 +186,7 @@ def decode_header(h: Any) -> tuple[int, int, int, int]:
             sync = h.get(C.SYNC)
             if type(t) is int and type(sync) is int and t >= 0 and 0 <= sync < 1 << 64:
                 return t, sync, 0, 0
-    t = sync = sv = sid = 0
+    t = sync = sv = stream_id = 0
     for k, v in items:
         if type(k) is not int or k < 0:
             raise HeaderError(sync)
@@ -205,8 +205,8 @@ def decode_header(h: Any) -> tuple[int, int, int, int]:
         elif k == C.SCHEMA_VERSION:
             sv = v
         elif k == C.STREAM_ID:
-            sid = v
-    return t, sync, sv, sid
+            stream_id = v
+    return t, sync, sv, stream_id
 
 
 class HeaderError(BoxError):
@@ -456,8 +456,8 @@ def _fast_dml(req_type: int, m: dict[Any, Any]) -> DmlRequest | None:
     """`decode_dml` for the two common shapes, all checks inline; None if the
     body is anything else (the general path then decides)."""
     get = m.get
-    sid = get(C.SPACE_ID)
-    if type(sid) is not int or not 0 <= sid <= 0xFFFFFFFF:
+    space_id = get(C.SPACE_ID)
+    if type(space_id) is not int or not 0 <= space_id <= 0xFFFFFFFF:
         return None
     if req_type == C.SELECT:
         if not m.keys() <= _SELECT_KEYS:
@@ -475,7 +475,7 @@ def _fast_dml(req_type: int, m: dict[Any, Any]) -> DmlRequest | None:
         req = DmlRequest()
         d = req.__dict__
         d["type"] = req_type
-        d["space_id"] = sid
+        d["space_id"] = space_id
         d["index_id"] = iid
         d["iterator"] = it
         d["limit"] = limit
@@ -489,7 +489,7 @@ def _fast_dml(req_type: int, m: dict[Any, Any]) -> DmlRequest | None:
         req = DmlRequest()
         d = req.__dict__
         d["type"] = req_type
-        d["space_id"] = sid
+        d["space_id"] = space_id
         d["tuple"] = tup
         return req
     return None

@@ -18,12 +18,12 @@ pending flag is cleared, so a returning Kharon does not sail again
 
 from __future__ import annotations
 
-from ..iproto_msg import Kharon, Srv, Wpos
+from ..iproto_msg import Kharon, TxConn, Wpos
 
 __all__ = ["accept_wpos", "push", "end_push"]
 
 
-def accept_wpos(srv: Srv, wpos: Wpos) -> int:
+def accept_wpos(tx_conn: TxConn, wpos: Wpos) -> int:
     """Net has written everything before `wpos`: recycle and rotate obufs.
 
     Returns the output bytes held for a client that has not taken them all:
@@ -35,8 +35,8 @@ def accept_wpos(srv: Srv, wpos: Wpos) -> int:
     current one holds data and the other is empty, switch, so new output goes
     to a fresh buffer while net drains the old one.
     """
-    cur = srv.p_obuf
-    obuf = srv.obuf
+    cur = tx_conn.cur_obuf
+    obuf = tx_conn.obuf
     used = obuf[cur].used
     if wpos[0] != cur:  # net is still in the other one
         held = obuf[1 - cur].used
@@ -45,13 +45,13 @@ def accept_wpos(srv: Srv, wpos: Wpos) -> int:
     if prev.used:
         prev.recycle()
     if used:
-        srv.p_obuf = 1 - cur
+        tx_conn.cur_obuf = 1 - cur
     return used if used > wpos[1] else 0
 
 
-def push(srv: Srv) -> None:
-    """TX appended out-of-band output to `srv`'s obuf: tell the net thread."""
-    kharon = srv.kharon
+def push(tx_conn: TxConn) -> None:
+    """TX appended out-of-band output to `tx_conn`'s obuf: tell the net thread."""
+    kharon = tx_conn.kharon
     if kharon.is_push_sent:
         kharon.is_push_pending = True
         return
@@ -59,9 +59,9 @@ def push(srv: Srv) -> None:
 
 
 def _sail(kharon: Kharon) -> None:
-    srv = kharon.srv
-    link = srv.net
-    kharon.wpos = srv.end()
+    tx_conn = kharon.tx_conn
+    link = tx_conn.net
+    kharon.wpos = tx_conn.end()
     kharon.is_push_pending = False
     kharon.is_push_sent = True
     kharon.trips += 1
@@ -72,10 +72,10 @@ def _sail(kharon: Kharon) -> None:
 
 def end_push(kharon: Kharon) -> None:
     """The Kharon is back in TX with the written position."""
-    srv = kharon.srv
+    tx_conn = kharon.tx_conn
     kharon.is_push_sent = False
-    if not srv.alive:
+    if not tx_conn.alive:
         return
-    accept_wpos(srv, kharon.wpos)
+    accept_wpos(tx_conn, kharon.wpos)
     if kharon.is_push_pending:
         _sail(kharon)

@@ -68,9 +68,9 @@ PROTOCOL_VERSION = 6
 def _accept(tx: Tx, msg: IprotoMsg) -> bool:
     """Recycle output, count it, check the schema version; False if
     already answered (or sent back: `_defer`)."""
-    srv = msg.srv
-    held = accept_wpos(srv, msg.wpos)
-    if (held > tx.net_obuf_max or srv.deferring) and _defer(tx, msg, held):
+    tx_conn = msg.tx_conn
+    held = accept_wpos(tx_conn, msg.wpos)
+    if (held > tx.net_obuf_max or tx_conn.deferring) and _defer(tx, msg, held):
         return False
     tx.req_counts[msg.type] += 1
     return not msg.schema_version or _schema_ok(tx, msg)
@@ -91,21 +91,21 @@ def _defer(tx: Tx, msg: IprotoMsg, held: int) -> bool:
     earlier one was sent back (the order of requests holds); net sends it
     again when output drained (net/connection.py, "Output bound"). True if
     sent back."""
-    srv = msg.srv
-    if not srv.alive:
+    tx_conn = msg.tx_conn
+    if not tx_conn.alive:
         return False  # closed: nothing is written any more, run it
     if msg.bounce == RETRY:
-        srv.deferring = False
-    if not srv.deferring and held <= tx.net_obuf_max:
+        tx_conn.deferring = False
+    if not tx_conn.deferring and held <= tx.net_obuf_max:
         return False
-    srv.deferring = True
+    tx_conn.deferring = True
     msg.bounce = BOUNCED
     return True
 
 
 def _error(tx: Tx, msg: IprotoMsg, err: BoxError) -> None:
     tx.errors += 1
-    reply_error(msg.srv, msg, tx.schema.version, err, tx.packb)
+    reply_error(msg.tx_conn, msg, tx.schema.version, err, tx.packb)
 
 
 def reply_failure(tx: Tx, msg: IprotoMsg, exc: Exception) -> None:
@@ -146,9 +146,9 @@ def handlers(tx: Tx) -> dict[int, Callable[[IprotoMsg], Any]]:
 def process_error(tx: Tx, msg: IprotoMsg) -> None:
     """A request net could not decode: reply with the error it found (for a
     bad header, with the sync net read before the failure)."""
-    srv = msg.srv
-    held = accept_wpos(srv, msg.wpos)
-    if (held > tx.net_obuf_max or srv.deferring) and _defer(tx, msg, held):
+    tx_conn = msg.tx_conn
+    held = accept_wpos(tx_conn, msg.wpos)
+    if (held > tx.net_obuf_max or tx_conn.deferring) and _defer(tx, msg, held):
         return
     assert msg.diag is not None  # the error route carries one
     _error(tx, msg, msg.diag)
@@ -158,36 +158,36 @@ def process_error(tx: Tx, msg: IprotoMsg) -> None:
 
 
 def process_ping(tx: Tx, msg: IprotoMsg) -> None:
-    srv = msg.srv
-    held = accept_wpos(srv, msg.wpos)
-    if (held > tx.net_obuf_max or srv.deferring) and _defer(tx, msg, held):
+    tx_conn = msg.tx_conn
+    held = accept_wpos(tx_conn, msg.wpos)
+    if (held > tx.net_obuf_max or tx_conn.deferring) and _defer(tx, msg, held):
         return
     if not msg.schema_version or _schema_ok(tx, msg):
-        reply_ok(srv, msg, tx.schema.version)
+        reply_ok(tx_conn, msg, tx.schema.version)
 
 
 def process_id(tx: Tx, msg: IprotoMsg) -> None:
     if not _accept(tx, msg):
         return
     req = msg.req
-    session = msg.srv.session
+    session = msg.tx_conn.session
     session.features = FEATURES.intersection(req.features)
     session.packb = (tx.packb_ext if C.FEATURE_ERROR_EXTENSION in session.features
                      else tx.packb)
     body = tx.packb({C.VERSION: PROTOCOL_VERSION, C.FEATURES: sorted(FEATURES),
                        C.AUTH_TYPE: CHAP_SHA1})
-    reply_map(msg.srv, msg, tx.schema.version, body)
+    reply_map(msg.tx_conn, msg, tx.schema.version, body)
 
 
 def process_auth(tx: Tx, msg: IprotoMsg) -> None:
     if not _accept(tx, msg):
         return
     try:
-        msg.srv.session.user = authenticate(tx, msg.srv.session, msg.req.user, msg.req.tuple)
+        msg.tx_conn.session.user = authenticate(tx, msg.tx_conn.session, msg.req.user, msg.req.tuple)
     except BoxError as e:
         _error(tx, msg, e)
         return
-    reply_ok(msg.srv, msg, tx.schema.version)
+    reply_ok(msg.tx_conn, msg, tx.schema.version)
 
 
 def authenticate(tx: Tx, session: Any, user_name: str, tup: list[Any]) -> Any:
@@ -225,9 +225,9 @@ def process_eval(tx: Tx, msg: IprotoMsg) -> None:
 
 
 def process_call(tx: Tx, msg: IprotoMsg) -> Any:
-    srv = msg.srv
-    held = accept_wpos(srv, msg.wpos)
-    if (held > tx.net_obuf_max or srv.deferring) and _defer(tx, msg, held):
+    tx_conn = msg.tx_conn
+    held = accept_wpos(tx_conn, msg.wpos)
+    if (held > tx.net_obuf_max or tx_conn.deferring) and _defer(tx, msg, held):
         return None
     tx.req_counts[msg.type] += 1
     if msg.schema_version and not _schema_ok(tx, msg):
@@ -236,15 +236,16 @@ def process_call(tx: Tx, msg: IprotoMsg) -> Any:
     proc = tx.procedures.get(name) or _builtin(tx, name)
     try:
         # Access first: a user without execute must not learn what exists.
-        check_execute(tx, srv.session.user, name)
+        check_execute(tx, tx_conn.session.user, name)
     except BoxError as e:
         _error(tx, msg, e)
         return None
     if proc is None:
         _error(tx, msg, BoxError(ER.NO_SUCH_PROC, name))
         return None
-    sid = msg.stream_id
-    fiber = Fiber(tx, srv.session, msg.sync, sid, srv.session.txns.get(sid) if sid else None)
+    stream_id = msg.stream_id
+    fiber = Fiber(tx, tx_conn.session, msg.sync, stream_id,
+                  tx_conn.session.txns.get(stream_id) if stream_id else None)
     if proc.is_async:
         tx.discard_input(msg)
         return _call_in_fiber(tx, msg, fiber, proc, args)
@@ -306,7 +307,7 @@ async def _call_in_fiber(tx: Tx, msg: IprotoMsg, fiber: Fiber, proc: Procedure,
 
 async def _await_in_fiber(tx: Tx, msg: IprotoMsg, fiber: Fiber, awaitable: Any) -> None:
     current.set(fiber)  # this task's own context
-    net = msg.srv.net
+    net = msg.tx_conn.net
     net.in_progress += 1
     net.in_progress_total += 1
     try:
@@ -327,29 +328,29 @@ def _reply_call(tx: Tx, msg: IprotoMsg, result: Any) -> None:
     values = lua_values(result)
     if msg.type == C.CALL_16:
         values = call16_tuples(values)
-    pack = msg.srv.session.packb
+    pack = msg.tx_conn.session.packb
     try:
         items = [pack(v) for v in values]
     except Exception as e:  # noqa: BLE001 - e.g. a value msgpack cannot encode
         _error(tx, msg, BoxError(ER.PROC_LUA, message=f"Failed to encode the result: {e}",
                                   type_name=type(e).__name__))
         return
-    reply_data(msg.srv, msg, tx.schema.version, items)
+    reply_data(msg.tx_conn, msg, tx.schema.version, items)
 
 
 # -- SELECT and DML ---------------------------------------------------------------
 
 
 def process_select(tx: Tx, msg: IprotoMsg) -> None:
-    srv = msg.srv
-    held = accept_wpos(srv, msg.wpos)
-    if (held > tx.net_obuf_max or srv.deferring) and _defer(tx, msg, held):
+    tx_conn = msg.tx_conn
+    held = accept_wpos(tx_conn, msg.wpos)
+    if (held > tx.net_obuf_max or tx_conn.deferring) and _defer(tx, msg, held):
         return
     tx.req_counts[C.SELECT] += 1
     if msg.schema_version and not _schema_ok(tx, msg):
         return
     req: DmlRequest = msg.req
-    user = srv.session.user
+    user = tx_conn.session.user
     position = None
     try:
         if req.iterator >= 12:  # Tarantool checks this before anything else
@@ -364,7 +365,7 @@ def process_select(tx: Tx, msg: IprotoMsg) -> None:
             index = space.index(req.index_id, req.index_name)
             data: Space | View = space
             if msg.stream_id:
-                txn = srv.session.txns.get(msg.stream_id)
+                txn = tx_conn.session.txns.get(msg.stream_id)
                 if txn is not None:
                     data = txn.view(space)
             after = None
@@ -381,9 +382,9 @@ def process_select(tx: Tx, msg: IprotoMsg) -> None:
         _error(tx, msg, e)
         return
     if position is not None:
-        reply_data(srv, msg, tx.schema.version, items, position=position)
+        reply_data(tx_conn, msg, tx.schema.version, items, position=position)
     else:
-        reply_data(srv, msg, tx.schema.version, items)
+        reply_data(tx_conn, msg, tx.schema.version, items)
 
 
 def process_dml(tx: Tx, msg: IprotoMsg) -> None:
@@ -393,12 +394,12 @@ def process_dml(tx: Tx, msg: IprotoMsg) -> None:
     t = msg.type
     try:
         space = tx.schema.space(req.space_id, req.space_name)
-        tx.schema.privileges.check(msg.srv.session.user, "space", space.id, space.name, W)
+        tx.schema.privileges.check(msg.tx_conn.session.user, "space", space.id, space.name, W)
         space = tx.schema.user_space(space.id)
         index = space.index(req.index_id, req.index_name) if t == C.UPDATE or t == C.DELETE else None
         data: Space | View = space
         if msg.stream_id:
-            txn = msg.srv.session.txns.get(msg.stream_id)
+            txn = msg.tx_conn.session.txns.get(msg.stream_id)
             if txn is not None:
                 data = txn.view(space)
         if t == C.INSERT:
@@ -417,7 +418,7 @@ def process_dml(tx: Tx, msg: IprotoMsg) -> None:
     except BoxError as e:
         _error(tx, msg, e)
         return
-    reply_data(msg.srv, msg, tx.schema.version, [] if result is None else [result])
+    reply_data(msg.tx_conn, msg, tx.schema.version, [] if result is None else [result])
 
 
 # -- watchers ------------------------------------------------------------------------
@@ -425,29 +426,29 @@ def process_dml(tx: Tx, msg: IprotoMsg) -> None:
 
 def process_watch(tx: Tx, msg: IprotoMsg) -> None:
     """No reply, ever (the event is the answer)."""
-    srv = msg.srv
-    held = accept_wpos(srv, msg.wpos)
-    if (held > tx.net_obuf_max or srv.deferring) and _defer(tx, msg, held):
+    tx_conn = msg.tx_conn
+    held = accept_wpos(tx_conn, msg.wpos)
+    if (held > tx.net_obuf_max or tx_conn.deferring) and _defer(tx, msg, held):
         return
-    tx.watchers.watch(srv.session, msg.req, msg.sync)
-    msg.wpos = srv.end()
+    tx.watchers.watch(tx_conn.session, msg.req, msg.sync)
+    msg.wpos = tx_conn.end()
 
 
 def process_unwatch(tx: Tx, msg: IprotoMsg) -> None:
-    srv = msg.srv
-    held = accept_wpos(srv, msg.wpos)
-    if (held > tx.net_obuf_max or srv.deferring) and _defer(tx, msg, held):
+    tx_conn = msg.tx_conn
+    held = accept_wpos(tx_conn, msg.wpos)
+    if (held > tx.net_obuf_max or tx_conn.deferring) and _defer(tx, msg, held):
         return
-    tx.watchers.unwatch(srv.session, msg.req)
-    msg.wpos = srv.end()
+    tx.watchers.unwatch(tx_conn.session, msg.req)
+    msg.wpos = tx_conn.end()
 
 
 def process_watch_once(tx: Tx, msg: IprotoMsg) -> None:
     if not _accept(tx, msg):
         return
     current = tx.watchers.get(msg.req)
-    items = [] if current is None else [msg.srv.session.packb(current[1])]
-    reply_data(msg.srv, msg, tx.schema.version, items)
+    items = [] if current is None else [msg.tx_conn.session.packb(current[1])]
+    reply_data(msg.tx_conn, msg, tx.schema.version, items)
 
 
 # -- transactions in streams ------------------------------------------------------
@@ -456,35 +457,35 @@ def process_watch_once(tx: Tx, msg: IprotoMsg) -> None:
 def process_begin(tx: Tx, msg: IprotoMsg) -> None:
     if not _accept(tx, msg):
         return
-    txns = msg.srv.session.txns
+    txns = msg.tx_conn.session.txns
     if msg.stream_id in txns:
         _error(tx, msg, BoxError(ER.ACTIVE_TRANSACTION))
         return
     req = msg.req
     txns[msg.stream_id] = tx.new_txn(req.timeout, req.isolation)
-    reply_ok(msg.srv, msg, tx.schema.version)
+    reply_ok(msg.tx_conn, msg, tx.schema.version)
 
 
 def process_commit(tx: Tx, msg: IprotoMsg) -> None:
     if not _accept(tx, msg):
         return
-    txn = msg.srv.session.txns.pop(msg.stream_id, None)
+    txn = msg.tx_conn.session.txns.pop(msg.stream_id, None)
     if txn is not None:  # COMMIT with no transaction is fine (as Tarantool)
         try:
             txn.commit()
         except BoxError as e:
             _error(tx, msg, e)
             return
-    reply_ok(msg.srv, msg, tx.schema.version)
+    reply_ok(msg.tx_conn, msg, tx.schema.version)
 
 
 def process_rollback(tx: Tx, msg: IprotoMsg) -> None:
     if not _accept(tx, msg):
         return
-    txn = msg.srv.session.txns.pop(msg.stream_id, None)
+    txn = msg.tx_conn.session.txns.pop(msg.stream_id, None)
     if txn is not None:
         txn.rollback()
-    reply_ok(msg.srv, msg, tx.schema.version)
+    reply_ok(msg.tx_conn, msg, tx.schema.version)
 
 
 # -- the connection's life --------------------------------------------------------
@@ -492,29 +493,29 @@ def process_rollback(tx: Tx, msg: IprotoMsg) -> None:
 
 def process_connect(tx: Tx, msg: ServiceMsg) -> None:
     """Make the session and write the greeting (`tx_process_connect`)."""
-    srv, session = tx.new_session(msg)
-    srv.obuf[srv.p_obuf].dup(encode_greeting(tx.version, tx.instance_uuid, session.salt))
-    msg.srv = srv
-    msg.wpos = srv.end()
+    tx_conn, session = tx.new_session(msg)
+    tx_conn.obuf[tx_conn.cur_obuf].dup(encode_greeting(tx.version, tx.instance_uuid, session.salt))
+    msg.tx_conn = tx_conn
+    msg.wpos = tx_conn.end()
 
 
 def process_disconnect(tx: Tx, msg: ServiceMsg) -> None:
-    srv = msg.srv
-    if srv is None:
+    tx_conn = msg.tx_conn
+    if tx_conn is None:
         return
-    srv.alive = False
-    srv.kharon.is_push_pending = False  # a returning Kharon must not sail again
-    session = srv.session
+    tx_conn.alive = False
+    tx_conn.kharon.is_push_pending = False  # a returning Kharon must not sail again
+    session = tx_conn.session
     if session is not None:
         session.closed = True
         tx.watchers.drop_session(session)
 
 
 def process_destroy(tx: Tx, msg: ServiceMsg) -> None:
-    srv = msg.srv
-    if srv is None:
+    tx_conn = msg.tx_conn
+    if tx_conn is None:
         return
-    session = srv.session
+    session = tx_conn.session
     if session is not None:
         # Every request the connection sent has run (destroy waits for
         # that): transactions still open are rolled back now.
@@ -522,5 +523,5 @@ def process_destroy(tx: Tx, msg: ServiceMsg) -> None:
             txn.rollback()
         session.txns.clear()
         tx.sessions.pop(session.id, None)
-    srv.obuf[0].release()
-    srv.obuf[1].release()
+    tx_conn.obuf[0].release()
+    tx_conn.obuf[1].release()

@@ -18,7 +18,7 @@ from typing import Any
 
 import msgpack
 
-from ..iproto_msg import IprotoMsg, Srv
+from ..iproto_msg import IprotoMsg, TxConn
 from ..protocol import constants as C
 from ..protocol.codec import DATA_PREFIX_LEN, HEADER_LEN, SCHEMA_VERSION_MASK, pack_header_into
 from ..protocol.errors import BoxError, encode_error_body
@@ -31,60 +31,60 @@ _OK_EMPTY_LEN = _OK_EMPTY.size  # 29
 _DATA_HEAD = HEADER_LEN + DATA_PREFIX_LEN
 
 
-def reply_ok(srv: Srv, msg: IprotoMsg, schema_version: int) -> None:
+def reply_ok(tx_conn: TxConn, msg: IprotoMsg, schema_version: int) -> None:
     """OK with an empty map body (PING, AUTH, ...)."""
-    ob = srv.obuf[srv.p_obuf]
+    ob = tx_conn.obuf[tx_conn.cur_obuf]
     buf, off = ob.alloc(_OK_EMPTY_LEN)
     _OK_EMPTY.pack_into(buf, off, 0xCE, _OK_EMPTY_LEN - 5, 0x83, C.REQUEST_TYPE, 0xCE, C.OK,
                         C.SYNC, 0xCF, msg.sync, C.SCHEMA_VERSION, 0xCE,
                         schema_version & SCHEMA_VERSION_MASK, 0x80)
-    msg.wpos = (srv.p_obuf, ob.used)
+    msg.wpos = (tx_conn.cur_obuf, ob.used)
     if msg.stream_id:
-        _mark_txn(srv, msg)
+        _mark_txn(tx_conn, msg)
 
 
-def _mark_txn(srv: Srv, msg: IprotoMsg) -> None:
+def _mark_txn(tx_conn: TxConn, msg: IprotoMsg) -> None:
     """Tell net whether the stream keeps a transaction open after this request."""
-    msg.txn_open = msg.stream_id in srv.session.txns
+    msg.txn_open = msg.stream_id in tx_conn.session.txns
 
 
-def reply_map(srv: Srv, msg: IprotoMsg, schema_version: int, body: bytes) -> None:
+def reply_map(tx_conn: TxConn, msg: IprotoMsg, schema_version: int, body: bytes) -> None:
     """OK with an encoded body map (ID)."""
-    _packet(srv, msg.sync, C.OK, schema_version, body)
-    msg.wpos = srv.end()
+    _packet(tx_conn, msg.sync, C.OK, schema_version, body)
+    msg.wpos = tx_conn.end()
     if msg.stream_id:
-        _mark_txn(srv, msg)
+        _mark_txn(tx_conn, msg)
 
 
-def reply_error(srv: Srv, msg: IprotoMsg, schema_version: int, err: BoxError, packb: Any) -> None:
-    _packet(srv, msg.sync, C.TYPE_ERROR | err.code, schema_version, encode_error_body(err, packb))
-    msg.wpos = srv.end()
+def reply_error(tx_conn: TxConn, msg: IprotoMsg, schema_version: int, err: BoxError, packb: Any) -> None:
+    _packet(tx_conn, msg.sync, C.TYPE_ERROR | err.code, schema_version, encode_error_body(err, packb))
+    msg.wpos = tx_conn.end()
     if msg.stream_id:
-        _mark_txn(srv, msg)
+        _mark_txn(tx_conn, msg)
 
 
-def reply_data(srv: Srv, msg: IprotoMsg, schema_version: int, items: list[bytes],
+def reply_data(tx_conn: TxConn, msg: IprotoMsg, schema_version: int, items: list[bytes],
                position: str | None = None) -> None:
     """OK with `{DATA: [...]}`: `items` are the encoded elements; with a
     pagination `position`, `{DATA: [...], POSITION: position}`."""
     if position is None:
-        _data_packet(srv, msg.sync, C.OK, schema_version, items, len(items))
+        _data_packet(tx_conn, msg.sync, C.OK, schema_version, items, len(items))
     else:
         tail = bytes((C.POSITION,)) + msgpack.packb(position)
-        _data_packet(srv, msg.sync, C.OK, schema_version, items, len(items), tail)
-    msg.wpos = srv.end()
+        _data_packet(tx_conn, msg.sync, C.OK, schema_version, items, len(items), tail)
+    msg.wpos = tx_conn.end()
     if msg.stream_id:
-        _mark_txn(srv, msg)
+        _mark_txn(tx_conn, msg)
 
 
 
-def write_chunk(srv: Srv, sync: int, schema_version: int, item: bytes) -> None:
+def write_chunk(tx_conn: TxConn, sync: int, schema_version: int, item: bytes) -> None:
     """An IPROTO_CHUNK push: `{DATA: [value]}` with the running request's sync."""
-    _data_packet(srv, sync, C.CHUNK, schema_version, [item], 1)
+    _data_packet(tx_conn, sync, C.CHUNK, schema_version, [item], 1)
 
 
-def _packet(srv: Srv, sync: int, code: int, schema_version: int, body: bytes) -> None:
-    ob = srv.obuf[srv.p_obuf]
+def _packet(tx_conn: TxConn, sync: int, code: int, schema_version: int, body: bytes) -> None:
+    ob = tx_conn.obuf[tx_conn.cur_obuf]
     buf, off = ob.alloc(HEADER_LEN)
     ob.dup(body)
     pack_header_into(buf, off, HEADER_LEN - 5 + len(body), code, sync, schema_version)
@@ -95,10 +95,10 @@ _DATA_HEADER = struct.Struct(">BIBBBIBBQBBIBBBI")
 SMALL_REPLY = 16384
 
 
-def _data_packet(srv: Srv, sync: int, code: int, schema_version: int, items: list[bytes],
+def _data_packet(tx_conn: TxConn, sync: int, code: int, schema_version: int, items: list[bytes],
                  count: int, tail: bytes = b"") -> None:
     """A `{DATA: [items]}` packet; `tail` is more key-value pairs of the body map."""
-    ob = srv.obuf[srv.p_obuf]
+    ob = tx_conn.obuf[tx_conn.cur_obuf]
     if count == 1 and not tail:
         body = items[0]
     elif count == 0 and not tail:

@@ -9,7 +9,7 @@ the routes.
 What TX knows of an iproto thread is its `NetLink`, made by the wiring
 (`styx/routes.py`): the pipes both ways, the routes TX starts towards it,
 and the thread's functions TX may run there by message (statistics,
-configuration). Each connection's `Srv` holds its thread's link. TX never
+configuration). Each connection's `TxConn` holds its thread's link. TX never
 imports net/.
 """
 
@@ -29,7 +29,7 @@ from .. import cbus
 from ..box.schema import Schema
 from ..box.txn import Txn
 from ..box.users import Users
-from ..iproto_msg import DiscardMsg, IprotoMsg, ServiceMsg, Srv
+from ..iproto_msg import DiscardMsg, IprotoMsg, ServiceMsg, TxConn
 from ..memory import Obuf, SlabCache
 from ..protocol import constants as C
 from ..protocol.errors import ER, BoxError
@@ -172,20 +172,20 @@ class Tx:
 
     # -- sessions -----------------------------------------------------------------
 
-    def new_session(self, msg: ServiceMsg) -> tuple[Srv, Session]:
-        srv = Srv(msg.conn, self.nets[msg.net],
+    def new_session(self, msg: ServiceMsg) -> tuple[TxConn, Session]:
+        tx_conn = TxConn(msg.conn, self.nets[msg.net],
                   (Obuf(self.slabc, OBUF_START), Obuf(self.slabc, OBUF_START)))
-        session = Session(next(self._session_ids), srv, self.users.by_id[0], msg.peer, self.packb)
-        srv.session = session
+        session = Session(next(self._session_ids), tx_conn, self.users.by_id[0], msg.peer, self.packb)
+        tx_conn.session = session
         self.sessions[session.id] = session
-        return srv, session
+        return tx_conn, session
 
     def _send_event(self, session: Session, packet: bytes) -> None:
         if session.closed:
             return
-        srv = session.srv
-        srv.obuf[srv.p_obuf].dup(packet)
-        kharon_push(srv)
+        tx_conn = session.tx_conn
+        tx_conn.obuf[tx_conn.cur_obuf].dup(packet)
+        kharon_push(tx_conn)
 
     def broadcast_system_keys(self) -> None:
         """Tarantool's own keys, set at start (box.shutdown only at shutdown)."""
@@ -202,7 +202,7 @@ class Tx:
         return txn
 
     def discard_input(self, msg: IprotoMsg) -> None:
-        net = msg.srv.net
+        net = msg.tx_conn.net
         net.pipe.push(DiscardMsg(net.discard_route, msg))
 
     def push_chunk(self, session: Session, sync: int, value: Any) -> None:
@@ -210,9 +210,9 @@ class Tx:
         if session.closed:
             raise BoxError(ER.SESSION_CLOSED)
         item = session.packb(value)
-        srv = session.srv
-        write_chunk(srv, sync, self.schema.version, item)
-        kharon_push(srv)
+        tx_conn = session.tx_conn
+        write_chunk(tx_conn, sync, self.schema.version, item)
+        kharon_push(tx_conn)
 
     # -- configuration and statistics -------------------------------------------------
 

@@ -16,7 +16,7 @@ import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from styx.iproto_msg import IprotoMsg, Srv
+from styx.iproto_msg import IprotoMsg, TxConn
 from styx.memory import Obuf, SlabCache
 from styx.net.connection import (
     ALIVE,
@@ -152,7 +152,7 @@ class Harness:
         self.server.setblocking(False)
         self.conn = Connection(self.th, self.server, "peer", 1)  # type: ignore[arg-type]
         obufs = (Obuf(SlabCache(), 1024), Obuf(SlabCache(), 1024))
-        self.conn.srv = Srv(self.conn, 0, obufs)
+        self.conn.tx_conn = TxConn(self.conn, 0, obufs)
         self.conn.start_input(STOP_STARTING)
         self.fd = self.conn.fd
         self.sent = 0
@@ -585,32 +585,32 @@ def test_rotation_property(sc: tuple[list[bytes], list[int], list[int], int, int
 # -- output: the obuf rotation ------------------------------------------------------------------
 
 
-def make_srv() -> tuple[Srv, SlabCache]:
+def make_srv() -> tuple[TxConn, SlabCache]:
     c = SlabCache(min_size=512)
-    return Srv(None, 0, (Obuf(c, 512), Obuf(c, 512))), c
+    return TxConn(None, 0, (Obuf(c, 512), Obuf(c, 512))), c
 
 
 def test_accept_wpos_inside_current_releases_other_and_switches() -> None:
-    srv, c = make_srv()
-    srv.obuf[0].dup(b"a" * 100)
-    assert srv.end() == (0, 100)
-    accept_wpos(srv, (0, 50))  # net is inside obuf 0, the one TX fills
-    assert srv.p_obuf == 1  # new output goes to the other, empty one
-    assert srv.obuf[0].used == 100  # still being written: kept
-    srv.obuf[1].dup(b"b" * 400)
-    srv.obuf[1].dup(b"b" * 300)  # does not fit the 512-byte slab: a second one, of 1024
-    assert [len(b) for b in srv.obuf[1].iov] == [512, 1024]
-    assert srv.end() == (1, 700)
+    tx_conn, c = make_srv()
+    tx_conn.obuf[0].dup(b"a" * 100)
+    assert tx_conn.end() == (0, 100)
+    accept_wpos(tx_conn, (0, 50))  # net is inside obuf 0, the one TX fills
+    assert tx_conn.cur_obuf == 1  # new output goes to the other, empty one
+    assert tx_conn.obuf[0].used == 100  # still being written: kept
+    tx_conn.obuf[1].dup(b"b" * 400)
+    tx_conn.obuf[1].dup(b"b" * 300)  # does not fit the 512-byte slab: a second one, of 1024
+    assert [len(b) for b in tx_conn.obuf[1].iov] == [512, 1024]
+    assert tx_conn.end() == (1, 700)
     used_before = c.used
-    accept_wpos(srv, (1, 0))  # net finished obuf 0 and is in obuf 1
+    accept_wpos(tx_conn, (1, 0))  # net finished obuf 0 and is in obuf 1
     # Recycled: emptied, its one small slab kept for the next replies.
-    assert srv.obuf[0].used == 0 and len(srv.obuf[0].iov) == 1
+    assert tx_conn.obuf[0].used == 0 and len(tx_conn.obuf[0].iov) == 1
     assert c.used == used_before
-    assert srv.p_obuf == 0
+    assert tx_conn.cur_obuf == 0
     # Next time round, obuf 1 keeps only its first slab.
-    srv.obuf[0].dup(b"c" * 10)
-    accept_wpos(srv, (0, 0))
-    assert srv.p_obuf == 1 and len(srv.obuf[1].iov) == 1 and srv.obuf[1].used == 0
+    tx_conn.obuf[0].dup(b"c" * 10)
+    accept_wpos(tx_conn, (0, 0))
+    assert tx_conn.cur_obuf == 1 and len(tx_conn.obuf[1].iov) == 1 and tx_conn.obuf[1].used == 0
     assert c.used == used_before - 1024
 
 
@@ -623,28 +623,29 @@ def test_recycle_gives_back_a_big_first_slab() -> None:
 
 
 def test_accept_wpos_in_other_obuf_changes_nothing() -> None:
-    srv, c = make_srv()
-    srv.obuf[0].dup(b"a" * 100)
-    accept_wpos(srv, (0, 0))
-    assert srv.p_obuf == 1
-    srv.obuf[1].dup(b"b" * 10)
-    state = (srv.p_obuf, srv.obuf[0].used, srv.obuf[1].used, len(srv.obuf[0].iov), len(srv.obuf[1].iov), c.used)
+    tx_conn, c = make_srv()
+    tx_conn.obuf[0].dup(b"a" * 100)
+    accept_wpos(tx_conn, (0, 0))
+    assert tx_conn.cur_obuf == 1
+    tx_conn.obuf[1].dup(b"b" * 10)
+    ob = tx_conn.obuf
+    state = (tx_conn.cur_obuf, ob[0].used, ob[1].used, len(ob[0].iov), len(ob[1].iov), c.used)
     for off in (0, 50, 100):
-        accept_wpos(srv, (0, off))  # net still drains obuf 0
-        assert (srv.p_obuf, srv.obuf[0].used, srv.obuf[1].used, len(srv.obuf[0].iov),
-                len(srv.obuf[1].iov), c.used) == state
+        accept_wpos(tx_conn, (0, off))  # net still drains obuf 0
+        assert (tx_conn.cur_obuf, tx_conn.obuf[0].used, tx_conn.obuf[1].used, len(tx_conn.obuf[0].iov),
+                len(tx_conn.obuf[1].iov), c.used) == state
 
 
 def test_accept_wpos_current_empty_does_not_switch() -> None:
-    srv, c = make_srv()
-    accept_wpos(srv, (0, 0))
-    assert srv.p_obuf == 0  # nothing written: stay
-    srv.obuf[0].dup(b"x")
-    accept_wpos(srv, (0, 1))
-    assert srv.p_obuf == 1
-    accept_wpos(srv, (1, 0))  # obuf 1 current and empty; obuf 0 fully written
-    assert srv.obuf[0].used == 0 and len(srv.obuf[0].iov) == 1  # recycled, slab kept
-    assert srv.p_obuf == 1
+    tx_conn, c = make_srv()
+    accept_wpos(tx_conn, (0, 0))
+    assert tx_conn.cur_obuf == 0  # nothing written: stay
+    tx_conn.obuf[0].dup(b"x")
+    accept_wpos(tx_conn, (0, 1))
+    assert tx_conn.cur_obuf == 1
+    accept_wpos(tx_conn, (1, 0))  # obuf 1 current and empty; obuf 0 fully written
+    assert tx_conn.obuf[0].used == 0 and len(tx_conn.obuf[0].iov) == 1  # recycled, slab kept
+    assert tx_conn.cur_obuf == 1
     assert c.used == 512
 
 
@@ -659,9 +660,9 @@ def test_obuf_full_cycle_with_net_flush(pipeline: int) -> None:
     the obufs rotate, and memory stays bounded."""
     h = Harness()
     try:
-        srv = h.conn.srv
-        assert srv is not None
-        slabc = srv.obuf[0].slabc
+        tx_conn = h.conn.tx_conn
+        assert tx_conn is not None
+        slabc = tx_conn.obuf[0].slabc
         expected = b""
         received = b""
         switches = 0
@@ -672,13 +673,13 @@ def test_obuf_full_cycle_with_net_flush(pipeline: int) -> None:
             snapshot = h.conn.wpos  # what net puts in each request it reads
             ends = []
             for i in batch:
-                before = srv.p_obuf
-                accept_wpos(srv, snapshot)
-                switches += srv.p_obuf != before
+                before = tx_conn.cur_obuf
+                accept_wpos(tx_conn, snapshot)
+                switches += tx_conn.cur_obuf != before
                 data = reply(i, sizes[i])
-                srv.obuf[srv.p_obuf].dup(data)
+                tx_conn.obuf[tx_conn.cur_obuf].dup(data)
                 expected += data
-                ends.append(srv.end())
+                ends.append(tx_conn.end())
             for end in ends:  # replies come back to net in order
                 h.conn.set_wend(end)
             h.th.feed.run()
@@ -703,11 +704,11 @@ def test_obuf_partial_write_resumes_at_the_right_byte() -> None:
     h = Harness()
     try:
         h.server.setsockopt(socket.SOL_SOCKET, socket.SO_SNDBUF, 4096)
-        srv = h.conn.srv
-        assert srv is not None
+        tx_conn = h.conn.tx_conn
+        assert tx_conn is not None
         data = bytes(i % 251 for i in range(1 << 20))
-        srv.obuf[0].dup(data)
-        h.conn.set_wend(srv.end())
+        tx_conn.obuf[0].dup(data)
+        h.conn.set_wend(tx_conn.end())
         h.th.feed.run()
         assert h.conn.writing and h.fd in h.th.loop.writers
         assert 0 < h.conn.wpos[1] < len(data) and h.conn.wpos[0] == 0
