@@ -21,12 +21,17 @@ def tarantool_server(tarantool_bin: str, setup: str, work_dir: Path,
     args = [tarantool_bin, str(SCRIPT), setup, str(work_dir)]
     if memtx_memory is not None:
         args.append(str(memtx_memory))
-    proc = subprocess.Popen(args, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+    # The log goes to a file: a pipe nobody reads would fill up and stop
+    # Tarantool mid-test once it logs enough (failed UPSERTs are logged).
+    log = work_dir / "tarantool.log"
+    with open(log, "w") as err:
+        proc = subprocess.Popen(args, stdout=subprocess.PIPE, stderr=err, text=True)
     try:
-        line = proc.stdout.readline()  # type: ignore[union-attr]
+        line = proc.stdout.readline()  # type: ignore[union-attr]  # stdout is a pipe
         if not line.startswith("PORT "):
             proc.kill()
-            raise RuntimeError(f"tarantool did not start: {line!r} {proc.communicate()[1]}")
+            proc.wait()
+            raise RuntimeError(f"tarantool did not start: {line!r} {log.read_text(errors='replace')}")
         yield int(line.split()[1])
     finally:
         if proc.poll() is None:
@@ -36,6 +41,5 @@ def tarantool_server(tarantool_bin: str, setup: str, work_dir: Path,
             except subprocess.TimeoutExpired:
                 proc.kill()
                 proc.wait()
-        for stream in (proc.stdout, proc.stderr):
-            if stream is not None:
-                stream.close()
+        if proc.stdout is not None:
+            proc.stdout.close()

@@ -4,8 +4,8 @@
 --     tarantool tarantool_server.lua <setup> <work_dir> [memtx_memory]
 --
 -- <setup> is `crud` (tests/apps/crud_app.py), `priv` (tests/apps/priv_app.py),
--- `memtx` (tests/apps/memtx_app.py), `ddl` (tests/apps/ddl_app.py) or `head`
--- (tests/apps/head_app.py).
+-- `memtx` (tests/apps/memtx_app.py), `ddl` (tests/apps/ddl_app.py), `head`
+-- (tests/apps/head_app.py) or `update` (tests/unit/test_update.py).
 -- Prints "PORT <n>" once listening, then serves until terminated.
 
 local setup, work_dir, memtx_memory = arg[1], arg[2], tonumber(arg[3])
@@ -92,6 +92,19 @@ function S.head()
         for i = 0, n - 1 do box.session.push({step = i}) end
         return 'done'
     end)
+end
+
+-- tests/unit/test_update.py: space `t` (id 512), {id unsigned, a, b, c any
+-- nullable}, a TREE primary key on id; guest is super.
+function S.update()
+    box.schema.user.grant('guest', 'super')
+    local s = box.schema.space.create('t', {id = 512, format = {
+        {name = 'id', type = 'unsigned'},
+        {name = 'a', type = 'any', is_nullable = true},
+        {name = 'b', type = 'any', is_nullable = true},
+        {name = 'c', type = 'any', is_nullable = true},
+    }})
+    s:create_index('pk', {parts = {1, 'unsigned'}})
 end
 
 S[setup]()

@@ -14,10 +14,7 @@ from __future__ import annotations
 import decimal
 import math
 import re
-import socket
 import struct
-import subprocess
-import time
 from collections.abc import Iterator
 from typing import Any
 
@@ -30,6 +27,7 @@ from msgpack import ExtType
 from styx.box.update import apply_update, apply_upsert, check_ops
 from styx.protocol.errors import ER, BoxError
 from tests.iproto import Raw
+from tests.oracle import tarantool_server
 
 NAMES = {"id": 0, "a": 1, "b": 2, "c": 3}
 T = [1, 10, "abc", 3.5, [1, 2], {"k": 1}, -5, 2**64 - 1, True, None, b"\x01\x02", "яzb"]
@@ -335,22 +333,7 @@ def test_upsert_skips_failing_ops():
 # ---------------------------------------------------------------------------
 # The oracle: Tarantool 2.6 over IPROTO
 
-SPACE = 512
-LUA = """
-local port, dir = arg[1], arg[2]
-box.cfg{listen = '127.0.0.1:' .. port, wal_mode = 'none', memtx_dir = dir,
-        log = dir .. '/tarantool.log', log_level = 5}
-box.schema.user.grant('guest', 'super', nil, nil, {if_not_exists = true})
-local s = box.schema.space.create('t', {id = 512, format = {
-    {name = 'id', type = 'unsigned'},
-    {name = 'a', type = 'any', is_nullable = true},
-    {name = 'b', type = 'any', is_nullable = true},
-    {name = 'c', type = 'any', is_nullable = true},
-}})
-s:create_index('pk', {parts = {1, 'unsigned'}})
-io.stdout:write('READY\\n')
-io.stdout:flush()
-"""
+SPACE = 512  # tests/lua/tarantool_server.lua, setup `update`
 
 
 class Client(Raw):
@@ -403,42 +386,12 @@ class Oracle:
         return ("ok", got[1][0] if got[1] else None)
 
 
-def _free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
-
-
 @pytest.fixture(scope="module")
 def oracle(tarantool_bin: str, tmp_path_factory: pytest.TempPathFactory) -> Iterator[Oracle]:
-    work = tmp_path_factory.mktemp("tarantool_update")
-    script = work / "oracle.lua"
-    script.write_text(LUA)
-    port = _free_port()
-    proc = subprocess.Popen([tarantool_bin, str(script), str(port), str(work)],
-                            stdout=subprocess.PIPE, stderr=subprocess.STDOUT)
-    try:
-        line = proc.stdout.readline() if proc.stdout else b""
-        assert line.strip() == b"READY", (line, (work / "tarantool.log").read_text(errors="replace"))
-        deadline = time.monotonic() + 10
-        while True:
-            try:
-                client = Client(port)
-                break
-            except OSError:
-                if time.monotonic() > deadline:
-                    raise
-                time.sleep(0.05)
+    with tarantool_server(tarantool_bin, "update", tmp_path_factory.mktemp("tarantool_update")) as port:
+        client = Client(port)
         yield Oracle(client)
         client.close()
-        assert proc.poll() is None, "tarantool died during the tests"
-    finally:
-        proc.terminate()
-        try:
-            proc.wait(5)
-        except subprocess.TimeoutExpired:
-            proc.kill()
-            proc.wait()
 
 
 def norm(v: Any) -> Any:
