@@ -255,7 +255,7 @@ class Connection:
         end = ibuf.wpos
         pos = start = end - self.parse_size
         budget = th.net_msg_max - th.msg_count
-        frames: list[tuple[int, int]] = []
+        frames: list[tuple[int, int, int]] = []
         fatal = None
         from_bytes = int.from_bytes
         # Framing pass: find the complete packets; the common 0xCE prefix inline.
@@ -281,19 +281,19 @@ class Connection:
                 self.to_read = hl + length
                 break
             if length:  # an empty packet gets no reply (as Tarantool)
-                frames.append((pos, pend))
+                frames.append((pos, pos + hl, pend))  # the packet, its header, its end
             pos = pend
         else:
             self.to_read = 3
         self.parse_size = end - pos
         if frames:
-            self._enqueue(frames, start, frames[-1][1], p, ibuf)
+            self._enqueue(frames, start, frames[-1][2], p, ibuf)
         if fatal is not None:
             self.fatal_error(BoxError(ER.INVALID_MSGPACK, str(fatal)))
         elif len(frames) >= budget and pos < end:
             th.stop_for_msg_max(self)
 
-    def _enqueue(self, frames: list[tuple[int, int]], start: int, stop: int, p: int,
+    def _enqueue(self, frames: list[tuple[int, int, int]], start: int, stop: int, p: int,
                  ibuf: Ibuf) -> None:
         """Decoding pass: one message per packet, pushed to TX."""
         th = self.thread
@@ -312,26 +312,47 @@ class Connection:
         self.in_tx += n  # stream_push takes back those it queues
         th.msg_count += n
         th.requests_total += n
-        for pos, pend in frames:
+        from_bytes = int.from_bytes
+        for pos, hstart, pend in frames:
             msg = IprotoMsg(self, tx_conn, p, pend - pos, wpos)
-            try:
-                while origin + u.tell() < pos:
-                    u.skip()  # empty packets before this one: just a zero length
-                u.skip()  # the length prefix, already read
-                hstart = origin + u.tell()
-                h = u.unpack()
-                hend = origin + u.tell()
+            # The common header, {0: fixint type, 1: uint sync}, is read in
+            # place. The unpacker then only catches up (skips) when a body
+            # follows; packets it has not seen yet are valid up to here.
+            hend = 0
+            if buf[hstart] == 0x82 and buf[hstart + 1] == 0 and buf[hstart + 2] < 0x80 \
+                    and buf[hstart + 3] == 1:
+                c = buf[hstart + 4]
+                if c < 0x80:
+                    sync, hend = c, hstart + 5
+                elif c == 0xCE:
+                    sync, hend = from_bytes(buf[hstart + 5:hstart + 9], "big"), hstart + 9
+                elif c == 0xCC:
+                    sync, hend = buf[hstart + 5], hstart + 6
+                elif c == 0xCD:
+                    sync, hend = from_bytes(buf[hstart + 5:hstart + 7], "big"), hstart + 7
+                elif c == 0xCF:
+                    sync, hend = from_bytes(buf[hstart + 5:hstart + 13], "big"), hstart + 13
                 if hend > pend:
-                    raise ValueError("the header overruns the packet")
-                if type(h) is dict and len(h) != map_size(buf, hstart):
-                    h = map_pairs(bytes(buf[hstart:hend]))
-                t, sync, sv, stream_id = decode_header(h)
-            except Exception as e:  # noqa: BLE001 - garbage in a header is a reply, not a crash
-                _header_failed(msg, e, th.tx.error)
-                origin = dec.resync(mv, pend, stop)
-                u = dec.u
-                push(msg)
-                continue
+                    hend = 0  # overruns the packet: the slow path says so
+            if hend:
+                t, sv, stream_id = buf[hstart + 2], 0, 0
+            else:
+                try:
+                    while origin + u.tell() < hstart:
+                        u.skip()  # what came before: prefixes, packets read in place
+                    h = u.unpack()
+                    hend = origin + u.tell()
+                    if hend > pend:
+                        raise ValueError("the header overruns the packet")
+                    if type(h) is dict and len(h) != map_size(buf, hstart):
+                        h = map_pairs(bytes(buf[hstart:hend]))
+                    t, sync, sv, stream_id = decode_header(h)
+                except Exception as e:  # noqa: BLE001 - garbage in a header is a reply, not a crash
+                    _header_failed(msg, e, th.tx.error)
+                    origin = dec.resync(mv, pend, stop)
+                    u = dec.u
+                    push(msg)
+                    continue
             msg.type = t
             msg.sync = sync
             msg.schema_version = sv
@@ -340,6 +361,8 @@ class Connection:
             body = NO_BODY
             if hend != pend:
                 try:
+                    while origin + u.tell() < hend:
+                        u.skip()
                     body = u.unpack()
                     if origin + u.tell() != pend:
                         raise ValueError("the body does not end with the packet")
@@ -369,6 +392,7 @@ class Connection:
                 self.stream_push(msg)
             else:
                 push(msg)
+        dec.finish()
 
     def stream_push(self, msg: IprotoMsg) -> None:
         """A request of a stream goes to TX only when the one before it is back:

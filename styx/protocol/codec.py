@@ -124,8 +124,9 @@ class PacketDecoder:
     """One reusable msgpack Unpacker for decoding runs of complete packets.
 
     `begin(view, start, end)` feeds `view[start:end]`, a run of complete
-    packets, in one copy. The caller then unpacks from `u`, and the buffer
-    position of the unpacker is `origin + u.tell()`. After a decode error
+    packets, in one copy. The caller then unpacks from `u` (or reads a
+    header in place and lets `u` skip it later), the buffer position of the
+    unpacker is `origin + u.tell()`, and `finish()` ends the run. After a decode error
     the unpacker's position is unknown: `resync(view, next, end)` continues
     with a fresh one from the next packet and returns the new origin.
     """
@@ -149,6 +150,13 @@ class PacketDecoder:
         self._end = u.tell() + self._fed
         u.feed(view[start:end])
         return self.origin
+
+    def finish(self) -> None:
+        """The run is done; what the caller read in place instead of
+        unpacking is consumed here, so the next run keeps this unpacker."""
+        left = self._end - self.u.tell()
+        if left > 0:
+            self.u.read_bytes(left)
 
     def resync(self, view: memoryview, start: int, end: int) -> int:
         self.u = new_unpacker()

@@ -806,3 +806,24 @@ def test_box_error_messages(code: int, args: tuple[Any, ...], message: str) -> N
     assert err.message == str(err) == message
     assert err.code == code and err.type_name == "ClientError" and err.errno == 0
     assert err.file == __file__ and err.line > 0
+
+
+def test_packet_decoder_keeps_its_unpacker_across_runs_read_in_place() -> None:
+    """A run whose packets were read in place (never unpacked) is consumed by
+    finish(): the next run goes on with the same unpacker, at the right place."""
+    ping = encode_packet({0: 0x40, 1: 7})
+    call = encode_packet({0: 10, 1: 8}, {0x22: "f", 0x21: [1]})
+    data = bytearray(ping * 3 + call)
+    view = memoryview(data)
+    dec = PacketDecoder()
+    dec.begin(view, 0, 3 * len(ping))
+    u = dec.u
+    dec.finish()  # nothing unpacked: the three PINGs were read in place
+    origin = dec.begin(view, 3 * len(ping), len(data))
+    assert dec.u is u
+    assert origin + u.tell() == 3 * len(ping)
+    u.skip()  # the length prefix
+    assert u.unpack() == {0: 10, 1: 8}
+    assert u.unpack() == {0x22: "f", 0x21: [1]}
+    dec.finish()
+    assert dec.u is u
