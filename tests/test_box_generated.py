@@ -190,6 +190,9 @@ class Gen:
                 field = self.pick([f["name"] for f in m.format] + ["nope", ""])
             elif self.draw(rare(25)):
                 field = self.pick([2**32 + 2, -2**31 - 1, 2**31, 2**63, b - 1 if b else 0, 1.5])
+            elif self.draw(rare(12)):  # JSON paths
+                field = self.pick(["[1]", "[2]", "[3][1]", "[4]['k']", "f1[1]", "f2.k", "[0]",
+                                   "[-1]", "[", "[2]x", "f0"])
             if op in "=!":
                 args = [self.value(kind)]
             elif op in "+-":

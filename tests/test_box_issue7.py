@@ -480,3 +480,21 @@ def test_guest_creating_a_space_is_denied_on_the_space(pair: Pair) -> None:
     """guest has read, write, execute on the universe, not create."""
     run_all(pair, [call("box.schema.space.create", "nf", {"id": 610}),
                    call("box.schema.space.create", "nf2", {"id": 611, "format": []})])
+
+
+def test_index_build_checks_tuples_against_the_new_format(boss: Pair) -> None:
+    """Building an index checks each tuple against the whole new format: the
+    field's type is the format's narrowed by the part (integer, not scalar)."""
+    create_space(boss, "ib", {"id": 612, "format": [
+        {"name": "a", "type": "any"}, {"name": "b", "type": "integer", "is_nullable": True}]})
+    try:
+        run_all(boss, [
+            call("box.space.ib:create_index", "pk", {"parts": [[1, "scalar"]]}),
+            ins(612, [1, None]), ins(612, [2, 5]),
+            call("box.space.ib.index.pk:alter", {"parts": [{"field": 2, "type": "scalar",
+                                                            "is_nullable": False}]}),
+            call("box.space.ib:create_index", "s", {"parts": [{"field": 2, "type": "number"}]}),
+            (SELECT, select_body(612, 0, 2, [])),
+        ])
+    finally:
+        run_all(boss, [call("box.space.ib:drop")])

@@ -129,13 +129,17 @@ class Space:
     def _refresh(self) -> None:
         """Recompute what checks need after the format or indexes change."""
         self.field_names = {f["name"]: i for i, f in enumerate(self.format) if "name" in f}
-        width = max([len(self.format)] + [p.fieldno + 1 for i in self.indexes for p in i.parts])
+        self.defs = self._defs(self.indexes)
+
+    def _defs(self, indexes: list[Index]) -> list[tuple[str, bool] | None]:
+        """Each field's (type, nullable) as the format and `indexes` make it."""
+        width = max([len(self.format)] + [p.fieldno + 1 for i in indexes for p in i.parts])
         defs: list[tuple[str, bool] | None] = [None] * width
         for i, f in enumerate(self.format):
             t = ft.field_type_by_name(str(f.get("type", "any"))) or ft.ANY
             nullable = bool(f.get("is_nullable", False))
             defs[i] = None if t == ft.ANY and nullable else (t, nullable)
-        for idx in self.indexes:
+        for idx in indexes:
             for p in idx.parts:
                 d = defs[p.fieldno]
                 if d is None or d[0] == ft.ANY:
@@ -143,7 +147,7 @@ class Space:
                 else:
                     stricter = ft.stricter_field_type(d[0], p.type) or p.type
                     defs[p.fieldno] = (stricter, d[1] and p.is_nullable)
-        self.defs = defs
+        return defs
 
     def make_index(self, iid: int, name: str, kind: str, parts: list[Part], unique: bool) -> Index:
         cls = TreeIndex if kind.upper() == "TREE" else HashIndex
@@ -159,9 +163,10 @@ class Space:
         if source is None and self.indexes:
             source = self.indexes[0]
         if source is not None:
+            defs = self._defs(self.indexes + [idx])  # the new format checks every tuple
             for data in source.iterate(C.ITER_ALL, ()):
                 fields = unpack_tuple(data)
-                ft.check_tuple(fields, _defs_for(idx))
+                ft.check_tuple(fields, defs)
                 if idx.unique and idx.find(fields) is not None:
                     raise self.duplicate(idx)
                 idx.put(fields, data)
@@ -417,11 +422,3 @@ class Space:
 
     def tuples(self) -> Iterable[bytes]:
         return self.pk.iterate(C.ITER_ALL, ()) if self.indexes else ()
-
-
-def _defs_for(idx: Index) -> list[tuple[str, bool] | None]:
-    width = max(p.fieldno for p in idx.parts) + 1
-    defs: list[tuple[str, bool] | None] = [None] * width
-    for p in idx.parts:
-        defs[p.fieldno] = (p.type, p.is_nullable)
-    return defs
