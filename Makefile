@@ -1,6 +1,7 @@
 # make serve: set up (venv, pip install) and serve on 127.0.0.1:3301.
 # make test:  set up, install Debian's tarantool (reference server and net.box
-#             client for the tests) if missing, run every test.
+#             client for the tests) if missing, lint and type-check (ruff,
+#             mypy), run every test.
 # make fuzz:  the raw-protocol fuzz tests at length (STYX_FUZZ_EXAMPLES, default
 #             20000 examples each; the suite runs 150).
 # make fuzz-diff: the generated differential test against Tarantool 2.6 at
@@ -15,7 +16,7 @@ STAMP := $(VENV)/.installed-stamp
 
 DIFF_EXAMPLES ?= 5000
 
-.PHONY: serve test fuzz fuzz-diff bench peers tarantool clean
+.PHONY: serve test lint fuzz fuzz-diff bench peers tarantool clean
 
 $(STAMP): pyproject.toml
 	$(PYTHON) -m venv $(VENV)
@@ -31,8 +32,13 @@ tarantool:
 serve: $(STAMP)
 	$(BIN)/styx serve examples/app.py --listen 127.0.0.1:3301
 
-test: $(STAMP) tarantool
+test: $(STAMP) tarantool lint
 	$(BIN)/python -m pytest -q
+
+# Lint and types (configured in pyproject.toml); part of `make test`.
+lint: $(STAMP)
+	$(BIN)/ruff check
+	$(BIN)/mypy
 
 fuzz: $(STAMP) tarantool
 	STYX_FUZZ_EXAMPLES=$${STYX_FUZZ_EXAMPLES:-20000} $(BIN)/python -m pytest -q tests/test_fuzz.py

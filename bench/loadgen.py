@@ -389,7 +389,7 @@ def worker_main(idx: int, port: int, nconn: int, inflight: int, kind: str,
         results.put(("done", idx, report))
         for c in conns:
             c.sock.close()
-    except BaseException:  # noqa: BLE001
+    except BaseException:  # noqa: BLE001 - whatever failed, the run goes on and says so
         results.put(("failed", idx, traceback.format_exc()))
 
 

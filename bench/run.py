@@ -34,8 +34,8 @@ from typing import Any
 sys.dont_write_bytecode = True  # keep bench/ free of __pycache__
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 
-import loadgen  # noqa: E402
-import servers  # noqa: E402
+import loadgen  # noqa: E402 - after the sys.path entry that makes it importable
+import servers  # noqa: E402 - after the sys.path entry that makes it importable
 
 # name -> (request kind, pipelined?)
 SCENARIOS = {
@@ -295,7 +295,7 @@ def run_memory(srv: servers.ServerProc, n: int, window: int) -> dict[str, Any]:
             socks, _ = loadgen.open_many(srv.port, 1, timeout=10)
             after = loadgen.ping_all(socks, timeout=10)
             socks[0].close()
-        except Exception as e:  # noqa: BLE001
+        except Exception as e:  # noqa: BLE001 - whatever failed, the run goes on and says so
             ping.setdefault("errors", []).append(f"after closing all: {e}")
     res.update({
         "rss_before": rss0, "rss_idle": rss1, "rss_after_ping": rss2, "rss_after_close": rss3,
@@ -346,7 +346,7 @@ def run_tuples(srv: servers.ServerProc, n: int, nconn: int, inflight: int) -> di
     try:
         count = loadgen.call(srv.port, "box.space.mem:len", [])
         res["count"] = count[0] if isinstance(count, list) and count else count
-    except Exception as e:  # noqa: BLE001
+    except Exception as e:  # noqa: BLE001 - whatever failed, the run goes on and says so
         res["count"] = None
         res["error_samples"].append(f"box.space.mem:len(): {e}")
         res["errors"] += 1
@@ -411,7 +411,7 @@ def check_txn_space(srv: servers.ServerProc, r: dict[str, Any], per_txn: int, ri
             _add_error(r, f"connection {g} sent {n} requests: not whole transactions of {per_txn}")
     try:
         tuples = loadgen.select_all(srv.port, loadgen.TXN_SPACE)
-    except Exception as e:  # noqa: BLE001
+    except Exception as e:  # noqa: BLE001 - whatever failed, the run goes on and says so
         _add_error(r, f"SELECT all of space txn: {e}")
         return
     want = []
@@ -463,7 +463,7 @@ def run_styx_only(srv: servers.ServerProc, name: str, args: argparse.Namespace, 
             srv.start()
         try:
             fill = loadgen.fill_space(srv.port, nkeys, loadgen.TXN_SPACE, val=loadgen.value2, timeout=60)
-        except Exception as e:  # noqa: BLE001
+        except Exception as e:  # noqa: BLE001 - whatever failed, the run goes on and says so
             out["failures"].append(f"{label}: resetting space txn: {e!r}")
             log(f"      FAILED resetting space txn: {e!r}")
             continue
@@ -537,7 +537,7 @@ def bench_server(srv: servers.ServerProc, args: argparse.Namespace) -> dict[str,
             log(f"   memory: {args.memory_connections} idle connections")
             try:
                 m = run_memory(srv, args.memory_connections, args.memory_window)
-            except Exception as e:  # noqa: BLE001
+            except Exception as e:  # noqa: BLE001 - whatever failed, the run goes on and says so
                 out["failures"].append(f"memory: {e!r}" + (f"; {srv.death()}" if not srv.alive() else ""))
                 log(f"      FAILED: {e!r}")
             else:
@@ -554,7 +554,7 @@ def bench_server(srv: servers.ServerProc, args: argparse.Namespace) -> dict[str,
                 f"{args.tuples_connections} conn x {args.tuples_inflight} in flight")
             try:
                 t = run_tuples(srv, args.tuples, args.tuples_connections, args.tuples_inflight)
-            except Exception as e:  # noqa: BLE001
+            except Exception as e:  # noqa: BLE001 - whatever failed, the run goes on and says so
                 out["failures"].append(f"tuples: {e!r}" + (f"; {srv.death()}" if not srv.alive() else ""))
                 log(f"      FAILED: {e!r}")
             else:

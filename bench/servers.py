@@ -209,7 +209,7 @@ def stop_all() -> None:
     for s in list(_live):
         try:
             s.stop()
-        except Exception:  # noqa: BLE001
+        except Exception:  # noqa: BLE001 - whatever failed, the run goes on and says so
             if s.proc is not None and s.proc.poll() is None:
                 s.proc.kill()
 

@@ -37,8 +37,9 @@ import struct
 import subprocess
 import time
 from collections import Counter
+from collections.abc import Callable, Iterator
 from pathlib import Path
-from typing import Any, Callable, Iterator, NamedTuple
+from typing import Any, NamedTuple
 
 import msgpack
 import pytest
@@ -624,7 +625,7 @@ def check(pair: Pair, rtype: int, body: dict[int, Any], known: Counter[str] | No
     if not same(pair, rtype, body, t, s):
         bug = known_bug(rtype, body, t, s) if known is not None else None
         assert bug is not None, explain(rtype, body, t, s)
-        known[bug] += 1  # type: ignore[index]
+        known[bug] += 1  # type: ignore[index]  # not None: asserted above
     return t
 
 
@@ -689,7 +690,7 @@ def view(pair: Pair, sid: int, iterator: int = ALL, key: Any = ()) -> tuple[list
 def test_vspace_user_spaces(pair: Pair) -> None:
     t, s = view(pair, VSPACE, GE, [512])
     assert [r[0] for r in t] == sorted(BY_ID)
-    assert t == s, "\n".join(f"tarantool {a}\nstyx      {b}" for a, b in zip(t, s) if a != b)
+    assert t == s, "\n".join(f"tarantool {a}\nstyx      {b}" for a, b in zip(t, s, strict=False) if a != b)
 
 
 def test_vindex_user_spaces(pair: Pair) -> None:
@@ -699,12 +700,12 @@ def test_vindex_user_spaces(pair: Pair) -> None:
     assert len(t) == sum(len(sp.indexes) for sp in SPACES.values())
     lower = [[r[:3] + [r[3].lower()] + r[4:] for r in rows] for rows in (t, s)]
     assert lower[0] == lower[1], "\n".join(
-        f"tarantool {a}\nstyx      {b}" for a, b in zip(*lower) if a != b)
+        f"tarantool {a}\nstyx      {b}" for a, b in zip(*lower, strict=False) if a != b)
 
 
 def test_bug_vindex_index_type_spelling(pair: Pair) -> None:
     t, s = view(pair, VINDEX, GE, [512])
-    diffs = [f"  tarantool {a}\n  styx      {b}" for a, b in zip(t, s) if a[3] != b[3]]
+    diffs = [f"  tarantool {a}\n  styx      {b}" for a, b in zip(t, s, strict=False) if a[3] != b[3]]
     assert not diffs, bug_message("vindex-index-type-spelling", diffs)
 
 

@@ -25,7 +25,8 @@ from __future__ import annotations
 import os
 import time
 from collections import Counter
-from typing import Any, Iterator
+from collections.abc import Iterator
+from typing import Any
 
 import pytest
 from hypothesis import HealthCheck, Phase, given, settings
@@ -35,9 +36,31 @@ from msgpack import ExtType
 from styx import Server
 from tests.deliberate import field_no_outside_int32
 from tests.test_box_differential import (  # noqa: F401 (fixtures)
-    CALL, DELETE, FUNCTION_NAME, INDEX_BASE, INDEX_ID, INSERT, ITERATOR, KEY, LIMIT, OFFSET, OPS,
-    REPLACE, SELECT, SPACE_ID, TUPLE, UPDATE, UPSERT, Pair, Reply, explain, logged_in_pair,
-    norm, oracle_port, select_body, styx,
+    CALL,
+    DELETE,
+    FUNCTION_NAME,
+    INDEX_BASE,
+    INDEX_ID,
+    INSERT,
+    ITERATOR,
+    KEY,
+    LIMIT,
+    OFFSET,
+    OPS,
+    REPLACE,
+    SELECT,
+    SPACE_ID,
+    TUPLE,
+    UPDATE,
+    UPSERT,
+    Pair,
+    Reply,
+    explain,
+    logged_in_pair,
+    norm,
+    oracle_port,
+    select_body,
+    styx,
 )
 
 EXAMPLES = int(os.environ.get("STYX_DIFF_EXAMPLES", "400"))
@@ -55,7 +78,7 @@ def dec(text: str) -> ExtType:
     nibbles = [int(c) for c in digits.replace(".", "").lstrip("0") or "0"] + [0xD if neg else 0xC]
     if len(nibbles) % 2:
         nibbles.insert(0, 0)
-    return ExtType(1, bytes([scale]) + bytes(a << 4 | b for a, b in zip(nibbles[::2], nibbles[1::2])))
+    return ExtType(1, bytes([scale]) + bytes(a << 4 | b for a, b in zip(nibbles[::2], nibbles[1::2], strict=True)))
 
 
 DECIMALS = [dec("1.5"), dec("2"), dec("-0.5"), dec("0"), dec("100")]
@@ -401,7 +424,6 @@ def ddl(g: Gen, ses: Session) -> None:
 
 
 def request(g: Gen, ses: Session) -> None:
-    m = g.m
     kind = g.pick(["insert"] * 5 + ["replace"] * 3 + ["update"] * 4 + ["upsert"] * 2
                   + ["delete"] * 2 + ["select"] * 5 + ["call"] * 6 + ["ddl"])
     if kind in ("insert", "replace"):

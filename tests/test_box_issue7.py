@@ -4,14 +4,33 @@ request. Each test failed before its fix."""
 
 from __future__ import annotations
 
-from typing import Any, Iterator
+from collections.abc import Iterator
+from typing import Any
 
 import pytest
 
 from styx import Server
 from tests.test_box_differential import (  # noqa: F401 (fixtures)
-    CALL, DELETE, FUNCTION_NAME, INDEX_BASE, INDEX_ID, INSERT, KEY, SELECT, SPACE_ID, TUPLE,
-    UPDATE, Pair, check_state, view, logged_in_pair, oracle_port, pair, run_all, select_body, styx,
+    CALL,
+    DELETE,
+    FUNCTION_NAME,
+    INDEX_BASE,
+    INDEX_ID,
+    INSERT,
+    KEY,
+    SELECT,
+    SPACE_ID,
+    TUPLE,
+    UPDATE,
+    Pair,
+    check_state,
+    logged_in_pair,
+    oracle_port,
+    pair,
+    run_all,
+    select_body,
+    styx,
+    view,
 )
 
 NAN, INF = float("nan"), float("inf")
@@ -433,6 +452,7 @@ def test_c_update_field_number_outside_int32(pair: Pair) -> None:
     """DELIBERATE['update field_no']: 2.6 names the field from uninitialised
     memory; the same code and text otherwise, Styx names the number sent."""
     import re
+
     from tests.deliberate import field_no_outside_int32
     run_all(pair, [ins(512, [1, "a", 1])])
     for f in (2**32 + 2, 2**31, -2**31 - 1, 2**63, 2**64 - 1):

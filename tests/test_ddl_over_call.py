@@ -52,8 +52,9 @@ from __future__ import annotations
 
 import json
 import subprocess
+from collections.abc import Iterator
 from pathlib import Path
-from typing import Any, Iterator, NamedTuple
+from typing import Any, NamedTuple
 
 import pytest
 import tarantool
@@ -402,7 +403,7 @@ def test_box_info(styx_port: int, tnt_port: int) -> None:
         assert isinstance(info["uptime"], int) and 0 <= info["uptime"] < 600
         # the version the greeting names (Tarantool 2.6.x; Styx 3.0.0-styx)
         assert isinstance(info["version"], str)
-        assert info["version"].startswith("%d.%d.%d" % greeting_version[:3])
+        assert info["version"].startswith("{}.{}.{}".format(*greeting_version[:3]))
         assert len(info["uuid"]) == 36 and info["uuid"] == greeting_uuid
         assert info["replication"][1]["uuid"] == info["uuid"]
         assert isinstance(info["cluster"]["uuid"], str)

@@ -58,7 +58,7 @@ PYDEPS = ["python-dateutil", "dbapi-compliance==1.15.0"]
 SUITE_TIMEOUT = 900
 
 sys.path.insert(0, str(HERE))
-from classify import classify  # noqa: E402
+from classify import classify  # noqa: E402 - after the sys.path entry that makes it importable
 
 
 def log(*a: object) -> None:

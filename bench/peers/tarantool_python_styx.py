@@ -133,7 +133,7 @@ class TarantoolServer:
     def __del__(self):
         try:
             self.stop()
-        except Exception:  # noqa: BLE001
+        except Exception:  # noqa: BLE001 - whatever failed, the run goes on and says so
             pass
 
     def touch_lock(self):

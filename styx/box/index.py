@@ -20,7 +20,8 @@ tuple's key parts (this index's, then the primary key's): opaque to clients.
 from __future__ import annotations
 
 import base64
-from typing import Any, Iterator, Sequence
+from collections.abc import Iterator, Sequence
+from typing import Any
 
 import msgpack
 from sortedcontainers import SortedDict
@@ -161,12 +162,12 @@ class Index:
         try:
             values = msgpack.unpackb(base64.b64decode(position, validate=True),
                                      ext_hook=ft.ext_hook, raw=False, strict_map_key=False)
-        except Exception as e:  # noqa: BLE001
+        except Exception as e:  # noqa: BLE001 - any undecodable position is error 84
             raise BoxError(ER.ITERATOR_POSITION) from e
         if type(values) is not list or len(values) != len(self.cmp_specs):
             raise BoxError(ER.ITERATOR_POSITION)
         fields: list[Any] = [None] * (max(f for f, _, _ in self.cmp_specs) + 1)
-        for (f, t, nullable), v in zip(self.cmp_specs, values):
+        for (f, t, nullable), v in zip(self.cmp_specs, values, strict=True):
             if v is None and not nullable or v is not None and not ft.is_valid(v, t):
                 raise BoxError(ER.ITERATOR_POSITION)
             fields[f] = v

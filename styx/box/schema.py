@@ -18,19 +18,21 @@ User spaces (ids from 512) are `Space` objects; everything here runs in TX.
 
 from __future__ import annotations
 
+from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass, field
-from typing import Any, Callable, Iterable, Sequence
+from typing import Any, cast
 
 from ..protocol import constants as C
 from ..protocol.errors import ER, BoxError
 from . import field_types as ft
-from .index import parts_row, Part
-from .privileges import (ALL, ALTER, R, SESSION, USAGE, X, Privileges, access_denied,
-                         is_privilege_list, parse_privileges)
+from .index import Part, parts_row
+from .privileges import ALL, ALTER, SESSION, USAGE, Privileges, R, X, access_denied, is_privilege_list, parse_privileges
 from .space import Quota, Space, pack_tuple
 from .users import ADMIN, PUBLIC, User, Users
 
 __all__ = ["Schema", "SystemSpace", "SysIndex", "select_rows", "parse_parts"]
+
+RowsOf = Callable[[User], Iterable[list[Any]]]  # a system space's rows, as `user` may see them
 
 # Tarantool's schema_version after bootstrap is large (every bootstrap DDL
 # bumps it); 2.6 starts at 80. Clients only need it non-zero and stable.
@@ -62,7 +64,7 @@ class SystemSpace:
     engine: str
     format: list[dict[str, Any]]
     indexes: list[SysIndex]
-    rows: Callable[[User], Iterable[list[Any]]]
+    rows: RowsOf
     owner: int = ADMIN
     field_count: int = 0
     flags: dict[str, Any] = field(default_factory=dict)
@@ -173,24 +175,24 @@ class Schema:
 
     def _bootstrap(self) -> None:
         P = self.privileges
-        space_rows = lambda u: [s.row() for s in self.spaces.values()]  # noqa: E731
-        vspace_rows = lambda u: [s.row() for s in self.spaces.values()  # noqa: E731
+        space_rows = lambda u: [s.row() for s in self.spaces.values()]  # noqa: E731 - a table of row functions
+        vspace_rows = lambda u: [s.row() for s in self.spaces.values()  # noqa: E731 - a table of row functions
                                  if P.can_see(u, "space", s.id) or s.owner == u.uid]
-        index_rows = lambda u: [i.row(s.id) for s in self.spaces.values()  # noqa: E731
+        index_rows = lambda u: [i.row(s.id) for s in self.spaces.values()  # noqa: E731 - a table of row functions
                                 for i in s.indexes]
-        vindex_rows = lambda u: [i.row(s.id) for s in self.spaces.values()  # noqa: E731
+        vindex_rows = lambda u: [i.row(s.id) for s in self.spaces.values()  # noqa: E731 - a table of row functions
                                  if P.can_see(u, "space", s.id) or s.owner == u.uid
                                  for i in s.indexes]
-        user_rows = lambda u: [x.row()[:5] for x in self.users.by_id.values()]  # noqa: E731
-        vuser_rows = lambda u: [x.row()[:5] for x in self.users.by_id.values()  # noqa: E731
+        user_rows = lambda u: [x.row()[:5] for x in self.users.by_id.values()]  # noqa: E731 - a table of row functions
+        vuser_rows = lambda u: [x.row()[:5] for x in self.users.by_id.values()  # noqa: E731 - a table of row functions
                                 if x.uid == u.uid or x.owner == u.uid
                                 or P.can_see(u, "user" if x.type == "user" else "role", x.uid)
                                 or x.uid in P.roles_of(u.uid)]
-        priv_rows = lambda u: P.rows()  # noqa: E731
-        vpriv_rows = lambda u: [r for r in P.rows()  # noqa: E731
+        priv_rows = lambda u: P.rows()  # noqa: E731 - a table of row functions
+        vpriv_rows = lambda u: [r for r in P.rows()  # noqa: E731 - a table of row functions
                                 if r[0] == u.uid or r[1] == u.uid or P.can_see(u, "universe", 0)]
-        func_rows = lambda u: [f.row() for f in self.functions.values()]  # noqa: E731
-        vfunc_rows = lambda u: [f.row() for f in self.functions.values()  # noqa: E731
+        func_rows = lambda u: [f.row() for f in self.functions.values()]  # noqa: E731 - a table of row functions
+        vfunc_rows = lambda u: [f.row() for f in self.functions.values()  # noqa: E731 - a table of row functions
                                 if P.can_see(u, "function", f.id, R | X) or f.owner == u.uid]
         for sid, name, engine, fmt, idx, rows in (
             (272, "_schema", "memtx", _fmt("key:string", "value:any"),
@@ -243,11 +245,12 @@ class Schema:
             (380, "_session_settings", "service", _fmt("name:string", "value:any"),
              [_idx(0, "primary", True, (0, "string"))], lambda u: []),
         ):
-            self._add(SystemSpace(sid, name, engine, fmt, idx, rows))
-        self.spaces[272].format[1]["is_nullable"] = True  # type: ignore[union-attr]
-        self.spaces[257].flags["group_id"] = 1  # type: ignore[union-attr]
-        self.spaces[380].flags["temporary"] = True  # type: ignore[union-attr]
-        self.spaces[380].field_count = 2  # type: ignore[union-attr]
+            # (each row function's own type is narrower than the field's)
+            self._add(SystemSpace(sid, name, engine, fmt, idx, cast(RowsOf, rows)))
+        self.spaces[272].format[1]["is_nullable"] = True
+        self.spaces[257].flags["group_id"] = 1
+        self.spaces[380].flags["temporary"] = True
+        self.spaces[380].field_count = 2
         self.spaces = dict(sorted(self.spaces.items()))
 
     def _add(self, space: Space | SystemSpace) -> None:
@@ -266,7 +269,7 @@ class Schema:
             if s is None:
                 raise BoxError(ER.NO_SUCH_SPACE, name)
             return s
-        s = self.spaces.get(space_id)  # type: ignore[arg-type]
+        s = self.spaces.get(space_id)  # type: ignore[arg-type]  # None finds nothing
         if s is None:
             raise BoxError(ER.NO_SUCH_SPACE, space_id)
         return s
@@ -668,7 +671,7 @@ def parse_parts(space: Space, parts: Any, index_name: str) -> list[Part]:
             if fld not in space.field_names:
                 raise _illegal(f"{what}: field was not found by name '{fld}'")
             fieldno = space.field_names[fld]
-        elif _is_number(fld):
+        elif fld is not None and _is_number(fld):
             if fld <= 0:
                 raise _illegal(f"{what}: field (number) must be one-based")
             if fld != int(fld):

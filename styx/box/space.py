@@ -14,7 +14,8 @@ oracle the differential tests run against.
 from __future__ import annotations
 
 import logging
-from typing import Any, Iterable, Sequence
+from collections.abc import Iterable, Sequence
+from typing import Any
 
 import msgpack
 
@@ -199,7 +200,7 @@ class Space:
         if after is not None and isinstance(index, HashIndex):
             raise BoxError(ER.UNSUPPORTED_INDEX_FEATURE, index.name, "HASH", self.name,
                            self.engine, "pagination")
-        out = []
+        out: list[bytes] = []
         if limit == 0:
             return out
         for data in index.iterate(iterator, key, after):
@@ -302,13 +303,13 @@ class Space:
             self.quota.refund(-delta)
         if old is not None and data is not None:
             for idx in self.indexes:
-                idx.replace(old_fields, fields, data)  # type: ignore[arg-type]
+                idx.replace(old_fields, fields, data)  # type: ignore[arg-type]  # both set: old and data are
         elif old is not None:
             for idx in self.indexes:
-                idx.remove(old_fields)  # type: ignore[arg-type]
+                idx.remove(old_fields)  # type: ignore[arg-type]  # set: old is
         elif data is not None:
             for idx in self.indexes:
-                idx.put(fields, data)  # type: ignore[arg-type]
+                idx.put(fields, data)  # type: ignore[arg-type]  # set: data is
 
     def insert(self, fields: list[Any]) -> bytes:
         return self._store(fields, replace=False)
@@ -323,6 +324,7 @@ class Space:
         if old is not None and not replace:
             raise self.duplicate(pk)
         self._conflicts(fields, old, replace)
+        old_fields: list[Any] | None
         if old is not None and len(self.indexes) == 1:
             old_fields = fields  # only the primary key, and it is the same
         else:

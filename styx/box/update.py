@@ -262,7 +262,7 @@ def _decimal_unpack(data: bytes) -> _decimal.Decimal | None:
         return None
     _sign, digits, exponent = d.as_tuple()
     # What 2.6 can unpack for arithmetic: 38 digits, 38 before the point, 38 after.
-    if len(digits) > 38 or len(digits) + exponent > 38 or exponent < -38:  # type: ignore[operator]
+    if len(digits) > 38 or len(digits) + exponent > 38 or exponent < -38:  # type: ignore[operator]  # finite
         return None
     return d
 

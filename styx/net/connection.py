@@ -368,7 +368,7 @@ class Connection:
                         raise ValueError("the body does not end with the packet")
                     if type(body) is dict and len(body) != map_size(buf, hend):
                         body = map_pairs(bytes(buf[hend:pend]))
-                except Exception:  # noqa: BLE001
+                except Exception:  # noqa: BLE001 - garbage in a body is a reply, not a crash
                     origin = dec.resync(mv, pend, stop)
                     u = dec.u
                     body = NO_BODY

@@ -370,9 +370,9 @@ class DmlRequest:
     offset = 0
     iterator = C.ITER_EQ
     # decode_dml sets these where the request type requires them:
-    key: list[Any] = None  # type: ignore[assignment]
-    tuple: list[Any] = None  # type: ignore[assignment]
-    ops: list[Any] = None  # type: ignore[assignment]
+    key: list[Any] = None  # type: ignore[assignment]  # (see above)
+    tuple: list[Any] = None  # type: ignore[assignment]  # (see above)
+    ops: list[Any] = None  # type: ignore[assignment]  # (see above)
     index_base = 0
     fetch_position = False
     after_position: str | bytes | None = None

@@ -89,7 +89,7 @@ def decimal_unpack(data: bytes) -> Decimal:
     sign_nibble = bcd[-1] & 0x0F
     if sign_nibble <= 9:
         raise ValueError("no decimal sign nibble")
-    digits = []
+    digits: list[int] = []
     for byte in bcd[:-1]:
         hi, lo = byte >> 4, byte & 0x0F
         if hi > 9 or lo > 9:

@@ -153,7 +153,7 @@ class RoleApi(UserApi):
         super().__init__(tx)
         self._role = True
 
-    def create(self, name: str, *, if_not_exists: bool = False) -> None:  # type: ignore[override]
+    def create(self, name: str, *, if_not_exists: bool = False) -> None:  # type: ignore[override]  # no password
         super().create(name, if_not_exists=if_not_exists)
 
 

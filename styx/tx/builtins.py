@@ -21,7 +21,8 @@ import re
 import struct
 import time
 import uuid
-from typing import TYPE_CHECKING, Any, Callable
+from collections.abc import Callable
+from typing import TYPE_CHECKING, Any
 
 import msgpack
 
@@ -73,7 +74,7 @@ def _grant_call(fn: Callable[..., Any], a: list[Any]) -> None:
 class Builtins:
     """Resolves a CALL's function name to a Python callable, or None."""
 
-    def __init__(self, tx: "Tx") -> None:
+    def __init__(self, tx: Tx) -> None:
         self.tx = tx
         box = tx.box
         self.started = time.monotonic()
@@ -135,7 +136,7 @@ class Builtins:
     def info(self) -> dict[str, Any]:
         tx = self.tx
         return {
-            "version": "%d.%d.%d-styx" % tx.version,
+            "version": "{}.{}.{}-styx".format(*tx.version),
             "id": 1,
             "ro": False,
             "status": "running",
@@ -213,11 +214,11 @@ class Builtins:
         if method == "create_index" and isinstance(target, SpaceApi):
             if not isinstance(_arg(a, 0), str):
                 raise BoxError(ER.ILLEGAL_PARAMS, "name should be a string")
-            opts = _opts(a, 1)
-            _check_param_table(opts, _CREATE_INDEX_OPTIONS)
-            opts.pop("name", None)  # create_index takes the name argument
-            existed = opts.get("if_not_exists") and _arg(a, 0) in target.index
-            info = target.create_index(_arg(a, 0), **opts).info()
+            index_opts = _opts(a, 1)
+            _check_param_table(index_opts, _CREATE_INDEX_OPTIONS)
+            index_opts.pop("name", None)  # create_index takes the name argument
+            existed = index_opts.get("if_not_exists") and _arg(a, 0) in target.index
+            info = target.create_index(_arg(a, 0), **index_opts).info()
             return [info, "not created"] if existed else [info]
         if method == "format" and isinstance(target, SpaceApi):
             res = target.format(_arg(a, 0))

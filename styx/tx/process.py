@@ -312,7 +312,7 @@ async def _await_in_fiber(tx: Tx, msg: IprotoMsg, fiber: Fiber, awaitable: Any) 
     net.in_progress_total += 1
     try:
         result = await awaitable
-    except Exception as e:  # noqa: BLE001
+    except Exception as e:  # noqa: BLE001 - the procedure's error goes to the caller
         _end_call_txn(tx, fiber)
         _error(tx, msg, error_from_exception(e))
         return

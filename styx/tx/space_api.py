@@ -14,7 +14,8 @@ grant on (in `init()` and module code the user is `admin`).
 
 from __future__ import annotations
 
-from typing import TYPE_CHECKING, Any, Iterator
+from collections.abc import Iterator
+from typing import TYPE_CHECKING, Any
 
 from ..box.index import ITERATOR_NAMES
 from ..box.privileges import R, W, access_denied
@@ -30,7 +31,7 @@ if TYPE_CHECKING:
 __all__ = ["SpacesApi", "SpaceApi", "IndexApi", "SchemaSpaceApi", "iterator_code", "effective_user"]
 
 
-def effective_user(tx: "Tx") -> Any:
+def effective_user(tx: Tx) -> Any:
     f = fiber_mod.current.get()
     if f is None or f.session is None:
         return tx.users.by_id[1]  # admin: init() and module code
@@ -79,7 +80,7 @@ def _key(key: Any) -> list[Any]:
     if isinstance(key, (list, tuple)):
         return list(key)
     if isinstance(key, dict):
-        out = []
+        out: list[Any] = []
         while len(out) + 1 in key:
             out.append(key[len(out) + 1])
         return out
@@ -111,7 +112,7 @@ class _Live:
     """Holds a space (and index) by id, found again on every call: an object
     kept past a drop, rename or alter sees what Tarantool's would (35, 36)."""
 
-    def __init__(self, tx: "Tx", space: Space | SystemSpace, index: Any = None) -> None:
+    def __init__(self, tx: Tx, space: Space | SystemSpace, index: Any = None) -> None:
         self._tx = tx
         self._sid = space.id
         self._name = space.name
@@ -307,7 +308,7 @@ class IndexesApi(_Live):
 
     def __contains__(self, key: object) -> bool:
         try:
-            self[key]  # type: ignore[index]
+            self[key]  # type: ignore[index]  # any key: __getitem__ raises KeyError for a wrong one
         except KeyError:
             return False
         return True
@@ -316,7 +317,7 @@ class IndexesApi(_Live):
 class SpaceApi(_Live):
     """`box.space.NAME`: data requests on the primary index, and DDL."""
 
-    def __init__(self, tx: "Tx", space: Space | SystemSpace) -> None:
+    def __init__(self, tx: Tx, space: Space | SystemSpace) -> None:
         super().__init__(tx, space)
         self.index = IndexesApi(tx, space)
 
@@ -424,7 +425,7 @@ class SpaceApi(_Live):
 class SpacesApi:
     """`box.space`: spaces by name (attribute or item) or by id."""
 
-    def __init__(self, tx: "Tx") -> None:
+    def __init__(self, tx: Tx) -> None:
         self._tx = tx
 
     def __getitem__(self, key: int | str) -> SpaceApi:
@@ -453,7 +454,7 @@ class SpacesApi:
 class SchemaSpaceApi:
     """`box.schema.space`."""
 
-    def __init__(self, tx: "Tx") -> None:
+    def __init__(self, tx: Tx) -> None:
         self._tx = tx
 
     def create(self, name: str, *, format: Any = None, id: int | None = None,
@@ -468,9 +469,7 @@ class SchemaSpaceApi:
                 raise
             # 2.6 checks it on the space being created, and names it
             raise access_denied("Create", "space", name, u.name) from None
-        space = tx.schema.create_space(name, u.uid, id=id, format=format, field_count=field_count,
-                                       if_not_exists=if_not_exists, engine=engine,
-                                       temporary=temporary, is_local=is_local, user=user)
-        if space is None:
-            space = tx.schema.by_name[name]
-        return SpaceApi(tx, space)
+        created = tx.schema.create_space(name, u.uid, id=id, format=format, field_count=field_count,
+                                         if_not_exists=if_not_exists, engine=engine,
+                                         temporary=temporary, is_local=is_local, user=user)
+        return SpaceApi(tx, created if created is not None else tx.schema.by_name[name])

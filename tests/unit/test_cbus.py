@@ -39,14 +39,14 @@ class LoopThread:
         def cb() -> None:
             try:
                 fut.set_result(fn())
-            except BaseException as e:  # noqa: BLE001
+            except BaseException as e:  # noqa: BLE001 - handed to the waiting thread
                 fut.set_exception(e)
 
         self.loop.call_soon_threadsafe(cb)
         return fut.result(WAIT)
 
     def run_coro(self, coro: Awaitable[Any]) -> Any:
-        return asyncio.run_coroutine_threadsafe(coro, self.loop).result(WAIT)  # type: ignore[arg-type]
+        return asyncio.run_coroutine_threadsafe(coro, self.loop).result(WAIT)  # type: ignore[arg-type]  # any awaitable the test gives
 
     def spawn(self, waiter: Awaitable[Any], msg: Cmsg) -> None:
         """A minimal fiber pool: run the awaitable, then send the message on."""

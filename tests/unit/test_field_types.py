@@ -12,8 +12,9 @@ import subprocess
 import tempfile
 import time
 import uuid
+from collections.abc import Iterator
 from decimal import Decimal
-from typing import Any, Iterator
+from typing import Any
 
 import msgpack
 import pytest
@@ -71,7 +72,7 @@ def test_names() -> None:
     for name, (fmt, part) in NAMES.items():
         assert ft.field_type_by_name(name) == fmt, name
         assert ft.index_part_type_by_name(name) == part, name
-    assert ft.field_type_by_name(1) is None  # type: ignore[arg-type]
+    assert ft.field_type_by_name(1) is None  # type: ignore[arg-type]  # a wrong type on purpose
     assert set(TYPES) - ft.INDEXABLE_TYPES == {"any", "array", "map"}
 
 
@@ -99,7 +100,7 @@ def matrix() -> dict[tuple[str, str], bool]:
     out = {}
     for line in CONTAINS_MATRIX.strip().splitlines():
         row, *cells = line.split()
-        for col, c in zip(MATRIX_COLS, cells):
+        for col, c in zip(MATRIX_COLS, cells, strict=True):
             out[row, col] = c == "+"
     return out
 
@@ -367,7 +368,7 @@ def test_scalar_key_is_a_total_order(vals: list[Any]) -> None:
     assume(not (any(type(v) is Decimal for v in vals) and any(type(v) is float for v in vals)))
     k = ft.key_part_fn("scalar")
     keys = sorted(k(v) for v in vals)
-    for a, b in zip(keys, keys[1:]):
+    for a, b in zip(keys, keys[1:], strict=False):
         assert a <= b and not (b < a) and (a == b) == (not a < b)
 
 
@@ -495,7 +496,7 @@ def test_names_vs_tarantool(tt: Tarantool) -> None:
         end
         return out
     """, list(NAMES))[0]
-    for name, (fmt_stored, part_stored, raw) in zip(NAMES, res):
+    for name, (fmt_stored, part_stored, raw) in zip(NAMES, res, strict=True):
         fmt, part = NAMES[name]
         # a format keeps the spelling; the type it means is field_type_by_name's
         assert (fmt_stored is not None) == (fmt is not None), name
@@ -675,7 +676,7 @@ def test_decimal_and_uuid_bytes_vs_tarantool(tt: Tarantool) -> None:
         return out
     """, strs)
     # returned as MP_STR holding binary: decode the surrogates back
-    for s, enc in zip(strs, raw_out[0]):
+    for s, enc in zip(strs, raw_out[0], strict=True):
         b = enc.encode("utf-8", "surrogateescape")
         assert b == pack(Decimal(s)), s
     for _ in range(20):
@@ -751,7 +752,7 @@ def encodable(d: Decimal) -> bool:
 
 decs = st.one_of(
     decimals(), st.integers(-10**6, 10**6).map(lambda i: Decimal(i).scaleb(-3)),
-    small_floats.filter(lambda f: f == 0 or 1e-20 < abs(f) < 1e20).map(lambda f: Decimal("%.15g" % f)),
+    small_floats.filter(lambda f: f == 0 or 1e-20 < abs(f) < 1e20).map(lambda f: Decimal(f"{f:.15g}")),
     ints.map(Decimal),
     st.sampled_from([Decimal("0.1"), Decimal("0.3"), Decimal("1"), Decimal("1.0"), Decimal("-0"),
                      Decimal("0.99999999999999999"), Decimal(2**59), Decimal("1E+37")]),

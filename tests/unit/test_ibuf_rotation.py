@@ -150,7 +150,7 @@ class Harness:
         self.th = FakeNet(readahead, net_msg_max)
         self.client, self.server = socket.socketpair()
         self.server.setblocking(False)
-        self.conn = Connection(self.th, self.server, "peer", 1)  # type: ignore[arg-type]
+        self.conn = Connection(self.th, self.server, "peer", 1)  # type: ignore[arg-type]  # a fake thread
         obufs = (Obuf(SlabCache(), 1024), Obuf(SlabCache(), 1024))
         self.conn.tx_conn = TxConn(self.conn, 0, obufs)
         self.conn.start_input(STOP_STARTING)

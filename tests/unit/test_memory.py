@@ -93,12 +93,12 @@ def fill(ibuf: Ibuf, data: bytes) -> None:
     """What recv_into does: write into the free tail and advance wpos."""
     ibuf.reserve(len(data))
     assert ibuf.unused() >= len(data)
-    ibuf.mv[ibuf.wpos:ibuf.wpos + len(data)] = data  # type: ignore[index]
+    ibuf.mv[ibuf.wpos:ibuf.wpos + len(data)] = data  # type: ignore[index]  # reserved: mv is set
     ibuf.wpos += len(data)
 
 
 def content(ibuf: Ibuf) -> bytes:
-    return bytes(ibuf.buf[ibuf.rpos:ibuf.wpos]) if ibuf.buf is not None else b""  # type: ignore[index]
+    return bytes(ibuf.buf[ibuf.rpos:ibuf.wpos]) if ibuf.buf is not None else b""  # type: ignore[index]  # buf is checked in the same expression
 
 
 def test_ibuf_lazy_slab_and_release() -> None:
@@ -109,7 +109,7 @@ def test_ibuf_lazy_slab_and_release() -> None:
     assert c.used == 0
     ib.reserve(10)
     assert ib.capacity == 1024 and c.used == 1024  # start_capacity's class
-    assert ib.mv.obj is ib.buf  # type: ignore[union-attr]
+    assert ib.mv.obj is ib.buf  # type: ignore[union-attr]  # reserved: mv is set
     fill(ib, b"hello")
     assert (ib.rpos, ib.wpos, ib.used(), ib.unused()) == (0, 5, 5, 1019)
     ib.consume(2)
@@ -158,7 +158,7 @@ def test_ibuf_grow_preserves_data() -> None:
     assert (ib.rpos, ib.wpos) == (0, 400)
     assert content(ib) == data[100:]
     assert ib.unused() >= 1000
-    assert ib.mv.obj is ib.buf  # type: ignore[union-attr]
+    assert ib.mv.obj is ib.buf  # type: ignore[union-attr]  # reserved: mv is set
     assert c.used == 2048 and c.cached == 512  # the old slab went back
 
 
