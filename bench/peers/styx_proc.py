@@ -37,19 +37,24 @@ def _connect(host: str, port: int | str) -> socket.socket:
     return socket.create_connection((host, int(port)), timeout=1)
 
 
+def _greeting(host: str, port: int | str, n: int = 128) -> bytes:
+    """The first `n` bytes the server sends (fewer if it closes first)."""
+    with _connect(host, port) as s:
+        data = b""
+        while len(data) < n:
+            chunk = s.recv(n - len(data))
+            if not chunk:
+                break
+            data += chunk
+        return data
+
+
 def wait_greeting(host: str, port: int | str, timeout: float) -> bool:
     deadline = time.monotonic() + timeout
     while time.monotonic() < deadline:
         try:
-            with _connect(host, port) as s:
-                data = b""
-                while len(data) < 128:
-                    chunk = s.recv(128 - len(data))
-                    if not chunk:
-                        break
-                    data += chunk
-                if len(data) == 128:
-                    return True
+            if len(_greeting(host, port)) == 128:
+                return True
         except OSError:
             pass
         time.sleep(0.05)
@@ -61,14 +66,7 @@ def greeting_version(host: str, port: int | str, timeout: float = 10.0) -> tuple
     deadline = time.monotonic() + timeout
     while True:
         try:
-            with _connect(host, port) as s:
-                data = b""
-                while len(data) < 64:
-                    chunk = s.recv(64 - len(data))
-                    if not chunk:
-                        break
-                    data += chunk
-            words = data.decode("ascii", "replace").split()
+            words = _greeting(host, port, 64).decode("ascii", "replace").split()
             return tuple(int(x) for x in words[1].split("-")[0].split("."))
         except (OSError, IndexError, ValueError):
             if time.monotonic() > deadline:
