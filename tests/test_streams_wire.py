@@ -181,3 +181,22 @@ def test_begin_timeout_nan_and_infinities(server):
         h, b = rq(c, BEGIN, 6, {TIMEOUT: float("-inf")}, stream=3)
         assert (h[0], b[ERROR_24]) == (0x8000 | 1, "Illegal parameters, timeout must be a number greater than 0")
         assert get(c, 7, 300) == [[300, "nan"]]
+
+
+@pytest.mark.parametrize("timeout,code", [
+    (float("nan"), 0), (float("inf"), 0), (5, 0),
+    (float("-inf"), 1), (-1, 1), (0, 1), ("x", 1), (True, 1),
+])
+def test_box_begin_over_call_checks_its_timeout(server, timeout, code):
+    """box.begin{timeout=} as Tarantool's Lua checks it (a number over 0;
+    NaN and +inf pass and never fire); a NaN used to leak a Python
+    ValueError (error 32)."""
+    with Raw(server.port) as c:
+        h, b = rq(c, CALL, 1, {0x22: "box.begin", 0x21: [{"timeout": timeout}]}, stream=1)
+        assert h[0] & 0x7FFF == code, b
+        if code:
+            assert b[ERROR_24] == "Illegal parameters, timeout must be a number greater than 0"
+        else:
+            assert ok(c, REPLACE, 2, {SPACE_NAME: "items", TUPLE: [400, "begun"]}, stream=1)
+            assert ok(c, COMMIT, 3, {}, stream=1) == {}
+            assert get(c, 4, 400) == [[400, "begun"]]

@@ -17,6 +17,7 @@ Names follow Tarantool (`box.schema.user.create`, `box.session.push`,
 
 from __future__ import annotations
 
+import math
 import sys
 from typing import TYPE_CHECKING, Any
 
@@ -273,8 +274,17 @@ class Box:
 
     def begin(self, *, timeout: float | None = None) -> None:
         """Start a transaction: in a stream it lives on across requests (until
-        COMMIT or ROLLBACK); elsewhere it must end before the procedure returns."""
+        COMMIT or ROLLBACK); elsewhere it must end before the procedure returns.
+
+        `timeout` as Tarantool's box.begin{timeout=} checks it: a number
+        more than 0. NaN and +inf pass there, and their timers never fire:
+        here they mean no timeout."""
         f = _fiber()
+        if timeout is not None:
+            if type(timeout) not in (int, float) or timeout <= 0:
+                raise BoxError(ER.ILLEGAL_PARAMS, "timeout must be a number greater than 0")
+            if timeout != timeout or timeout == math.inf:
+                timeout = None
         if f.txn is not None:
             raise BoxError(ER.ACTIVE_TRANSACTION)
         txn = f.txn = self._tx.new_txn(timeout)

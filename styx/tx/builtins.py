@@ -57,10 +57,10 @@ def _returns_nothing(fn: Callable[[list[Any]], Any]) -> Callable[[list[Any]], li
     return call
 
 
-def _begin_timeout(args: list[Any]) -> float | None:
+def _begin_timeout(args: list[Any]) -> Any:
+    """box.begin's options table; box.begin checks the value."""
     o = args[0] if args and isinstance(args[0], dict) else {}
-    t = o.get("timeout")
-    return t if isinstance(t, (int, float)) and not isinstance(t, bool) else None
+    return o.get("timeout")
 
 
 def _grant_call(fn: Callable[..., Any], a: list[Any]) -> None:
