@@ -656,3 +656,15 @@ def test_net_msg_max_exhausted_by_one_client(server, bystander):
             assert r.code == 0 and r.body == {0x30: [r.sync]} and r.sync not in got
             got.add(r.sync)
         assert got == set(range(n))
+
+
+@pytest.mark.parametrize("payload", [b"\x82\x00\x40\x01", b"\x82\x00\x40", b"\x82\x00", b"\x82"])
+def test_short_header_in_the_last_bytes_of_a_read(server, payload):
+    """A packet too short for the in-place header read, alone in a read: an
+    error 20 reply, and the connection goes on."""
+    with Raw(server.port) as c:
+        c.send(b"\xce" + struct.pack(">I", len(payload)) + payload)
+        h, b = c.reply()
+        assert h[0] == 0x8000 | 20, b
+        c.request(0x40, 5)
+        assert c.reply()[0][1] == 5

@@ -319,8 +319,8 @@ class Connection:
             # place. The unpacker then only catches up (skips) when a body
             # follows; packets it has not seen yet are valid up to here.
             hend = 0
-            if buf[hstart] == 0x82 and buf[hstart + 1] == 0 and buf[hstart + 2] < 0x80 \
-                    and buf[hstart + 3] == 1:
+            if pend - hstart >= 5 and buf[hstart] == 0x82 and buf[hstart + 1] == 0 \
+                    and buf[hstart + 2] < 0x80 and buf[hstart + 3] == 1:
                 c = buf[hstart + 4]
                 if c < 0x80:
                     sync, hend = c, hstart + 5
