@@ -8,7 +8,8 @@ TX (`TxConn`), and this side only reads them up to `wend`.
 
 Input (Tarantool's `iproto_connection_on_input` / `iproto_enqueue_batch`):
 pick an input buffer (`_input_buffer`, the two-ibuf rotation), `recv_into`
-its free tail, frame every complete packet, decode headers and bodies here,
+its free tail, frame every complete packet, decode headers (the common
+`{0: type, 1: sync}` read in place, without the unpacker) and bodies here,
 and push one message per request to TX. A buffer is consumed only when every
 request parsed from it is finished, then given back to the slab cache whole;
 new input meanwhile goes to the other buffer, which gets only the partial
@@ -42,10 +43,11 @@ closes.
 Output (`iproto_flush`): one vectored `sendmsg` of the obuf slabs between
 `wpos` and `wend`, older obuf first; a partial write waits for writability.
 A write error stops output but not request processing (a half-closed client
-may still be sending, #6292).
+may still be sending, #6292), and re-arms the reader (`_rearm_input`).
 
 Close: stop watching, close the socket, and send the disconnect route to TX;
 the connection is destroyed (second route) once no request references it.
+A socket error closes it whatever it was doing (`NetThread._on_hangup`).
 """
 
 from __future__ import annotations
