@@ -29,7 +29,7 @@ from .. import cbus
 from ..iproto_msg import BOUNCED, IprotoMsg, Kharon, ServiceMsg
 from ..memory import SlabCache
 from ..protocol import codec
-from .connection import ALIVE, STOP_EOF, STOP_MSG_MAX, STOP_STARTING, Connection
+from .connection import ALIVE, STOP_MSG_MAX, STOP_STARTING, Connection
 
 log = logging.getLogger("styx.net")
 
@@ -190,11 +190,7 @@ class NetThread:
                 conn.stream_next(msg)
             conn.release_input(msg)
             if conn.state == ALIVE:
-                conn.set_wend(msg.wpos)
-                if conn.deferred:
-                    conn.redispatch_if_ready()
-                elif conn.stopped & STOP_EOF:
-                    conn.close_if_done()
+                conn.set_wend(msg.wpos)  # the flush it feeds resends deferred requests, or closes after EOF
             else:
                 conn.try_destroy()
         if self.stopped:
