@@ -60,18 +60,9 @@ from typing import TYPE_CHECKING, Any
 from ..iproto_msg import RETRY, WPOS_ZERO, IprotoMsg, ServiceMsg, TxConn, Wpos
 from ..memory import Ibuf
 from ..protocol import constants as C
-from ..protocol.codec import (
-    NO_BODY,
-    FramingError,
-    HeaderError,
-    decode_header,
-    encode_reply,
-    frame,
-    map_pairs,
-    map_size,
-)
-from ..protocol.constants import PACKET_SIZE_MAX
+from ..protocol.codec import NO_BODY, encode_reply
 from ..protocol.errors import ER, BoxError, encode_error_body
+from ..protocol.scan import BAD_BODY, Record
 
 if TYPE_CHECKING:
     from .thread import NetThread
@@ -96,14 +87,6 @@ STOP_EOF = 32  # end of input: nothing more to read
 # AUTH), and PING (Tarantool: type <= IPROTO_TYPE_STAT_MAX).
 STREAM_TYPE_MAX = 18
 TXN_TYPES = frozenset((C.BEGIN, C.COMMIT, C.ROLLBACK))
-
-
-def _header_failed(msg: IprotoMsg, e: Exception, error_route: tuple[Any, ...]) -> None:
-    """A header Tarantool would not decode: error 20, with the sync read
-    before the failure."""
-    msg.sync = e.sync if isinstance(e, HeaderError) else 0
-    msg.diag = e if isinstance(e, BoxError) else BoxError(ER.INVALID_MSGPACK, "packet header")
-    msg.route = error_route
 
 
 def _stream_rules(msg: IprotoMsg, t: int, stream_id: int) -> None:
@@ -252,130 +235,53 @@ class Connection:
         th = self.thread
         p = self.p_ibuf
         ibuf = self.ibuf[p]
-        buf = ibuf.buf
-        assert buf is not None  # it holds what was just read
+        assert ibuf.buf is not None and ibuf.mv is not None  # it holds what was just read
         end = ibuf.wpos
-        pos = start = end - self.parse_size
         budget = th.net_msg_max - th.msg_count
-        frames: list[tuple[int, int, int]] = []
-        fatal = None
-        from_bytes = int.from_bytes
-        # Framing pass: find the complete packets; the common 0xCE prefix inline.
-        while pos < end:
-            if len(frames) >= budget:
-                break
-            if buf[pos] == 0xCE and end - pos >= 5:
-                hl, length = 5, from_bytes(buf[pos + 1:pos + 5], "big")
-                if length > PACKET_SIZE_MAX:
-                    fatal = FramingError(f"too big packet size in the header: {length}")
-                    break
-            else:
-                try:
-                    hl, length = frame(buf, pos, end)
-                except FramingError as e:
-                    fatal = e
-                    break
-                if hl == 0:
-                    self.to_read = 9
-                    break
-            pend = pos + hl + length
-            if pend > end:
-                self.to_read = hl + length
-                break
-            if length:  # an empty packet gets no reply (as Tarantool)
-                frames.append((pos, pos + hl, pend))  # the packet, its header, its end
-            pos = pend
-        else:
-            self.to_read = 3
+        records, pos, to_read, fatal = th.decoder.scan(ibuf.buf, ibuf.mv, end - self.parse_size, end, budget)
+        if to_read >= 0:
+            self.to_read = to_read
         self.parse_size = end - pos
-        if frames:
-            self._enqueue(frames, start, frames[-1][2], p, ibuf)
+        if records:
+            self._enqueue(records, p)
         if fatal is not None:
-            self.fatal_error(BoxError(ER.INVALID_MSGPACK, str(fatal)))
-        elif len(frames) >= budget and pos < end:
+            self.fatal_error(BoxError(ER.INVALID_MSGPACK, fatal))
+        elif len(records) >= budget and pos < end:
             th.stop_for_msg_max(self)
 
-    def _enqueue(self, frames: list[tuple[int, int, int]], start: int, stop: int, p: int,
-                 ibuf: Ibuf) -> None:
-        """Decoding pass: one message per packet, pushed to TX."""
+    def _enqueue(self, records: list[Record], p: int) -> None:
+        """One message per decoded packet, pushed to TX (Tarantool's
+        `iproto_msg_prepare`, then `iproto_msg_decode`): the header's stream
+        rules and the route first, then the body, decoded for its type."""
         th = self.thread
-        buf, mv, tx_conn = ibuf.buf, ibuf.mv, self.tx_conn
-        assert buf is not None and mv is not None and tx_conn is not None  # data; after the greeting
-        dec = th.decoder
-        dec.begin(mv, start, stop)
-        u = dec.u
-        origin = dec.origin
+        tx_conn = self.tx_conn
+        assert tx_conn is not None  # requests are read only after the greeting
         routes = th.tx.routes
         decoders = th.body_decoders
+        error_route = th.tx.error
         push = th.tx.pipe.push
         wpos = self.wpos
-        n = len(frames)
+        n = len(records)
         self.input_msg_count[p] += n
         self.in_tx += n  # stream_push takes back those it queues
         th.msg_count += n
         th.requests_total += n
-        from_bytes = int.from_bytes
-        for pos, hstart, pend in frames:
+        for pos, pend, t, sync, sv, stream_id, body in records:
             msg = IprotoMsg(self, tx_conn, p, pend - pos, wpos)
-            # The common header, {0: fixint type, 1: uint sync}, is read in
-            # place. The unpacker then only catches up (skips) when a body
-            # follows; packets it has not seen yet are valid up to here.
-            hend = 0
-            if pend - hstart >= 5 and buf[hstart] == 0x82 and buf[hstart + 1] == 0 \
-                    and buf[hstart + 2] < 0x80 and buf[hstart + 3] == 1:
-                c = buf[hstart + 4]
-                if c < 0x80:
-                    sync, hend = c, hstart + 5
-                elif c == 0xCE:
-                    sync, hend = from_bytes(buf[hstart + 5:hstart + 9], "big"), hstart + 9
-                elif c == 0xCC:
-                    sync, hend = buf[hstart + 5], hstart + 6
-                elif c == 0xCD:
-                    sync, hend = from_bytes(buf[hstart + 5:hstart + 7], "big"), hstart + 7
-                elif c == 0xCF:
-                    sync, hend = from_bytes(buf[hstart + 5:hstart + 13], "big"), hstart + 13
-                if hend > pend:
-                    hend = 0  # overruns the packet: the slow path says so
-            if hend:
-                t, sv, stream_id = buf[hstart + 2], 0, 0
-            else:
-                try:
-                    while origin + u.tell() < hstart:
-                        u.skip()  # what came before: prefixes, packets read in place
-                    h = u.unpack()
-                    hend = origin + u.tell()
-                    if hend > pend:
-                        raise ValueError("the header overruns the packet")
-                    if type(h) is dict and len(h) != map_size(buf, hstart):
-                        h = map_pairs(bytes(buf[hstart:hend]))
-                    t, sync, sv, stream_id = decode_header(h)
-                except Exception as e:  # noqa: BLE001 - garbage in a header is a reply, not a crash
-                    _header_failed(msg, e, th.tx.error)
-                    origin = dec.resync(mv, pend, stop)
-                    u = dec.u
-                    push(msg)
-                    continue
-            msg.type = t
             msg.sync = sync
+            if t is None:  # a header Tarantool would not decode: the error is in `body`
+                msg.diag = body
+                msg.route = error_route
+                push(msg)
+                continue
+            msg.type = t
             msg.schema_version = sv
             if stream_id or t in TXN_TYPES:
                 _stream_rules(msg, t, stream_id)
-            body = NO_BODY
-            if hend != pend:
-                try:
-                    while origin + u.tell() < hend:
-                        u.skip()
-                    body = u.unpack()
-                    if origin + u.tell() != pend:
-                        raise ValueError("the body does not end with the packet")
-                    if type(body) is dict and len(body) != map_size(buf, hend):
-                        body = map_pairs(bytes(buf[hend:pend]))
-                except Exception:  # noqa: BLE001 - garbage in a body is a reply, not a crash
-                    origin = dec.resync(mv, pend, stop)
-                    u = dec.u
-                    body = NO_BODY
-                    if t != C.PING:  # PING never looks at its body (as Tarantool)
-                        msg.diag = BoxError(ER.INVALID_MSGPACK, "packet body")
+            if body is BAD_BODY:
+                body = NO_BODY
+                if t != C.PING:  # PING never looks at its body (as Tarantool)
+                    msg.diag = BoxError(ER.INVALID_MSGPACK, "packet body")
             route = routes.get(t)
             if route is None:
                 if msg.diag is None:
@@ -389,12 +295,11 @@ class Connection:
                         msg.req = decode(body)
                     except BoxError as e:
                         msg.diag = e
-            msg.route = th.tx.error if route is None or msg.diag is not None else route
+            msg.route = error_route if route is None or msg.diag is not None else route
             if msg.stream_id:
                 self.stream_push(msg)
             else:
                 push(msg)
-        dec.finish()
 
     def stream_push(self, msg: IprotoMsg) -> None:
         """A request of a stream goes to TX only when the one before it is back:

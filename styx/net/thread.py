@@ -29,6 +29,7 @@ from .. import cbus
 from ..iproto_msg import BOUNCED, IprotoMsg, Kharon, ServiceMsg
 from ..memory import SlabCache
 from ..protocol import codec
+from ..protocol.scan import BatchDecoder
 from .connection import ALIVE, STOP_MSG_MAX, STOP_STARTING, Connection
 
 log = logging.getLogger("styx.net")
@@ -65,7 +66,7 @@ class NetThread:
         self.endpoint: cbus.Endpoint = None  # type: ignore[assignment]  # bind() sets it, before any use
         self.tx: TxLink = None  # type: ignore[assignment]  # routes.wire() sets it, before any use
         self.slabc = SlabCache(min_size=512)
-        self.decoder = codec.PacketDecoder()
+        self.decoder = BatchDecoder()
         self.packer = codec.new_packer()
         self.body_decoders = codec.BODY_DECODERS
         self.connections: set[Connection] = set()

@@ -27,7 +27,8 @@ from styx.net.connection import (
     Connection,
 )
 from styx.protocol import constants as C
-from styx.protocol.codec import BODY_DECODERS, PacketDecoder, encode_packet, new_packer
+from styx.protocol.codec import BODY_DECODERS, encode_packet, new_packer
+from styx.protocol.scan import BatchDecoder
 from styx.tx.kharon import accept_wpos
 
 SLAB_LIMIT = 64 << 20
@@ -103,7 +104,7 @@ class FakeNet:
         self.net_msg_max = net_msg_max
         self.net_obuf_max = 1 << 30
         self.slabc = GuardedSlabCache(min_size=512)
-        self.decoder = PacketDecoder()
+        self.decoder = BatchDecoder()
         self.packer = new_packer()
         self.body_decoders = BODY_DECODERS
         # What the connection uses of a TxLink, with fakes for pipe and routes.

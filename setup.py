@@ -1,0 +1,10 @@
+"""The optional compiled accelerator (styx/protocol/_scan.c).
+
+Everything else is in pyproject.toml. The extension is optional: with no
+compiler, or if the build fails, setuptools warns and installs the pure
+Python package, which gives the same results (styx/protocol/scan.py).
+"""
+
+from setuptools import Extension, setup
+
+setup(ext_modules=[Extension("styx.protocol._scan", ["styx/protocol/_scan.c"], optional=True)])

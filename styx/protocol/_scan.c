@@ -1,0 +1,549 @@
+/* The accelerated half of styx/protocol/scan.py: frame a batch of IPROTO
+ * packets, decode their headers and bodies, in one call.
+ *
+ * Why: in pure Python each request pays for a framing loop, an in-place
+ * header read, several Unpacker calls and checks; here a batch costs one
+ * call and one tuple per packet. scan.py holds the pure-Python version,
+ * which defines the results: this file must give the same ones, and the
+ * tests compare the two on generated and random input.
+ *
+ * What it does not do, it says: a packet whose header is not the plain kind
+ * (a map of unsigned keys with unsigned values, TIMESTAMP a float, unknown
+ * keys with scalar values) or whose body holds what only msgpack-python
+ * decodes the way it does (ext -1, a Timestamp; nesting deeper than
+ * MAX_DEPTH) comes back with the body SLOW, and scan.py decodes that packet
+ * in Python. Everything else is decoded exactly as msgpack-python's
+ * Unpacker(raw=False, strict_map_key=False, unicode_errors="surrogateescape",
+ * ext_hook=ext_hook) would: ints, floats (float32 widened), str, bin,
+ * arrays as lists, maps as dicts (later duplicate keys win), ext through
+ * ext_hook.
+ *
+ * The buffer is read, never kept: every value is a new Python object.
+ */
+#define PY_SSIZE_T_CLEAN
+#include <Python.h>
+#include <stdint.h>
+#include <string.h>
+
+#define MAX_DEPTH 256
+#define PACKET_SIZE_MAX 2147483648ULL /* IPROTO_PACKET_SIZE_MAX, 2^31 */
+
+/* Header keys (constants.py). */
+#define K_REQUEST_TYPE 0x00
+#define K_SYNC 0x01
+#define K_TIMESTAMP 0x04
+#define K_SCHEMA_VERSION 0x05
+#define K_STREAM_ID 0x0A
+
+/* Set once by configure(). */
+static PyObject *NO_BODY, *SLOW, *BAD_BODY, *EXT_HOOK, *MAP_PAIRS;
+
+/* Decode results besides a new reference. */
+#define R_BAD ((PyObject *)1)  /* malformed: the body is "packet body" */
+#define R_SLOW ((PyObject *)2) /* not decoded here: Python decides */
+
+static inline uint64_t
+be(const unsigned char *p, int n)
+{
+    uint64_t v = 0;
+    for (int i = 0; i < n; i++)
+        v = (v << 8) | p[i];
+    return v;
+}
+
+/* An unsigned integer at *pp (fixint or uint 8..64); 0 if not one. */
+static inline int
+read_uint(const unsigned char **pp, const unsigned char *end, uint64_t *out)
+{
+    const unsigned char *p = *pp;
+    if (p >= end)
+        return 0;
+    unsigned char c = *p;
+    int n;
+    if (c < 0x80) {
+        *out = c;
+        *pp = p + 1;
+        return 1;
+    }
+    switch (c) {
+    case 0xCC: n = 1; break;
+    case 0xCD: n = 2; break;
+    case 0xCE: n = 4; break;
+    case 0xCF: n = 8; break;
+    default: return 0;
+    }
+    if (end - p - 1 < n)
+        return 0;
+    *out = be(p + 1, n);
+    *pp = p + 1 + n;
+    return 1;
+}
+
+/* Skip a scalar header value (nil, bool, int, float, str, bin); 0 if it
+ * is anything else or truncated. */
+static int
+skip_scalar(const unsigned char **pp, const unsigned char *end)
+{
+    const unsigned char *p = *pp;
+    if (p >= end)
+        return 0;
+    unsigned char c = *p;
+    Py_ssize_t left = end - p - 1;
+    uint64_t n;
+    if (c < 0x80 || c >= 0xE0 || c == 0xC0 || c == 0xC2 || c == 0xC3) {
+        *pp = p + 1;
+        return 1;
+    }
+    if (c >= 0xA0 && c <= 0xBF) {
+        n = c & 0x1F;
+        if ((uint64_t)left < n)
+            return 0;
+        *pp = p + 1 + n;
+        return 1;
+    }
+    switch (c) {
+    case 0xCC: case 0xD0: n = 1; break;
+    case 0xCD: case 0xD1: n = 2; break;
+    case 0xCA: case 0xCE: case 0xD2: n = 4; break;
+    case 0xCB: case 0xCF: case 0xD3: n = 8; break;
+    case 0xC4: case 0xD9: /* bin8, str8 */
+    case 0xC5: case 0xDA: /* bin16, str16 */
+    case 0xC6: case 0xDB: { /* bin32, str32 */
+        int w = (c == 0xC4 || c == 0xD9) ? 1 : (c == 0xC5 || c == 0xDA) ? 2 : 4;
+        if (left < w)
+            return 0;
+        n = be(p + 1, w);
+        if ((uint64_t)(left - w) < n)
+            return 0;
+        *pp = p + 1 + w + n;
+        return 1;
+    }
+    default:
+        return 0;
+    }
+    if ((uint64_t)left < n)
+        return 0;
+    *pp = p + 1 + n;
+    return 1;
+}
+
+static PyObject *decode(const unsigned char **pp, const unsigned char *end, int depth);
+
+static PyObject *
+decode_ext(const unsigned char *data, Py_ssize_t n, int code)
+{
+    if (code == -1)
+        return R_SLOW; /* msgpack-python makes a Timestamp of it */
+    PyObject *b = PyBytes_FromStringAndSize((const char *)data, n);
+    if (b == NULL)
+        return NULL;
+    PyObject *r = PyObject_CallFunction(EXT_HOOK, "iO", code, b);
+    Py_DECREF(b);
+    return r;
+}
+
+static PyObject *
+decode_array(const unsigned char **pp, const unsigned char *end, uint64_t n, int depth)
+{
+    if (n > (uint64_t)(end - *pp))
+        return R_BAD; /* each element takes a byte at least */
+    PyObject *list = PyList_New((Py_ssize_t)n);
+    if (list == NULL)
+        return NULL;
+    for (uint64_t i = 0; i < n; i++) {
+        PyObject *v = decode(pp, end, depth + 1);
+        if (v == NULL || v == R_BAD || v == R_SLOW) {
+            Py_DECREF(list);
+            return v;
+        }
+        PyList_SET_ITEM(list, (Py_ssize_t)i, v);
+    }
+    return list;
+}
+
+static PyObject *
+decode_map(const unsigned char **pp, const unsigned char *end, uint64_t n, int depth)
+{
+    if (n > (uint64_t)(end - *pp) / 2)
+        return R_BAD;
+    PyObject *d = PyDict_New();
+    if (d == NULL)
+        return NULL;
+    for (uint64_t i = 0; i < n; i++) {
+        PyObject *k = decode(pp, end, depth + 1);
+        if (k == NULL || k == R_BAD || k == R_SLOW) {
+            Py_DECREF(d);
+            return k;
+        }
+        PyObject *v = decode(pp, end, depth + 1);
+        if (v == NULL || v == R_BAD || v == R_SLOW) {
+            Py_DECREF(k);
+            Py_DECREF(d);
+            return v;
+        }
+        int rc = PyDict_SetItem(d, k, v); /* a later duplicate wins, as in msgpack */
+        Py_DECREF(k);
+        Py_DECREF(v);
+        if (rc < 0) {
+            Py_DECREF(d);
+            return NULL;
+        }
+    }
+    return d;
+}
+
+/* One MessagePack value at *pp, bounded by end: a new reference, R_BAD,
+ * R_SLOW, or NULL with a Python exception set (the caller treats it as
+ * R_BAD, as the pure-Python path treats any exception). */
+static PyObject *
+decode(const unsigned char **pp, const unsigned char *end, int depth)
+{
+    const unsigned char *p = *pp;
+    if (p >= end)
+        return R_BAD;
+    if (depth > MAX_DEPTH)
+        return R_SLOW;
+    unsigned char c = *p++;
+    Py_ssize_t left = end - p;
+    uint64_t n;
+    int w;
+    if (c < 0x80) {
+        *pp = p;
+        return PyLong_FromLong(c);
+    }
+    if (c >= 0xE0) {
+        *pp = p;
+        return PyLong_FromLong((int8_t)c);
+    }
+    if (c <= 0x8F) {
+        *pp = p;
+        return decode_map(pp, end, c & 0x0F, depth);
+    }
+    if (c <= 0x9F) {
+        *pp = p;
+        return decode_array(pp, end, c & 0x0F, depth);
+    }
+    if (c <= 0xBF) {
+        n = c & 0x1F;
+        goto str;
+    }
+    switch (c) {
+    case 0xC0: *pp = p; Py_RETURN_NONE;
+    case 0xC2: *pp = p; Py_RETURN_FALSE;
+    case 0xC3: *pp = p; Py_RETURN_TRUE;
+    case 0xCC: case 0xCD: case 0xCE: case 0xCF:
+        w = 1 << (c - 0xCC);
+        if (left < w)
+            return R_BAD;
+        *pp = p + w;
+        return PyLong_FromUnsignedLongLong(be(p, w));
+    case 0xD0: if (left < 1) return R_BAD; *pp = p + 1; return PyLong_FromLong((int8_t)p[0]);
+    case 0xD1: if (left < 2) return R_BAD; *pp = p + 2; return PyLong_FromLong((int16_t)be(p, 2));
+    case 0xD2: if (left < 4) return R_BAD; *pp = p + 4; return PyLong_FromLong((int32_t)be(p, 4));
+    case 0xD3: if (left < 8) return R_BAD; *pp = p + 8; return PyLong_FromLongLong((int64_t)be(p, 8));
+    case 0xCA: {
+        if (left < 4)
+            return R_BAD;
+        uint32_t u = (uint32_t)be(p, 4);
+        float f;
+        memcpy(&f, &u, 4);
+        *pp = p + 4;
+        return PyFloat_FromDouble((double)f);
+    }
+    case 0xCB: {
+        if (left < 8)
+            return R_BAD;
+        uint64_t u = be(p, 8);
+        double d;
+        memcpy(&d, &u, 8);
+        *pp = p + 8;
+        return PyFloat_FromDouble(d);
+    }
+    case 0xD9: w = 1; goto str_len;
+    case 0xDA: w = 2; goto str_len;
+    case 0xDB: w = 4; goto str_len;
+    case 0xC4: case 0xC5: case 0xC6:
+        w = 1 << (c - 0xC4);
+        if (left < w)
+            return R_BAD;
+        n = be(p, w);
+        p += w;
+        left -= w;
+        if ((uint64_t)left < n)
+            return R_BAD;
+        *pp = p + n;
+        return PyBytes_FromStringAndSize((const char *)p, (Py_ssize_t)n);
+    case 0xDC: case 0xDD:
+        w = c == 0xDC ? 2 : 4;
+        if (left < w)
+            return R_BAD;
+        *pp = p + w;
+        return decode_array(pp, end, be(p, w), depth);
+    case 0xDE: case 0xDF:
+        w = c == 0xDE ? 2 : 4;
+        if (left < w)
+            return R_BAD;
+        *pp = p + w;
+        return decode_map(pp, end, be(p, w), depth);
+    case 0xD4: case 0xD5: case 0xD6: case 0xD7: case 0xD8: /* fixext 1..16 */
+        n = (uint64_t)1 << (c - 0xD4);
+        if ((uint64_t)left < n + 1)
+            return R_BAD;
+        *pp = p + 1 + n;
+        return decode_ext(p + 1, (Py_ssize_t)n, (int8_t)p[0]);
+    case 0xC7: case 0xC8: case 0xC9: /* ext 8/16/32 */
+        w = 1 << (c - 0xC7);
+        if (left < w + 1)
+            return R_BAD;
+        n = be(p, w);
+        if ((uint64_t)(left - w - 1) < n)
+            return R_BAD;
+        *pp = p + w + 1 + n;
+        return decode_ext(p + w + 1, (Py_ssize_t)n, (int8_t)p[w]);
+    default: /* 0xC1 */
+        return R_BAD;
+    }
+str_len:
+    if (left < w)
+        return R_BAD;
+    n = be(p, w);
+    p += w;
+    left -= w;
+str:
+    if ((uint64_t)left < n)
+        return R_BAD;
+    *pp = p + n;
+    return PyUnicode_DecodeUTF8((const char *)p, (Py_ssize_t)n, "surrogateescape");
+}
+
+/* The body of one packet: NO_BODY, BAD_BODY, SLOW, or the value (a top
+ * map that Python would merge keys of goes through map_pairs). */
+static PyObject *
+decode_body(const unsigned char *p, const unsigned char *end)
+{
+    if (p == end) {
+        Py_INCREF(NO_BODY);
+        return NO_BODY;
+    }
+    const unsigned char *q = p;
+    PyObject *v = decode(&q, end, 0);
+    if (v == R_SLOW) {
+        Py_INCREF(SLOW);
+        return SLOW;
+    }
+    if (v == NULL || v == R_BAD || q != end) {
+        if (v == NULL)
+            PyErr_Clear();
+        else if (v != R_BAD)
+            Py_DECREF(v);
+        Py_INCREF(BAD_BODY);
+        return BAD_BODY;
+    }
+    if (PyDict_CheckExact(v)) {
+        uint64_t n = *p <= 0x8F ? (uint64_t)(*p & 0x0F) : be(p + 1, *p == 0xDE ? 2 : 4);
+        if ((uint64_t)PyDict_GET_SIZE(v) != n) {
+            Py_DECREF(v);
+            PyObject *raw = PyBytes_FromStringAndSize((const char *)p, end - p);
+            if (raw == NULL)
+                return NULL;
+            v = PyObject_CallOneArg(MAP_PAIRS, raw);
+            Py_DECREF(raw);
+            if (v == NULL) {
+                PyErr_Clear();
+                Py_INCREF(BAD_BODY);
+                return BAD_BODY;
+            }
+        }
+    }
+    return v;
+}
+
+/* The header, if it is the plain kind: 1 and the fields and its end; 0 if
+ * Python must look at it. */
+static int
+decode_header(const unsigned char *p, const unsigned char *end, uint64_t f[4],
+              const unsigned char **hend)
+{
+    uint64_t n;
+    unsigned char c = *p;
+    if (c >= 0x80 && c <= 0x8F) {
+        n = c & 0x0F;
+        p++;
+    } else if (c == 0xDE && end - p >= 3) {
+        n = be(p + 1, 2);
+        p += 3;
+    } else {
+        return 0;
+    }
+    f[0] = f[1] = f[2] = f[3] = 0;
+    for (uint64_t i = 0; i < n; i++) {
+        uint64_t k, v;
+        if (!read_uint(&p, end, &k))
+            return 0;
+        if (k > K_STREAM_ID) {
+            if (!skip_scalar(&p, end))
+                return 0;
+            continue;
+        }
+        if (k == K_TIMESTAMP) {
+            if (p + 5 > end || (*p != 0xCA && *p != 0xCB) || (*p == 0xCB && p + 9 > end))
+                return 0;
+            p += *p == 0xCA ? 5 : 9;
+            continue;
+        }
+        if (!read_uint(&p, end, &v))
+            return 0;
+        if (k == K_REQUEST_TYPE)
+            f[0] = v;
+        else if (k == K_SYNC)
+            f[1] = v;
+        else if (k == K_SCHEMA_VERSION)
+            f[2] = v;
+        else if (k == K_STREAM_ID)
+            f[3] = v;
+    }
+    *hend = p;
+    return 1;
+}
+
+static PyObject *
+record(Py_ssize_t pos, Py_ssize_t pend, const unsigned char *base)
+{
+    const unsigned char *hs = base + pos, *end = base + pend, *hend;
+    uint64_t f[4];
+    /* skip the length prefix */
+    unsigned char c = *hs;
+    hs += c < 0x80 ? 1 : c == 0xCC ? 2 : c == 0xCD ? 3 : c == 0xCE ? 5 : 9;
+    if (!decode_header(hs, end, f, &hend))
+        return Py_BuildValue("nnOOiiO", pos, pend, Py_None, Py_None, 0, 0, SLOW);
+    PyObject *body = decode_body(hend, end);
+    if (body == NULL)
+        return NULL;
+    PyObject *r = Py_BuildValue("nnKKKKN", pos, pend, (unsigned long long)f[0],
+                                (unsigned long long)f[1], (unsigned long long)f[2],
+                                (unsigned long long)f[3], body);
+    return r;
+}
+
+PyDoc_STRVAR(scan_doc,
+"scan(buf, start, end, budget) -> (records, pos, to_read, fatal, slow)\n\n"
+"See styx/protocol/scan.py, PyBatchDecoder.scan.");
+
+static PyObject *
+scan(PyObject *self, PyObject *args)
+{
+    PyObject *obj;
+    Py_ssize_t start, end, budget;
+    if (!PyArg_ParseTuple(args, "Onnn", &obj, &start, &end, &budget))
+        return NULL;
+    Py_buffer view;
+    if (PyObject_GetBuffer(obj, &view, PyBUF_SIMPLE) < 0)
+        return NULL;
+    if (start < 0 || end > view.len || start > end) {
+        PyBuffer_Release(&view);
+        PyErr_SetString(PyExc_ValueError, "range out of the buffer");
+        return NULL;
+    }
+    const unsigned char *buf = view.buf;
+    PyObject *records = PyList_New(0);
+    if (records == NULL) {
+        PyBuffer_Release(&view);
+        return NULL;
+    }
+    Py_ssize_t pos = start, to_read = 3, slow = 0;
+    PyObject *fatal = Py_None;
+    Py_INCREF(fatal);
+    while (pos < end) {
+        if (PyList_GET_SIZE(records) >= budget) {
+            to_read = -1; /* unchanged: the caller keeps its own */
+            break;
+        }
+        unsigned char c = buf[pos];
+        Py_ssize_t hl;
+        uint64_t length;
+        if (c < 0x80) {
+            hl = 1;
+            length = c;
+        } else if (c >= 0xCC && c <= 0xCF) {
+            hl = 1 + (1 << (c - 0xCC));
+            if (end - pos < hl) {
+                to_read = 9;
+                break;
+            }
+            length = be(buf + pos + 1, (int)hl - 1);
+            if (length > PACKET_SIZE_MAX) {
+                Py_DECREF(fatal);
+                fatal = PyUnicode_FromFormat("too big packet size in the header: %llu",
+                                             (unsigned long long)length);
+                to_read = -1;
+                break;
+            }
+        } else {
+            Py_DECREF(fatal);
+            fatal = PyUnicode_FromString("packet length");
+            to_read = -1;
+            break;
+        }
+        if ((uint64_t)(end - pos - hl) < length) {
+            to_read = hl + (Py_ssize_t)length;
+            break;
+        }
+        Py_ssize_t pend = pos + hl + (Py_ssize_t)length;
+        if (length) { /* an empty packet gets no reply (as Tarantool) */
+            PyObject *r = record(pos, pend, buf);
+            if (r == NULL || PyList_Append(records, r) < 0) {
+                Py_XDECREF(r);
+                goto error;
+            }
+            if (PyTuple_GET_ITEM(r, 6) == SLOW)
+                slow++;
+            Py_DECREF(r);
+        }
+        pos = pend;
+    }
+    PyBuffer_Release(&view);
+    if (fatal == NULL) {
+        Py_DECREF(records);
+        return NULL;
+    }
+    return Py_BuildValue("NnnNn", records, pos, to_read, fatal, slow);
+error:
+    PyBuffer_Release(&view);
+    Py_DECREF(records);
+    Py_XDECREF(fatal);
+    return NULL;
+}
+
+PyDoc_STRVAR(configure_doc,
+"configure(no_body, slow, bad_body, ext_hook, map_pairs): the objects scan uses.");
+
+static PyObject *
+configure(PyObject *self, PyObject *args)
+{
+    PyObject *a, *b, *c, *d, *e;
+    if (!PyArg_ParseTuple(args, "OOOOO", &a, &b, &c, &d, &e))
+        return NULL;
+    Py_XSETREF(NO_BODY, Py_NewRef(a));
+    Py_XSETREF(SLOW, Py_NewRef(b));
+    Py_XSETREF(BAD_BODY, Py_NewRef(c));
+    Py_XSETREF(EXT_HOOK, Py_NewRef(d));
+    Py_XSETREF(MAP_PAIRS, Py_NewRef(e));
+    Py_RETURN_NONE;
+}
+
+static PyMethodDef methods[] = {
+    {"scan", scan, METH_VARARGS, scan_doc},
+    {"configure", configure, METH_VARARGS, configure_doc},
+    {NULL, NULL, 0, NULL},
+};
+
+static struct PyModuleDef module = {
+    PyModuleDef_HEAD_INIT, "_scan", "Framing and decoding of IPROTO packet batches (see scan.py).",
+    -1, methods,
+};
+
+PyMODINIT_FUNC
+PyInit__scan(void)
+{
+    return PyModule_Create(&module);
+}

@@ -1,0 +1,224 @@
+"""The batch decoder's two implementations give the same results.
+
+`styx/protocol/scan.py` has a pure-Python decoder and a compiled one
+(`_scan.c`). Every record, the stop position, `to_read` and the fatal error
+must be the same for any input: well-formed batches with every header and
+body shape, the same with bytes flipped or cut, and random bytes. A few
+fixed cases pin what the results are (the contract), so that the two cannot
+agree on a wrong answer unnoticed.
+"""
+
+from __future__ import annotations
+
+import math
+import os
+import struct
+import uuid
+from decimal import Decimal
+from typing import Any
+
+import msgpack
+import pytest
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
+
+from styx.protocol.codec import NO_BODY, HeaderError, Pairs
+from styx.protocol.errors import BoxError
+from styx.protocol.ext import default, ext_hook
+from styx.protocol.scan import ACCELERATED, BAD_BODY, CBatchDecoder, PyBatchDecoder
+
+needs_c = pytest.mark.skipif(not ACCELERATED, reason="the compiled decoder is not built")
+
+SETTINGS = settings(max_examples=int(os.environ.get("STYX_FUZZ_EXAMPLES", 300)), deadline=None,
+                    suppress_health_check=[HealthCheck.too_slow, HealthCheck.data_too_large],
+                    database=None)
+
+
+def canon(v: Any) -> Any:
+    """A comparable form: types kept (Pairs is not a list, True is not 1),
+    NaN equal to itself, errors by class, code and text."""
+    if isinstance(v, BoxError):
+        return ("error", type(v).__name__, v.code, str(v), getattr(v, "sync", None))
+    if isinstance(v, float):
+        return ("float", "nan" if math.isnan(v) else v.hex())
+    if isinstance(v, list):
+        return (type(v).__name__, [canon(x) for x in v])
+    if isinstance(v, tuple):
+        return ("tuple", [canon(x) for x in v])
+    if isinstance(v, dict):
+        return ("dict", [(canon(k), canon(x)) for k, x in v.items()])
+    return (type(v).__name__, repr(v))
+
+
+def scan_both(data: bytes, start: int = 0, end: int | None = None, budget: int = 1 << 20) -> Any:
+    end = len(data) if end is None else end
+    results = []
+    for dec in (PyBatchDecoder(), CBatchDecoder()):
+        buf = bytearray(data)
+        with memoryview(buf) as mv:
+            results.append(dec.scan(buf, mv, start, end, budget))
+    assert canon(results[0]) == canon(results[1])
+    return results[0]
+
+
+def scan_py(data: bytes, budget: int = 1 << 20) -> Any:
+    buf = bytearray(data)
+    with memoryview(buf) as mv:
+        return PyBatchDecoder().scan(buf, mv, 0, len(buf), budget)
+
+
+def frame(payload: bytes) -> bytes:
+    return b"\xce" + struct.pack(">I", len(payload)) + payload
+
+
+def packb(v: Any) -> bytes:
+    return msgpack.packb(v, use_bin_type=True, default=default)
+
+
+# -- the contract, fixed cases ---------------------------------------------
+
+
+def test_records_of_a_plain_batch() -> None:
+    ping = frame(packb({0: 0x40, 1: 7}))
+    select = frame(packb({0: 1, 1: 300, 5: 9, 0x0A: 2}) + packb({0x10: 512}))
+    data = ping + select + frame(b"")  # an empty packet: no record
+    records, pos, to_read, fatal = scan_py(data)
+    n = len(ping)
+    assert records == [(0, n, 0x40, 7, 0, 0, NO_BODY), (n, n + len(select), 1, 300, 9, 2, {0x10: 512})]
+    assert (pos, to_read, fatal) == (len(data), 3, None)
+
+
+def test_errors_in_records() -> None:
+    bad_header = frame(packb({1: 5, 0: "x"}))  # a string type: error 20 with the sync read before
+    bad_body = frame(packb({0: 1, 1: 6}) + b"\xc1")
+    dup_body = frame(packb({0: 1, 1: 8}) + b"\x82\x10\x01\x10\x02")  # duplicate key: Pairs
+    records, _, _, _ = scan_py(bad_header + bad_body + dup_body)
+    (_, _, t, sync, _, _, err), r2, r3 = records
+    assert (t, sync, type(err), err.code) == (None, 5, HeaderError, 20)
+    assert r2[2:] == (1, 6, 0, 0, BAD_BODY)
+    assert type(r3[6]) is Pairs and r3[6] == [(0x10, 1), (0x10, 2)]
+
+
+def test_framing_stops() -> None:
+    ping = frame(packb({0: 0x40, 1: 1}))
+    assert scan_py(ping + ping[:3])[1:] == (len(ping), 9, None)  # the prefix is cut
+    assert scan_py(ping + ping[:7])[1:] == (len(ping), len(ping), None)  # the packet is cut
+    assert scan_py(ping * 3, budget=2)[1:] == (2 * len(ping), -1, None)
+    assert scan_py(ping + b"\xc1")[1:] == (len(ping), -1, "packet length")
+    big = b"\xce\x80\x00\x00\x01"
+    assert scan_py(big)[1:] == (0, -1, f"too big packet size in the header: {2 ** 31 + 1}")
+
+
+@needs_c
+@pytest.mark.parametrize("body", [
+    {0x10: 512, 0x20: [1, "a", b"b", 1.5, -3, None, True, [], {}]},
+    {0x21: [Decimal("1.5"), uuid.UUID(int=7), msgpack.ExtType(99, b"xy")]},
+    {0x21: [msgpack.Timestamp(1, 2)]},  # ext -1: the compiled decoder leaves it to Python
+    {0x21: [[[[[[[1]]]]]]] * 3, 0x22: "x" * 70000, 0x23: b"y" * 300},
+    {0x21: [2 ** 64 - 1, -(2 ** 63), 0.1, float("inf"), float("nan")]},
+    [1, 2],
+    "not a map",
+])
+def test_bodies_agree(body: Any) -> None:
+    [(_, _, t, sync, _, _, decoded)], _, _, _ = scan_both(frame(packb({0: 10, 1: 1}) + packb(body)))
+    assert (t, sync) == (10, 1) and canon(decoded) == canon(msgpack.unpackb(packb(body), ext_hook=ext_hook,
+                                                                            strict_map_key=False))
+
+
+@needs_c
+def test_deep_nesting_and_float32_agree() -> None:
+    deep = b"\x91" * 300 + b"\x01"  # deeper than the compiled decoder goes
+    f32 = b"\x81\x01\xca" + struct.pack(">f", 0.1)
+    bad_utf8 = b"\x81\x01\xa2\xff\xfe"
+    for body in (deep, f32, bad_utf8):
+        scan_both(frame(packb({0: 10, 1: 1}) + body))
+
+
+# -- the two agree on anything -----------------------------------------------
+
+scalars = st.one_of(
+    st.none(), st.booleans(), st.integers(-(2 ** 63), 2 ** 64 - 1), st.floats(),
+    st.floats(width=32).map(lambda f: ("f32", f)), st.text(max_size=20), st.binary(max_size=20),
+    st.sampled_from([Decimal("3.14"), uuid.UUID(int=1), msgpack.ExtType(5, b"abc"),
+                     msgpack.ExtType(1, b"\xff"), msgpack.Timestamp(3, 0)]),
+)
+values = st.recursive(scalars, lambda inner: st.one_of(
+    st.lists(inner, max_size=4), st.dictionaries(st.one_of(st.integers(0, 40), st.text(max_size=3)), inner,
+                                                 max_size=4)), max_leaves=12)
+
+
+def pack_value(v: Any) -> bytes:
+    if isinstance(v, tuple) and v and v[0] == "f32":
+        return b"\xca" + struct.pack(">f", v[1])
+    if isinstance(v, list):
+        return _array(v)
+    if isinstance(v, dict):
+        return _map(list(v.items()))
+    return packb(v)
+
+
+def _array(v: list[Any]) -> bytes:
+    n = len(v)
+    head = bytes([0x90 | n]) if n < 16 else b"\xdc" + struct.pack(">H", n)
+    return head + b"".join(pack_value(x) for x in v)
+
+
+def _map(items: list[tuple[Any, Any]]) -> bytes:
+    n = len(items)
+    head = bytes([0x80 | n]) if n < 16 else b"\xde" + struct.pack(">H", n)
+    return head + b"".join(pack_value(k) + pack_value(x) for k, x in items)
+
+
+header_keys = st.sampled_from([0, 1, 2, 3, 4, 5, 6, 9, 0x0A, 0x0B, 0x30, 200, -1, "k", 1.0, True])
+header_values = st.one_of(st.integers(-5, 2 ** 64 - 1), st.floats(), st.floats(width=32).map(lambda f: ("f32", f)),
+                          st.none(), st.text(max_size=3), st.binary(max_size=3),
+                          st.lists(st.integers(0, 3), max_size=2), st.just(Decimal("1")))
+
+
+@st.composite
+def packets(draw: Any) -> bytes:
+    if draw(st.booleans()):
+        header = _map([(0, draw(st.integers(0, 80))), (1, draw(st.integers(0, 2 ** 64 - 1)))])
+    else:
+        header = _map(draw(st.lists(st.tuples(header_keys, header_values), max_size=5)))
+    body = b""
+    if draw(st.booleans()):
+        body = _map(draw(st.lists(st.tuples(st.integers(0, 0x40), values), max_size=5)))
+    elif draw(st.booleans()):
+        body = pack_value(draw(values))
+    payload = header + body
+    how = draw(st.integers(0, 9))
+    if how == 0 and payload:  # flip a byte
+        i = draw(st.integers(0, len(payload) - 1))
+        payload = payload[:i] + bytes([draw(st.integers(0, 255))]) + payload[i + 1:]
+    elif how == 1 and payload:  # cut the payload short, keep a valid frame
+        payload = payload[:draw(st.integers(0, len(payload) - 1))]
+    elif how == 2:  # trailing garbage inside the frame
+        payload += draw(st.binary(min_size=1, max_size=3))
+    prefix = draw(st.sampled_from(["ce", "cc", "cd", "cf", "fix"]))
+    n = len(payload)
+    if prefix == "fix" and n < 0x80:
+        return bytes([n]) + payload
+    if prefix == "cc" and n < 0x100:
+        return b"\xcc" + bytes([n]) + payload
+    if prefix == "cd" and n < 0x10000:
+        return b"\xcd" + struct.pack(">H", n) + payload
+    if prefix == "cf":
+        return b"\xcf" + struct.pack(">Q", n) + payload
+    return frame(payload)
+
+
+@needs_c
+@SETTINGS
+@given(st.lists(packets(), max_size=6), st.data())
+def test_generated_batches_agree(batch: list[bytes], data: Any) -> None:
+    raw = b"".join(batch)
+    end = data.draw(st.integers(0, len(raw))) if data.draw(st.booleans()) else len(raw)
+    scan_both(raw, 0, end, data.draw(st.integers(1, 8)))
+
+
+@needs_c
+@SETTINGS
+@given(st.binary(max_size=200), st.integers(1, 8))
+def test_random_bytes_agree(raw: bytes, budget: int) -> None:
+    scan_both(raw, 0, len(raw), budget)
