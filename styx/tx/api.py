@@ -101,7 +101,7 @@ class UserApi:
         return self._tx.schema
 
     def _me(self) -> Any:
-        return effective_user(self._tx)
+        return effective_user(self._tx.users)
 
     def create(self, name: str, *, password: str | None = None, if_not_exists: bool = False) -> None:
         me = self._me()
@@ -166,13 +166,13 @@ class FuncApi:
 
     def create(self, name: str, *, if_not_exists: bool = False, setuid: bool = False,
                language: str = "LUA", **_: Any) -> None:
-        me = effective_user(self._tx)
+        me = effective_user(self._tx.users)
         self._tx.schema.privileges.check(me, "universe", 0, "", CREATE)
         self._tx.schema.create_function(name, me.uid, setuid=setuid, language=language,
                                         if_not_exists=if_not_exists)
 
     def drop(self, name: str, *, if_exists: bool = False) -> None:
-        self._tx.schema.privileges.check(effective_user(self._tx), "universe", 0, "", DROP)
+        self._tx.schema.privileges.check(effective_user(self._tx.users), "universe", 0, "", DROP)
         self._tx.schema.drop_function(name, if_exists=if_exists)
 
     def exists(self, name: str) -> bool:
@@ -202,7 +202,7 @@ class SchemaApi:
         self.user = UserApi(tx)
         self.role = RoleApi(tx)
         self.func = FuncApi(tx)
-        self.space = SchemaSpaceApi(tx)
+        self.space = SchemaSpaceApi(tx.schema, tx.users, tx.req_counts)
 
 
 class StatApi:
@@ -265,7 +265,7 @@ class Box:
         self._tx = tx
         self.session = SessionApi(tx)
         self.schema = SchemaApi(tx)
-        self.space = SpacesApi(tx)
+        self.space = SpacesApi(tx.schema, tx.users, tx.req_counts)
         self.stat = StatApi(tx)
         self.info = InfoApi(tx)
         self.error = ErrorApi()

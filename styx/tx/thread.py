@@ -96,12 +96,12 @@ class Tx:
                                         default=self._encode_ext).pack
         self._packb_inner = msgpack.Packer(use_bin_type=True, unicode_errors="surrogateescape").pack
         self.watchers = Watchers(self.packb, self._send_event)
-        self.box = Box(self)
-        self.builtins = Builtins(self)
         self.errors = 0
         # box.stat(): requests by type, and a window of totals for the rps.
         self.req_counts = [0] * 128
         self._stat_window: list[tuple[float, list[int], int, list[int]]] = []
+        self.box = Box(self)  # after req_counts: box.space counts its requests there
+        self.builtins = Builtins(self)
         self.loop: Any = None
         self.feed: cbus.Feed | None = None
         self.endpoint: cbus.Endpoint | None = None
