@@ -100,7 +100,11 @@ class Tx:
         # box.stat(): requests by type, and a window of totals for the rps.
         self.req_counts = [0] * 128
         self._stat_window: list[tuple[float, list[int], int, list[int]]] = []
-        self.box = Box(self)  # after req_counts: box.space counts its requests there
+        # The box API gets what it uses: the schema, the users, the counters,
+        # TX for its few services (api.TxServices), the watchers' broadcast.
+        self.box = Box(self.schema, self.users, self.req_counts, self,
+                       broadcast=self.watchers.broadcast, version=version,
+                       instance_uuid=instance_uuid)
         self.builtins = Builtins(self)
         self.loop: Any = None
         self.feed: cbus.Feed | None = None
