@@ -105,7 +105,7 @@ class Tx:
         self.box = Box(self.schema, self.users, self.req_counts, self,
                        broadcast=self.watchers.broadcast, version=version,
                        instance_uuid=instance_uuid)
-        self.builtins = Builtins(self)
+        self.builtins = Builtins(self.box)
         self.loop: Any = None
         self.feed: cbus.Feed | None = None
         self.endpoint: cbus.Endpoint | None = None
