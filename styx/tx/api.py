@@ -13,13 +13,24 @@ raises RuntimeError.
 
 Names follow Tarantool (`box.schema.user.create`, `box.session.push`,
 `box.cfg`, `box.stat.net`); options are keyword arguments.
+
+Each API object takes only what it uses, not the whole `Tx`: the schema and
+the users (`box.schema.*`, `box.space`), a callable (`box.session.push`,
+`box.broadcast`), and for the few services of TX itself -- statistics,
+configuration, new transactions -- the narrow protocols below, which `Tx`
+meets. What an object can reach is what its constructor names, so the box
+API cannot come to lean on TX's internals (pipes, obufs, the fiber pool)
+unseen. The caller's session is the fiber's, as before.
 """
 
 from __future__ import annotations
 
 import math
+import os
 import sys
-from typing import TYPE_CHECKING, Any
+import time
+from collections.abc import Callable
+from typing import TYPE_CHECKING, Any, Protocol
 
 from ..box.privileges import CREATE, DROP, priv_names
 from ..protocol.errors import ER, MESSAGES, BoxError
@@ -27,7 +38,10 @@ from . import fiber as fiber_mod
 from .space_api import SchemaSpaceApi, SpacesApi, effective_user
 
 if TYPE_CHECKING:
-    from .thread import Tx
+    from ..box.schema import Schema
+    from ..box.txn import Txn
+    from ..box.users import Users
+    from .session import Session
 
 __all__ = ["Box", "BoxProxy"]
 
@@ -37,6 +51,28 @@ def _fiber() -> fiber_mod.Fiber:
     if f is None:
         raise RuntimeError("styx.box is only available inside a Styx server (app functions, init)")
     return f
+
+
+class Stats(Protocol):
+    """What `box.stat` asks of TX."""
+
+    def request_stats(self) -> dict[str, dict[str, int]]: ...
+
+    async def net_stats(self) -> dict[str, dict[str, int]]: ...
+
+    async def net_stats_threads(self) -> list[dict[str, dict[str, int]]]: ...
+
+
+class TxServices(Stats, Protocol):
+    """What `box` asks of TX beyond the schema and the users: the statistics,
+    a new transaction (box.begin), new dynamic options (box.cfg), a chunk to
+    the caller (box.session.push)."""
+
+    def new_txn(self, timeout: float | None) -> Txn: ...
+
+    def reconfigure(self, options: dict[str, Any]) -> None: ...
+
+    def push_chunk(self, session: Session, sync: int, value: Any) -> None: ...
 
 
 def _take_txn() -> Any:
@@ -51,8 +87,8 @@ def _take_txn() -> Any:
 class SessionApi:
     """`box.session`: the session of the request being served."""
 
-    def __init__(self, tx: Tx) -> None:
-        self._tx = tx
+    def __init__(self, push: Callable[[Session, int, Any], None]) -> None:
+        self._push = push  # an IPROTO_CHUNK to the session, for the request `sync`
 
     def _session(self) -> Any:
         session = _fiber().session
@@ -86,35 +122,33 @@ class SessionApi:
         f = _fiber()
         if f.session is None:
             raise BoxError(ER.UNSUPPORTED, "console session", "push")
-        self._tx.push_chunk(f.session, f.sync, value)
+        self._push(f.session, f.sync, value)
         return True
 
 
 class UserApi:
     """`box.schema.user`."""
 
-    def __init__(self, tx: Tx) -> None:
-        self._tx = tx
+    def __init__(self, schema: Schema, users: Users) -> None:
+        self._schema = schema
+        self._users = users
         self._role = False
 
-    def _schema(self) -> Any:
-        return self._tx.schema
-
     def _me(self) -> Any:
-        return effective_user(self._tx)
+        return effective_user(self._users)
 
     def create(self, name: str, *, password: str | None = None, if_not_exists: bool = False) -> None:
         me = self._me()
-        self._schema().privileges.check(me, "universe", 0, "", CREATE)
-        self._schema().create_user(name, password, me.uid, if_not_exists=if_not_exists,
-                                   role=self._role)
+        self._schema.privileges.check(me, "universe", 0, "", CREATE)
+        self._schema.create_user(name, password, me.uid, if_not_exists=if_not_exists,
+                                 role=self._role)
 
     def drop(self, name: str, *, if_exists: bool = False) -> None:
-        self._schema().privileges.check(self._me(), "universe", 0, "", DROP)
-        self._schema().drop_user(name, if_exists=if_exists, role=self._role)
+        self._schema.privileges.check(self._me(), "universe", 0, "", DROP)
+        self._schema.drop_user(name, if_exists=if_exists, role=self._role)
 
     def exists(self, name: str) -> bool:
-        user = self._tx.users.get(name)
+        user = self._users.get(name)
         return user is not None and (user.type == "role") == self._role
 
     def grant(self, user: str, privileges: str | int, object_type: str | None = None,
@@ -122,17 +156,17 @@ class UserApi:
         """`grant("bob", "read,write", "space", "test")`; with no object type
         the universe, or a role if `privileges` names one: `grant("bob",
         "super")`. Only admin and an object's owner may grant on it."""
-        self._schema().grant(self._me().uid, user, privileges, object_type, object_name,
-                             if_not_exists=if_not_exists)
+        self._schema.grant(self._me().uid, user, privileges, object_type, object_name,
+                           if_not_exists=if_not_exists)
 
     def revoke(self, user: str, privileges: str | int, object_type: str | None = None,
                object_name: Any = None, *, if_exists: bool = False) -> None:
-        self._schema().grant(self._me().uid, user, privileges, object_type, object_name,
-                             revoke=True, if_exists=if_exists)
+        self._schema.grant(self._me().uid, user, privileges, object_type, object_name,
+                           revoke=True, if_exists=if_exists)
 
     def info(self, name: str | None = None) -> list[list[Any]]:
         """[[privileges, object type, object name], ...], as Tarantool shows them."""
-        schema = self._schema()
+        schema = self._schema
         user = schema.users.get(name) if name is not None else self._me()
         if user is None:
             raise BoxError(ER.NO_SUCH_USER, name)
@@ -144,14 +178,14 @@ class UserApi:
     def passwd(self, name: str, password: str | None = None) -> None:
         if password is None:  # box.schema.user.passwd(password): the session's user
             name, password = self._me().name, name
-        self._tx.users.passwd(name, password)
+        self._users.passwd(name, password)
 
 
 class RoleApi(UserApi):
     """`box.schema.role`: roles are users you cannot log in as."""
 
-    def __init__(self, tx: Tx) -> None:
-        super().__init__(tx)
+    def __init__(self, schema: Schema, users: Users) -> None:
+        super().__init__(schema, users)
         self._role = True
 
     def create(self, name: str, *, if_not_exists: bool = False) -> None:  # type: ignore[override]  # no password
@@ -161,22 +195,23 @@ class RoleApi(UserApi):
 class FuncApi:
     """`box.schema.func`: named objects to grant execute on."""
 
-    def __init__(self, tx: Tx) -> None:
-        self._tx = tx
+    def __init__(self, schema: Schema, users: Users) -> None:
+        self._schema = schema
+        self._users = users
 
     def create(self, name: str, *, if_not_exists: bool = False, setuid: bool = False,
                language: str = "LUA", **_: Any) -> None:
-        me = effective_user(self._tx)
-        self._tx.schema.privileges.check(me, "universe", 0, "", CREATE)
-        self._tx.schema.create_function(name, me.uid, setuid=setuid, language=language,
-                                        if_not_exists=if_not_exists)
+        me = effective_user(self._users)
+        self._schema.privileges.check(me, "universe", 0, "", CREATE)
+        self._schema.create_function(name, me.uid, setuid=setuid, language=language,
+                                     if_not_exists=if_not_exists)
 
     def drop(self, name: str, *, if_exists: bool = False) -> None:
-        self._tx.schema.privileges.check(effective_user(self._tx), "universe", 0, "", DROP)
-        self._tx.schema.drop_function(name, if_exists=if_exists)
+        self._schema.privileges.check(effective_user(self._users), "universe", 0, "", DROP)
+        self._schema.drop_function(name, if_exists=if_exists)
 
     def exists(self, name: str) -> bool:
-        return name in self._tx.schema.functions
+        return name in self._schema.functions
 
 
 def _object_name(schema: Any, object_type: str, object_id: Any) -> str:
@@ -198,44 +233,62 @@ def _object_name(schema: Any, object_type: str, object_id: Any) -> str:
 class SchemaApi:
     """`box.schema`."""
 
-    def __init__(self, tx: Tx) -> None:
-        self.user = UserApi(tx)
-        self.role = RoleApi(tx)
-        self.func = FuncApi(tx)
-        self.space = SchemaSpaceApi(tx)
+    def __init__(self, schema: Schema, users: Users, req_counts: list[int]) -> None:
+        self.user = UserApi(schema, users)
+        self.role = RoleApi(schema, users)
+        self.func = FuncApi(schema, users)
+        self.space = SchemaSpaceApi(schema, users, req_counts)
 
 
 class StatApi:
     """`box.stat()`: requests by type; `box.stat.net()`: the iproto threads."""
 
-    def __init__(self, tx: Tx) -> None:
-        self._tx = tx
+    def __init__(self, stats: Stats) -> None:
+        self._stats = stats
 
     def __call__(self) -> dict[str, Any]:
-        return self._tx.request_stats()
+        return self._stats.request_stats()
 
     async def net(self) -> dict[str, Any]:
         """Totals over all iproto threads: SENT, RECEIVED, CONNECTIONS, REQUESTS,
         REQUESTS_IN_PROGRESS, STREAMS, REQUESTS_IN_STREAM_QUEUE, each with
         total and rps (and current where it has one)."""
-        return await self._tx.net_stats()
+        return await self._stats.net_stats()
 
     async def net_thread(self) -> list[dict[str, Any]]:
         """The same, per iproto thread (Tarantool's box.stat.net.thread())."""
-        return await self._tx.net_stats_threads()
+        return await self._stats.net_stats_threads()
 
 
 class InfoApi:
     """`box.info()` (a dict), or `box.info.status` and friends."""
 
-    def __init__(self, tx: Tx) -> None:
-        self._tx = tx
+    def __init__(self, schema: Schema, version: tuple[int, int, int], instance_uuid: str) -> None:
+        self._schema = schema
+        self._version = version
+        self._uuid = instance_uuid
+        self._started = time.monotonic()
 
     def __call__(self) -> dict[str, Any]:
-        return self._tx.builtins.info()
+        uuid = self._uuid
+        return {
+            "version": "{}.{}.{}-styx".format(*self._version),
+            "id": 1,
+            "ro": False,
+            "status": "running",
+            "uuid": uuid,
+            "uptime": int(time.monotonic() - self._started),
+            "pid": os.getpid(),
+            "lsn": 0,
+            "signature": 0,
+            "vclock": {},
+            "cluster": {"uuid": uuid},
+            "replication": {1: {"id": 1, "uuid": uuid, "lsn": 0}},
+            "schema_version": self._schema.version,
+        }
 
     def __getattr__(self, name: str) -> Any:
-        info = self._tx.builtins.info()
+        info = self()
         if name in info:
             return info[name]
         raise AttributeError(name)
@@ -259,15 +312,22 @@ class ErrorApi:
 
 
 class Box:
-    """One server's box."""
+    """One server's box.
 
-    def __init__(self, tx: Tx) -> None:
+    `req_counts` are box.stat's counters by request type (the space API's
+    data calls count); `broadcast` sets a watched key (the watchers')."""
+
+    def __init__(self, schema: Schema, users: Users, req_counts: list[int], tx: TxServices, *,
+                 broadcast: Callable[[str, Any], None], version: tuple[int, int, int],
+                 instance_uuid: str) -> None:
         self._tx = tx
-        self.session = SessionApi(tx)
-        self.schema = SchemaApi(tx)
-        self.space = SpacesApi(tx)
+        self._schema = schema
+        self._broadcast = broadcast
+        self.session = SessionApi(tx.push_chunk)
+        self.schema = SchemaApi(schema, users, req_counts)
+        self.space = SpacesApi(schema, users, req_counts)
         self.stat = StatApi(tx)
-        self.info = InfoApi(tx)
+        self.info = InfoApi(schema, version, instance_uuid)
         self.error = ErrorApi()
 
     # -- transactions ------------------------------------------------------------
@@ -308,7 +368,7 @@ class Box:
         """Set `key` to `value` for every watcher (IPROTO_WATCH) of it."""
         if not isinstance(key, str):
             raise BoxError(ER.ILLEGAL_PARAMS, "key must be a string")
-        self._tx.watchers.broadcast(key, value)
+        self._broadcast(key, value)
 
     def cfg(self, **options: Any) -> None:
         """Change dynamic options at runtime: `box.cfg(net_msg_max=1024)`.
@@ -319,7 +379,7 @@ class Box:
 
     @property
     def schema_version(self) -> int:
-        return self._tx.schema.version
+        return self._schema.version
 
 
 class BoxProxy:

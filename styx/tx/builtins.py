@@ -12,14 +12,17 @@ execute on the universe (admin has it; grant it to others), and then the
 checks of whatever it touches. Results are Lua's return values: one value
 each (a list of tuples for `select`, a tuple or nil for `get`), none for
 calls that return nothing.
+
+`Builtins` takes the server's `Box` and nothing else of TX: every builtin
+is a call of the Python box API (box.info, box.stat, box.schema.*,
+box.space.*, box.begin...), so a CALL of "box.stat" can do no more than
+`box.stat()` in a procedure, and both show the same thing.
 """
 
 from __future__ import annotations
 
-import os
 import re
 import struct
-import time
 import uuid
 from collections.abc import Callable
 from typing import TYPE_CHECKING, Any
@@ -30,7 +33,7 @@ from ..protocol.errors import ER, BoxError
 from .space_api import LUA_NULL, IndexApi, SpaceApi
 
 if TYPE_CHECKING:
-    from .thread import Tx
+    from .api import Box
 
 __all__ = ["Builtins"]
 
@@ -74,14 +77,12 @@ def _grant_call(fn: Callable[..., Any], a: list[Any]) -> None:
 class Builtins:
     """Resolves a CALL's function name to a Python callable, or None."""
 
-    def __init__(self, tx: Tx) -> None:
-        self.tx = tx
-        box = tx.box
-        self.started = time.monotonic()
+    def __init__(self, box: Box) -> None:
+        self.box = box
         user, role, func = box.schema.user, box.schema.role, box.schema.func
         self.table: dict[str, Callable[[list[Any]], list[Any]]] = {
-            "box.info": lambda a: [self.info()],
-            "box.stat": lambda a: [tx.request_stats()],
+            "box.info": lambda a: [box.info()],
+            "box.stat": lambda a: [box.stat()],
             "box.schema.space.create": self._space_create,
             "box.schema.user.create": _returns_nothing(lambda a: user.create(a[0], **_opts(a, 1))),
             "box.schema.user.drop": _returns_nothing(lambda a: user.drop(a[0], **_opts(a, 1))),
@@ -126,39 +127,21 @@ class Builtins:
         return lambda args: self._space_method(m["space"], m["index"], m["method"], args)
 
     async def _stat_net(self, args: list[Any]) -> list[Any]:
-        return [await self.tx.net_stats()]
+        return [await self.box.stat.net()]
 
     async def _stat_net_thread(self, args: list[Any]) -> list[Any]:
-        return [await self.tx.net_stats_threads()]
+        return [await self.box.stat.net_thread()]
 
     # -- implementations ------------------------------------------------------------
-
-    def info(self) -> dict[str, Any]:
-        tx = self.tx
-        return {
-            "version": "{}.{}.{}-styx".format(*tx.version),
-            "id": 1,
-            "ro": False,
-            "status": "running",
-            "uuid": tx.instance_uuid,
-            "uptime": int(time.monotonic() - self.started),
-            "pid": os.getpid(),
-            "lsn": 0,
-            "signature": 0,
-            "vclock": {},
-            "cluster": {"uuid": tx.instance_uuid},
-            "replication": {1: {"id": 1, "uuid": tx.instance_uuid, "lsn": 0}},
-            "schema_version": tx.schema.version,
-        }
 
     def _space_create(self, args: list[Any]) -> list[Any]:
         if not args or not isinstance(args[0], str):
             raise BoxError(ER.ILLEGAL_PARAMS, "Usage: box.schema.space.create(name, opts)")
-        return [self.tx.box.schema.space.create(args[0], **_opts(args, 1)).info()]
+        return [self.box.schema.space.create(args[0], **_opts(args, 1)).info()]
 
     def _space_method(self, space_name: str, index_name: str | None, method: str,
                       args: list[Any]) -> list[Any]:
-        spaces = self.tx.box.space
+        spaces = self.box.space
         name = f"box.space.{space_name}{'.index.' + index_name if index_name else ''}:{method}"
         try:
             # A missing space or index is a missing global, as in Lua. The

@@ -10,6 +10,13 @@ are names ("GE") or numbers.
 Every call runs as the fiber's effective user, with Tarantool's access
 checks: a procedure called by `guest` cannot read a space guest has no
 grant on (in `init()` and module code the user is `admin`).
+
+What the objects hold: the schema (spaces, privileges, DDL), the users
+(only for `admin`, the effective user outside a request: inside one it is
+the fiber's session's user) and TX's box.stat counters (the API's data
+calls count as requests, as Tarantool's do). Not the whole `Tx`: a space
+object has no business with pipes, sessions or configuration, and what it
+can reach is now what its constructor names.
 """
 
 from __future__ import annotations
@@ -26,16 +33,20 @@ from ..protocol.errors import ER, BoxError
 from . import fiber as fiber_mod
 
 if TYPE_CHECKING:
-    from .thread import Tx
+    from ..box.schema import Schema
+    from ..box.users import User, Users
 
 __all__ = ["SpacesApi", "SpaceApi", "IndexApi", "SchemaSpaceApi", "iterator_code", "effective_user"]
 
 
-def effective_user(tx: Tx) -> Any:
+def effective_user(users: Users) -> User:
+    """The current fiber's session's user; `admin` with no session (init()
+    and module code): all it needs of TX is where to find admin."""
     f = fiber_mod.current.get()
     if f is None or f.session is None:
-        return tx.users.by_id[1]  # admin: init() and module code
-    return f.session.user
+        return users.by_id[1]
+    user: User = f.session.user
+    return user
 
 
 ABSENT: Any = object()  # an option not given
@@ -112,15 +123,18 @@ class _Live:
     """Holds a space (and index) by id, found again on every call: an object
     kept past a drop, rename or alter sees what Tarantool's would (35, 36)."""
 
-    def __init__(self, tx: Tx, space: Space | SystemSpace, index: Any = None) -> None:
-        self._tx = tx
+    def __init__(self, schema: Schema, users: Users, req_counts: list[int],
+                 space: Space | SystemSpace, index: Any = None) -> None:
+        self._schema = schema
+        self._users = users
+        self._req_counts = req_counts  # box.stat's, by request type
         self._sid = space.id
         self._name = space.name
         self._iid = None if index is None else index.iid
 
     @property
     def _space(self) -> Any:
-        s = self._tx.schema.spaces.get(self._sid)
+        s = self._schema.spaces.get(self._sid)
         if s is None:
             raise BoxError(ER.NO_SUCH_SPACE, self._sid)  # data calls name it by id
         self._name = s.name
@@ -130,17 +144,20 @@ class _Live:
     def _index(self) -> Any:
         return self._space.index(iid=self._iid)
 
+    def _index_api(self, space: Space | SystemSpace, index: Any) -> IndexApi:
+        return IndexApi(self._schema, self._users, self._req_counts, space, index)
+
     def _read(self) -> Any:
         """Check read access; the space as this fiber's transaction sees it."""
         s = self._space
-        self._tx.schema.privileges.check(effective_user(self._tx), "space", s.id, s.name, R)
+        self._schema.privileges.check(effective_user(self._users), "space", s.id, s.name, R)
         return _in_txn(s)
 
 
     def _write(self) -> Any:
         """Check write access; the space (or its view in this fiber's transaction)."""
         s = self._space
-        self._tx.schema.privileges.check(effective_user(self._tx), "space", s.id, s.name, W)
+        self._schema.privileges.check(effective_user(self._users), "space", s.id, s.name, W)
         if isinstance(s, SystemSpace):
             raise BoxError(ER.UNSUPPORTED, "Styx",
                            f"changing the system space '{s.name}' directly: use box.schema")
@@ -148,14 +165,14 @@ class _Live:
 
 
     def _ddl(self) -> Space:
-        if self._sid not in self._tx.schema.spaces:
+        if self._sid not in self._schema.spaces:
             raise BoxError(ER.NO_SUCH_SPACE, self._name)  # DDL names it by name
         s = self._space
-        user = effective_user(self._tx)
+        user = effective_user(self._users)
         if isinstance(s, SystemSpace):
             raise BoxError(ER.UNSUPPORTED, "Styx", "altering system spaces")
         if s.owner != user.uid:
-            self._tx.schema.privileges.check(user, "universe", 0, "", ALTER_ANY)
+            self._schema.privileges.check(user, "universe", 0, "", ALTER_ANY)
         return s
 
 
@@ -187,11 +204,11 @@ class IndexApi(_Live):
 
     def select(self, key: Any = None, *, iterator: Any = ABSENT, limit: int = 0xFFFFFFFF,
                offset: int = 0, after: Any = None, fetch_pos: bool = False) -> Any:
-        self._tx.req_counts[C.SELECT] += 1  # box.stat counts the API's requests too
+        self._req_counts[C.SELECT] += 1  # box.stat counts the API's requests too
         s = self._read()
         it = iterator_code(iterator, _key_is_nil(key))
         if isinstance(s, SystemSpace):
-            rows = [unpack_tuple(d) for d in s.select(effective_user(self._tx), self._index, it,
+            rows = [unpack_tuple(d) for d in s.select(effective_user(self._users), self._index, it,
                                                       _key(key), offset, limit)]
             return (rows, None) if fetch_pos else rows
         after_key = None
@@ -209,7 +226,7 @@ class IndexApi(_Live):
         return iter(self.select(key, iterator=iterator))
 
     def get(self, key: Any) -> list[Any] | None:
-        self._tx.req_counts[C.SELECT] += 1
+        self._req_counts[C.SELECT] += 1
         s = self._read()
         if isinstance(s, SystemSpace):
             rows = self.select(key)
@@ -251,24 +268,24 @@ class IndexApi(_Live):
     __len__ = len
 
     def update(self, key: Any, ops: Any, *, index_base: int = 1) -> list[Any] | None:
-        self._tx.req_counts[C.UPDATE] += 1
+        self._req_counts[C.UPDATE] += 1
         data = self._write().update(self._index, _write_key(key), ops, index_base)
         return None if data is None else unpack_tuple(data)
 
     def delete(self, key: Any) -> list[Any] | None:
-        self._tx.req_counts[C.DELETE] += 1
+        self._req_counts[C.DELETE] += 1
         data = self._write().delete(self._index, _write_key(key))
         return None if data is None else unpack_tuple(data)
 
     def drop(self) -> None:
         s = self._ddl()
-        self._tx.schema.drop_index(s, self._index)
+        self._schema.drop_index(s, self._index)
 
     def alter(self, *, name: str | None = None, type: str | None = None, parts: Any = None,
               unique: bool | None = None) -> None:
         s = self._ddl()
-        self._tx.schema.alter_index(s, self._index, name=name, type=type, parts=parts,
-                                    unique=unique)
+        self._schema.alter_index(s, self._index, name=name, type=type, parts=parts,
+                                 unique=unique)
 
     def rename(self, name: str) -> None:
         self.alter(name=name)
@@ -290,7 +307,7 @@ class IndexesApi(_Live):
                    else self._space.index(iid=key))
         except BoxError:
             raise KeyError(key) from None
-        return IndexApi(self._tx, self._space, idx)
+        return self._index_api(self._space, idx)
 
     def __getattr__(self, name: str) -> IndexApi:
         if name.startswith("_"):
@@ -301,7 +318,7 @@ class IndexesApi(_Live):
             raise AttributeError(name) from None
 
     def __iter__(self) -> Iterator[IndexApi]:
-        return (IndexApi(self._tx, self._space, i) for i in self._space.indexes)
+        return (self._index_api(self._space, i) for i in self._space.indexes)
 
     def __len__(self) -> int:
         return len(self._space.indexes)
@@ -317,9 +334,10 @@ class IndexesApi(_Live):
 class SpaceApi(_Live):
     """`box.space.NAME`: data requests on the primary index, and DDL."""
 
-    def __init__(self, tx: Tx, space: Space | SystemSpace) -> None:
-        super().__init__(tx, space)
-        self.index = IndexesApi(tx, space)
+    def __init__(self, schema: Schema, users: Users, req_counts: list[int],
+                 space: Space | SystemSpace) -> None:
+        super().__init__(schema, users, req_counts, space)
+        self.index = IndexesApi(schema, users, req_counts, space)
 
     def __repr__(self) -> str:
         return f"<box.space.{self._space.name}>"
@@ -343,20 +361,20 @@ class SpaceApi(_Live):
     def _pk(self) -> IndexApi:
         if not self._space.indexes:
             raise BoxError(ER.NO_SUCH_INDEX_ID, 0, self._space.name)
-        return IndexApi(self._tx, self._space, self._space.indexes[0])
+        return self._index_api(self._space, self._space.indexes[0])
 
     def insert(self, tuple: Any) -> list[Any]:
-        self._tx.req_counts[C.INSERT] += 1
+        self._req_counts[C.INSERT] += 1
         return unpack_tuple(self._write().insert(_tuple(tuple)))
 
     def replace(self, tuple: Any) -> list[Any]:
-        self._tx.req_counts[C.REPLACE] += 1
+        self._req_counts[C.REPLACE] += 1
         return unpack_tuple(self._write().replace(_tuple(tuple)))
 
     put = replace
 
     def upsert(self, tuple: Any, ops: Any, *, index_base: int = 1) -> None:
-        self._tx.req_counts[C.UPSERT] += 1
+        self._req_counts[C.UPSERT] += 1
         self._write().upsert(_tuple(tuple), ops, index_base)
 
     def update(self, key: Any, ops: Any, *, index_base: int = 1) -> list[Any] | None:
@@ -394,26 +412,26 @@ class SpaceApi(_Live):
 
     def drop(self) -> None:
         s = self._ddl()
-        self._tx.schema.drop_space(s)
+        self._schema.drop_space(s)
 
     def rename(self, name: str) -> None:
         s = self._ddl()
-        self._tx.schema.rename_space(s, name)
+        self._schema.rename_space(s, name)
 
     def format(self, format: Any = None) -> list[dict[str, Any]] | None:
         if format is None:
             return [dict(f) for f in self._space.format]
         s = self._ddl()
-        self._tx.schema.set_format(s, format)
+        self._schema.set_format(s, format)
         return None
 
     def create_index(self, name: str, *, type: str | None = None, parts: Any = None,
                      unique: bool | None = None, id: int | None = None,
                      if_not_exists: bool = False) -> IndexApi:
         s = self._ddl()
-        idx = self._tx.schema.create_index(s, name, type=type, parts=parts, unique=unique, id=id,
-                                           if_not_exists=if_not_exists)
-        return IndexApi(self._tx, s, idx)
+        idx = self._schema.create_index(s, name, type=type, parts=parts, unique=unique, id=id,
+                                        if_not_exists=if_not_exists)
+        return self._index_api(s, idx)
 
     def info(self) -> dict[str, Any]:
         s = self._space
@@ -425,15 +443,17 @@ class SpaceApi(_Live):
 class SpacesApi:
     """`box.space`: spaces by name (attribute or item) or by id."""
 
-    def __init__(self, tx: Tx) -> None:
-        self._tx = tx
+    def __init__(self, schema: Schema, users: Users, req_counts: list[int]) -> None:
+        self._schema = schema
+        self._users = users
+        self._req_counts = req_counts
 
     def __getitem__(self, key: int | str) -> SpaceApi:
-        schema = self._tx.schema
+        schema = self._schema
         s = schema.by_name.get(key) if isinstance(key, str) else schema.spaces.get(key)
         if s is None:
             raise KeyError(key)
-        return SpaceApi(self._tx, s)
+        return SpaceApi(schema, self._users, self._req_counts, s)
 
     def __getattr__(self, name: str) -> SpaceApi:
         if name.startswith("__"):
@@ -444,32 +464,35 @@ class SpacesApi:
             raise AttributeError(f"box.space has no space {name!r}") from None
 
     def __contains__(self, key: object) -> bool:
-        schema = self._tx.schema
+        schema = self._schema
         return key in schema.by_name or key in schema.spaces
 
     def __iter__(self) -> Iterator[str]:
-        return iter(list(self._tx.schema.by_name))
+        return iter(list(self._schema.by_name))
 
 
 class SchemaSpaceApi:
     """`box.schema.space`."""
 
-    def __init__(self, tx: Tx) -> None:
-        self._tx = tx
+    def __init__(self, schema: Schema, users: Users, req_counts: list[int]) -> None:
+        self._schema = schema
+        self._users = users
+        self._req_counts = req_counts
 
     def create(self, name: str, *, format: Any = None, id: int | None = None,
                if_not_exists: bool = False, engine: str = "memtx", field_count: int = 0,
                temporary: bool = False, is_local: bool = False, user: str | None = None) -> SpaceApi:
-        tx = self._tx
-        u = effective_user(tx)
+        schema = self._schema
+        u = effective_user(self._users)
         try:
-            tx.schema.privileges.check(u, "universe", 0, "", 32)  # create
+            schema.privileges.check(u, "universe", 0, "", 32)  # create
         except BoxError as e:
             if (e.fields or {}).get("access_type") != "Create":
                 raise
             # 2.6 checks it on the space being created, and names it
             raise access_denied("Create", "space", name, u.name) from None
-        created = tx.schema.create_space(name, u.uid, id=id, format=format, field_count=field_count,
-                                         if_not_exists=if_not_exists, engine=engine,
-                                         temporary=temporary, is_local=is_local, user=user)
-        return SpaceApi(tx, created if created is not None else tx.schema.by_name[name])
+        created = schema.create_space(name, u.uid, id=id, format=format, field_count=field_count,
+                                      if_not_exists=if_not_exists, engine=engine,
+                                      temporary=temporary, is_local=is_local, user=user)
+        return SpaceApi(schema, self._users, self._req_counts,
+                        created if created is not None else schema.by_name[name])

@@ -96,12 +96,16 @@ class Tx:
                                         default=self._encode_ext).pack
         self._packb_inner = msgpack.Packer(use_bin_type=True, unicode_errors="surrogateescape").pack
         self.watchers = Watchers(self.packb, self._send_event)
-        self.box = Box(self)
-        self.builtins = Builtins(self)
         self.errors = 0
         # box.stat(): requests by type, and a window of totals for the rps.
         self.req_counts = [0] * 128
         self._stat_window: list[tuple[float, list[int], int, list[int]]] = []
+        # The box API gets what it uses: the schema, the users, the counters,
+        # TX for its few services (api.TxServices), the watchers' broadcast.
+        self.box = Box(self.schema, self.users, self.req_counts, self,
+                       broadcast=self.watchers.broadcast, version=version,
+                       instance_uuid=instance_uuid)
+        self.builtins = Builtins(self.box)
         self.loop: Any = None
         self.feed: cbus.Feed | None = None
         self.endpoint: cbus.Endpoint | None = None
