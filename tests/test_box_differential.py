@@ -32,7 +32,6 @@ data would still fail them (contents are compared after each sequence).
 
 from __future__ import annotations
 
-import struct
 from collections import Counter
 from collections.abc import Callable, Iterator
 from pathlib import Path
@@ -46,7 +45,7 @@ from msgpack import ExtType
 
 from styx import Server
 from tests.deliberate import DELIBERATE  # noqa: F401 (what same() accepts, and why)
-from tests.iproto import Raw
+from tests.iproto import Raw, frame
 from tests.oracle import tarantool_server
 
 HERE = Path(__file__).parent
@@ -122,7 +121,7 @@ class Client(Raw):
         self.sync += 1
         payload = msgpack.packb({0: rtype, 1: self.sync}) + msgpack.packb(
             body, use_bin_type=True, unicode_errors="surrogateescape")
-        self.send(b"\xce" + struct.pack(">I", len(payload)) + payload)
+        self.send(frame(payload))
         header, rbody = self.reply()
         assert header.get(1) == self.sync, f"reply sync {header.get(1)} for request {self.sync}"
         return header, rbody

@@ -22,7 +22,7 @@ from styx.box import field_types as ft
 from styx.box.field_types import KEY_MAX, NIL_KEY, check_field, check_key, check_tuple, is_valid
 from styx.protocol.errors import ER, BoxError
 
-from ..iproto import Raw
+from ..iproto import Raw, frame
 from ..oracle import tarantool_server
 
 TYPES = ft.FIELD_TYPES
@@ -390,7 +390,7 @@ class Tarantool:
         """(0, body) or (error code, message)."""
         self.sync += 1
         payload = pack({0: rtype, 1: self.sync}) + body
-        self.raw.send(b"\xce" + struct.pack(">I", len(payload)) + payload)
+        self.raw.send(frame(payload))
         head = self.raw._exact(5)
         data = self.raw._exact(struct.unpack(">I", head[1:])[0])
         u = msgpack.Unpacker(raw=False, strict_map_key=False, unicode_errors="surrogateescape",
