@@ -1,5 +1,6 @@
 """A tiny blocking IPROTO client for raw-socket tests: no connector between
-the test and the bytes."""
+the test and the bytes. `frame` and `packet` are the suite's one IPROTO
+frame encoder: every test that sends a well-formed packet builds it here."""
 
 from __future__ import annotations
 
@@ -12,12 +13,18 @@ import msgpack
 from styx.protocol.auth import scramble
 from styx.protocol.greeting import decode_greeting
 
-__all__ = ["Raw", "packet"]
+__all__ = ["Raw", "frame", "packet"]
+
+
+def frame(payload: bytes) -> bytes:
+    """`0xce <u32 len>` + payload, the payload sent as is (exact or
+    deliberately malformed MessagePack inside a valid length prefix)."""
+    return b"\xce" + struct.pack(">I", len(payload)) + payload
 
 
 def packet(header: dict[int, Any], body: Any = None) -> bytes:
-    payload = msgpack.packb(header) + (msgpack.packb(body) if body is not None else b"")
-    return b"\xce" + struct.pack(">I", len(payload)) + payload
+    """One packet: the header map, then the body if there is one."""
+    return frame(msgpack.packb(header) + (msgpack.packb(body) if body is not None else b""))
 
 
 class Raw:

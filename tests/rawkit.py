@@ -15,7 +15,7 @@ from typing import Any, NamedTuple
 
 import msgpack
 
-from tests.iproto import Raw
+from tests.iproto import Raw, frame
 
 # 0xce <u32 len> 0x83 0x00 0xce <u32 code> 0x01 0xcf <u64 sync> 0x05 0xce <u32 schema>
 # (Tarantool's reply head, captures.md)
@@ -36,11 +36,6 @@ class Reply(NamedTuple):
     schema: int
     body: Any
     raw: bytes
-
-
-def frame(payload: bytes) -> bytes:
-    """`0xce <u32 len>` + payload (the payload is sent as is)."""
-    return b"\xce" + struct.pack(">I", len(payload)) + payload
 
 
 def pk(obj: Any) -> bytes:

@@ -1,10 +1,10 @@
 """Box over IPROTO, differentially: Styx against Debian's Tarantool 2.6.
 
-One Tarantool 2.6 (tests/lua/box_oracle.lua, once per module) and one Styx per
-test (make_server with tests/apps/box_app.py) hold the same schema: the same
-spaces under the same ids (512..518), formats and indexes, guest granted
-read,write,execute on the universe, and a user 'limited' with only the
-default grants. Raw IPROTO requests (no connector in between) go to both,
+One Tarantool 2.6 (tests/lua/tarantool_server.lua `box`, once per module)
+and one Styx per test (make_server with tests/apps/box_app.py) hold the same
+schema: the same spaces under the same ids (512..518), formats and indexes,
+guest granted read,write,execute on the universe, and a user 'limited' with
+only the default grants. Raw IPROTO requests (no connector in between) go to both,
 and the replies are compared: the header's code and sync; DATA type-aware (1
 is not 1.0 nor True, NaN equals NaN, map order counts); for an error the
 message (0x31) and every MP_ERROR entry's type, message, errno, code and
@@ -32,10 +32,6 @@ data would still fail them (contents are compared after each sequence).
 
 from __future__ import annotations
 
-import socket
-import struct
-import subprocess
-import time
 from collections import Counter
 from collections.abc import Callable, Iterator
 from pathlib import Path
@@ -49,11 +45,11 @@ from msgpack import ExtType
 
 from styx import Server
 from tests.deliberate import DELIBERATE  # noqa: F401 (what same() accepts, and why)
-from tests.iproto import Raw
+from tests.iproto import Raw, frame
+from tests.oracle import tarantool_server
 
 HERE = Path(__file__).parent
 APP = str(HERE / "apps" / "box_app.py")
-LUA = str(HERE / "lua" / "box_oracle.lua")
 
 SELECT, INSERT, REPLACE, UPDATE, DELETE, CALL, UPSERT = 1, 2, 3, 4, 5, 10, 9
 SPACE_ID, INDEX_ID, LIMIT, OFFSET, ITERATOR, INDEX_BASE = 0x10, 0x11, 0x12, 0x13, 0x14, 0x15
@@ -65,7 +61,7 @@ MISSING_REQUEST_FIELD = 69
 VSPACE, VINDEX = 281, 289
 
 # ---------------------------------------------------------------------------
-# The schema (tests/lua/box_oracle.lua and tests/apps/box_app.py create it), as
+# The schema (tarantool_server.lua `box` and tests/apps/box_app.py create it), as
 # the generators need it: per space the "kind" of each field of a well-typed
 # tuple and how many a tuple needs; per index its fields, HASH or not, unique.
 
@@ -125,7 +121,7 @@ class Client(Raw):
         self.sync += 1
         payload = msgpack.packb({0: rtype, 1: self.sync}) + msgpack.packb(
             body, use_bin_type=True, unicode_errors="surrogateescape")
-        self.send(b"\xce" + struct.pack(">I", len(payload)) + payload)
+        self.send(frame(payload))
         header, rbody = self.reply()
         assert header.get(1) == self.sync, f"reply sync {header.get(1)} for request {self.sync}"
         return header, rbody
@@ -227,38 +223,10 @@ def select_body(space_id: Any, iid: Any, iterator: Any, key: Any, limit: Any = 2
 # Fixtures: the oracle once per module, a Styx per test (make_server).
 
 
-def _wait_port(port: int, proc: subprocess.Popen[bytes]) -> None:
-    deadline = time.monotonic() + 10
-    while True:
-        try:
-            socket.create_connection(("127.0.0.1", port), timeout=1).close()
-            return
-        except OSError:
-            if proc.poll() is not None or time.monotonic() > deadline:
-                raise
-            time.sleep(0.02)
-
-
 @pytest.fixture(scope="module")
 def oracle_port(tarantool_bin: str, tmp_path_factory: pytest.TempPathFactory) -> Iterator[int]:
-    work = tmp_path_factory.mktemp("box_oracle")
-    proc = subprocess.Popen([tarantool_bin, LUA, str(work)], stdout=subprocess.PIPE,
-                            stderr=subprocess.STDOUT)
-    try:
-        line = proc.stdout.readline() if proc.stdout else b""
-        log = work / "tarantool.log"
-        assert line.strip().isdigit(), (line, log.read_text(errors="replace") if log.exists() else "")
-        port = int(line)
-        _wait_port(port, proc)
+    with tarantool_server(tarantool_bin, "box", tmp_path_factory.mktemp("box_oracle")) as port:
         yield port
-        assert proc.poll() is None, "tarantool died during the tests"
-    finally:
-        proc.terminate()
-        try:
-            proc.wait(5)
-        except subprocess.TimeoutExpired:
-            proc.kill()
-            proc.wait()
 
 
 @pytest.fixture

@@ -24,7 +24,7 @@ from hypothesis import HealthCheck, example, given, settings
 from hypothesis import strategies as st
 
 from styx import Server
-from tests.iproto import Raw
+from tests.iproto import Raw, frame
 from tests.rawkit import (
     CHUNK,
     Bystander,
@@ -364,7 +364,7 @@ def test_random_framed_packets(fuzz_server, harness):
     def run(packets: list[tuple[bytes, dict[Any, Any]]]) -> None:
         sentinel = 2 ** 64 - 2
         ping = pk({0: 0x40, 1: sentinel})
-        data = b"".join(p for p, _ in packets) + b"\xce" + struct.pack(">I", len(ping)) + ping
+        data = b"".join(p for p, _ in packets) + frame(ping)
         allowed = {0, sentinel}
         for _, h in packets:
             for k, v in h.items():
@@ -396,7 +396,7 @@ def test_random_packets_on_one_long_connection(fuzz_server, harness):
         probe = next(counter) + 2 ** 40
         probe_pkt = pk({0: 10, 1: probe})
         probe_body = pk({0x22: "echo", 0x21: [probe]})
-        data += b"\xce" + struct.pack(">I", len(probe_pkt) + len(probe_body)) + probe_pkt + probe_body
+        data += frame(probe_pkt + probe_body)
         split = min(split, len(data))
         conn.send(data[:split])
         conn.send(data[split:])

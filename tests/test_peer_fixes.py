@@ -220,12 +220,12 @@ def test_bytes_stay_binary_and_str_stays_string(make_server: Callable[..., Serve
     Lua turned MP_BIN into a string; Tarantool 3.0 (our greeting) keeps MP_BIN,
     which asynctnt's test__call_complex_param checks. A procedure that wants to
     send raw bytes as MP_STR returns them decoded with surrogateescape."""
-    from tests.iproto import Raw
+    from tests.iproto import Raw, frame
     port = make_server(iproto_threads=1).port
     with Raw(port) as c:
         payload = (b"\x82\x00\x0a\x01\x07"  # CALL, sync 7
                    + b"\x82\x22\xa4echo\x21\x92\xc4\x02\xff\x00\xa2\xff\x00")  # echo(bin ff00, str ff00)
-        c.send(b"\xce" + len(payload).to_bytes(4, "big") + payload)
+        c.send(frame(payload))
         c.reply()
         raw = c.raw_replies[-1]
     assert raw.endswith(b"\x81\x30\xdd\x00\x00\x00\x02" + b"\xc4\x02\xff\x00" + b"\xa2\xff\x00")

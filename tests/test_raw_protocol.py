@@ -19,7 +19,7 @@ from typing import Any
 import pytest
 
 from styx.protocol.auth import scramble
-from tests.iproto import Raw
+from tests.iproto import Raw, frame
 from tests.rawkit import (
     AUTH,
     CALL,
@@ -32,7 +32,6 @@ from tests.rawkit import (
     assert_error,
     assert_ok,
     final_reply,
-    frame,
     nothing_readable,
     ping_ok,
     pk,
@@ -663,7 +662,7 @@ def test_short_header_in_the_last_bytes_of_a_read(server, payload):
     """A packet too short for the in-place header read, alone in a read: an
     error 20 reply, and the connection goes on."""
     with Raw(server.port) as c:
-        c.send(b"\xce" + struct.pack(">I", len(payload)) + payload)
+        c.send(frame(payload))
         h, b = c.reply()
         assert h[0] == 0x8000 | 20, b
         c.request(0x40, 5)

@@ -1,5 +1,5 @@
-"""The app of tests/test_box_differential.py: the schema tests/lua/box_oracle.lua
-creates in Tarantool 2.6 (same names, same ids, same formats and indexes;
+"""The app of tests/test_box_differential.py: the schema tests/lua/tarantool_server.lua
+`box` creates in Tarantool 2.6 (same names, same ids, same formats and indexes;
 keep the two in step)."""
 
 from styx import box

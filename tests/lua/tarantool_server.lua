@@ -1,16 +1,29 @@
 -- Debian's Tarantool 2.6 as the oracle for the differential tests: the same
--- spaces, users and grants as a Styx test app, on an ephemeral port.
+-- spaces, users and grants as a Styx test app, on an ephemeral port. Every
+-- test that needs a Tarantool server starts it with this script, through
+-- tests/oracle.py `tarantool_server`.
 --
 --     tarantool tarantool_server.lua <setup> <work_dir> [memtx_memory]
 --
 -- <setup> is `crud` (tests/apps/crud_app.py), `priv` (tests/apps/priv_app.py),
 -- `memtx` (tests/apps/memtx_app.py), `ddl` (tests/apps/ddl_app.py), `head`
--- (tests/apps/head_app.py) or `update` (tests/unit/test_update.py).
--- Prints "PORT <n>" once listening, then serves until terminated.
+-- (tests/apps/head_app.py), `update` (tests/unit/test_update.py), `box`
+-- (tests/apps/box_app.py) or `field_types` (tests/unit/test_field_types.py).
+-- Prints "PORT <n>" once listening, then serves until terminated. The log
+-- goes to stderr, which tests/oracle.py sends to <work_dir>/tarantool.log.
 
 local setup, work_dir, memtx_memory = arg[1], arg[2], tonumber(arg[3])
-box.cfg{listen = '127.0.0.1:0', work_dir = work_dir, log_level = 2,
-        memtx_memory = memtx_memory}
+
+-- What a setup needs of box.cfg besides the defaults below.
+local CFG = {
+    box = {wal_mode = 'none', log_level = 5},
+    field_types = {wal_mode = 'none'},
+}
+
+local cfg = {listen = '127.0.0.1:0', work_dir = work_dir, log_level = 2,
+             memtx_memory = memtx_memory}
+for k, v in pairs(CFG[setup] or {}) do cfg[k] = v end
+box.cfg(cfg)
 
 local S = {}
 
@@ -105,6 +118,80 @@ function S.update()
         {name = 'c', type = 'any', is_nullable = true},
     }})
     s:create_index('pk', {parts = {1, 'unsigned'}})
+end
+
+-- tests/test_box_differential.py (tests/apps/box_app.py, which creates the
+-- same schema in Styx: same names, same ids, same formats and indexes; keep
+-- the two in step). No WAL; the log at level 5.
+function S.box()
+    box.schema.user.grant('guest', 'read,write,execute', 'universe')
+    -- A user with only the default grants: what the _v views filter.
+    box.schema.user.create('limited', {password = 'secret'})
+    -- DDL in the generated tests (tests/test_box_generated.py) runs as boss.
+    box.schema.user.create('boss', {password = 'pw'})
+    box.schema.user.grant('boss', 'super', nil)
+
+    -- TREE primary [unsigned], non-unique TREE [string], unique multipart [integer, string].
+    local s = box.schema.space.create('tree', {id = 512, format = {
+        {name = 'id', type = 'unsigned'},
+        {name = 's', type = 'string'},
+        {name = 'n', type = 'integer'},
+    }})
+    s:create_index('pk', {type = 'TREE', parts = {{1, 'unsigned'}}})
+    s:create_index('by_s', {type = 'TREE', parts = {{2, 'string'}}, unique = false})
+    s:create_index('by_ns', {type = 'TREE', parts = {{3, 'integer'}, {2, 'string'}}, unique = true})
+
+    -- HASH primary, unique HASH multipart secondary, non-unique TREE secondary.
+    s = box.schema.space.create('hash', {id = 513})
+    s:create_index('pk', {type = 'HASH', parts = {{1, 'unsigned'}}})
+    s:create_index('h2', {type = 'HASH', parts = {{2, 'string'}, {3, 'integer'}}, unique = true})
+    s:create_index('t3', {type = 'TREE', parts = {{3, 'integer'}}, unique = false})
+
+    -- Nullable secondary parts, non-unique and unique.
+    s = box.schema.space.create('nullable', {id = 514})
+    s:create_index('pk', {type = 'TREE', parts = {{1, 'unsigned'}}})
+    s:create_index('sec', {type = 'TREE', parts = {{field = 2, type = 'integer', is_nullable = true}},
+                           unique = false})
+    s:create_index('uniq', {type = 'TREE', parts = {{field = 3, type = 'string', is_nullable = true}},
+                            unique = true})
+
+    -- A scalar primary key.
+    s = box.schema.space.create('scalar', {id = 515})
+    s:create_index('pk', {type = 'TREE', parts = {{1, 'scalar'}}})
+
+    -- A format with names (UPDATE by field name), nullable fields at the end.
+    s = box.schema.space.create('fmt', {id = 516, format = {
+        {name = 'id', type = 'unsigned'},
+        {name = 'cnt', type = 'integer'},
+        {name = 'price', type = 'number'},
+        {name = 'name', type = 'string', is_nullable = true},
+        {name = 'bits', type = 'unsigned', is_nullable = true},
+        {name = 'extra', type = 'any', is_nullable = true},
+    }})
+    s:create_index('pk', {type = 'TREE', parts = {'id'}})
+    s:create_index('by_name', {type = 'TREE', parts = {{field = 4, type = 'string', is_nullable = true}},
+                               unique = false})
+
+    -- field_count = 3.
+    s = box.schema.space.create('fixed', {id = 517, field_count = 3})
+    s:create_index('pk', {type = 'TREE', parts = {{1, 'unsigned'}}})
+
+    -- A multipart TREE primary key [string, unsigned].
+    s = box.schema.space.create('multi', {id = 518})
+    s:create_index('pk', {type = 'TREE', parts = {{1, 'string'}, {2, 'unsigned'}}})
+
+    -- Empties every space above; called between generated sequences.
+    rawset(_G, 'reset', function()
+        for _, name in ipairs({'tree', 'hash', 'nullable', 'scalar', 'fmt', 'fixed', 'multi'}) do
+            box.space[name]:truncate()
+        end
+    end)
+end
+
+-- tests/unit/test_field_types.py: guest is super (the tests create their
+-- spaces over IPROTO); no WAL.
+function S.field_types()
+    box.schema.user.grant('guest', 'super')
 end
 
 S[setup]()

@@ -35,6 +35,7 @@ from styx.protocol.codec import (
 )
 from styx.protocol.codec import NO_BODY as ABSENT
 from styx.protocol.errors import ER, BoxError, encode_error_body, error_from_exception
+from tests.iproto import packet
 
 U64 = st.integers(0, 2**64 - 1)
 U32 = st.integers(0, 2**32 - 1)
@@ -188,9 +189,9 @@ def test_encode_packet_round_trip(header: dict[int, Any], body: Any) -> None:
 def test_decoder_resync_after_bad_header() -> None:
     """A header that overruns its packet is detected by position; `resync`
     continues with the next packet from a fresh unpacker."""
-    good1 = encode_packet({C.REQUEST_TYPE: C.PING, C.SYNC: 1})
+    good1 = packet({C.REQUEST_TYPE: C.PING, C.SYNC: 1})
     bad = b"\x02\x81\x00"  # length 2: a map whose only value is outside the packet
-    good2 = encode_packet({C.REQUEST_TYPE: C.PING, C.SYNC: 3}, {C.TUPLE: [1, 2]})
+    good2 = packet({C.REQUEST_TYPE: C.PING, C.SYNC: 3}, {C.TUPLE: [1, 2]})
     lead = b"\x00" * 7
     stream = lead + good1 + bad + good2
     view = memoryview(stream)
@@ -216,7 +217,7 @@ def test_decoder_resync_after_bad_header() -> None:
 
 
 def test_decoder_resync_at_end() -> None:
-    stream = encode_packet({0: 64, 1: 1})
+    stream = packet({0: 64, 1: 1})
     dec = PacketDecoder()
     assert dec.resync(memoryview(stream), len(stream), len(stream)) == len(stream)
     # Nothing fed: the next run starts cleanly.
@@ -227,8 +228,8 @@ def test_decoder_many_runs_keep_origin() -> None:
     """Runs fed one after another from the same unpacker (and past the 1 MiB
     renewal) keep `origin + tell()` equal to buffer positions."""
     dec = PacketDecoder()
-    big = encode_packet({0: 10, 1: 1}, {C.FUNCTION_NAME: "f", C.TUPLE: [b"x" * (1 << 20)]})
-    small = encode_packet({0: 64, 1: 2})
+    big = packet({0: 10, 1: 1}, {C.FUNCTION_NAME: "f", C.TUPLE: [b"x" * (1 << 20)]})
+    small = packet({0: 64, 1: 2})
     for i in range(3):
         stream = b"\x00" * i + big + small
         decoded = decode_run(dec, memoryview(stream), split_frames(stream, i))
@@ -811,8 +812,8 @@ def test_box_error_messages(code: int, args: tuple[Any, ...], message: str) -> N
 def test_packet_decoder_keeps_its_unpacker_across_runs_read_in_place() -> None:
     """A run whose packets were read in place (never unpacked) is consumed by
     finish(): the next run goes on with the same unpacker, at the right place."""
-    ping = encode_packet({0: 0x40, 1: 7})
-    call = encode_packet({0: 10, 1: 8}, {0x22: "f", 0x21: [1]})
+    ping = packet({0: 0x40, 1: 7})
+    call = packet({0: 10, 1: 8}, {0x22: "f", 0x21: [1]})
     data = bytearray(ping * 3 + call)
     view = memoryview(data)
     dec = PacketDecoder()

@@ -1,16 +1,12 @@
 """styx.box.field_types: names, validity, errors, key order, decimal/uuid
 codec -- pure tests, then the same rules checked differentially against a
-real Tarantool 2.6 (Debian's `tarantool`, started here on an ephemeral port)."""
+real Tarantool 2.6 (Debian's `tarantool`, tests/lua/tarantool_server.lua
+`field_types`)."""
 
 from __future__ import annotations
 
 import math
-import os
-import shutil
 import struct
-import subprocess
-import tempfile
-import time
 import uuid
 from collections.abc import Iterator
 from decimal import Decimal
@@ -26,7 +22,8 @@ from styx.box import field_types as ft
 from styx.box.field_types import KEY_MAX, NIL_KEY, check_field, check_key, check_tuple, is_valid
 from styx.protocol.errors import ER, BoxError
 
-from ..iproto import Raw
+from ..iproto import Raw, frame
+from ..oracle import tarantool_server
 
 TYPES = ft.FIELD_TYPES
 NAN = float("nan")
@@ -374,53 +371,26 @@ def test_scalar_key_is_a_total_order(vals: list[Any]) -> None:
 
 # -- Tarantool 2.6, differentially --------------------------------------------------
 
-INIT_LUA = r"""
-box.cfg{listen='127.0.0.1:0', wal_mode='none', memtx_dir=os.getenv('TT_DIR'),
-        work_dir=os.getenv('TT_DIR'), log_level=2}
-box.schema.user.grant('guest', 'super', nil, nil, {if_not_exists=true})
-local f = io.open(os.getenv('TT_DIR')..'/port.tmp', 'w'); f:write(box.info.listen); f:close()
-os.rename(os.getenv('TT_DIR')..'/port.tmp', os.getenv('TT_DIR')..'/port')
-"""
-
 SELECT, INSERT, DELETE, EVAL = 1, 2, 5, 8
 ITER_EQ, ITER_REQ, ITER_ALL, ITER_LT, ITER_LE, ITER_GE, ITER_GT = range(7)
 
 
 class Tarantool:
-    def __init__(self, binary: str) -> None:
-        self.dir = tempfile.mkdtemp(prefix="styx-ft-")
-        init = os.path.join(self.dir, "init.lua")
-        with open(init, "w") as f:
-            f.write(INIT_LUA)
-        self.proc = subprocess.Popen([binary, init], cwd=self.dir, env={**os.environ, "TT_DIR": self.dir},
-                                     stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
-        port_file = os.path.join(self.dir, "port")
-        deadline = time.monotonic() + 30
-        while not os.path.exists(port_file):
-            if self.proc.poll() is not None or time.monotonic() > deadline:
-                raise RuntimeError("tarantool did not start")
-            time.sleep(0.02)
-        with open(port_file) as f:
-            self.port = int(f.read().rsplit(":", 1)[1])
-        self.raw = Raw(self.port)
+    """A raw client of the Tarantool tarantool_server.lua `field_types` serves."""
+
+    def __init__(self, port: int) -> None:
+        self.raw = Raw(port)
         self.sync = 0
         self.ids: dict[str, int] = {}
 
     def close(self) -> None:
         self.raw.close()
-        self.proc.terminate()
-        try:
-            self.proc.wait(10)
-        except subprocess.TimeoutExpired:
-            self.proc.kill()
-            self.proc.wait()
-        shutil.rmtree(self.dir, ignore_errors=True)
 
     def request(self, rtype: int, body: bytes) -> tuple[int, Any]:
         """(0, body) or (error code, message)."""
         self.sync += 1
         payload = pack({0: rtype, 1: self.sync}) + body
-        self.raw.send(b"\xce" + struct.pack(">I", len(payload)) + payload)
+        self.raw.send(frame(payload))
         head = self.raw._exact(5)
         data = self.raw._exact(struct.unpack(">I", head[1:])[0])
         u = msgpack.Unpacker(raw=False, strict_map_key=False, unicode_errors="surrogateescape",
@@ -461,16 +431,14 @@ class Tarantool:
 
 
 @pytest.fixture(scope="module")
-def tt() -> Iterator[Tarantool]:
-    binary = shutil.which("tarantool")
-    if binary is None:
-        pytest.fail("Debian's tarantool is required (make test installs it)")
-    t = Tarantool(binary)
-    try:
-        assert t.eval("return box.info.version")[0].startswith("2.6")
-        yield t
-    finally:
-        t.close()
+def tt(tarantool_bin: str, tmp_path_factory: pytest.TempPathFactory) -> Iterator[Tarantool]:
+    with tarantool_server(tarantool_bin, "field_types", tmp_path_factory.mktemp("tarantool_ft")) as port:
+        t = Tarantool(port)
+        try:
+            assert t.eval("return box.info.version")[0].startswith("2.6")
+            yield t
+        finally:
+            t.close()
 
 
 def test_names_vs_tarantool(tt: Tarantool) -> None:

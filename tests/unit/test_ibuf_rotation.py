@@ -27,9 +27,10 @@ from styx.net.connection import (
     Connection,
 )
 from styx.protocol import constants as C
-from styx.protocol.codec import BODY_DECODERS, encode_packet, new_packer
+from styx.protocol.codec import BODY_DECODERS, new_packer
 from styx.protocol.scan import BatchDecoder
 from styx.tx.kharon import accept_wpos
+from tests.iproto import packet
 
 SLAB_LIMIT = 64 << 20
 
@@ -212,14 +213,14 @@ def test_call_packet_sizes() -> None:
 
 def call_packet(sync: int, size: int) -> bytes:
     """A CALL packet of exactly `size` bytes (padding in the argument)."""
-    base = encode_packet({C.REQUEST_TYPE: C.CALL, C.SYNC: sync}, {C.FUNCTION_NAME: "f", C.TUPLE: [b""]})
+    base = packet({C.REQUEST_TYPE: C.CALL, C.SYNC: sync}, {C.FUNCTION_NAME: "f", C.TUPLE: [b""]})
     pad = size - len(base)
     assert pad >= 0
     for extra in range(5):  # the bin header grows with the payload: fill gaps with zeros
         for zeros in range(3):
             if pad - extra - zeros < 0:
                 continue
-            p = encode_packet({C.REQUEST_TYPE: C.CALL, C.SYNC: sync},
+            p = packet({C.REQUEST_TYPE: C.CALL, C.SYNC: sync},
                               {C.FUNCTION_NAME: "f", C.TUPLE: [b"x" * (pad - extra - zeros)] + [0] * zeros})
             if len(p) == size:
                 return p
@@ -227,7 +228,7 @@ def call_packet(sync: int, size: int) -> bytes:
 
 
 def ping(sync: int) -> bytes:
-    return encode_packet({C.REQUEST_TYPE: C.PING, C.SYNC: sync})
+    return packet({C.REQUEST_TYPE: C.PING, C.SYNC: sync})
 
 
 def args_of(packet: bytes) -> Any:

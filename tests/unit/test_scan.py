@@ -26,6 +26,7 @@ from styx.protocol.codec import NO_BODY, HeaderError, Pairs
 from styx.protocol.errors import BoxError
 from styx.protocol.ext import default, ext_hook
 from styx.protocol.scan import ACCELERATED, BAD_BODY, CBatchDecoder, PyBatchDecoder
+from tests.iproto import frame
 
 needs_c = pytest.mark.skipif(not ACCELERATED, reason="the compiled decoder is not built")
 
@@ -67,10 +68,6 @@ def scan_py(data: bytes, budget: int = 1 << 20) -> Any:
         return PyBatchDecoder().scan(buf, mv, 0, len(buf), budget)
 
 
-def frame(payload: bytes) -> bytes:
-    return b"\xce" + struct.pack(">I", len(payload)) + payload
-
-
 def packb(v: Any) -> bytes:
     return msgpack.packb(v, use_bin_type=True, default=default)
 
@@ -107,6 +104,9 @@ def test_framing_stops() -> None:
     assert scan_py(ping + b"\xc1")[1:] == (len(ping), -1, "packet length")
     big = b"\xce\x80\x00\x00\x01"
     assert scan_py(big)[1:] == (0, -1, f"too big packet size in the header: {2 ** 31 + 1}")
+    # A sync whose bytes run past the packet (and the buffer): error 20, sync 0.
+    [(_, _, t, sync, _, _, err)], _, _, _ = scan_py(frame(b"\x82\x00\x00\x01\xcc"))
+    assert (t, sync, err.code) == (None, 0, 20)
 
 
 @needs_c

@@ -14,7 +14,6 @@ from __future__ import annotations
 import decimal
 import math
 import re
-import struct
 from collections.abc import Iterator
 from typing import Any
 
@@ -26,7 +25,7 @@ from msgpack import ExtType
 
 from styx.box.update import apply_update, apply_upsert, check_ops
 from styx.protocol.errors import ER, BoxError
-from tests.iproto import Raw
+from tests.iproto import Raw, frame
 from tests.oracle import tarantool_server
 
 NAMES = {"id": 0, "a": 1, "b": 2, "c": 3}
@@ -352,8 +351,7 @@ class Client(Raw):
 
 
 def _packet(header: dict[int, Any], body: Any) -> bytes:
-    payload = msgpack.packb(header) + msgpack.packb(body, unicode_errors="surrogateescape")
-    return b"\xce" + struct.pack(">I", len(payload)) + payload
+    return frame(msgpack.packb(header) + msgpack.packb(body, unicode_errors="surrogateescape"))
 
 
 class Oracle:
