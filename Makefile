@@ -18,7 +18,7 @@ DIFF_EXAMPLES ?= 5000
 
 .PHONY: serve test lint fuzz fuzz-diff bench peers tarantool clean
 
-$(STAMP): pyproject.toml setup.py styx/protocol/_scan.c
+$(STAMP): pyproject.toml setup.py styx/protocol/_accel.c
 	$(PYTHON) -m venv $(VENV)
 	$(BIN)/pip install -q -e '.[test]'
 	touch $(STAMP)

@@ -1,4 +1,4 @@
-"""The optional compiled accelerator (styx/protocol/_scan.c).
+"""The optional compiled accelerator (styx/protocol/_accel.c).
 
 Everything else is in pyproject.toml. The extension is optional: with no
 compiler, or if the build fails, setuptools warns and installs the pure
@@ -7,4 +7,4 @@ Python package, which gives the same results (styx/protocol/scan.py).
 
 from setuptools import Extension, setup
 
-setup(ext_modules=[Extension("styx.protocol._scan", ["styx/protocol/_scan.c"], optional=True)])
+setup(ext_modules=[Extension("styx.protocol._accel", ["styx/protocol/_accel.c"], optional=True)])

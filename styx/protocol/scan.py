@@ -22,14 +22,14 @@ alone, and it has a compiled twin. Two implementations, one contract:
 - `PyBatchDecoder`, pure Python: a framing loop, the common header
   `{0: type, 1: sync}` read in place, and one msgpack Unpacker fed the
   whole run of packets, which then only skips what was read in place.
-- `CBatchDecoder`, over `_scan.c` (built when a compiler is there; see
-  setup.py): the same results in one call. A packet it does not decode
+- `CBatchDecoder`, over the compiled accelerator (`_accel.c`, see
+  accel.py): the same results in one call. A packet it does not decode
   itself (an unusual header, an ext -1 Timestamp, deep nesting) comes back
   `SLOW`, and the pure-Python decoder decodes that one packet.
 
-`BatchDecoder` is the compiled one if it was built, else the pure one; the
-environment variable STYX_PURE=1 forces the pure one. The tests compare both
-on generated and random input.
+`BatchDecoder` is the compiled one if it was built, else the pure one
+(accel.py; STYX_PURE=1 forces it). The tests compare both on generated and
+random input.
 
 Risks: the two must agree byte for byte; the comparison tests are what
 holds them together, so a change to one is a change to both.
@@ -37,9 +37,9 @@ holds them together, so a change to one is a change to both.
 
 from __future__ import annotations
 
-import os
 from typing import Any
 
+from .accel import accel
 from .codec import (
     NO_BODY,
     FramingError,
@@ -175,24 +175,16 @@ def _frames(buf: bytearray, pos: int, end: int, budget: int
     return frames, pos, 3, None
 
 
-try:
-    if os.environ.get("STYX_PURE"):
-        raise ImportError("STYX_PURE is set")
-    from . import _scan  # type: ignore[attr-defined]  # the compiled twin, when built
-except ImportError:
-    _scan = None
-
-
 class CBatchDecoder:
     """The compiled decoder; the packets it leaves go to a pure one."""
 
     __slots__ = ("_py", "_scan")
 
     def __init__(self) -> None:
-        if _scan is None:
-            raise RuntimeError("styx.protocol._scan is not built")
+        if accel is None:
+            raise RuntimeError("the compiled accelerator is not built (or STYX_PURE is set)")
         self._py = PyBatchDecoder()
-        self._scan = _scan.scan
+        self._scan = accel.scan
 
     def scan(self, buf: bytearray, mv: memoryview, start: int, end: int, budget: int) -> Scan:
         records, pos, to_read, fatal, slow = self._scan(buf, start, end, budget)
@@ -204,8 +196,8 @@ class CBatchDecoder:
         return records, pos, to_read, fatal
 
 
-if _scan is not None:
-    _scan.configure(NO_BODY, SLOW, BAD_BODY, ext_hook, map_pairs)
+if accel is not None:
+    accel.configure(NO_BODY, SLOW, BAD_BODY, ext_hook, map_pairs)
 
-ACCELERATED = _scan is not None
+ACCELERATED = accel is not None
 BatchDecoder: type[PyBatchDecoder] | type[CBatchDecoder] = CBatchDecoder if ACCELERATED else PyBatchDecoder

@@ -1,6 +1,14 @@
-/* The accelerated half of styx/protocol/scan.py: frame a batch of IPROTO
- * packets, decode their headers and bodies, in one call.
+/* Styx's compiled accelerator: the hot protocol work of the request path.
  *
+ * - scan(): the accelerated half of styx/protocol/scan.py: frame a batch
+ *   of IPROTO packets, decode their headers and bodies, in one call.
+ * - fast_dml(): codec.py's `_fast_dml`, the two common DML body shapes.
+ *
+ * Each has a pure-Python twin that defines its results, and tests that
+ * compare the two (tests/unit/test_scan.py). styx/protocol/accel.py loads
+ * this module, or not (no compiler, or STYX_PURE=1).
+ *
+ * scan:
  * Why: in pure Python each request pays for a framing loop, an in-place
  * header read, several Unpacker calls and checks; here a batch costs one
  * call and one tuple per packet. scan.py holds the pure-Python version,
@@ -432,6 +440,7 @@ PyDoc_STRVAR(scan_doc,
 static PyObject *
 scan(PyObject *self, PyObject *args)
 {
+    (void)self;
     PyObject *obj;
     Py_ssize_t start, end, budget;
     if (!PyArg_ParseTuple(args, "Onnn", &obj, &start, &end, &budget))
@@ -514,12 +523,163 @@ error:
     return NULL;
 }
 
+/* -- fast_dml: codec._fast_dml ------------------------------------------ */
+
+static PyObject *DML_REQUEST, *SELECT_KEYS;
+static PyObject *S_TYPE, *S_SPACE_ID, *S_INDEX_ID, *S_ITERATOR, *S_LIMIT, *S_OFFSET, *S_KEY, *S_TUPLE;
+static PyObject *K_SPACE_ID_OBJ, *K_INDEX_ID_OBJ, *K_LIMIT_OBJ, *K_OFFSET_OBJ, *K_ITERATOR_OBJ,
+    *K_KEY_OBJ, *K_TUPLE_OBJ;
+
+#define T_SELECT 1
+#define T_INSERT 2
+#define T_REPLACE 3
+
+/* m[key] if it is an int in 0..2^32-1 (1, value in *out), absent (2), or
+ * anything else (0). A lookup error counts as anything else. */
+static int
+get_u32(PyObject *m, PyObject *key, uint64_t *out)
+{
+    PyObject *v = PyDict_GetItemWithError(m, key);
+    if (v == NULL) {
+        if (PyErr_Occurred()) {
+            PyErr_Clear();
+            return 0;
+        }
+        return 2;
+    }
+    if (!PyLong_CheckExact(v))
+        return 0;
+    int overflow;
+    long long x = PyLong_AsLongLongAndOverflow(v, &overflow);
+    if (overflow || x < 0 || x > 0xFFFFFFFFLL)
+        return 0;
+    *out = (uint64_t)x;
+    return 1;
+}
+
+static int
+set(PyObject *d, PyObject *k, PyObject *v)
+{
+    return PyDict_SetItem(d, k, v);
+}
+
+static int
+set_u(PyObject *d, PyObject *k, uint64_t v)
+{
+    PyObject *o = PyLong_FromUnsignedLongLong(v);
+    if (o == NULL)
+        return -1;
+    int rc = PyDict_SetItem(d, k, o);
+    Py_DECREF(o);
+    return rc;
+}
+
+PyDoc_STRVAR(fast_dml_doc,
+"fast_dml(req_type, m) -> DmlRequest | None: codec._fast_dml, compiled.");
+
+static PyObject *
+fast_dml(PyObject *self, PyObject *args)
+{
+    int t;
+    PyObject *m;
+    (void)self;
+    if (!PyArg_ParseTuple(args, "iO", &t, &m))
+        return NULL;
+    if (DML_REQUEST == NULL || !PyDict_CheckExact(m))
+        Py_RETURN_NONE;
+    uint64_t space_id, iid = 0, it = 0, limit = 0, offset = 0;
+    if (get_u32(m, K_SPACE_ID_OBJ, &space_id) != 1)
+        Py_RETURN_NONE;
+    PyObject *key = NULL, *tup = NULL;
+    if (t == T_SELECT) {
+        Py_ssize_t i = 0;
+        PyObject *k, *v;
+        while (PyDict_Next(m, &i, &k, &v)) {
+            int in = PySet_Contains(SELECT_KEYS, k);
+            if (in != 1) {
+                if (in < 0)
+                    PyErr_Clear();
+                Py_RETURN_NONE;
+            }
+        }
+        if (get_u32(m, K_INDEX_ID_OBJ, &iid) == 0 || get_u32(m, K_ITERATOR_OBJ, &it) == 0
+            || get_u32(m, K_LIMIT_OBJ, &limit) != 1 || get_u32(m, K_OFFSET_OBJ, &offset) == 0)
+            Py_RETURN_NONE;
+        key = PyDict_GetItemWithError(m, K_KEY_OBJ);
+        if (key == NULL || !PyList_CheckExact(key)) {
+            PyErr_Clear();
+            Py_RETURN_NONE;
+        }
+    } else if (t == T_INSERT || t == T_REPLACE) {
+        if (PyDict_GET_SIZE(m) != 2)
+            Py_RETURN_NONE;
+        tup = PyDict_GetItemWithError(m, K_TUPLE_OBJ);
+        if (tup == NULL || !PyList_CheckExact(tup)) {
+            PyErr_Clear();
+            Py_RETURN_NONE;
+        }
+    } else {
+        Py_RETURN_NONE;
+    }
+    PyObject *req = PyObject_CallNoArgs(DML_REQUEST);
+    if (req == NULL)
+        return NULL;
+    PyObject *d = PyObject_GenericGetDict(req, NULL);
+    if (d == NULL) {
+        Py_DECREF(req);
+        return NULL;
+    }
+    int rc = set_u(d, S_TYPE, (uint64_t)t) || set_u(d, S_SPACE_ID, space_id);
+    if (t == T_SELECT)
+        rc = rc || set_u(d, S_INDEX_ID, iid) || set_u(d, S_ITERATOR, it) || set_u(d, S_LIMIT, limit)
+             || set_u(d, S_OFFSET, offset) || set(d, S_KEY, key);
+    else
+        rc = rc || set(d, S_TUPLE, tup);
+    Py_DECREF(d);
+    if (rc) {
+        Py_DECREF(req);
+        return NULL;
+    }
+    return req;
+}
+
+PyDoc_STRVAR(configure_dml_doc,
+"configure_dml(DmlRequest, select_keys): the class fast_dml builds, the SELECT keys.");
+
+static PyObject *
+configure_dml(PyObject *self, PyObject *args)
+{
+    PyObject *cls, *keys;
+    (void)self;
+    if (!PyArg_ParseTuple(args, "OO", &cls, &keys))
+        return NULL;
+    Py_XSETREF(DML_REQUEST, Py_NewRef(cls));
+    Py_XSETREF(SELECT_KEYS, Py_NewRef(keys));
+    return Py_NewRef(Py_None);
+}
+
+static int
+init_names(void)
+{
+#define NAME(var, s) if ((var = PyUnicode_InternFromString(s)) == NULL) return -1
+#define INT(var, v) if ((var = PyLong_FromLong(v)) == NULL) return -1
+    NAME(S_TYPE, "type"); NAME(S_SPACE_ID, "space_id"); NAME(S_INDEX_ID, "index_id");
+    NAME(S_ITERATOR, "iterator"); NAME(S_LIMIT, "limit"); NAME(S_OFFSET, "offset");
+    NAME(S_KEY, "key"); NAME(S_TUPLE, "tuple");
+    INT(K_SPACE_ID_OBJ, 0x10); INT(K_INDEX_ID_OBJ, 0x11); INT(K_LIMIT_OBJ, 0x12);
+    INT(K_OFFSET_OBJ, 0x13); INT(K_ITERATOR_OBJ, 0x14); INT(K_KEY_OBJ, 0x20); INT(K_TUPLE_OBJ, 0x21);
+    return 0;
+#undef NAME
+#undef INT
+}
+
 PyDoc_STRVAR(configure_doc,
 "configure(no_body, slow, bad_body, ext_hook, map_pairs): the objects scan uses.");
 
 static PyObject *
 configure(PyObject *self, PyObject *args)
 {
+    (void)self;
     PyObject *a, *b, *c, *d, *e;
     if (!PyArg_ParseTuple(args, "OOOOO", &a, &b, &c, &d, &e))
         return NULL;
@@ -534,16 +694,20 @@ configure(PyObject *self, PyObject *args)
 static PyMethodDef methods[] = {
     {"scan", scan, METH_VARARGS, scan_doc},
     {"configure", configure, METH_VARARGS, configure_doc},
+    {"fast_dml", fast_dml, METH_VARARGS, fast_dml_doc},
+    {"configure_dml", configure_dml, METH_VARARGS, configure_dml_doc},
     {NULL, NULL, 0, NULL},
 };
 
 static struct PyModuleDef module = {
-    PyModuleDef_HEAD_INIT, "_scan", "Framing and decoding of IPROTO packet batches (see scan.py).",
-    -1, methods,
+    PyModuleDef_HEAD_INIT, "_accel", "Styx's compiled accelerator (see styx/protocol/accel.py).",
+    -1, methods, NULL, NULL, NULL, NULL,
 };
 
 PyMODINIT_FUNC
-PyInit__scan(void)
+PyInit__accel(void)
 {
+    if (init_names() < 0)
+        return NULL;
     return PyModule_Create(&module);
 }

@@ -1,0 +1,28 @@
+"""The compiled accelerator, if there is one.
+
+`_accel` (styx/protocol/_accel.c) is built by setup.py when a C compiler is
+there, and is optional: without it, or with the environment variable
+STYX_PURE=1, `accel` is None and every caller uses its pure-Python twin,
+which gives the same results (the tests compare the two). What it holds:
+`scan` (scan.py's batch decoder) and `fast_dml` (codec.py's).
+"""
+
+from __future__ import annotations
+
+import os
+from typing import Any
+
+__all__ = ["accel"]
+
+
+def _load() -> Any:
+    if os.environ.get("STYX_PURE"):
+        return None
+    try:
+        from . import _accel  # type: ignore[attr-defined]  # built by setup.py, when it can be
+    except ImportError:
+        return None
+    return _accel
+
+
+accel = _load()
