@@ -46,7 +46,7 @@ from typing import Any, NamedTuple
 
 log = logging.getLogger("styx.cbus")
 
-__all__ = ["Bus", "Cmsg", "Endpoint", "Feed", "Hop", "Pipe", "call", "deliver", "forward", "send"]
+__all__ = ["Bus", "Cmsg", "Endpoint", "Feed", "Hop", "Pipe", "call", "forward", "send"]
 
 
 class Hop(NamedTuple):
@@ -62,19 +62,6 @@ class Cmsg:
     def __init__(self, route: tuple[Hop, ...] = ()) -> None:
         self.route = route
         self.hop = 0
-
-
-def deliver(msg: Cmsg, spawn: Callable[[Awaitable[Any], Cmsg], None] | None) -> None:
-    """Run the message's current hop and send it on to the next stop."""
-    f, pipe = msg.route[msg.hop]
-    waiter = f(msg)
-    if waiter is not None:
-        if spawn is None:
-            raise TypeError(f"{f!r} returned an awaitable on an endpoint without fibers")
-        spawn(waiter, msg)  # `forward` runs when it completes
-    elif pipe is not None:
-        msg.hop += 1
-        pipe.push(msg)
 
 
 def forward(msg: Cmsg) -> None:
@@ -151,13 +138,25 @@ class Endpoint:
                 pass  # the consumer loop is closed: the messages die with it
 
     def process(self, batch: list[Cmsg]) -> None:
-        """Deliver a batch in the consumer loop."""
+        """Deliver a batch in the consumer loop: run each message's current
+        hop, and send it on to the next stop (a hop that returned an
+        awaitable sends it on when that completes: `forward`). The hop's pipe
+        is read before the call, since the last hop may recycle the message.
+        (This loop is the hottest in Styx: the hop is run inline.)"""
         self.wakeups += 1
         self.delivered += len(batch)
         spawn = self.spawn
         for msg in batch:
             try:
-                deliver(msg, spawn)
+                f, pipe = msg.route[msg.hop]
+                waiter = f(msg)
+                if waiter is not None:
+                    if spawn is None:
+                        raise TypeError(f"{f!r} returned an awaitable on an endpoint without fibers")
+                    spawn(waiter, msg)  # `forward` runs when it completes
+                elif pipe is not None:
+                    msg.hop += 1
+                    pipe.push(msg)
             except Exception as e:  # noqa: BLE001 - one bad message must not stop the batch
                 if self.on_error is None:
                     log.exception("cbus endpoint %s: a hop failed", self.name)
