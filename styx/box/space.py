@@ -272,8 +272,15 @@ class Space:
         return self._pack(fields)
 
     def _conflicts(self, fields: list[Any], old: bytes | None, replace: bool) -> None:
-        """Raise if storing `fields` (replacing `old`) breaks a unique index."""
-        for idx in self.indexes:
+        """Raise if storing `fields` (replacing `old`) breaks a unique index.
+
+        Only the secondary indexes are looked at: every caller has settled
+        the primary key already (found `old` through it, refused an insert
+        over it, or replaces whatever is there)."""
+        indexes = self.indexes
+        if len(indexes) < 2:
+            return
+        for idx in indexes[1:]:
             if not idx.unique:
                 # Its entries are keyed by its parts and the primary key's. A
                 # HASH primary key can hold two tuples this index's comparison
@@ -283,11 +290,8 @@ class Space:
                     raise self.duplicate(idx)
                 continue
             other = idx.find(fields)
-            if other is None or other is old:
-                continue
-            if idx.iid == 0 and replace:
-                continue
-            raise self.duplicate(idx)
+            if other is not None and other is not old:
+                raise self.duplicate(idx)
 
     def _swap(self, old: bytes | None, old_fields: list[Any] | None, fields: list[Any] | None,
               data: bytes | None) -> None:
