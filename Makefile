@@ -2,8 +2,10 @@
 # make test:  set up, install Debian's tarantool (reference server and net.box
 #             client for the tests) if missing, lint and type-check (ruff,
 #             mypy), run every test.
-# make fuzz:  the raw-protocol fuzz tests at length (STYX_FUZZ_EXAMPLES, default
-#             20000 examples each; the suite runs 150).
+# make fuzz:  the raw-protocol fuzz tests, and the comparison of the compiled
+#             accelerator with its pure-Python twin, at length
+#             (STYX_FUZZ_EXAMPLES, default 20000 examples each; the suite runs
+#             150 and 300).
 # make fuzz-diff: the generated differential test against Tarantool 2.6 at
 #             length (DIFF_EXAMPLES sequences, default 5000; the suite runs 400).
 # make peers: run tarantool-python's, asynctnt's and Node tarantool-driver's own
@@ -42,6 +44,7 @@ lint: $(STAMP)
 
 fuzz: $(STAMP) tarantool
 	STYX_FUZZ_EXAMPLES=$${STYX_FUZZ_EXAMPLES:-20000} $(BIN)/python -m pytest -q tests/test_fuzz.py
+	STYX_FUZZ_EXAMPLES=$${STYX_FUZZ_EXAMPLES:-20000} $(BIN)/python -m pytest -q --timeout=0 tests/unit/test_accel.py
 
 fuzz-diff: $(STAMP) tarantool
 	STYX_DIFF_EXAMPLES=$(DIFF_EXAMPLES) $(BIN)/python -m pytest -q -p no:logging --timeout=0 \
