@@ -1,0 +1,26 @@
+"""Tarantool's persistence files, sans I/O where it can be: rows (xrow.py)
+and the .xlog/.snap file format (xlog.py), as Tarantool 2.6 writes them.
+The WAL thread, snapshots and recovery build on this layer; it knows
+nothing of them, of box or of threads."""
+
+from .xlog import (
+    EOF_MARKER,
+    Meta,
+    XlogCorrupted,
+    XlogError,
+    XlogReader,
+    XlogWriter,
+    crc32,
+    encode_block,
+    file_name,
+    parse_vclock,
+    signature,
+    vclock_text,
+)
+from .xrow import Row, decode_rows, encode_dml_body, encode_header, encode_row, encode_snapshot_body
+
+__all__ = [
+    "EOF_MARKER", "Meta", "XlogCorrupted", "XlogError", "XlogReader", "XlogWriter", "crc32", "encode_block",
+    "file_name", "parse_vclock", "signature", "vclock_text", "Row", "decode_rows", "encode_dml_body",
+    "encode_header", "encode_row", "encode_snapshot_body",
+]
