@@ -8,9 +8,10 @@ TX (`TxConn`), and this side only reads them up to `wend`.
 
 Input (Tarantool's `iproto_connection_on_input` / `iproto_enqueue_batch`):
 pick an input buffer (`_input_buffer`, the two-ibuf rotation), `recv_into`
-its free tail, frame every complete packet, decode headers (the common
-`{0: type, 1: sync}` read in place, without the unpacker) and bodies here,
-and push one message per request to TX. A buffer is consumed only when every
+its free tail, frame and decode every complete packet in one call
+(`protocol/scan.py`, compiled when it can be), then prepare one message per
+request (stream rules, route, the body decoded for its type) and push it
+to TX. A buffer is consumed only when every
 request parsed from it is finished, then given back to the slab cache whole;
 new input meanwhile goes to the other buffer, which gets only the partial
 tail copied over. Input stops (and the reader is removed) when:

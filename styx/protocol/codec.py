@@ -3,7 +3,8 @@
 In: a packet is `<length><header map>[<body map>]`, the length a MessagePack
 unsigned integer of any width. `frame` reads the length prefix in place;
 `PacketDecoder` decodes complete packets with one reusable msgpack Unpacker
-(fed once per batch, so that a burst of pipelined requests costs one copy);
+(fed once per batch, so that a burst of pipelined requests costs one copy;
+scan.py's pure-Python batch decoder is built on it);
 `decode_header` and the `decode_*` body functions check types the way
 Tarantool's xrow decoders do and raise `BoxError` with Tarantool's codes.
 
