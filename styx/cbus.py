@@ -214,6 +214,11 @@ class Pipe:
     def staged(self) -> int:
         return len(self._input)
 
+    def tail(self) -> Cmsg | None:
+        """The last message staged and not flushed yet (Tarantool's
+        `cpipe` head, which the WAL's group commit appends to)."""
+        return self._input[-1] if self._input else None
+
 
 class Bus:
     """The registry of endpoints by name (one per server, not per process)."""

@@ -12,6 +12,10 @@ handlers (tx/process.py) with the thread's (net/thread.py), and hands each
 side its link: the thread a `TxLink` (its view of TX), TX a `NetLink` (its
 view of that thread). Afterwards neither side needs anything from the other
 that is not in its link, and net/ and tx/ still never import each other.
+
+`wire_wal` is one more link, TX to the WAL thread (Tarantool's `wal_init`
+and its `tx_prio` pipe back): a batch's route is `{wal_write, to_tx},
+{tx_complete_batch, None}`, and TX's end of it is a `Journal`.
 """
 
 from __future__ import annotations
@@ -24,8 +28,9 @@ from .net.thread import NetThread, TxLink
 from .tx import process
 from .tx.kharon import end_push
 from .tx.thread import NetLink, Tx
+from .wal import Journal, WalThread
 
-__all__ = ["wire"]
+__all__ = ["wire", "wire_wal"]
 
 
 def wire(tx: Tx, nets: Sequence[NetThread], bus: cbus.Bus, net_msg_max: int) -> None:
@@ -72,3 +77,16 @@ def wire(tx: Tx, nets: Sequence[NetThread], bus: cbus.Bus, net_msg_max: int) -> 
             busy=net.busy,
             close_all=net.close_all,
         ))
+
+
+def wire_wal(tx_endpoint: cbus.Endpoint, tx_feed: cbus.Feed, wal: WalThread, bus: cbus.Bus) -> Journal:
+    """Link TX and the WAL: its endpoint lives in `wal.loop` (its own
+    thread, or TX's loop with nothing to write). Returns TX's journal."""
+    assert wal.loop is not None, "the WAL's loop comes first"
+    feed = tx_feed if wal.loop is tx_endpoint.loop else cbus.Feed(wal.loop)
+    wal.endpoint = bus.register(cbus.Endpoint(wal.name, wal.loop, feed=feed))
+    to_wal = cbus.Pipe(wal.endpoint, tx_feed)
+    to_tx = cbus.Pipe(tx_endpoint, feed)
+    journal = Journal(to_wal, ())
+    journal.route = (cbus.Hop(wal.write, to_tx), cbus.Hop(journal.complete, None))
+    return journal
