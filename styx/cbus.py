@@ -30,6 +30,8 @@ messages do not change when a pipe becomes local.
 Fibers. A hop function may return an awaitable instead of None: the hop then
 continues in a fiber (see `Endpoint.spawn`), and the message moves on to the
 next stop when the awaitable completes. Nothing else in cbus knows fibers.
+A hop may also return `PARK`: whoever it gave the message to (the WAL's
+journal, say) calls `forward` when its work is done; no fiber is needed.
 
 Free-threaded CPython: the endpoint queue is the only state two threads
 touch, and it is guarded by the endpoint's lock. A pipe's staging list
@@ -46,7 +48,7 @@ from typing import Any, NamedTuple
 
 log = logging.getLogger("styx.cbus")
 
-__all__ = ["Bus", "Cmsg", "Endpoint", "Feed", "Hop", "Pipe", "call", "forward", "send"]
+__all__ = ["Bus", "Cmsg", "Endpoint", "Feed", "Hop", "Pipe", "PARK", "call", "forward", "send"]
 
 
 class Hop(NamedTuple):
@@ -62,6 +64,10 @@ class Cmsg:
     def __init__(self, route: tuple[Hop, ...] = ()) -> None:
         self.route = route
         self.hop = 0
+
+
+PARK: Any = type("Park", (), {"__repr__": lambda self: "PARK"})()
+"""A hop's answer: the message waits; its holder calls `forward(msg)`."""
 
 
 def forward(msg: Cmsg) -> None:
@@ -151,6 +157,8 @@ class Endpoint:
                 f, pipe = msg.route[msg.hop]
                 waiter = f(msg)
                 if waiter is not None:
+                    if waiter is PARK:
+                        continue
                     if spawn is None:
                         raise TypeError(f"{f!r} returned an awaitable on an endpoint without fibers")
                     spawn(waiter, msg)  # `forward` runs when it completes

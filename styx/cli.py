@@ -14,6 +14,7 @@ import sys
 
 from .server import Config, ConfigError, Server
 from .tx.app import AppError
+from .wal import WAL_MODES
 
 LOG_LEVELS = ("DEBUG", "INFO", "WARNING", "ERROR", "CRITICAL")
 
@@ -39,6 +40,13 @@ def build_parser() -> argparse.ArgumentParser:
                    help="bytes all tuples may take (box.cfg.memtx_memory)")
     s.add_argument("--shutdown-timeout", type=float, default=defaults.shutdown_timeout,
                    help="seconds in-flight requests get on SIGTERM")
+    s.add_argument("--wal-mode", default=defaults.wal_mode, choices=WAL_MODES,
+                   help="write: every change is written to the WAL before its reply (no recovery yet: "
+                        "see README); fsync: and synced; none: nothing is written")
+    s.add_argument("--work-dir", default=defaults.work_dir, help="where the WAL goes unless --wal-dir says")
+    s.add_argument("--wal-dir", default=None, help="the WAL's directory (default: --work-dir)")
+    s.add_argument("--wal-max-size", type=int, default=defaults.wal_max_size,
+                   help="bytes after which the WAL goes on in a new xlog")
     s.add_argument("--instance-uuid", default=None)
     s.add_argument("--no-uvloop", action="store_true", help="use asyncio's own event loop")
     s.add_argument("--log", default=None, metavar="FILE",
@@ -69,6 +77,10 @@ def main(argv: list[str] | None = None) -> int:
             shutdown_timeout=args.shutdown_timeout,
             instance_uuid=args.instance_uuid,
             use_uvloop=not args.no_uvloop,
+            wal_mode=args.wal_mode,
+            work_dir=args.work_dir,
+            wal_dir=args.wal_dir,
+            wal_max_size=args.wal_max_size,
         )
         Server(config).run()
     except (ConfigError, AppError) as e:

@@ -25,6 +25,7 @@ from __future__ import annotations
 
 import asyncio
 import concurrent.futures
+import fcntl
 import logging
 import logging.handlers
 import os
@@ -41,10 +42,11 @@ from typing import Any
 from . import cbus
 from .net.listener import Listener
 from .net.thread import NetThread
-from .routes import wire
+from .routes import wire, wire_wal
 from .tx.app import AppError, load_app
 from .tx.fiber import current
 from .tx.thread import Tx
+from .wal import WAL_MODES, WalThread, WalWriter
 
 log = logging.getLogger("styx")
 
@@ -85,6 +87,11 @@ class Config:
     shutdown_timeout: float = 3.0
     instance_uuid: str | None = None
     use_uvloop: bool = True
+    # The WAL. Default none while recovery is not there (issue 9); Tarantool's is write.
+    wal_mode: str = "none"
+    work_dir: str = "."
+    wal_dir: str | None = None  # default: work_dir
+    wal_max_size: int = 256 << 20
 
     def check(self) -> None:
         if not 0 <= self.iproto_threads <= 1000:
@@ -99,6 +106,10 @@ class Config:
             raise ConfigError(f"memtx_memory {self.memtx_memory}: must be positive")
         if self.shutdown_timeout < 0:
             raise ConfigError(f"shutdown_timeout {self.shutdown_timeout}: must not be negative")
+        if self.wal_mode not in WAL_MODES:
+            raise ConfigError(f"wal_mode {self.wal_mode!r}: must be one of {', '.join(WAL_MODES)}")
+        if self.wal_max_size < 1:
+            raise ConfigError(f"wal_max_size {self.wal_max_size}: must be positive")
         parse_listen(self.listen)
 
 
@@ -142,6 +153,8 @@ class Server:
         self._stop_requested: asyncio.Event | None = None
         self._forced = False  # a second signal: stop waiting for anything
         self._thread: threading.Thread | None = None
+        self.wal: WalThread | None = None
+        self._wal_lock: int | None = None
         self._started = threading.Event()
         self._start_error: BaseException | None = None
         self._done = threading.Event()
@@ -222,6 +235,7 @@ class Server:
         """TX, the app, the iproto threads, the routes between them, listen."""
         bus = cbus.Bus()
         tx = self.tx = self._start_tx(loop, bus)
+        self._start_wal(tx, bus)
         await self._load_app(tx)
         self.nets = self._start_net_threads(loop)
         wire(tx, self.nets, bus, self.config.net_msg_max)
@@ -240,6 +254,36 @@ class Server:
         tx.bind(loop, bus)
         tx.broadcast_system_keys()
         return tx
+
+    def _start_wal(self, tx: Tx, bus: cbus.Bus) -> None:
+        """The WAL thread, linked to TX; TX journals every change from now on."""
+        cfg = self.config
+        if cfg.wal_mode == "none":
+            return
+        wal_dir = os.path.abspath(os.path.join(cfg.work_dir, cfg.wal_dir or ""))
+        try:
+            os.makedirs(wal_dir, exist_ok=True)
+            lock = os.open(wal_dir, os.O_RDONLY | os.O_DIRECTORY)
+        except OSError as e:
+            raise ConfigError(f"wal_dir {wal_dir!r}: {e.strerror}") from e
+        try:
+            # The directory itself is locked, as Tarantool locks it: two
+            # servers, Styx or Tarantool, cannot share one WAL.
+            fcntl.flock(lock, fcntl.LOCK_EX | fcntl.LOCK_NB)
+        except OSError as e:
+            os.close(lock)
+            raise ConfigError(f"wal_dir {wal_dir!r} is locked by another server ({e.strerror})") from e
+        self._wal_lock = lock
+        if any(name.endswith(".xlog") for name in os.listdir(wal_dir)):
+            raise ConfigError(f"wal_dir {wal_dir!r} holds xlogs, and Styx cannot recover from them yet: "
+                              "move them away, or use --wal-mode none")
+        writer = WalWriter(wal_dir, tx.instance_uuid, {}, mode=cfg.wal_mode, max_size=cfg.wal_max_size,
+                           version="styx " + ".".join(map(str, VERSION)))
+        self.wal = WalThread(writer)
+        self.wal.start(lambda: make_loop(cfg.use_uvloop))
+        assert tx.endpoint is not None and tx.feed is not None  # bound by _start_tx
+        tx.attach_wal(wire_wal(tx.endpoint, tx.feed, self.wal, bus))
+        log.info("WAL: %s mode, in %s", cfg.wal_mode, wal_dir)
 
     async def _load_app(self, tx: Tx) -> None:
         """The app's module code and init() run in TX, before listening."""
@@ -348,12 +392,21 @@ class Server:
         await tx.close_connections()
         tx.pool.cancel_all()
         await asyncio.sleep(0)  # let disconnect routes run
+        # What was committed reaches the disk before the WAL stops.
+        while tx.committer is not None and tx.committer.journal.in_flight and time.monotonic() < deadline + 5:
+            await asyncio.sleep(0.01)
         self._stop_threads()
 
     def _stop_threads(self) -> None:
         for net in self.nets:
             if self.config.iproto_threads:
                 net.stop_thread()
+        if self.wal is not None:
+            self.wal.stop()
+            self.wal = None
+        if self._wal_lock is not None:
+            os.close(self._wal_lock)
+            self._wal_lock = None
 
 
 def _reopen_logs() -> None:

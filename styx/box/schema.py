@@ -27,7 +27,7 @@ from ..protocol.errors import ER, BoxError
 from . import field_types as ft
 from .index import Part, parts_row
 from .privileges import ALL, ALTER, SESSION, USAGE, Privileges, R, X, access_denied, is_privilege_list, parse_privileges
-from .space import Quota, Space, pack_tuple
+from .space import ChangeLog, Quota, Space, pack_tuple
 from .users import ADMIN, PUBLIC, User, Users
 
 __all__ = ["Schema", "SystemSpace", "SysIndex", "select_rows", "parse_parts"]
@@ -163,6 +163,7 @@ class Schema:
         self.users = users
         self.privileges = Privileges(users)
         self.quota = Quota(memtx_memory)
+        self.changes = ChangeLog()  # the WAL listens here (tx/commit.py)
         self.version = INITIAL_SCHEMA_VERSION
         self.max_id = SYSTEM_ID_MAX
         self.instance_uuid = instance_uuid
@@ -316,7 +317,7 @@ class Schema:
             if e.code == ER.WRONG_SPACE_FORMAT and "unknown field type" in e.message:
                 raise BoxError(ER.CREATE_SPACE, name, e.message.split(": ", 1)[1]) from None
             raise
-        space = Space(id, name, owner, self.quota, format=fmt, field_count=field_count,
+        space = Space(id, name, owner, self.quota, changes=self.changes, format=fmt, field_count=field_count,
                       flags=flags)
         self._add(space)
         self.privileges.owner_of[("space", id)] = owner

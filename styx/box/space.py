@@ -14,7 +14,7 @@ oracle the differential tests run against.
 from __future__ import annotations
 
 import logging
-from collections.abc import Iterable, Sequence
+from collections.abc import Callable, Iterable, Sequence
 from typing import Any
 
 import msgpack
@@ -69,6 +69,18 @@ class Quota:
         self.used -= size
 
 
+class ChangeLog:
+    """Where every change to a space's data is told, while someone listens
+    (the WAL): `record(space, old, new)` after each swap, old or new None
+    for an insert or a delete. One per schema, shared by its spaces, as the
+    quota is."""
+
+    __slots__ = ("record",)
+
+    def __init__(self) -> None:
+        self.record: Callable[[Space, bytes | None, bytes | None], None] | None = None
+
+
 def cost(data: bytes) -> int:
     """What a stored tuple takes of the memtx_memory quota."""
     return len(data) + TUPLE_OVERHEAD
@@ -79,11 +91,12 @@ class Space:
 
     def __init__(self, space_id: int, name: str, owner: int, quota: Quota, *,
                  format: list[dict[str, Any]] | None = None, field_count: int = 0,
-                 flags: dict[str, Any] | None = None) -> None:
+                 flags: dict[str, Any] | None = None, changes: ChangeLog | None = None) -> None:
         self.id = space_id
         self.name = name
         self.owner = owner
         self.quota = quota
+        self.changes = changes or ChangeLog()
         self.format: list[dict[str, Any]] = list(format or [])
         self.field_count = field_count
         self.flags = dict(flags or {})
@@ -314,6 +327,9 @@ class Space:
         elif data is not None:
             for idx in self.indexes:
                 idx.put(fields, data)  # type: ignore[arg-type]  # set: data is
+        record = self.changes.record
+        if record is not None:
+            record(self, old, data)
 
     def insert(self, fields: list[Any]) -> bytes:
         return self._store(fields, replace=False)
@@ -425,6 +441,9 @@ class Space:
             self.quota.refund(cost(data))
         for idx in self.indexes:
             idx.clear()
+        record = self.changes.record
+        if record is not None:
+            record(self, None, None)  # neither old nor new: all of it went
 
     def tuples(self) -> Iterable[bytes]:
         return self.pk.iterate(C.ITER_ALL, ()) if self.indexes else ()

@@ -38,7 +38,7 @@ class Fiber:
     """Fiber-local storage: who is being served, and the transaction the
     fiber's box calls belong to (its stream's, or one `box.begin()` made)."""
 
-    __slots__ = ("tx", "session", "sync", "stream_id", "txn")
+    __slots__ = ("tx", "session", "sync", "stream_id", "txn", "changes")
 
     def __init__(self, tx: Any, session: Any, sync: int, stream_id: int = 0, txn: Any = None) -> None:
         self.tx = tx
@@ -46,6 +46,7 @@ class Fiber:
         self.sync = sync
         self.stream_id = stream_id
         self.txn = txn
+        self.changes: list[Any] | None = None  # with a WAL: the call's changes, to journal (tx/commit.py)
 
 
 current: contextvars.ContextVar[Fiber | None] = contextvars.ContextVar("styx_fiber", default=None)

@@ -24,6 +24,7 @@ from collections.abc import Callable
 from functools import partial
 from typing import TYPE_CHECKING, Any
 
+from .. import cbus
 from ..box.privileges import R, W, X
 from ..box.schema import SystemSpace
 from ..box.space import Space, unpack_tuple
@@ -246,6 +247,8 @@ def process_call(tx: Tx, msg: IprotoMsg) -> Any:
     stream_id = msg.stream_id
     fiber = Fiber(tx, tx_conn.session, msg.sync, stream_id,
                   tx_conn.session.txns.get(stream_id) if stream_id else None)
+    if tx.committer is not None:
+        fiber.changes = []
     if proc.is_async:
         tx.discard_input(msg)
         return _call_in_fiber(tx, msg, fiber, proc, args)
@@ -254,8 +257,8 @@ def process_call(tx: Tx, msg: IprotoMsg) -> Any:
         result = proc.func(*args)
     except Exception as e:  # noqa: BLE001 - the procedure's error goes to the caller
         _end_call_txn(tx, fiber)
-        _error(tx, msg, error_from_exception(e))
-        return None
+        err = error_from_exception(e)
+        return _after_call(tx, msg, fiber, lambda: _error(tx, msg, err))
     finally:
         current.reset(token)
     if hasattr(result, "__await__"):
@@ -263,10 +266,8 @@ def process_call(tx: Tx, msg: IprotoMsg) -> Any:
         tx.discard_input(msg)
         return _await_in_fiber(tx, msg, fiber, result)
     if _end_call_txn(tx, fiber):
-        _error(tx, msg, BoxError(ER.FUNCTION_TX_ACTIVE))
-        return None
-    _reply_call(tx, msg, result)
-    return None
+        return _after_call(tx, msg, fiber, lambda: _error(tx, msg, BoxError(ER.FUNCTION_TX_ACTIVE)))
+    return _after_call(tx, msg, fiber, lambda: _reply_call(tx, msg, result))
 
 
 def _end_call_txn(tx: Tx, fiber: Fiber) -> bool:
@@ -311,17 +312,22 @@ async def _await_in_fiber(tx: Tx, msg: IprotoMsg, fiber: Fiber, awaitable: Any) 
     net.in_progress += 1
     net.in_progress_total += 1
     try:
-        result = await awaitable
-    except Exception as e:  # noqa: BLE001 - the procedure's error goes to the caller
-        _end_call_txn(tx, fiber)
-        _error(tx, msg, error_from_exception(e))
-        return
+        try:
+            result = await awaitable
+        except Exception as e:  # noqa: BLE001 - the procedure's error goes to the caller
+            _end_call_txn(tx, fiber)
+            err = error_from_exception(e)
+            _error(tx, msg, err if await _written(tx, fiber) else BoxError(ER.WAL_IO))
+            return
+        failed = _end_call_txn(tx, fiber)
+        if not await _written(tx, fiber):
+            _error(tx, msg, BoxError(ER.WAL_IO))
+        elif failed:
+            _error(tx, msg, BoxError(ER.FUNCTION_TX_ACTIVE))
+        else:
+            _reply_call(tx, msg, result)
     finally:
         net.in_progress -= 1
-    if _end_call_txn(tx, fiber):
-        _error(tx, msg, BoxError(ER.FUNCTION_TX_ACTIVE))
-        return
-    _reply_call(tx, msg, result)
 
 
 def _reply_call(tx: Tx, msg: IprotoMsg, result: Any) -> None:
@@ -387,38 +393,89 @@ def process_select(tx: Tx, msg: IprotoMsg) -> None:
         reply_data(tx_conn, msg, tx.schema.version, items)
 
 
-def process_dml(tx: Tx, msg: IprotoMsg) -> None:
+def process_dml(tx: Tx, msg: IprotoMsg) -> Any:
     if not _accept(tx, msg):
-        return
+        return None
+    committer = tx.committer
+    if committer is not None:
+        committer.begin()
+    try:
+        result = _dml(tx, msg)
+    except BoxError as e:
+        if committer is not None:
+            committer.end()
+        _error(tx, msg, e)
+        return None
+    items = [] if result is None else [result]
+    if committer is None:
+        reply_data(msg.tx_conn, msg, tx.schema.version, items)
+        return None
+    return _after_wal(tx, msg, committer.end(), lambda: reply_data(msg.tx_conn, msg, tx.schema.version, items))
+
+
+def _dml(tx: Tx, msg: IprotoMsg) -> bytes | None:
     req: DmlRequest = msg.req
     t = msg.type
-    try:
-        space = tx.schema.space(req.space_id, req.space_name)
-        tx.schema.privileges.check(msg.tx_conn.session.user, "space", space.id, space.name, W)
-        space = tx.schema.user_space(space.id)
-        index = space.index(req.index_id, req.index_name) if t == C.UPDATE or t == C.DELETE else None
-        data: Space | View = space
-        if msg.stream_id:
-            txn = msg.tx_conn.session.txns.get(msg.stream_id)
-            if txn is not None:
-                data = txn.view(space)
-        if t == C.INSERT:
-            result = data.insert(req.tuple)
-        elif t == C.REPLACE:
-            result = data.replace(req.tuple)
-        elif t == C.UPSERT:
-            data.upsert(req.tuple, req.ops, req.index_base)
-            result = None
+    space = tx.schema.space(req.space_id, req.space_name)
+    tx.schema.privileges.check(msg.tx_conn.session.user, "space", space.id, space.name, W)
+    space = tx.schema.user_space(space.id)
+    index = space.index(req.index_id, req.index_name) if t == C.UPDATE or t == C.DELETE else None
+    data: Space | View = space
+    if msg.stream_id:
+        txn = msg.tx_conn.session.txns.get(msg.stream_id)
+        if txn is not None:
+            data = txn.view(space)
+    if t == C.INSERT:
+        return data.insert(req.tuple)
+    if t == C.REPLACE:
+        return data.replace(req.tuple)
+    if t == C.UPSERT:
+        data.upsert(req.tuple, req.ops, req.index_base)
+        return None
+    assert index is not None  # UPDATE or DELETE
+    if t == C.DELETE:
+        return data.delete(index, req.key)
+    return data.update(index, req.key, req.tuple, req.index_base)  # UPDATE: its operations travel under TUPLE
+
+
+# -- waiting for the WAL -----------------------------------------------------------
+
+
+def _after_wal(tx: Tx, msg: IprotoMsg, changes: list[Any], reply: Callable[[], None]) -> Any:
+    """Reply now if nothing changed; else once the changes are written (the
+    message waits: PARK), or with error 40 if the write failed."""
+    if not changes:
+        reply()
+        return None
+    assert tx.committer is not None  # there are changes only with a WAL
+
+    def on_done(error: BaseException | None) -> None:
+        if error is None:
+            reply()
         else:
-            assert index is not None  # UPDATE or DELETE
-            if t == C.DELETE:
-                result = data.delete(index, req.key)
-            else:  # UPDATE: its operations travel under TUPLE
-                result = data.update(index, req.key, req.tuple, req.index_base)
-    except BoxError as e:
-        _error(tx, msg, e)
-        return
-    reply_data(msg.tx_conn, msg, tx.schema.version, [] if result is None else [result])
+            _error(tx, msg, BoxError(ER.WAL_IO))
+        cbus.forward(msg)
+
+    tx.committer.submit(changes, on_done)
+    return cbus.PARK
+
+
+def _after_call(tx: Tx, msg: IprotoMsg, fiber: Fiber, reply: Callable[[], None]) -> Any:
+    changes = fiber.changes
+    fiber.changes = None  # later changes (a task it left) are no longer this call's
+    return _after_wal(tx, msg, changes or [], reply)
+
+
+async def _written(tx: Tx, fiber: Fiber) -> bool:
+    """In a fiber: wait until the call's changes are written; False if that failed."""
+    changes = fiber.changes
+    fiber.changes = None
+    if not changes:
+        return True
+    assert tx.committer is not None  # there are changes only with a WAL
+    done = asyncio.get_running_loop().create_future()
+    tx.committer.submit(changes, done.set_result)
+    return await done is None
 
 
 # -- watchers ------------------------------------------------------------------------
@@ -466,17 +523,25 @@ def process_begin(tx: Tx, msg: IprotoMsg) -> None:
     reply_ok(msg.tx_conn, msg, tx.schema.version)
 
 
-def process_commit(tx: Tx, msg: IprotoMsg) -> None:
+def process_commit(tx: Tx, msg: IprotoMsg) -> Any:
     if not _accept(tx, msg):
         return
     txn = msg.tx_conn.session.txns.pop(msg.stream_id, None)
+    committer = tx.committer
     if txn is not None:  # COMMIT with no transaction is fine (as Tarantool)
+        if committer is not None:
+            committer.begin()
         try:
             txn.commit()
         except BoxError as e:
+            if committer is not None:
+                committer.end()  # commit undid what it had applied
             _error(tx, msg, e)
-            return
-    reply_ok(msg.tx_conn, msg, tx.schema.version)
+            return None
+    if committer is None or txn is None:
+        reply_ok(msg.tx_conn, msg, tx.schema.version)
+        return None
+    return _after_wal(tx, msg, committer.end(), lambda: reply_ok(msg.tx_conn, msg, tx.schema.version))
 
 
 def process_rollback(tx: Tx, msg: IprotoMsg) -> None:

@@ -38,6 +38,7 @@ from . import process
 from .api import Box
 from .app import Procedure
 from .builtins import Builtins
+from .commit import Committer
 from .fiber import Fiber, FiberPool, current
 from .kharon import push as kharon_push
 from .reply import write_chunk
@@ -106,6 +107,7 @@ class Tx:
                        broadcast=self.watchers.broadcast, version=version,
                        instance_uuid=instance_uuid)
         self.builtins = Builtins(self.box)
+        self.committer: Committer | None = None  # with a WAL (attach_wal)
         self.loop: Any = None
         self.feed: cbus.Feed | None = None
         self.endpoint: cbus.Endpoint | None = None
@@ -123,6 +125,14 @@ class Tx:
         self.feed = self.endpoint.feed
         self.stat_tick()
         return self.endpoint
+
+
+    def attach_wal(self, journal: Any) -> None:
+        """From now on every change is journaled, and replies wait for it
+        (tx/commit.py). `journal` is the WAL link (routes.wire_wal)."""
+        assert self.feed is not None, "bind() comes first"
+        self.committer = Committer(journal, self.feed.defer)
+        self.schema.changes.record = self.committer.record
 
     def hop_failed(self, msg: cbus.Cmsg, exc: Exception) -> None:
         """A handler raised where it should have replied: a bug. The client gets

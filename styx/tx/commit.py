@@ -1,0 +1,138 @@
+"""TX's side of the WAL: each request's changes become one journal entry,
+and its reply waits until they are written (Tarantool's `txn_commit`).
+
+Box tells every change to a user space (`ChangeLog.record`: the space, the
+old tuple, the new one). While a WAL is configured, `Committer.record`
+keeps them where they belong:
+- a procedure's in its fiber (`Fiber.changes`), whatever it awaits between;
+- an IPROTO DML's or a stream COMMIT's in the list its handler opened
+  (`begin`/`end`: handlers never yield, so nothing else runs in between);
+- anything else (the app's `init()`, a task a procedure left running) in
+  `loose`, submitted at the end of the loop pass with nobody waiting.
+A handler with changes `submit`s them with its reply as the callback and
+returns `cbus.PARK`: the message goes back to net (`cbus.forward`) once the
+WAL answered, so a client is told "done" only of what is written. Reads
+and other requests go on meanwhile; they may see the change before it is
+written, as in Tarantool 2.6 (no MVCC: read-committed-to-memory).
+
+What a row says: what changed, not the request. A new tuple is a REPLACE of
+its stored bytes (verbatim), a removed one a DELETE by its primary key, a
+truncate a REPLACE into `_truncate`. Tarantool logs the request instead (an
+UPDATE with its operations); replaying either gives the same data, and
+Tarantool recovers from these rows. Temporary spaces are not logged; rows
+of local spaces carry GROUP_ID 1.
+
+A failed write (the WAL's batch failed): the entry's changes are undone,
+newest first, and the request gets error 40, ER_WAL_IO. Known gap: a later
+transaction that already saw those changes and was written in a next batch
+stays (Tarantool rolls back in cascade, and refuses writes meanwhile).
+
+Not logged yet: DDL, users and grants (system-space rows): see issue 9.
+"""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Callable
+from typing import Any
+
+import msgpack
+
+from ..box.space import Space, unpack_tuple
+from ..wal import Journal, JournalEntry, RedoRow
+from ..xlog import encode_dml_body
+from .fiber import current
+
+log = logging.getLogger("styx.tx")
+
+__all__ = ["Committer", "Change"]
+
+Change = tuple[Space, bytes | None, bytes | None]
+REPLACE, DELETE = 3, 5
+TRUNCATE_SPACE_ID = 330  # _truncate: [space id, count]
+
+
+class Committer:
+    def __init__(self, journal: Journal, defer: Callable[[Callable[[], Any]], None]) -> None:
+        self.journal = journal
+        self.defer = defer  # the loop's Feed: end of this pass
+        self.open: list[Change] | None = None  # the running handler's
+        self.loose: list[Change] = []
+        self.truncates: dict[int, int] = {}
+        self.failed = 0
+
+    # -- recording (box calls this on every change) -----------------------------
+
+    def record(self, space: Space, old: bytes | None, new: bytes | None) -> None:
+        if space.flags.get("temporary"):
+            return  # not logged, as Tarantool
+        f = current.get()
+        changes = f.changes if f is not None and f.changes is not None else self.open
+        if changes is None:
+            changes = self.loose
+            if not changes:
+                self.defer(self._flush_loose)
+        changes.append((space, old, new))
+
+    def begin(self) -> None:
+        self.open = []
+
+    def end(self) -> list[Change]:
+        changes, self.open = self.open or [], None
+        return changes
+
+    # -- submitting ------------------------------------------------------------------
+
+    def submit(self, changes: list[Change], on_done: Callable[[BaseException | None], None]) -> None:
+        """Journal `changes` as one transaction; `on_done(error)` once written
+        (error None) or failed (the changes are undone first)."""
+        self.journal.submit(JournalEntry(self.rows(changes), self._done, (changes, on_done)))
+
+    def _done(self, entry: JournalEntry) -> None:
+        changes, on_done = entry.data
+        if entry.error is not None:
+            self.failed += 1
+            self._undo(changes)
+        on_done(entry.error)
+
+    def _flush_loose(self) -> None:
+        changes, self.loose = self.loose, []
+        if changes:
+            self.submit(changes, _log_loose_failure)
+
+    def rows(self, changes: list[Change]) -> list[RedoRow]:
+        rows: list[RedoRow] = []
+        for space, old, new in changes:
+            group = 1 if space.flags.get("group_id") == 1 else 0  # a local space
+            if new is not None:
+                rows.append((REPLACE, encode_dml_body(space.id, tuple=new), group))
+            elif old is not None:
+                key = _pk_key(space, old)
+                rows.append((DELETE, encode_dml_body(space.id, key=msgpack.packb(key, use_bin_type=True)), group))
+            else:  # a truncate
+                n = self.truncates[space.id] = self.truncates.get(space.id, 0) + 1
+                rows.append((REPLACE, encode_dml_body(TRUNCATE_SPACE_ID, tuple=msgpack.packb([space.id, n])), 0))
+        return rows
+
+    def _undo(self, changes: list[Change]) -> None:
+        for space, old, new in reversed(changes):
+            record, space.changes.record = space.changes.record, None
+            try:
+                if old is None and new is None:
+                    log.error("WAL write failed: the truncate of space '%s' cannot be undone", space.name)
+                else:
+                    space.revert(old, new)
+            except Exception:  # noqa: BLE001 - one change that cannot go back must not stop the others
+                log.exception("WAL write failed: a change to space '%s' could not be undone", space.name)
+            finally:
+                space.changes.record = record
+
+
+def _pk_key(space: Space, data: bytes) -> list[Any]:
+    fields = unpack_tuple(data)
+    return [fields[p.fieldno] for p in space.pk.parts]
+
+
+def _log_loose_failure(error: BaseException | None) -> None:
+    if error is not None:
+        log.error("WAL write failed: changes made outside a request were undone (%s)", error)

@@ -1,0 +1,242 @@
+"""The WAL in a running server: what reaches the xlog, when replies leave,
+what a failed write does, a kill -9, the directory lock.
+
+Servers run with `wal_mode write` in a temporary directory; the xlogs are
+read back with every checksum checked (styx/xlog).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import errno
+import os
+import signal
+import socket
+import subprocess
+import sys
+import threading
+import time
+from pathlib import Path
+from typing import Any
+
+import asynctnt
+import pytest
+import tarantool
+
+from styx import Server
+from styx.server import ConfigError
+from styx.xlog import XlogReader, XlogWriter
+
+APP = str(Path(__file__).parent / "apps" / "wal_app.py")
+REPLACE, DELETE = 3, 5
+KV = 512
+
+
+def rows(wal_dir: Path) -> list[Any]:
+    out = []
+    for path in sorted(wal_dir.glob("*.xlog")):
+        with XlogReader.open(str(path)) as r:
+            out += list(r.rows())
+    return out
+
+
+def data_rows(wal_dir: Path, space: int = KV) -> list[tuple[int, Any]]:
+    return [(r.type, r.body[0x21] if r.type == REPLACE else r.body[0x20])
+            for r in rows(wal_dir) if r.body and r.body.get(0x10) == space]
+
+
+@pytest.fixture(params=[0, 2], ids=lambda n: f"threads{n}")
+def wal_server(request: pytest.FixtureRequest, make_server: Any, tmp_path: Path) -> Server:
+    return make_server(app=APP, wal_mode="write", work_dir=str(tmp_path), iproto_threads=request.param)
+
+
+def test_every_change_reaches_the_xlog(wal_server: Server, tmp_path: Path) -> None:
+    c = tarantool.Connection("127.0.0.1", wal_server.port)
+    c.replace("kv", (1, "a"))
+    c.insert("kv", (2, "b"))
+    c.update("kv", 1, [("=", 1, "A")])
+    c.upsert("kv", (3, "c"), [("=", 1, "C")])
+    c.upsert("kv", (3, "c"), [("=", 1, "C2")])
+    c.delete("kv", 2)
+    c.update("kv", 99, [("=", 1, "nothing")])  # no tuple: nothing changes, nothing is logged
+    c.call("put", 4, "d")
+    c.call("put_two", 5, 6)
+    c.replace("tmp", (1, "temporary"))  # a temporary space is not logged
+    c.call("box.space.kv:truncate")
+    c.close()
+    wal_server.stop()
+    assert data_rows(tmp_path) == [
+        (REPLACE, [1, "a"]), (REPLACE, [2, "b"]), (REPLACE, [1, "A"]), (REPLACE, [3, "c"]), (REPLACE, [3, "C2"]),
+        (DELETE, [2]), (REPLACE, [4, "d"]), (REPLACE, [5, "txn"]), (REPLACE, [6, "txn"])]
+    txn = [r for r in rows(tmp_path) if r.multi and r.body.get(0x10) == KV]
+    assert [(r.tsn == txn[0].lsn, r.is_commit) for r in txn] == [(True, False), (True, True)]
+    assert data_rows(tmp_path, 513) == []
+    assert data_rows(tmp_path, 330) == [(REPLACE, [KV, 1])]  # the truncate, as Tarantool's _truncate row
+    for path in tmp_path.glob("*.xlog"):
+        with XlogReader.open(str(path)) as r:
+            list(r.rows())
+            assert r.eof  # closed at shutdown
+
+
+def test_a_stream_transaction_is_one_wal_transaction(wal_server: Server, tmp_path: Path) -> None:
+    async def go() -> None:
+        conn = await asynctnt.connect(host="127.0.0.1", port=wal_server.port)
+        stream = conn.stream()
+        await stream.begin()
+        await stream.replace("kv", [10, "x"])
+        await stream.replace("kv", [11, "y"])
+        await stream.commit()
+        stream = conn.stream()
+        await stream.begin()
+        await stream.replace("kv", [12, "rolled back"])
+        await stream.rollback()
+        await conn.disconnect()
+
+    asyncio.run(go())
+    wal_server.stop()
+    logged = [r for r in rows(tmp_path) if r.body and r.body.get(0x10) == KV]
+    assert [(r.body[0x21], r.multi, r.is_commit) for r in logged] == [([10, "x"], True, False),
+                                                                      ([11, "y"], True, True)]
+
+
+def test_replies_wait_for_the_disk_and_reads_do_not(make_server: Any, tmp_path: Path,
+                                                     monkeypatch: pytest.MonkeyPatch) -> None:
+    real = XlogWriter.write_block
+    gate = threading.Event()
+
+    def slow_disk(self: XlogWriter, payload: bytes, compress: bool | None = None) -> int:
+        gate.wait(5)
+        return real(self, payload, compress)
+
+    server = make_server(app=APP, wal_mode="write", work_dir=str(tmp_path))
+    gate.set()
+    monkeypatch.setattr(XlogWriter, "write_block", slow_disk)
+
+    async def go() -> None:
+        writer = await asynctnt.connect(host="127.0.0.1", port=server.port)
+        reader = await asynctnt.connect(host="127.0.0.1", port=server.port)
+        gate.clear()
+        write = asyncio.ensure_future(writer.replace("kv", [1, "slow"]))
+        call = asyncio.ensure_future(writer.call("put", [2, "slow too"]))
+        await asyncio.sleep(0.3)
+        assert not write.done() and not call.done()  # the disk holds them
+        assert (await reader.select("kv", [1]))[0][1] == "slow"  # reads go on (2.6 shows it before the WAL)
+        await reader.ping()
+        gate.set()
+        assert (await write)[0][1] == "slow" and (await call)[0][1] == "slow too"
+        await writer.disconnect()
+        await reader.disconnect()
+
+    asyncio.run(go())
+
+
+def test_a_failed_write_is_error_40_and_leaves_memory_as_it_was(make_server: Any, tmp_path: Path,
+                                                                 monkeypatch: pytest.MonkeyPatch) -> None:
+    server = make_server(app=APP, wal_mode="write", work_dir=str(tmp_path))
+    c = tarantool.Connection("127.0.0.1", server.port)
+    c.replace("kv", (1, "kept"))
+    real = XlogWriter.write_block
+
+    def disk_full(self: XlogWriter, payload: bytes, compress: bool | None = None) -> int:
+        raise OSError(errno.ENOSPC, "No space left on device")
+
+    monkeypatch.setattr(XlogWriter, "write_block", disk_full)
+    for write in (lambda: c.replace("kv", (1, "lost")), lambda: c.insert("kv", (2, "lost")),
+                  lambda: c.delete("kv", 1), lambda: c.call("put", 3, "lost"), lambda: c.call("put_two", 4, 5)):
+        with pytest.raises(tarantool.error.DatabaseError) as e:
+            write()
+        assert e.value.args[0] == 40 and "Failed to write to disk" in e.value.args[1]
+    assert c.select("kv", []).data == [[1, "kept"]]  # every change was undone
+    monkeypatch.setattr(XlogWriter, "write_block", real)
+    c.replace("kv", (6, "after"))
+    c.close()
+    server.stop()
+    assert data_rows(tmp_path) == [(REPLACE, [1, "kept"]), (REPLACE, [6, "after"])]
+
+
+def test_a_procedure_that_fails_after_writing(wal_server: Server, tmp_path: Path) -> None:
+    """Its write was an autocommit statement: it stays, and is logged; the
+    error still reaches the caller, after the write."""
+    c = tarantool.Connection("127.0.0.1", wal_server.port)
+    with pytest.raises(tarantool.error.DatabaseError):
+        c.call("put_then_fail", 7)
+    assert c.select("kv", 7).data == [[7, "written"]]
+    c.close()
+    wal_server.stop()
+    assert data_rows(tmp_path) == [(REPLACE, [7, "written"])]
+
+
+def test_group_commit_under_concurrent_writers(wal_server: Server, tmp_path: Path) -> None:
+    async def go() -> None:
+        conns = [await asynctnt.connect(host="127.0.0.1", port=wal_server.port) for _ in range(8)]
+        await asyncio.gather(*(c.replace("kv", [k * 100 + i, "v"]) for k, c in enumerate(conns) for i in range(50)))
+        await asyncio.gather(*(c.call("put_later", [1000 + k, "v"]) for k, c in enumerate(conns)))
+        for c in conns:
+            await c.disconnect()
+
+    asyncio.run(go())
+    assert wal_server.wal is not None
+    writer = wal_server.wal.writer
+    wal_server.stop()
+    assert len(data_rows(tmp_path)) == 408
+    assert writer.blocks < 408 / 2, writer.blocks  # writes that arrive together are written together
+
+
+def test_kill_9_keeps_every_acknowledged_write(tmp_path: Path) -> None:
+    with socket.socket() as probe:  # a free port
+        probe.bind(("127.0.0.1", 0))
+        port = probe.getsockname()[1]
+    proc = subprocess.Popen([sys.executable, "-m", "styx", "serve", APP, "--listen", f"127.0.0.1:{port}",
+                             "--wal-mode", "write", "--work-dir", str(tmp_path)],
+                            stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    acked: list[int] = []
+    try:
+        for _ in range(100):
+            try:
+                socket.create_connection(("127.0.0.1", port), timeout=1).close()
+                break
+            except OSError:
+                time.sleep(0.1)
+
+        async def writer(k: int) -> None:
+            conn = await asynctnt.connect(host="127.0.0.1", port=port, reconnect_timeout=0)
+            try:
+                for i in range(100000):
+                    key = k * 1_000_000 + i
+                    await conn.replace("kv", [key, "v"])
+                    acked.append(key)
+            except Exception:  # noqa: BLE001 - the server was killed under it
+                pass
+
+        async def go() -> None:
+            tasks = [asyncio.ensure_future(writer(k)) for k in range(4)]
+            await asyncio.sleep(1.0)
+            os.kill(proc.pid, signal.SIGKILL)
+            await asyncio.gather(*tasks)
+
+        asyncio.run(go())
+    finally:
+        proc.kill()
+        proc.wait()
+    assert len(acked) > 100
+    logged = set()
+    for path in sorted(tmp_path.glob("*.xlog")):
+        with XlogReader.open(str(path)) as r:  # no EOF marker after a kill; a torn tail is allowed
+            logged |= {row.body[0x21][0] for row in r.rows() if row.body and row.body.get(0x10) == KV}
+    assert not set(acked) - logged  # every write whose reply came is on disk
+
+
+def test_one_wal_directory_one_server(make_server: Any, tmp_path: Path) -> None:
+    make_server(app=APP, wal_mode="write", work_dir=str(tmp_path))
+    with pytest.raises(ConfigError, match="locked"):
+        make_server(app=APP, wal_mode="write", work_dir=str(tmp_path))
+
+
+def test_xlogs_it_cannot_recover_from_stop_the_start(make_server: Any, tmp_path: Path) -> None:
+    s = make_server(app=APP, wal_mode="write", work_dir=str(tmp_path))
+    c = tarantool.Connection("127.0.0.1", s.port)
+    c.replace("kv", (1, "a"))
+    c.close()
+    s.stop()
+    with pytest.raises(ConfigError, match="cannot recover"):
+        make_server(app=APP, wal_mode="write", work_dir=str(tmp_path))
