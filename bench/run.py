@@ -124,6 +124,8 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     p.add_argument("--memtx-memory", type=int, default=None,
                    help="memtx_memory of both servers, bytes (default: 256 MiB, or more if "
                         "--tuples needs it)")
+    p.add_argument("--wal-mode", default="none", choices=("none", "write", "fsync"),
+                   help="both servers' wal_mode (default none); the WAL goes to each one's temporary directory")
     p.add_argument("--skip-tarantool", action="store_true", help="run Styx only (no ratios)")
     p.add_argument("--tarantool", default="tarantool", help="tarantool binary (default: tarantool on PATH)")
     p.add_argument("--json", metavar="PATH", help="also write the results as JSON to PATH ('-' for stdout)")
@@ -776,10 +778,11 @@ def main(argv: list[str] | None = None) -> int:
     plan: list[servers.ServerProc] = []
     if not args.skip_tarantool:
         plan.append(servers.tarantool_server(args.net_msg_max, server_nofile, args.tarantool,
-                                             memtx_memory=args.memtx_memory, keys=args.keys))
+                                             memtx_memory=args.memtx_memory, keys=args.keys,
+                                             wal_mode=args.wal_mode))
     for t in args.threads:
         plan.append(servers.styx_server(t, args.net_msg_max, server_nofile,
-                                        memtx_memory=args.memtx_memory, keys=args.keys))
+                                        memtx_memory=args.memtx_memory, keys=args.keys, wal_mode=args.wal_mode))
     results = []
     t0 = time.monotonic()
     try:

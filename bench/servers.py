@@ -218,13 +218,14 @@ DEFAULT_MEMTX_MEMORY = 256 << 20  # both servers' own default
 
 
 def styx_server(threads: int, net_msg_max: int, nofile: int,
-                memtx_memory: int = DEFAULT_MEMTX_MEMORY, keys: int = 10000) -> ServerProc:
-    """`keys`: how many tuples app.py's init() puts in space `bench` (BENCH_KEYS)."""
+                memtx_memory: int = DEFAULT_MEMTX_MEMORY, keys: int = 10000, wal_mode: str = "none") -> ServerProc:
+    """`keys`: how many tuples app.py's init() puts in space `bench` (BENCH_KEYS).
+    The WAL, if any, goes to the server's own temporary directory (its cwd)."""
     port = free_port()
     styx = ROOT / ".venv" / "bin" / "styx"
     argv = [str(styx), "serve", str(BENCH / "app.py"), "--listen", f"127.0.0.1:{port}",
             "--iproto-threads", str(threads), "--net-msg-max", str(net_msg_max),
-            "--memtx-memory", str(memtx_memory),
+            "--memtx-memory", str(memtx_memory), "--wal-mode", wal_mode,
             "--log-level", "INFO"]  # INFO: start and shutdown lines only
     srv = ServerProc(f"styx t={threads}", "styx", argv, port, nofile=nofile)
     srv.threads = threads
@@ -233,12 +234,13 @@ def styx_server(threads: int, net_msg_max: int, nofile: int,
 
 
 def tarantool_server(net_msg_max: int, nofile: int, binary: str = "tarantool",
-                     memtx_memory: int = DEFAULT_MEMTX_MEMORY, keys: int = 10000) -> ServerProc:
+                     memtx_memory: int = DEFAULT_MEMTX_MEMORY, keys: int = 10000,
+                     wal_mode: str = "none") -> ServerProc:
     port = free_port()
     argv = [binary, str(BENCH / "tarantool_init.lua")]
     srv = ServerProc("tarantool", "tarantool", argv, port, nofile=nofile)
     srv.env.update(BENCH_LISTEN=f"127.0.0.1:{port}", BENCH_NET_MSG_MAX=str(net_msg_max),
-                   BENCH_MEMTX_MEMORY=str(memtx_memory), BENCH_KEYS=str(keys))
+                   BENCH_MEMTX_MEMORY=str(memtx_memory), BENCH_KEYS=str(keys), BENCH_WAL_MODE=wal_mode)
     srv.workdir_env = "BENCH_WORK_DIR"
     return srv
 

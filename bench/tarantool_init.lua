@@ -7,6 +7,7 @@ local dir = os.getenv('BENCH_WORK_DIR') or '.'
 local net_msg_max = tonumber(os.getenv('BENCH_NET_MSG_MAX') or '768')
 local memtx_memory = tonumber(os.getenv('BENCH_MEMTX_MEMORY') or tostring(256 * 1024 * 1024))
 local keys = tonumber(os.getenv('BENCH_KEYS') or '10000')
+local wal_mode = os.getenv('BENCH_WAL_MODE') or 'none'
 
 box.cfg{
     listen = listen,
@@ -16,7 +17,7 @@ box.cfg{
     memtx_dir = dir,
     wal_dir = dir,
     vinyl_dir = dir,
-    wal_mode = 'none',
+    wal_mode = wal_mode,  -- none unless --wal-mode (Styx gets the same)
     log_level = 4,   -- warnings and errors only
 }
 
