@@ -44,6 +44,7 @@ GROUP_LOCAL = 1  # GROUP_ID of a row of a local space
 # Header keys (Tarantool's iproto_key), in the order Tarantool writes them.
 _REPLICA_ID, _LSN, _TIMESTAMP, _GROUP_ID, _TSN, _FLAGS = 0x02, 0x03, 0x04, 0x07, 0x08, 0x09
 _F64 = struct.Struct(">Bd")
+_TS = struct.Struct(">BBd")  # TIMESTAMP: key, float64
 _SNAP_BODY = struct.Struct(">BBBIB")  # 82 10 ce <space id> 21
 
 
@@ -65,14 +66,31 @@ class Row:
     multi: bool = False  # one of several rows of a transaction (TSN on disk)
 
 
+_FIXINT = [bytes((i,)) for i in range(0x80)]
+_U8, _U16, _U32, _U64 = (struct.Struct(f">B{c}") for c in "BHIQ")
+
+
 def _uint(v: int) -> bytes:
-    return msgpack.packb(v)
+    """The smallest MessagePack encoding of an unsigned integer (as msgpack's,
+    without a Packer per call)."""
+    if v < 0x80:
+        return _FIXINT[v]
+    if v <= 0xFF:
+        return _U8.pack(0xCC, v)
+    if v <= 0xFFFF:
+        return _U16.pack(0xCD, v)
+    if v <= 0xFFFFFFFF:
+        return _U32.pack(0xCE, v)
+    return _U64.pack(0xCF, v)
 
 
 def encode_header(type: int, *, replica_id: int = 0, group_id: int = 0, lsn: int = 0,
                   timestamp: float = 0.0, tsn: int | None = None, is_commit: bool = True) -> bytes:
     """A row header. `tsn` (the transaction's first LSN) is given for the
     rows of a multi-row transaction only; `is_commit` marks its last row."""
+    if replica_id and lsn and timestamp and tsn is None and not group_id:  # the WAL's common row
+        return b"\x84\x00" + _uint(type) + b"\x02" + _uint(replica_id) + b"\x03" + _uint(lsn) + _TS.pack(
+            0x04, 0xCB, timestamp)
     parts = [b"\x00", _uint(type)]
     if replica_id:
         parts += (b"\x02", _uint(replica_id))
@@ -93,6 +111,8 @@ def encode_dml_body(space_id: int, *, index_id: int = 0, index_base: int = 0, ke
                     ops: bytes | None = None, tuple_meta: bytes | None = None,
                     tuple: bytes | None = None) -> bytes:
     """A DML body from packed values, in Tarantool's key order."""
+    if tuple is not None and space_id and not (index_id or index_base) and key is ops is tuple_meta is None:
+        return b"\x82\x10" + _uint(space_id) + b"\x21" + tuple  # INSERT, REPLACE
     parts: list[bytes] = []
     if space_id:
         parts += (b"\x10", _uint(space_id))
