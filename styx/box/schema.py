@@ -28,7 +28,7 @@ from . import field_types as ft
 from .index import Part, parts_row
 from .privileges import ALL, ALTER, SESSION, USAGE, Privileges, R, X, access_denied, is_privilege_list, parse_privileges
 from .space import ChangeLog, Quota, Space, pack_tuple
-from .users import ADMIN, PUBLIC, User, Users
+from .users import ADMIN, GUEST, PUBLIC, REPLICATION, SUPER, User, Users
 
 __all__ = ["Schema", "SystemSpace", "SysIndex", "select_rows", "parse_parts"]
 
@@ -171,6 +171,10 @@ class Schema:
         self.by_name: dict[str, Space | SystemSpace] = {}
         self.functions: dict[str, Function] = {"box.schema.user.info": Function(1, "box.schema.user.info")}
         self._bootstrap()
+        # Told after every change to what the system spaces show (DDL, users,
+        # grants, functions): the WAL logs them as system-space rows.
+        self.on_ddl: Callable[[], None] | None = None
+        users.on_change = self.changed
 
     # -- system spaces -----------------------------------------------------------
 
@@ -261,6 +265,12 @@ class Schema:
     def bump(self) -> None:
         """Every DDL: clients refetch the schema when they see a new version."""
         self.version += 1
+        self.changed()
+
+    def changed(self) -> None:
+        """What the system spaces show has changed."""
+        if self.on_ddl is not None:
+            self.on_ddl()
 
     # -- lookup -------------------------------------------------------------------------
 
@@ -326,7 +336,7 @@ class Schema:
         return space
 
     def drop_space(self, space: Space) -> None:
-        space.truncate()
+        space.truncate(logged=False)  # its memory back; the WAL logs the drop, not a truncate
         del self.spaces[space.id]
         del self.by_name[space.name]
         self.privileges.drop_object("space", space.id)
@@ -449,6 +459,7 @@ class Schema:
         self.functions[name] = Function(fid, name, owner, setuid, language.upper())
         self.privileges.owner_of[("function", fid)] = owner
         self.privileges._rights.clear()
+        self.changed()
 
     def drop_function(self, name: str, *, if_exists: bool = False) -> None:
         f = self.functions.get(name)
@@ -458,6 +469,7 @@ class Schema:
             raise BoxError(ER.NO_SUCH_FUNCTION, name)
         del self.functions[name]
         self.privileges.drop_object("function", f.id)
+        self.changed()
 
     # -- users, roles and grants ---------------------------------------------------------
 
@@ -476,6 +488,7 @@ class Schema:
             P.grant(ADMIN, user, "universe", 0, SESSION | USAGE, "")
             P.grant(ADMIN, user, "user", user.uid, ALTER, name)
         P._rights.clear()
+        self.changed()  # with its grants
 
     def drop_user(self, name: str, *, if_exists: bool = False, role: bool = False) -> None:
         user = self.users.get(name)
@@ -483,9 +496,12 @@ class Schema:
             if if_exists:
                 return
             raise BoxError(ER.NO_SUCH_ROLE if role else ER.NO_SUCH_USER, name)
-        self.users.drop(name, role=role)
+        if user.uid in (GUEST, ADMIN, PUBLIC, REPLICATION, SUPER):
+            raise BoxError(ER.DROP_USER, name, "the user or the role is a system")
+        # Its grants go first, then the user (the order the WAL logs them in).
         self.privileges.drop_grantee(user.uid)
         self.privileges.drop_object("role" if role else "user", user.uid)
+        self.users.drop(name, role=role)
 
     def resolve_object(self, object_type: str, object_name: Any) -> tuple[Any, str]:
         """(object id, display name) of a grant's object."""
@@ -542,6 +558,7 @@ class Schema:
             self.privileges.revoke(user, object_type, oid, mask, shown, if_exists)
         else:
             self.privileges.grant(grantor, user, object_type, oid, mask, shown, if_not_exists)
+        self.changed()
 
     def _is_role(self, name: str) -> bool:
         u = self.users.get(name)

@@ -436,13 +436,13 @@ class Space:
         self._swap(new, None if new is None else unpack_tuple(new),
                    None if old is None else unpack_tuple(old), old)
 
-    def truncate(self) -> None:
+    def truncate(self, logged: bool = True) -> None:
         for data in list(self.pk.iterate(C.ITER_ALL, ())) if self.indexes else ():
             self.quota.refund(cost(data))
         for idx in self.indexes:
             idx.clear()
         record = self.changes.record
-        if record is not None:
+        if record is not None and logged:
             record(self, None, None)  # neither old nor new: all of it went
 
     def tuples(self) -> Iterable[bytes]:

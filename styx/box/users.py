@@ -12,6 +12,7 @@ Only TX touches this (it is box data). Grants live in privileges.py.
 from __future__ import annotations
 
 import base64
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -43,6 +44,7 @@ class User:
 
 class Users:
     def __init__(self) -> None:
+        self.on_change: Callable[[], None] | None = None  # the schema's `changed` (the WAL listens)
         self.by_id: dict[int, User] = {}
         self.by_name: dict[str, User] = {}
         for u in (User(GUEST, "guest", auth={CHAP_SHA1: stored_hash2("")}), User(ADMIN, "admin"),
@@ -71,6 +73,7 @@ class Users:
         if password is not None:
             user.auth[CHAP_SHA1] = stored_hash2(password)
         self._add(user)
+        self._changed()
         return user
 
     def drop(self, name: str, *, if_exists: bool = False, role: bool = False) -> None:
@@ -83,6 +86,7 @@ class Users:
             raise BoxError(ER.DROP_USER, name, "the user or the role is a system")
         del self.by_name[name]
         del self.by_id[user.uid]
+        self._changed()
 
     def passwd(self, name: str, password: str) -> None:
         user = self.by_name.get(name)
@@ -91,3 +95,8 @@ class Users:
         if user.uid == GUEST:
             raise BoxError(ER.GUEST_USER_PASSWORD)
         user.auth[CHAP_SHA1] = stored_hash2(password)
+        self._changed()
+
+    def _changed(self) -> None:
+        if self.on_change is not None:
+            self.on_change()

@@ -27,7 +27,14 @@ newest first, and the request gets error 40, ER_WAL_IO. Known gap: a later
 transaction that already saw those changes and was written in a next batch
 stays (Tarantool rolls back in cascade, and refuses writes meanwhile).
 
-Not logged yet: DDL, users and grants (system-space rows): see issue 9.
+DDL, users, grants and functions are logged as Tarantool logs them: as
+rows of the system spaces (`_schema`, `_space`, `_index`, `_func`, `_user`,
+`_priv`). The schema tells every such change (`Schema.on_ddl`); the
+committer then compares what the system spaces show with what they showed
+before, and logs the difference in place, among the data changes: rows
+that went as DELETEs (`_priv` before `_user`, `_index` before `_space`),
+new or changed ones as REPLACEs (`_space` before `_index`, `_user` before
+`_priv`). A DDL whose write fails is not undone (logged as an error).
 """
 
 from __future__ import annotations
@@ -38,7 +45,9 @@ from typing import Any
 
 import msgpack
 
+from ..box.schema import Schema, SystemSpace
 from ..box.space import Space, unpack_tuple
+from ..box.users import ADMIN
 from ..wal import Journal, JournalEntry, RedoRow
 from ..xlog import encode_dml_body
 from .fiber import current
@@ -47,32 +56,56 @@ log = logging.getLogger("styx.tx")
 
 __all__ = ["Committer", "Change"]
 
-Change = tuple[Space, bytes | None, bytes | None]
+Change = tuple[Any, Any, Any]  # (space, old, new) of data; (None, type, body) of a system-space row
 REPLACE, DELETE = 3, 5
 TRUNCATE_SPACE_ID = 330  # _truncate: [space id, count]
+# The system spaces whose rows the WAL logs, in the order new rows go.
+LOGGED_SYSTEM_SPACES = (272, 280, 288, 296, 304, 312)  # _schema _space _index _func _user _priv
 
 
 class Committer:
-    def __init__(self, journal: Journal, defer: Callable[[Callable[[], Any]], None]) -> None:
+    def __init__(self, journal: Journal, defer: Callable[[Callable[[], Any]], None], schema: Schema) -> None:
         self.journal = journal
         self.defer = defer  # the loop's Feed: end of this pass
+        self.schema = schema
         self.open: list[Change] | None = None  # the running handler's
         self.loose: list[Change] = []
         self.truncates: dict[int, int] = {}
         self.failed = 0
+        self.system_rows = _system_rows(schema)  # as the WAL knows them
 
     # -- recording (box calls this on every change) -----------------------------
 
     def record(self, space: Space, old: bytes | None, new: bytes | None) -> None:
         if space.flags.get("temporary"):
             return  # not logged, as Tarantool
+        self._changes().append((space, old, new))
+
+    def record_ddl(self) -> None:
+        """The system spaces changed: log their rows' difference."""
+        before, after = self.system_rows, _system_rows(self.schema)
+        self.system_rows = after
+        changes = self._changes()
+        packb = msgpack.Packer(use_bin_type=True).pack
+        for sid in reversed(LOGGED_SYSTEM_SPACES):
+            for key in before[sid].keys() - after[sid].keys():
+                changes.append((None, DELETE, encode_dml_body(sid, key=packb(list(key)))))
+        for sid in LOGGED_SYSTEM_SPACES:
+            old_rows = before[sid]
+            for key, row in after[sid].items():
+                if old_rows.get(key) != row:
+                    changes.append((None, REPLACE, encode_dml_body(sid, tuple=packb(row))))
+
+    def _changes(self) -> list[Change]:
+        """Where a change made now belongs: the running fiber's, the running
+        handler's, or the loose ones."""
         f = current.get()
         changes = f.changes if f is not None and f.changes is not None else self.open
         if changes is None:
             changes = self.loose
             if not changes:
                 self.defer(self._flush_loose)
-        changes.append((space, old, new))
+        return changes
 
     def begin(self) -> None:
         self.open = []
@@ -103,6 +136,9 @@ class Committer:
     def rows(self, changes: list[Change]) -> list[RedoRow]:
         rows: list[RedoRow] = []
         for space, old, new in changes:
+            if space is None:  # a system-space row, made by record_ddl
+                rows.append((old, new, 0))
+                continue
             group = 1 if space.flags.get("group_id") == 1 else 0  # a local space
             if new is not None:
                 rows.append((REPLACE, encode_dml_body(space.id, tuple=new), group))
@@ -116,6 +152,9 @@ class Committer:
 
     def _undo(self, changes: list[Change]) -> None:
         for space, old, new in reversed(changes):
+            if space is None:
+                log.error("WAL write failed: a schema change stays in memory, not on disk")
+                continue
             record, space.changes.record = space.changes.record, None
             try:
                 if old is None and new is None:
@@ -126,6 +165,18 @@ class Committer:
                 log.exception("WAL write failed: a change to space '%s' could not be undone", space.name)
             finally:
                 space.changes.record = record
+
+
+def _system_rows(schema: Schema) -> dict[int, dict[tuple[Any, ...], list[Any]]]:
+    """The rows of the logged system spaces, by primary key, as admin sees them."""
+    admin = schema.users.by_id[ADMIN]
+    out = {}
+    for sid in LOGGED_SYSTEM_SPACES:
+        space = schema.spaces[sid]
+        assert isinstance(space, SystemSpace)
+        fieldnos = [p.fieldno for p in space.indexes[0].parts]
+        out[sid] = {tuple(row[f] for f in fieldnos): row for row in space.rows(admin)}
+    return out
 
 
 def _pk_key(space: Space, data: bytes) -> list[Any]:

@@ -131,8 +131,9 @@ class Tx:
         """From now on every change is journaled, and replies wait for it
         (tx/commit.py). `journal` is the WAL link (routes.wire_wal)."""
         assert self.feed is not None, "bind() comes first"
-        self.committer = Committer(journal, self.feed.defer)
+        self.committer = Committer(journal, self.feed.defer, self.schema)
         self.schema.changes.record = self.committer.record
+        self.schema.on_ddl = self.committer.record_ddl
 
     def hop_failed(self, msg: cbus.Cmsg, exc: Exception) -> None:
         """A handler raised where it should have replied: a bug. The client gets

@@ -29,8 +29,6 @@ import struct
 from dataclasses import dataclass
 from typing import Any
 
-import msgpack
-
 from ..protocol import constants as C
 from ..protocol.codec import new_unpacker
 

@@ -5,10 +5,15 @@
 --                                              then more writes
 --   tarantool xlog_writer.lua read DIR UUID    recover DIR; print what it holds
 --                                              as JSON on one line
+--   tarantool xlog_writer.lua bootstrap DIR UUID   only the bootstrap snapshot
 local json = require('json')
 local mode, dir, uuid = arg[1], arg[2], arg[3]
 
 box.cfg{work_dir = dir, instance_uuid = uuid, log = dir .. '/tarantool.log', log_level = 5}
+
+if mode == 'bootstrap' then
+    os.exit(0)
+end
 
 if mode == 'write' then
     local s = box.schema.space.create('test', {id = 512})
@@ -39,7 +44,12 @@ if box.space.test ~= nil then
     for _, t in box.space.test:pairs() do table.insert(out.test, t:totable()) end
     out.indexes = {}
     for _, i in pairs(box.space.test.index) do out.indexes[i.name] = i.type end
+    out.format = box.space.test:format()
 end
 for _, u in box.space._user:pairs() do table.insert(out.users, u[3]) end
+out.privs = {}
+for _, p in box.space._priv:pairs() do
+    if p[2] >= 32 then table.insert(out.privs, {p[2], p[3], p[4], p[5]}) end
+end
 print(json.encode(out))
 os.exit(0)
