@@ -41,12 +41,14 @@ def build_parser() -> argparse.ArgumentParser:
     s.add_argument("--shutdown-timeout", type=float, default=defaults.shutdown_timeout,
                    help="seconds in-flight requests get on SIGTERM")
     s.add_argument("--wal-mode", default=defaults.wal_mode, choices=WAL_MODES,
-                   help="write: every change is written to the WAL before its reply (no recovery yet: "
-                        "see README); fsync: and synced; none: nothing is written")
+                   help="write: every change is written to the WAL before its reply, and recovered at start; "
+                        "fsync: and synced; none: nothing is written (the default, for now)")
     s.add_argument("--work-dir", default=defaults.work_dir, help="where the WAL goes unless --wal-dir says")
     s.add_argument("--wal-dir", default=None, help="the WAL's directory (default: --work-dir)")
     s.add_argument("--wal-max-size", type=int, default=defaults.wal_max_size,
                    help="bytes after which the WAL goes on in a new xlog")
+    s.add_argument("--force-recovery", action="store_true",
+                   help="start even if the WAL is damaged: skip what cannot be read, and say so")
     s.add_argument("--instance-uuid", default=None)
     s.add_argument("--no-uvloop", action="store_true", help="use asyncio's own event loop")
     s.add_argument("--log", default=None, metavar="FILE",
@@ -81,6 +83,7 @@ def main(argv: list[str] | None = None) -> int:
             work_dir=args.work_dir,
             wal_dir=args.wal_dir,
             wal_max_size=args.wal_max_size,
+            force_recovery=args.force_recovery,
         )
         Server(config).run()
     except (ConfigError, AppError) as e:

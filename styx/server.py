@@ -42,6 +42,7 @@ from typing import Any
 from . import cbus
 from .net.listener import Listener
 from .net.thread import NetThread
+from .recovery import Recovered, RecoveryError, instance_of, recover
 from .routes import wire, wire_wal
 from .tx.app import AppError, load_app
 from .tx.fiber import current
@@ -92,6 +93,7 @@ class Config:
     work_dir: str = "."
     wal_dir: str | None = None  # default: work_dir
     wal_max_size: int = 256 << 20
+    force_recovery: bool = False  # skip damaged files, blocks and rows instead of refusing to start
 
     def check(self) -> None:
         if not 0 <= self.iproto_threads <= 1000:
@@ -234,18 +236,24 @@ class Server:
     async def _setup(self, loop: asyncio.AbstractEventLoop) -> None:
         """TX, the app, the iproto threads, the routes between them, listen."""
         bus = cbus.Bus()
-        tx = self.tx = self._start_tx(loop, bus)
-        self._start_wal(tx, bus)
-        await self._load_app(tx)
+        wal_dir = self._lock_wal_dir()
+        tx = self.tx = self._start_tx(loop, bus, wal_dir)
+        if wal_dir is not None:
+            self._start_wal(tx, bus, wal_dir, self._recover(tx, wal_dir))
+        await self._load_app(tx)  # after recovery: if_not_exists finds what was there
         self.nets = self._start_net_threads(loop)
         wire(tx, self.nets, bus, self.config.net_msg_max)
         await self._listen()
 
-    def _start_tx(self, loop: asyncio.AbstractEventLoop, bus: cbus.Bus) -> Tx:
+    def _start_tx(self, loop: asyncio.AbstractEventLoop, bus: cbus.Bus, wal_dir: str | None) -> Tx:
         cfg = self.config
+        # The instance is the one its files name, unless the configuration names it.
+        known = instance_of(wal_dir) if wal_dir is not None else None
+        if cfg.instance_uuid and known and cfg.instance_uuid != known:
+            raise ConfigError(f"instance_uuid {cfg.instance_uuid}: the WAL in {wal_dir} is instance {known}")
         tx = Tx(
             version=VERSION,
-            instance_uuid=cfg.instance_uuid or str(uuid.uuid4()),
+            instance_uuid=cfg.instance_uuid or known or str(uuid.uuid4()),
             net_msg_max=cfg.net_msg_max,
             readahead=cfg.readahead,
             memtx_memory=cfg.memtx_memory,
@@ -255,11 +263,11 @@ class Server:
         tx.broadcast_system_keys()
         return tx
 
-    def _start_wal(self, tx: Tx, bus: cbus.Bus) -> None:
-        """The WAL thread, linked to TX; TX journals every change from now on."""
+    def _lock_wal_dir(self) -> str | None:
+        """The WAL directory, made if missing and locked; None without a WAL."""
         cfg = self.config
         if cfg.wal_mode == "none":
-            return
+            return None
         wal_dir = os.path.abspath(os.path.join(cfg.work_dir, cfg.wal_dir or ""))
         try:
             os.makedirs(wal_dir, exist_ok=True)
@@ -274,16 +282,32 @@ class Server:
             os.close(lock)
             raise ConfigError(f"wal_dir {wal_dir!r} is locked by another server ({e.strerror})") from e
         self._wal_lock = lock
-        if any(name.endswith(".xlog") for name in os.listdir(wal_dir)):
-            raise ConfigError(f"wal_dir {wal_dir!r} holds xlogs, and Styx cannot recover from them yet: "
-                              "move them away, or use --wal-mode none")
-        writer = WalWriter(wal_dir, tx.instance_uuid, {}, mode=cfg.wal_mode, max_size=cfg.wal_max_size,
-                           version="styx " + ".".join(map(str, VERSION)))
+        return wal_dir
+
+    def _recover(self, tx: Tx, wal_dir: str) -> Recovered:
+        """Replay the WAL directory into box, before the app and the WAL start."""
+        token = current.set(tx.fiber())
+        try:
+            return recover(tx.schema, wal_dir, instance_uuid=tx.instance_uuid, force=self.config.force_recovery)
+        except RecoveryError as e:
+            raise ConfigError(f"recovery failed: {e}") from e
+        finally:
+            current.reset(token)
+
+    def _start_wal(self, tx: Tx, bus: cbus.Bus, wal_dir: str, recovered: Recovered) -> None:
+        """The WAL thread, linked to TX, going on from the recovered vclock;
+        TX journals every change from now on."""
+        cfg = self.config
+        if recovered.empty_last is not None:
+            os.unlink(recovered.empty_last)  # the new xlog takes its name
+        writer = WalWriter(wal_dir, tx.instance_uuid, recovered.vclock, mode=cfg.wal_mode,
+                           max_size=cfg.wal_max_size, version="styx " + ".".join(map(str, VERSION)),
+                           prev_vclock=recovered.last_vclock)
         self.wal = WalThread(writer)
         self.wal.start(lambda: make_loop(cfg.use_uvloop))
         assert tx.endpoint is not None and tx.feed is not None  # bound by _start_tx
         tx.attach_wal(wire_wal(tx.endpoint, tx.feed, self.wal, bus))
-        log.info("WAL: %s mode, in %s", cfg.wal_mode, wal_dir)
+        log.info("WAL: %s mode, in %s, from vclock %s", cfg.wal_mode, wal_dir, recovered.vclock)
 
     async def _load_app(self, tx: Tx) -> None:
         """The app's module code and init() run in TX, before listening."""

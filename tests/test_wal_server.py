@@ -230,13 +230,3 @@ def test_one_wal_directory_one_server(make_server: Any, tmp_path: Path) -> None:
     make_server(app=APP, wal_mode="write", work_dir=str(tmp_path))
     with pytest.raises(ConfigError, match="locked"):
         make_server(app=APP, wal_mode="write", work_dir=str(tmp_path))
-
-
-def test_xlogs_it_cannot_recover_from_stop_the_start(make_server: Any, tmp_path: Path) -> None:
-    s = make_server(app=APP, wal_mode="write", work_dir=str(tmp_path))
-    c = tarantool.Connection("127.0.0.1", s.port)
-    c.replace("kv", (1, "a"))
-    c.close()
-    s.stop()
-    with pytest.raises(ConfigError, match="cannot recover"):
-        make_server(app=APP, wal_mode="write", work_dir=str(tmp_path))
