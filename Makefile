@@ -1,4 +1,5 @@
-# make serve: set up (venv, pip install) and serve on 127.0.0.1:3301.
+# make serve: set up (venv, pip install) and serve on 127.0.0.1:3301; the data
+#             is kept in data/ (the WAL; ignored by git) across restarts.
 # make test:  set up, install Debian's tarantool (reference server and net.box
 #             client for the tests) if missing, lint and type-check (ruff,
 #             mypy), run every test.
@@ -32,7 +33,7 @@ tarantool:
 	  DEBIAN_FRONTEND=noninteractive $$SUDO apt-get install -y -q tarantool; }
 
 serve: $(STAMP)
-	$(BIN)/styx serve examples/app.py --listen 127.0.0.1:3301
+	$(BIN)/styx serve examples/app.py --listen 127.0.0.1:3301 --wal-mode write --work-dir data
 
 test: $(STAMP) tarantool lint
 	$(BIN)/python -m pytest -q
