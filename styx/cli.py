@@ -47,6 +47,11 @@ def build_parser() -> argparse.ArgumentParser:
     s.add_argument("--wal-dir", default=None, help="the WAL's directory (default: --work-dir)")
     s.add_argument("--wal-max-size", type=int, default=defaults.wal_max_size,
                    help="bytes after which the WAL goes on in a new xlog")
+    s.add_argument("--memtx-dir", default=None, help="snapshots' directory (default: --work-dir)")
+    s.add_argument("--checkpoint-interval", type=float, default=defaults.checkpoint_interval,
+                   help="seconds between checkpoints (snapshots); 0: only box.snapshot()")
+    s.add_argument("--checkpoint-count", type=int, default=defaults.checkpoint_count,
+                   help="snapshots kept (with the xlogs they need)")
     s.add_argument("--force-recovery", action="store_true",
                    help="start even if the WAL is damaged: skip what cannot be read, and say so")
     s.add_argument("--instance-uuid", default=None)
@@ -84,6 +89,9 @@ def main(argv: list[str] | None = None) -> int:
             wal_dir=args.wal_dir,
             wal_max_size=args.wal_max_size,
             force_recovery=args.force_recovery,
+            memtx_dir=args.memtx_dir,
+            checkpoint_interval=args.checkpoint_interval,
+            checkpoint_count=args.checkpoint_count,
         )
         Server(config).run()
     except (ConfigError, AppError) as e:

@@ -1,5 +1,8 @@
-"""Recovery on start: the WAL directory's xlogs, in order, into box
-(Tarantool's `recovery.cc`, for a directory with no snapshot yet).
+"""Recovery on start: the newest snapshot, then the xlogs after it, into
+box (Tarantool's `recovery.cc`).
+
+The snapshot (if any) is loaded first; its vclock is where the xlogs take
+over (xlogs entirely before it are not read).
 
 Files are taken by name (their vclock's signature); each must be an XLOG
 of this instance (the first one's `Instance:` becomes the instance's UUID,
@@ -55,9 +58,12 @@ def xlog_paths(wal_dir: str) -> list[str]:
     return [os.path.join(wal_dir, n) for n in names]
 
 
-def instance_of(wal_dir: str) -> str | None:
-    """The instance UUID the directory's first readable xlog names, if any."""
-    for path in xlog_paths(wal_dir):
+def instance_of(wal_dir: str, memtx_dir: str | None = None) -> str | None:
+    """The instance UUID the newest snapshot, else the first readable xlog,
+    names; None for a new instance."""
+    memtx_dir = memtx_dir or wal_dir
+    snaps = sorted(n for n in os.listdir(memtx_dir) if n.endswith(".snap")) if os.path.isdir(memtx_dir) else []
+    for path in [os.path.join(memtx_dir, n) for n in reversed(snaps)] + xlog_paths(wal_dir):
         try:
             with XlogReader.open(path) as r:
                 return r.meta.instance_uuid
@@ -66,11 +72,15 @@ def instance_of(wal_dir: str) -> str | None:
     return None
 
 
-def recover(schema: Schema, wal_dir: str, *, instance_uuid: str | None = None,
+def recover(schema: Schema, wal_dir: str, memtx_dir: str | None = None, *, instance_uuid: str | None = None,
             force: bool = False) -> Recovered:
     out = Recovered(instance_uuid=instance_uuid)
+    memtx_dir = memtx_dir or wal_dir
+    _load_snapshot(schema, memtx_dir, out, force)
     paths = xlog_paths(wal_dir)
     for n, path in enumerate(paths):
+        if n + 1 < len(paths) and _signature_of(paths[n + 1]) <= sum(out.vclock.values()):
+            continue  # every row of it is in the snapshot
         try:
             reader = XlogReader.open(path, force=force)
         except XlogError as e:
@@ -111,6 +121,56 @@ def recover(schema: Schema, wal_dir: str, *, instance_uuid: str | None = None,
     if out.rows:
         log.info("recovered %d rows from %d xlog(s), vclock %s", out.rows, out.files, out.vclock)
     return out
+
+
+def _signature_of(path: str) -> int:
+    return int(os.path.basename(path).split(".")[0])
+
+
+def _load_snapshot(schema: Schema, memtx_dir: str, out: Recovered, force: bool) -> None:
+    """The newest snapshot, if any: its rows are INSERTs, system spaces first."""
+    if not os.path.isdir(memtx_dir):
+        return
+    for name in os.listdir(memtx_dir):
+        if name.endswith(".snap.inprogress"):
+            os.unlink(os.path.join(memtx_dir, name))  # a checkpoint a stop cut short
+    snaps = sorted(n for n in os.listdir(memtx_dir) if n.endswith(".snap"))
+    if not snaps:
+        return
+    path = os.path.join(memtx_dir, snaps[-1])
+    try:
+        reader = XlogReader.open(path, force=force)
+    except XlogError as e:
+        raise RecoveryError(str(e)) from e
+    with reader:
+        meta = reader.meta
+        if meta.filetype != "SNAP":
+            raise RecoveryError(f"{path}: a {meta.filetype} file, not a snapshot")
+        if out.instance_uuid is not None and meta.instance_uuid != out.instance_uuid:
+            raise RecoveryError(f"{path}: instance {meta.instance_uuid}, not {out.instance_uuid}")
+        out.instance_uuid = meta.instance_uuid
+        n = 0
+        try:
+            for row in reader.rows():
+                try:
+                    apply_row(schema, row.type, row.body if isinstance(row.body, dict) else {})
+                except BoxError as e:
+                    what = f"{path}: snapshot row {n} cannot be applied: {e}"
+                    if not force:
+                        raise RecoveryError(what) from e
+                    log.error("skipped %s", what)
+                n += 1
+                if n % PROGRESS_EVERY == 0:
+                    log.info("recovery: %d snapshot rows so far", n)
+        except XlogCorrupted as e:
+            raise RecoveryError(f"{e}; start with --force-recovery to skip the damage") from e
+        if not reader.eof:
+            if not force:
+                raise RecoveryError(f"{path}: the snapshot has no EOF marker (it is incomplete)")
+            log.error("%s has no EOF marker: loaded what it holds (force recovery)", path)
+    out.vclock = dict(meta.vclock)
+    out.rows += n
+    log.info("recovered snapshot %s: %d rows, vclock %s", snaps[-1], n, meta.vclock)
 
 
 def _replay(schema: Schema, reader: XlogReader, out: Recovered, force: bool) -> int:

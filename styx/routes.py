@@ -87,6 +87,6 @@ def wire_wal(tx_endpoint: cbus.Endpoint, tx_feed: cbus.Feed, wal: WalThread, bus
     wal.endpoint = bus.register(cbus.Endpoint(wal.name, wal.loop, feed=feed))
     to_wal = cbus.Pipe(wal.endpoint, tx_feed)
     to_tx = cbus.Pipe(tx_endpoint, feed)
-    journal = Journal(to_wal, ())
+    journal = Journal(to_wal, (), to_tx)
     journal.route = (cbus.Hop(wal.write, to_tx), cbus.Hop(journal.complete, None))
     return journal

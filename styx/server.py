@@ -29,6 +29,7 @@ import fcntl
 import logging
 import logging.handlers
 import os
+import random
 import signal
 import socket
 import threading
@@ -40,6 +41,7 @@ from pathlib import Path
 from typing import Any
 
 from . import cbus
+from .checkpoint import Checkpointer
 from .net.listener import Listener
 from .net.thread import NetThread
 from .recovery import Recovered, RecoveryError, instance_of, recover
@@ -94,6 +96,9 @@ class Config:
     wal_dir: str | None = None  # default: work_dir
     wal_max_size: int = 256 << 20
     force_recovery: bool = False  # skip damaged files, blocks and rows instead of refusing to start
+    memtx_dir: str | None = None  # snapshots; default: work_dir
+    checkpoint_interval: float = 3600.0  # seconds between checkpoints; 0: none but box.snapshot()
+    checkpoint_count: int = 2  # snapshots kept
 
     def check(self) -> None:
         if not 0 <= self.iproto_threads <= 1000:
@@ -110,6 +115,10 @@ class Config:
             raise ConfigError(f"shutdown_timeout {self.shutdown_timeout}: must not be negative")
         if self.wal_mode not in WAL_MODES:
             raise ConfigError(f"wal_mode {self.wal_mode!r}: must be one of {', '.join(WAL_MODES)}")
+        if self.checkpoint_interval < 0:
+            raise ConfigError(f"checkpoint_interval {self.checkpoint_interval}: must not be negative")
+        if self.checkpoint_count < 1:
+            raise ConfigError(f"checkpoint_count {self.checkpoint_count}: must be at least 1")
         if self.wal_max_size < 1:
             raise ConfigError(f"wal_max_size {self.wal_max_size}: must be positive")
         parse_listen(self.listen)
@@ -156,6 +165,7 @@ class Server:
         self._forced = False  # a second signal: stop waiting for anything
         self._thread: threading.Thread | None = None
         self.wal: WalThread | None = None
+        self._checkpoint_daemon: asyncio.Future[None] | None = None
         self._wal_lock: int | None = None
         self._started = threading.Event()
         self._start_error: BaseException | None = None
@@ -248,7 +258,7 @@ class Server:
     def _start_tx(self, loop: asyncio.AbstractEventLoop, bus: cbus.Bus, wal_dir: str | None) -> Tx:
         cfg = self.config
         # The instance is the one its files name, unless the configuration names it.
-        known = instance_of(wal_dir) if wal_dir is not None else None
+        known = instance_of(wal_dir, self._memtx_dir()) if wal_dir is not None else None
         if cfg.instance_uuid and known and cfg.instance_uuid != known:
             raise ConfigError(f"instance_uuid {cfg.instance_uuid}: the WAL in {wal_dir} is instance {known}")
         tx = Tx(
@@ -288,7 +298,8 @@ class Server:
         """Replay the WAL directory into box, before the app and the WAL start."""
         token = current.set(tx.fiber())
         try:
-            return recover(tx.schema, wal_dir, instance_uuid=tx.instance_uuid, force=self.config.force_recovery)
+            return recover(tx.schema, wal_dir, self._memtx_dir(), instance_uuid=tx.instance_uuid,
+                           force=self.config.force_recovery)
         except RecoveryError as e:
             raise ConfigError(f"recovery failed: {e}") from e
         finally:
@@ -306,8 +317,30 @@ class Server:
         self.wal = WalThread(writer)
         self.wal.start(lambda: make_loop(cfg.use_uvloop))
         assert tx.endpoint is not None and tx.feed is not None  # bound by _start_tx
-        tx.attach_wal(wire_wal(tx.endpoint, tx.feed, self.wal, bus))
+        journal = wire_wal(tx.endpoint, tx.feed, self.wal, bus)
+        tx.attach_wal(journal)
+        memtx_dir = self._memtx_dir()
+        os.makedirs(memtx_dir, exist_ok=True)
+        tx.checkpointer = Checkpointer(tx.schema, journal, self.wal, memtx_dir, tx.instance_uuid,
+                                       count=cfg.checkpoint_count, version=writer.version)
+        if cfg.checkpoint_interval:
+            self._checkpoint_daemon = asyncio.ensure_future(self._checkpoints(tx, cfg.checkpoint_interval))
         log.info("WAL: %s mode, in %s, from vclock %s", cfg.wal_mode, wal_dir, recovered.vclock)
+
+    def _memtx_dir(self) -> str:
+        cfg = self.config
+        return os.path.abspath(os.path.join(cfg.work_dir, cfg.memtx_dir or ""))
+
+    async def _checkpoints(self, tx: Tx, interval: float) -> None:
+        """The checkpoint daemon, with a random phase (as Tarantool's) so that
+        servers started together do not checkpoint together."""
+        await asyncio.sleep(interval * (0.5 + random.random() / 2))
+        while True:
+            try:
+                await tx.snapshot()
+            except Exception:  # noqa: BLE001 - a failed checkpoint is logged; the next one tries again
+                log.exception("checkpoint failed")
+            await asyncio.sleep(interval)
 
     async def _load_app(self, tx: Tx) -> None:
         """The app's module code and init() run in TX, before listening."""
@@ -416,6 +449,8 @@ class Server:
         await tx.close_connections()
         tx.pool.cancel_all()
         await asyncio.sleep(0)  # let disconnect routes run
+        if self._checkpoint_daemon is not None:
+            self._checkpoint_daemon.cancel()
         # What was committed reaches the disk before the WAL stops.
         while tx.committer is not None and tx.committer.journal.in_flight and time.monotonic() < deadline + 5:
             await asyncio.sleep(0.01)

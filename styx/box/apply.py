@@ -128,7 +128,8 @@ def _space_row(schema: Schema, tup: list[Any]) -> None:
         schema.create_space(name, owner, id=sid, format=fmt or None, field_count=field_count, engine=engine,
                             temporary=bool(flags.get("temporary")))
         return
-    assert isinstance(space, Space)  # a system space's row is never logged
+    if isinstance(space, SystemSpace):
+        return  # a snapshot's row for a system space Styx has built in
     if space.name != name:
         schema.rename_space(space, name)
     if space.format != fmt:
@@ -138,6 +139,8 @@ def _space_row(schema: Schema, tup: list[Any]) -> None:
 def _index_row(schema: Schema, tup: list[Any]) -> None:
     sid, iid, name, type_, opts, parts = tup[:6]
     space = schema.spaces.get(sid)
+    if isinstance(space, SystemSpace):
+        return  # a snapshot's row for a system index Styx has built in
     if not isinstance(space, Space):
         raise BoxError(ER.NO_SUCH_SPACE, sid)
     one_based = [_part(p) for p in parts]

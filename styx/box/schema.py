@@ -30,7 +30,7 @@ from .privileges import ALL, ALTER, SESSION, USAGE, Privileges, R, X, access_den
 from .space import ChangeLog, Quota, Space, pack_tuple
 from .users import ADMIN, GUEST, PUBLIC, REPLICATION, SUPER, User, Users
 
-__all__ = ["Schema", "SystemSpace", "SysIndex", "select_rows", "parse_parts"]
+__all__ = ["Schema", "SystemSpace", "SysIndex", "select_rows", "parse_parts", "system_rows", "LOGGED_SYSTEM_SPACES"]
 
 RowsOf = Callable[[User], Iterable[list[Any]]]  # a system space's rows, as `user` may see them
 
@@ -643,6 +643,23 @@ def _illegal(message: str) -> BoxError:
 _WRONG_PARTS = "; expected field1 id (number), field1 type (string), ..."
 _PART_OPTIONS = ("collation", "is_nullable", "nullable_action", "action", "path", "sort_order")
 FIELD_NO_MAX = 2**31 - 2  # 2.6: a 0-based field number past this is "too big"
+
+
+# The system spaces whose rows describe what DDL made (logged by the WAL,
+# written into snapshots), in the order their rows are applied.
+LOGGED_SYSTEM_SPACES = (272, 280, 288, 296, 304, 312)  # _schema _space _index _func _user _priv
+
+
+def system_rows(schema: Schema) -> dict[int, dict[tuple[Any, ...], list[Any]]]:
+    """The rows of the logged system spaces, by primary key, as admin sees them."""
+    admin = schema.users.by_id[ADMIN]
+    out = {}
+    for sid in LOGGED_SYSTEM_SPACES:
+        space = schema.spaces[sid]
+        assert isinstance(space, SystemSpace)
+        fieldnos = [p.fieldno for p in space.indexes[0].parts]
+        out[sid] = {tuple(row[f] for f in fieldnos): row for row in space.rows(admin)}
+    return out
 
 
 def parse_parts(space: Space, parts: Any, index_name: str) -> list[Part]:

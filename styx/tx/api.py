@@ -74,6 +74,8 @@ class TxServices(Stats, Protocol):
 
     def push_chunk(self, session: Session, sync: int, value: Any) -> None: ...
 
+    async def snapshot(self) -> None: ...
+
 
 def _take_txn() -> Any:
     """Detach the fiber's transaction (and its stream's) to end it."""
@@ -369,6 +371,11 @@ class Box:
         if not isinstance(key, str):
             raise BoxError(ER.ILLEGAL_PARAMS, "key must be a string")
         self._broadcast(key, value)
+
+    async def snapshot(self) -> str:
+        """`await box.snapshot()`: a checkpoint (styx/checkpoint.py); "ok"."""
+        await self._tx.snapshot()
+        return "ok"
 
     def cfg(self, **options: Any) -> None:
         """Change dynamic options at runtime: `box.cfg(net_msg_max=1024)`.

@@ -77,12 +77,21 @@ def _grant_call(fn: Callable[..., Any], a: list[Any]) -> None:
 class Builtins:
     """Resolves a CALL's function name to a Python callable, or None."""
 
+    @property
+    def _snapshot(self) -> Callable[[list[Any]], Any]:
+        box = self.box
+
+        async def snapshot(args: list[Any]) -> list[Any]:
+            return [await box.snapshot()]
+        return snapshot
+
     def __init__(self, box: Box) -> None:
         self.box = box
         user, role, func = box.schema.user, box.schema.role, box.schema.func
         self.table: dict[str, Callable[[list[Any]], list[Any]]] = {
             "box.info": lambda a: [box.info()],
             "box.stat": lambda a: [box.stat()],
+            "box.snapshot": self._snapshot,
             "box.schema.space.create": self._space_create,
             "box.schema.user.create": _returns_nothing(lambda a: user.create(a[0], **_opts(a, 1))),
             "box.schema.user.drop": _returns_nothing(lambda a: user.drop(a[0], **_opts(a, 1))),

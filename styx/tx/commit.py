@@ -45,9 +45,8 @@ from typing import Any
 
 import msgpack
 
-from ..box.schema import Schema, SystemSpace
+from ..box.schema import LOGGED_SYSTEM_SPACES, Schema, system_rows
 from ..box.space import Space, unpack_tuple
-from ..box.users import ADMIN
 from ..wal import Journal, JournalEntry, RedoRow
 from ..xlog import encode_dml_body
 from .fiber import current
@@ -59,8 +58,6 @@ __all__ = ["Committer", "Change"]
 Change = tuple[Any, Any, Any]  # (space, old, new) of data; (None, type, body) of a system-space row
 REPLACE, DELETE = 3, 5
 TRUNCATE_SPACE_ID = 330  # _truncate: [space id, count]
-# The system spaces whose rows the WAL logs, in the order new rows go.
-LOGGED_SYSTEM_SPACES = (272, 280, 288, 296, 304, 312)  # _schema _space _index _func _user _priv
 
 
 class Committer:
@@ -72,7 +69,7 @@ class Committer:
         self.loose: list[Change] = []
         self.truncates: dict[int, int] = {}
         self.failed = 0
-        self.system_rows = _system_rows(schema)  # as the WAL knows them
+        self.system_rows = system_rows(schema)  # as the WAL knows them
 
     # -- recording (box calls this on every change) -----------------------------
 
@@ -83,7 +80,7 @@ class Committer:
 
     def record_ddl(self) -> None:
         """The system spaces changed: log their rows' difference."""
-        before, after = self.system_rows, _system_rows(self.schema)
+        before, after = self.system_rows, system_rows(self.schema)
         self.system_rows = after
         changes = self._changes()
         packb = msgpack.Packer(use_bin_type=True).pack
@@ -165,18 +162,6 @@ class Committer:
                 log.exception("WAL write failed: a change to space '%s' could not be undone", space.name)
             finally:
                 space.changes.record = record
-
-
-def _system_rows(schema: Schema) -> dict[int, dict[tuple[Any, ...], list[Any]]]:
-    """The rows of the logged system spaces, by primary key, as admin sees them."""
-    admin = schema.users.by_id[ADMIN]
-    out = {}
-    for sid in LOGGED_SYSTEM_SPACES:
-        space = schema.spaces[sid]
-        assert isinstance(space, SystemSpace)
-        fieldnos = [p.fieldno for p in space.indexes[0].parts]
-        out[sid] = {tuple(row[f] for f in fieldnos): row for row in space.rows(admin)}
-    return out
 
 
 def _pk_key(space: Space, data: bytes) -> list[Any]:

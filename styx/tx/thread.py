@@ -108,6 +108,7 @@ class Tx:
                        instance_uuid=instance_uuid)
         self.builtins = Builtins(self.box)
         self.committer: Committer | None = None  # with a WAL (attach_wal)
+        self.checkpointer: Any = None  # with a WAL: styx/checkpoint.py's, set by the server
         self.loop: Any = None
         self.feed: cbus.Feed | None = None
         self.endpoint: cbus.Endpoint | None = None
@@ -126,6 +127,11 @@ class Tx:
         self.stat_tick()
         return self.endpoint
 
+
+    async def snapshot(self) -> None:
+        if self.checkpointer is None:
+            raise BoxError(ER.UNSUPPORTED, "Styx", "box.snapshot() with wal_mode none")
+        await self.checkpointer.checkpoint()
 
     def attach_wal(self, journal: Any) -> None:
         """From now on every change is journaled, and replies wait for it

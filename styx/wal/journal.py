@@ -51,9 +51,10 @@ class WalBatch(cbus.Cmsg):
 class Journal:
     """TX's handle on the WAL: `submit`, and the route of a batch."""
 
-    def __init__(self, pipe: cbus.Pipe, route: tuple[cbus.Hop, ...]) -> None:
+    def __init__(self, pipe: cbus.Pipe, route: tuple[cbus.Hop, ...], back: cbus.Pipe | None = None) -> None:
         self.pipe = pipe
         self.route = route
+        self.back = back  # the WAL's pipe to TX (for cbus.call)
         self.submitted = 0
         self.in_flight = 0  # entries not back yet
 

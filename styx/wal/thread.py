@@ -35,6 +35,13 @@ class WalThread:
         """Hop: write the batch (in this thread); it then goes back to TX."""
         self.writer.write(batch.entries)
 
+    def begin_checkpoint(self) -> dict[int, int]:
+        """(In this thread, behind every batch sent before) close the current
+        xlog, so the next write starts one named by this vclock; the
+        checkpoint's vclock (Tarantool's `wal_begin_checkpoint`)."""
+        self.writer.close()
+        return dict(self.writer.vclock)
+
     def start(self, make_loop: Callable[[], Any] | None = None) -> asyncio.AbstractEventLoop:
         """Start the thread and its loop; returns the loop once it runs."""
         ready = threading.Event()

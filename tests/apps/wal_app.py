@@ -34,3 +34,14 @@ def put_two(a, b):
     box.space.kv.replace([b, "txn"])
     box.commit()
     return True
+
+
+async def snap():
+    return await box.snapshot()
+
+
+def fill(n, start=0):
+    kv = box.space.kv
+    for k in range(start, start + n):
+        kv.replace([k, "v"])
+    return n
