@@ -50,3 +50,11 @@ def echo(*args):  # Lua's `function echo(...) return ... end`
 async def sum_yield(a, b):  # Lua's `function sum_yield(a, b) fiber.yield() return a + b end`
     await asyncio.sleep(0)
     return a + b
+
+
+def fill(n):
+    """The snapshot benchmark: tuples [k, value(k)] for k in 1..n in space mem."""
+    mem = box.space.mem
+    for k in range(1, n + 1):
+        mem.replace([k, _value(k)])
+    return n
