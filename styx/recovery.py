@@ -30,7 +30,7 @@ from dataclasses import dataclass, field
 from .box.apply import apply_row
 from .box.schema import Schema
 from .protocol.errors import BoxError
-from .xlog import XlogCorrupted, XlogError, XlogReader, signature
+from .xlog import Row, XlogCorrupted, XlogError, XlogReader, signature
 
 log = logging.getLogger("styx.recovery")
 
@@ -152,13 +152,7 @@ def _load_snapshot(schema: Schema, memtx_dir: str, out: Recovered, force: bool) 
         n = 0
         try:
             for row in reader.rows():
-                try:
-                    apply_row(schema, row.type, row.body if isinstance(row.body, dict) else {})
-                except BoxError as e:
-                    what = f"{path}: snapshot row {n} cannot be applied: {e}"
-                    if not force:
-                        raise RecoveryError(what) from e
-                    log.error("skipped %s", what)
+                _apply(schema, row, f"{path}: snapshot row {n}", force)
                 n += 1
                 if n % PROGRESS_EVERY == 0:
                     log.info("recovery: %d snapshot rows so far", n)
@@ -173,6 +167,16 @@ def _load_snapshot(schema: Schema, memtx_dir: str, out: Recovered, force: bool) 
     log.info("recovered snapshot %s: %d rows, vclock %s", snaps[-1], n, meta.vclock)
 
 
+def _apply(schema: Schema, row: Row, where: str, force: bool) -> None:
+    try:
+        apply_row(schema, row.type, row.body if isinstance(row.body, dict) else {})
+    except BoxError as e:
+        what = f"{where} cannot be applied: {e}"
+        if not force:
+            raise RecoveryError(what) from e
+        log.error("skipped %s", what)
+
+
 def _replay(schema: Schema, reader: XlogReader, out: Recovered, force: bool) -> int:
     applied = 0
     vclock = out.vclock
@@ -181,13 +185,7 @@ def _replay(schema: Schema, reader: XlogReader, out: Recovered, force: bool) -> 
             rid = row.replica_id
             if row.lsn <= vclock.get(rid, 0):
                 continue  # already in
-            try:
-                apply_row(schema, row.type, row.body if isinstance(row.body, dict) else {})
-            except BoxError as e:
-                what = f"{reader.path}: the row of LSN {row.lsn} (type {row.type}) cannot be applied: {e}"
-                if not force:
-                    raise RecoveryError(what) from e
-                log.error("skipped %s", what)
+            _apply(schema, row, f"{reader.path}: the row of LSN {row.lsn} (type {row.type})", force)
             vclock[rid] = row.lsn
             applied += 1
             out.rows += 1
