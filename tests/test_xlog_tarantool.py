@@ -11,6 +11,9 @@
 - A Styx server with its WAL on makes a space, indexes, a user with a
   password, grants and data over IPROTO; Tarantool, starting from its own
   bootstrap snapshot and Styx's xlog, has all of it, and the user logs in.
+- Styx starts on a copy of Tarantool's data directory (snapshot and
+  xlogs), serves its data to the user Tarantool made, writes more; then
+  Tarantool starts on that directory and has Styx's writes too.
 """
 
 from __future__ import annotations
@@ -190,3 +193,26 @@ def test_tarantool_recovers_a_styx_servers_wal(tmp_path: Path, tarantool_bin: st
     proc = subprocess.run([tarantool_bin, "-e", LOGIN.format(dir=work, uuid=UUID, port=port)],
                           capture_output=True, text=True, timeout=60)
     assert proc.stdout.strip().splitlines()[-1].split() == ["active", "4"], proc.stderr
+
+
+def test_styx_serves_a_tarantool_data_directory_and_goes_on(tarantool_dir: Path, tmp_path: Path,
+                                                            tarantool_bin: str) -> None:
+    """Tarantool's snapshot and xlogs, loaded by Styx; Styx's writes on top,
+    loaded by Tarantool again."""
+    work = tmp_path / "both"
+    shutil.copytree(tarantool_dir, work, ignore=shutil.ignore_patterns("*.log"))
+    server = Server(Config(listen="127.0.0.1:0", wal_mode="write", work_dir=str(work))).start()
+    try:
+        assert server.tx is not None and server.tx.instance_uuid == UUID
+        # alice: her password and her grant on `test` came from Tarantool's files.
+        alice = tarantool_client.Connection("127.0.0.1", server.port, user="alice", password="secret")
+        got = {t[0]: t for t in alice.select("test", []).data}
+        assert got[1] == [1, "aa", 10] and got[4] == [4, "d", 1] and got[8] == [8, "h", 0]
+        assert 2 not in got and 3 not in got and got[7][1] == "x" * 4096
+        assert alice.select("test", "f", index="name").data == [[6, "f", 0]]
+        alice.insert("test", (50, "from styx", 5))
+        alice.close()
+    finally:
+        server.stop()
+    out = json.loads(tarantool(tarantool_bin, "read", work).strip().splitlines()[-1])
+    assert [50, "from styx", 5] in out["test"] and [8, "h", 0] in out["test"]

@@ -30,6 +30,8 @@ __all__ = ["apply_row"]
 
 INSERT, REPLACE, UPDATE, DELETE, UPSERT = 2, 3, 4, 5, 9
 _SCHEMA, _SPACE, _INDEX, _FUNC, _USER, _PRIV, _CLUSTER, _TRUNCATE = 272, 280, 288, 296, 304, 312, 320, 330
+_COLLATION = 276
+BUILTIN_COLLATIONS = 277  # Tarantool 2.6 bootstraps collations 0..276 (unicode, ICU locales)
 
 
 def apply_row(schema: Schema, type_: int, body: dict[int, Any]) -> None:
@@ -88,6 +90,8 @@ def _apply_system(schema: Schema, space_id: int, type_: int, tup: Any, key: Any)
             space.truncate()
     elif space_id == _CLUSTER:
         return  # this instance's own registration
+    elif space_id == _COLLATION and tup and isinstance(tup[0], int) and tup[0] < BUILTIN_COLLATIONS:
+        return  # one of Tarantool's built-in collations (Styx compares by code point)
     else:
         raise BoxError(ER.UNSUPPORTED, "Styx", f"rows of system space {schema.spaces[space_id].name}")
 
