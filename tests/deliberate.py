@@ -59,7 +59,10 @@ DELIBERATE = {d.what.split(":")[0]: d for d in [
                "an implementation detail in Tarantool too (it changes with the table's "
                "history): compared as multisets when nothing was cut by offset/limit, else by "
                "count; GT 'after the key' walks Styx's insertion order, so only the reply code "
-               "is compared."),
+               "is compared. A DDL that checks every stored tuple (a new or altered index, a "
+               "format) meets them in primary-key order: with a HASH primary key, when several "
+               "tuples fail, each server may name another one's fault (23 or 39), so two "
+               "errors are the same answer."),
     Deliberate("double NaN: a NaN in a TREE index part of type 'double'",
                "2.6 compares doubles with a plain C `<` there, so NaN equals every value: the "
                "tree has no order (a unique index holding NaN refuses any other value; answers "
