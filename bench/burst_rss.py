@@ -48,7 +48,8 @@ def main() -> int:
     args = p.parse_args()
 
     server = subprocess.Popen([sys.executable, "-m", "styx", "serve", str(ROOT / "tests/apps/app.py"),
-                               "--listen", f"127.0.0.1:{args.port}", "--net-obuf-max", str(args.net_obuf_max)],
+                               "--listen", f"127.0.0.1:{args.port}", "--net-obuf-max", str(args.net_obuf_max),
+                               "--wal-mode", "none"],
                               cwd=ROOT, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
     try:
         deadline = time.monotonic() + 20

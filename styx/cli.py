@@ -40,9 +40,9 @@ def build_parser() -> argparse.ArgumentParser:
                    help="bytes all tuples may take (box.cfg.memtx_memory)")
     s.add_argument("--shutdown-timeout", type=float, default=defaults.shutdown_timeout,
                    help="seconds in-flight requests get on SIGTERM")
-    s.add_argument("--wal-mode", default=defaults.wal_mode, choices=WAL_MODES,
-                   help="write: every change is written to the WAL before its reply, and recovered at start; "
-                        "fsync: and synced; none: nothing is written (the default, for now)")
+    s.add_argument("--wal-mode", default="write", choices=WAL_MODES,
+                   help="write (the default, as Tarantool's): every change is in the WAL before its reply, "
+                        "and comes back at start; fsync: and synced; none: nothing is written")
     s.add_argument("--work-dir", default=defaults.work_dir, help="where the WAL goes unless --wal-dir says")
     s.add_argument("--wal-dir", default=None, help="the WAL's directory (default: --work-dir)")
     s.add_argument("--wal-max-size", type=int, default=defaults.wal_max_size,

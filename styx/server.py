@@ -90,7 +90,8 @@ class Config:
     shutdown_timeout: float = 3.0
     instance_uuid: str | None = None
     use_uvloop: bool = True
-    # The WAL. Default none while recovery is not there (issue 9); Tarantool's is write.
+    # The WAL. `styx serve` defaults to write, as Tarantool; a server made from
+    # Python (embedded, in tests) writes nothing unless asked.
     wal_mode: str = "none"
     work_dir: str = "."
     wal_dir: str | None = None  # default: work_dir

@@ -23,7 +23,7 @@ ENV = dict(os.environ, PYTHONPATH=str(ROOT))
 
 
 def styx(*args: str, timeout: float = 30) -> subprocess.CompletedProcess[str]:
-    return subprocess.run([sys.executable, "-m", "styx", "serve", *args], capture_output=True,
+    return subprocess.run([sys.executable, "-m", "styx", "serve", "--wal-mode", "none", *args], capture_output=True,
                           text=True, timeout=timeout, env=ENV)
 
 
@@ -85,7 +85,7 @@ def _start(tmp_path: Path, *extra: str) -> tuple[subprocess.Popen[str], int, Pat
     port = free_port()
     log = tmp_path / "styx.log"
     proc = subprocess.Popen([sys.executable, "-m", "styx", "serve", APP, "--listen",
-                             f"127.0.0.1:{port}", "--log", str(log), *extra],
+                             f"127.0.0.1:{port}", "--log", str(log), "--wal-mode", "none", *extra],
                             stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, env=ENV)
     deadline = time.time() + 20
     while time.time() < deadline:
@@ -144,3 +144,11 @@ def test_second_sigterm_skips_the_graceful_wait(tmp_path):
         if proc.poll() is None:
             proc.kill()
             proc.wait()
+
+
+def test_the_command_line_persists_by_default_and_config_does_not() -> None:
+    from styx import Config
+    from styx.cli import build_parser
+    args = build_parser().parse_args(["serve", APP])
+    assert (args.wal_mode, args.work_dir) == ("write", ".")  # as Tarantool's box.cfg
+    assert Config().wal_mode == "none"  # an embedded server writes nothing unless asked

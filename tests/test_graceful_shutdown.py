@@ -44,7 +44,7 @@ class Styx:
         self._out = open(log, "wb")  # noqa: SIM115 - closed by stop()
         self.proc = subprocess.Popen(
             [sys.executable, "-m", "styx", "serve", APP, "--listen", f"127.0.0.1:{self.port}",
-             *args],
+             "--wal-mode", "none", *args],
             cwd=ROOT, stdout=self._out, stderr=subprocess.STDOUT,
         )
         deadline = time.monotonic() + 20

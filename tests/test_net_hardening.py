@@ -91,7 +91,7 @@ def test_accept_without_descriptors_backs_off(tmp_path):
 
     with open(log, "w") as out:
         proc = subprocess.Popen([sys.executable, "-m", "styx", "serve", APP, "--listen",
-                                 f"127.0.0.1:{port}"], stdout=out, stderr=out, env=env,
+                                 f"127.0.0.1:{port}", "--wal-mode", "none"], stdout=out, stderr=out, env=env,
                                 preexec_fn=lower_limit)
     clients: list[socket.socket] = []
     try:

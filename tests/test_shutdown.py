@@ -26,7 +26,8 @@ def free_port() -> int:
 def start_styx(*args: str) -> tuple[subprocess.Popen, int]:
     port = free_port()
     proc = subprocess.Popen(
-        [sys.executable, "-m", "styx", "serve", APP, "--listen", f"127.0.0.1:{port}", *args],
+        [sys.executable, "-m", "styx", "serve", APP, "--listen", f"127.0.0.1:{port}", "--wal-mode", "none",
+         *args],
         cwd=ROOT, stdout=subprocess.PIPE, stderr=subprocess.STDOUT,
     )
     deadline = time.time() + 20

@@ -90,7 +90,8 @@ class StyxProcess:
         env = dict(os.environ, PYTHONPATH=str(ROOT))
         listen = f"unix/:{self.port}" if self.host == "unix/" else f"{self.host}:{self.port}"
         self.proc = subprocess.Popen(
-            [PYTHON, "-m", "styx", "serve", self.app, "--listen", listen],
+            [PYTHON, "-m", "styx", "serve", self.app, "--listen", listen]
+            + (["--wal-mode", "none"] if (ROOT / "styx" / "wal").is_dir() else []),  # a tree that has a WAL
             cwd=str(ROOT), env=env, stdout=log, stderr=subprocess.STDOUT)
         log.close()
         if wait and not wait_greeting(self.host, self.port, timeout):
