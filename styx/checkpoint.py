@@ -32,6 +32,7 @@ from __future__ import annotations
 import asyncio
 import logging
 import os
+import random
 import time
 from collections.abc import Iterator
 from typing import Any
@@ -65,6 +66,31 @@ class Checkpointer:
         self._running: asyncio.Future[str] | None = None
         self.last_stall = 0.0  # seconds TX was held by the last checkpoint's copy
         self.checkpoints = 0
+        self.interval = 0.0
+        self._daemon: asyncio.Task[None] | None = None
+
+    def set_interval(self, seconds: float) -> None:
+        """The checkpoint daemon: a checkpoint every `seconds` (0: none), the
+        first after a random part of it, as Tarantool's, so that servers
+        started together do not checkpoint together."""
+        self.interval = seconds
+        if self._daemon is not None:
+            self._daemon.cancel()
+            self._daemon = None
+        if seconds:
+            self._daemon = asyncio.get_running_loop().create_task(self._run_daemon(seconds))
+
+    async def _run_daemon(self, seconds: float) -> None:
+        await asyncio.sleep(seconds * (0.5 + random.random() / 2))
+        while True:
+            try:
+                await self.checkpoint()
+            except Exception:  # noqa: BLE001 - a failed checkpoint is logged; the next one tries again
+                log.exception("checkpoint failed")
+            await asyncio.sleep(seconds)
+
+    def stop(self) -> None:
+        self.set_interval(0)
 
     async def checkpoint(self) -> str:
         """Make a checkpoint; one at a time (a second caller waits for the

@@ -29,7 +29,6 @@ import fcntl
 import logging
 import logging.handlers
 import os
-import random
 import signal
 import socket
 import threading
@@ -166,7 +165,6 @@ class Server:
         self._forced = False  # a second signal: stop waiting for anything
         self._thread: threading.Thread | None = None
         self.wal: WalThread | None = None
-        self._checkpoint_daemon: asyncio.Future[None] | None = None
         self._wal_lock: int | None = None
         self._started = threading.Event()
         self._start_error: BaseException | None = None
@@ -324,24 +322,12 @@ class Server:
         os.makedirs(memtx_dir, exist_ok=True)
         tx.checkpointer = Checkpointer(tx.schema, journal, self.wal, memtx_dir, tx.instance_uuid,
                                        count=cfg.checkpoint_count, version=writer.version)
-        if cfg.checkpoint_interval:
-            self._checkpoint_daemon = asyncio.ensure_future(self._checkpoints(tx, cfg.checkpoint_interval))
+        tx.checkpointer.set_interval(cfg.checkpoint_interval)
         log.info("WAL: %s mode, in %s, from vclock %s", cfg.wal_mode, wal_dir, recovered.vclock)
 
     def _memtx_dir(self) -> str:
         cfg = self.config
         return os.path.abspath(os.path.join(cfg.work_dir, cfg.memtx_dir or ""))
-
-    async def _checkpoints(self, tx: Tx, interval: float) -> None:
-        """The checkpoint daemon, with a random phase (as Tarantool's) so that
-        servers started together do not checkpoint together."""
-        await asyncio.sleep(interval * (0.5 + random.random() / 2))
-        while True:
-            try:
-                await tx.snapshot()
-            except Exception:  # noqa: BLE001 - a failed checkpoint is logged; the next one tries again
-                log.exception("checkpoint failed")
-            await asyncio.sleep(interval)
 
     async def _load_app(self, tx: Tx) -> None:
         """The app's module code and init() run in TX, before listening."""
@@ -450,8 +436,8 @@ class Server:
         await tx.close_connections()
         tx.pool.cancel_all()
         await asyncio.sleep(0)  # let disconnect routes run
-        if self._checkpoint_daemon is not None:
-            self._checkpoint_daemon.cancel()
+        if tx.checkpointer is not None:
+            tx.checkpointer.stop()
         # What was committed reaches the disk before the WAL stops.
         while tx.committer is not None and tx.committer.journal.in_flight and time.monotonic() < deadline + 5:
             await asyncio.sleep(0.01)

@@ -175,3 +175,24 @@ def test_no_snapshot_without_a_wal(make_server: Any) -> None:
         c.call("box.snapshot")
     assert "wal_mode none" in e.value.args[1]
     c.close()
+
+
+def test_box_cfg_changes_the_checkpoint_options(tmp_path: Path) -> None:
+    s = start(tmp_path)  # checkpoint_interval 0: no daemon
+    try:
+        c = tarantool.Connection("127.0.0.1", s.port)
+        c.replace("kv", (1, "x"))
+        time.sleep(0.3)
+        assert names(tmp_path, "snap") == []
+        c.call("cfg", {"checkpoint_interval": 0.1, "checkpoint_count": 1})
+        deadline = time.monotonic() + 5
+        while not names(tmp_path, "snap") and time.monotonic() < deadline:
+            time.sleep(0.05)
+        assert names(tmp_path, "snap")
+        c.call("cfg", {"checkpoint_interval": 0})
+        with pytest.raises(tarantool.error.DatabaseError):
+            c.call("cfg", {"checkpoint_count": 0})
+        c.close()
+    finally:
+        s.stop()
+    assert len(names(tmp_path, "snap")) == 1  # checkpoint_count 1

@@ -254,8 +254,25 @@ class Tx:
                 self.readahead = value
                 for net in self.nets:
                     cbus.send(net.pipe, net.set_readahead, value)
+            elif name in ("checkpoint_interval", "checkpoint_count", "wal_max_size"):
+                self._reconfigure_wal(name, value)
             else:
                 raise BoxError(ER.CFG, name, "unknown or not a dynamic option")
+
+    def _reconfigure_wal(self, name: str, value: Any) -> None:
+        """box.cfg's dynamic WAL options (taken, and without effect, with wal_mode none)."""
+        if type(value) not in (int, float) or value < (1 if name != "checkpoint_interval" else 0):
+            raise BoxError(ER.CFG, name, "the value must be a number" + (
+                " not less than 0" if name == "checkpoint_interval" else " not less than 1"))
+        cp = self.checkpointer
+        if cp is None:
+            return
+        if name == "checkpoint_interval":
+            cp.set_interval(float(value))
+        elif name == "checkpoint_count":
+            cp.count = int(value)
+        else:
+            cp.wal.writer.max_size = int(value)  # read by the WAL thread before each batch
 
     async def net_stats_threads(self) -> list[dict[str, dict[str, int]]]:
         """`box.stat.net.thread()`: each iproto thread's counters (a synchronous

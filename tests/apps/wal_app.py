@@ -45,3 +45,8 @@ def fill(n, start=0):
     for k in range(start, start + n):
         kv.replace([k, "v"])
     return n
+
+
+def cfg(options):
+    box.cfg(**options)
+    return True
