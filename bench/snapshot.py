@@ -10,7 +10,8 @@ with N tuples [k, 32-byte string] (one CALL of `fill`), then take a snapshot
 connection: the snapshot's time, and the PINGs' longest and 99th-percentile
 round trip during it (the longest stall a request saw). Then a restart: the
 time from start until the N tuples are served again (Tarantool listens while
-it recovers, Styx once it has).
+it recovers, Styx once it has), and the server's RSS after the fill and
+after the recovery.
 """
 
 from __future__ import annotations
@@ -27,6 +28,14 @@ sys.path.insert(0, str(Path(__file__).resolve().parent))
 
 import servers  # noqa: E402 - after the sys.path entry that makes it importable
 import tarantool  # noqa: E402 - the connector, after the path set-up like the rest
+
+
+def rss_mb(pid: int) -> float:
+    with open(f"/proc/{pid}/status") as f:
+        for line in f:
+            if line.startswith("VmRSS:"):
+                return int(line.split()[1]) / 1024
+    return 0.0
 
 
 def ping_loop(port: int, stop: threading.Event, out: list[float]) -> None:
@@ -51,6 +60,7 @@ def run(srv: servers.ServerProc, n: int) -> dict[str, float]:
         t0 = time.perf_counter()
         c.call("fill", n)
         fill_s = time.perf_counter() - t0
+        rss_filled = rss_mb(srv.pid)
         stop = threading.Event()
         before: list[float] = []
         pinger = threading.Thread(target=ping_loop, args=(srv.port, stop, before))
@@ -79,13 +89,15 @@ def run(srv: servers.ServerProc, n: int) -> dict[str, float]:
         while len(c.select("mem", [n], limit=1)) == 0 and time.perf_counter() - t0 < 600:
             time.sleep(0.01)
         recover_s = time.perf_counter() - t0
+        rss_recovered = rss_mb(srv.pid)
         got = len(c.select("mem", [], limit=n + 1))
         c.close()
         assert got == n, (got, n)
         during.sort()
         return {"fill_s": fill_s, "snapshot_s": snap_s, "ping_max_ms": during[-1] * 1000,
                 "ping_p99_ms": during[int(len(during) * 0.99)] * 1000,
-                "ping_before_max_ms": max(before) * 1000, "recovery_s": recover_s}
+                "ping_before_max_ms": max(before) * 1000, "recovery_s": recover_s,
+                "rss_filled_mb": rss_filled, "rss_recovered_mb": rss_recovered}
     finally:
         srv.stop()
 
@@ -102,11 +114,12 @@ def main() -> int:
     print(f"snapshot of {args.tuples:,} tuples [k, 32-byte string], wal_mode write; "
           f"PING round trips on another connection during it")
     print(f"{'server':10} {'fill s':>8} {'snapshot s':>11} {'PING max ms':>12} {'PING p99 ms':>12} "
-          f"{'(before) ms':>12} {'recovery s':>11}")
+          f"{'(before) ms':>12} {'recovery s':>11} {'RSS filled MB':>14} {'RSS recovered MB':>17}")
     for srv in plan:
         r = run(srv, args.tuples)
         print(f"{srv.label:10} {r['fill_s']:8.1f} {r['snapshot_s']:11.2f} {r['ping_max_ms']:12.1f} "
-              f"{r['ping_p99_ms']:12.2f} {r['ping_before_max_ms']:12.2f} {r['recovery_s']:11.1f}")
+              f"{r['ping_p99_ms']:12.2f} {r['ping_before_max_ms']:12.2f} {r['recovery_s']:11.1f} "
+              f"{r['rss_filled_mb']:14.0f} {r['rss_recovered_mb']:17.0f}")
     return 0
 
 
