@@ -54,7 +54,7 @@ class WalWriter:
         self.version = version
         self.prev_vclock = prev_vclock  # the vclock of the last xlog before ours, if any
         self.file: XlogWriter | None = None
-        # Counters (read by stats).
+        # Counters (what was written, and how).
         self.blocks = 0
         self.batches = 0
         self.rows = 0
@@ -154,7 +154,3 @@ class WalWriter:
                 f.close()
             except OSError as e:
                 log.error("WAL: closing %s failed: %s", f.path, e)
-
-    def stats(self) -> dict[str, int]:
-        return {"lsn": self.lsn, "batches": self.batches, "blocks": self.blocks, "rows": self.rows,
-                "bytes": self.bytes, "failures": self.failures}
