@@ -89,4 +89,5 @@ def wire_wal(tx_endpoint: cbus.Endpoint, tx_feed: cbus.Feed, wal: WalThread, bus
     to_tx = cbus.Pipe(tx_endpoint, feed)
     journal = Journal(to_wal, (), to_tx)
     journal.route = (cbus.Hop(wal.write, to_tx), cbus.Hop(journal.complete, None))
+    journal.end_rollback = wal.end_rollback
     return journal

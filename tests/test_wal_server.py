@@ -10,6 +10,7 @@ from __future__ import annotations
 import asyncio
 import errno
 import threading
+import time
 from pathlib import Path
 from typing import Any
 
@@ -180,3 +181,44 @@ def test_one_wal_directory_one_server(make_server: Any, tmp_path: Path) -> None:
     make_server(app=APP, wal_mode="write", work_dir=str(tmp_path))
     with pytest.raises(ConfigError, match="locked"):
         make_server(app=APP, wal_mode="write", work_dir=str(tmp_path))
+
+
+def test_a_failed_write_takes_the_writes_queued_behind_it(make_server: Any, tmp_path: Path,
+                                                         monkeypatch: pytest.MonkeyPatch) -> None:
+    """The second client's write builds on the first's, which the disk then
+    refuses: both are undone (newest first), the second gets error 134, and
+    memory is what it was. Nobody is told 'stored' of something that is not."""
+    server = make_server(app=APP, wal_mode="write", work_dir=str(tmp_path))
+    c = tarantool.Connection("127.0.0.1", server.port)
+    c.replace("kv", (1, "a"))
+    real = XlogWriter.write_block
+    state = {"fail": 1}
+
+    def slow_then_fail(self: XlogWriter, payload: bytes, compress: bool | None = None) -> int:
+        if state["fail"]:
+            state["fail"] -= 1
+            time.sleep(0.3)
+            raise OSError(errno.EIO, "Input/output error")
+        return real(self, payload, compress)
+
+    monkeypatch.setattr(XlogWriter, "write_block", slow_then_fail)
+
+    async def go() -> tuple[Any, Any]:
+        one = await asynctnt.connect(host="127.0.0.1", port=server.port)
+        two = await asynctnt.connect(host="127.0.0.1", port=server.port)
+        first = asyncio.ensure_future(one.replace("kv", [1, "b"]))
+        await asyncio.sleep(0.1)
+        second = asyncio.ensure_future(two.update("kv", [1], [["=", 1, "b+c"]]))  # sees "b"
+        results = await asyncio.gather(first, second, return_exceptions=True)
+        await one.disconnect()
+        await two.disconnect()
+        return results[0], results[1]
+
+    first, second = asyncio.run(go())
+    assert isinstance(first, asynctnt.exceptions.TarantoolDatabaseError) and first.code == 40
+    assert isinstance(second, asynctnt.exceptions.TarantoolDatabaseError) and second.code == 134
+    assert c.select("kv", 1).data == [[1, "a"]]
+    c.replace("kv", (2, "later"))  # the WAL writes again
+    c.close()
+    server.stop()
+    assert data_rows(tmp_path) == [(REPLACE, [1, "a"]), (REPLACE, [2, "later"])]

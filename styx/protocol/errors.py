@@ -43,6 +43,7 @@ class ER:
     UPDATE_FIELD = 29
     FUNCTION_TX_ACTIVE = 30
     WAL_IO = 40
+    CASCADE_ROLLBACK = 134
     KEY_PART_COUNT = 31
     PROC_LUA = 32
     NO_SUCH_PROC = 33
@@ -142,6 +143,7 @@ MESSAGES: dict[int, tuple[str, str]] = {
     ER.UPDATE_FIELD: ("ER_UPDATE_FIELD", "Field %s UPDATE error: %s"),
     ER.FUNCTION_TX_ACTIVE: ("ER_FUNCTION_TX_ACTIVE", "Transaction is active at return from function"),
     ER.WAL_IO: ("ER_WAL_IO", "Failed to write to disk"),
+    ER.CASCADE_ROLLBACK: ("ER_CASCADE_ROLLBACK", "WAL has a rollback in progress"),
     ER.KEY_PART_COUNT: ("ER_KEY_PART_COUNT", "Invalid key part count (expected [0..%u], got %u)"),
     ER.PROC_LUA: ("ER_PROC_LUA", "%s"),
     ER.WRONG_INDEX_PARTS: ("ER_WRONG_INDEX_PARTS", "Wrong index parts: %s"),

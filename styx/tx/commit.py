@@ -23,9 +23,8 @@ Tarantool recovers from these rows. Temporary spaces are not logged; rows
 of local spaces carry GROUP_ID 1.
 
 A failed write (the WAL's batch failed): the entry's changes are undone,
-newest first, and the request gets error 40, ER_WAL_IO. Known gap: a later
-transaction that already saw those changes and was written in a next batch
-stays (Tarantool rolls back in cascade, and refuses writes meanwhile).
+newest first, and the request gets error 40, ER_WAL_IO; the entries after
+it were undone before it (wal/journal.py, cascading rollback) and get 134.
 
 DDL, users, grants and functions are logged as Tarantool logs them: as
 rows of the system spaces (`_schema`, `_space`, `_index`, `_func`, `_user`,

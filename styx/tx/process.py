@@ -36,6 +36,7 @@ from ..protocol.auth import CHAP_SHA1, check_scramble
 from ..protocol.codec import DmlRequest
 from ..protocol.errors import ER, BoxError, error_from_exception
 from ..protocol.greeting import encode_greeting
+from ..wal import CascadeRollback
 from .app import Procedure, call16_tuples, lua_values
 from .fiber import Fiber, current
 from .kharon import accept_wpos
@@ -317,11 +318,12 @@ async def _await_in_fiber(tx: Tx, msg: IprotoMsg, fiber: Fiber, awaitable: Any) 
         except Exception as e:  # noqa: BLE001 - the procedure's error goes to the caller
             _end_call_txn(tx, fiber)
             err = error_from_exception(e)
-            _error(tx, msg, err if await _written(tx, fiber) else BoxError(ER.WAL_IO))
+            _error(tx, msg, await _written(tx, fiber) or err)
             return
         failed = _end_call_txn(tx, fiber)
-        if not await _written(tx, fiber):
-            _error(tx, msg, BoxError(ER.WAL_IO))
+        wal_error = await _written(tx, fiber)
+        if wal_error is not None:
+            _error(tx, msg, wal_error)
         elif failed:
             _error(tx, msg, BoxError(ER.FUNCTION_TX_ACTIVE))
         else:
@@ -453,7 +455,7 @@ def _after_wal(tx: Tx, msg: IprotoMsg, changes: list[Any], reply: Callable[[], N
         if error is None:
             reply()
         else:
-            _error(tx, msg, BoxError(ER.WAL_IO))
+            _error(tx, msg, _wal_error(error))
         cbus.forward(msg)
 
     tx.committer.submit(changes, on_done)
@@ -466,16 +468,22 @@ def _after_call(tx: Tx, msg: IprotoMsg, fiber: Fiber, reply: Callable[[], None])
     return _after_wal(tx, msg, changes or [], reply)
 
 
-async def _written(tx: Tx, fiber: Fiber) -> bool:
-    """In a fiber: wait until the call's changes are written; False if that failed."""
+async def _written(tx: Tx, fiber: Fiber) -> BoxError | None:
+    """In a fiber: wait until the call's changes are written; the error if not."""
     changes = fiber.changes
     fiber.changes = None
     if not changes:
-        return True
+        return None
     assert tx.committer is not None  # there are changes only with a WAL
     done = asyncio.get_running_loop().create_future()
     tx.committer.submit(changes, done.set_result)
-    return await done is None
+    error = await done
+    return None if error is None else _wal_error(error)
+
+
+def _wal_error(error: BaseException) -> BoxError:
+    """What the client is told: 134 for a write taken by another's failure, else 40."""
+    return BoxError(ER.CASCADE_ROLLBACK if isinstance(error, CascadeRollback) else ER.WAL_IO)
 
 
 # -- watchers ------------------------------------------------------------------------

@@ -19,18 +19,19 @@ sync. A batch goes to the WAL thread (hop `write`) and back to TX (hop
 
 from __future__ import annotations
 
+import collections
 from collections.abc import Callable
 from typing import Any
 
 from .. import cbus
 
-__all__ = ["JournalEntry", "WalBatch", "Journal", "RedoRow"]
+__all__ = ["JournalEntry", "WalBatch", "Journal", "RedoRow", "CascadeRollback"]
 
 RedoRow = tuple[int, bytes, int]  # (request type, encoded body, group id: 1 for a local space)
 
 
 class JournalEntry:
-    __slots__ = ("rows", "on_done", "lsn", "error", "data")
+    __slots__ = ("rows", "on_done", "lsn", "error", "data", "done")
 
     def __init__(self, rows: list[RedoRow], on_done: Callable[[JournalEntry], Any], data: Any = None) -> None:
         self.rows = rows
@@ -38,6 +39,12 @@ class JournalEntry:
         self.data = data  # the submitter's, for its callback
         self.lsn = 0
         self.error: BaseException | None = None
+        self.done = False  # its callback ran (early, if a rollback took it)
+
+
+class CascadeRollback(Exception):
+    """An entry written after a failed one is not written either (Tarantool's
+    cascading rollback: it may depend on what was undone)."""
 
 
 class WalBatch(cbus.Cmsg):
@@ -56,11 +63,16 @@ class Journal:
         self.route = route
         self.back = back  # the WAL's pipe to TX (for cbus.call)
         self.submitted = 0
-        self.in_flight = 0  # entries not back yet
+        self.pending: collections.deque[JournalEntry] = collections.deque()  # not back yet, in order
+        self.end_rollback: Callable[[], None] | None = None  # the WAL's (wire_wal sets it)
+
+    @property
+    def in_flight(self) -> int:
+        return len(self.pending)
 
     def submit(self, entry: JournalEntry) -> None:
         self.submitted += 1
-        self.in_flight += 1
+        self.pending.append(entry)
         batch = self.pipe.tail()
         if not isinstance(batch, WalBatch):
             batch = WalBatch(self.route)
@@ -68,7 +80,33 @@ class Journal:
         batch.entries.append(entry)
 
     def complete(self, batch: WalBatch) -> None:
-        """Back in TX: the entries' callbacks, in the order they were submitted."""
+        """Back in TX: the entries' callbacks, in the order they were submitted.
+        The first failed one takes every entry after it with it: `rollback`."""
+        pending = self.pending
         for entry in batch.entries:
-            self.in_flight -= 1
+            if pending and pending[0] is entry:
+                pending.popleft()
+            if entry.done:
+                continue  # a rollback already answered it
+            if entry.error is not None:
+                self.rollback(entry)
+                continue
+            entry.done = True
             entry.on_done(entry)
+
+    def rollback(self, failed: JournalEntry) -> None:
+        """Tarantool's cascading rollback: the entries submitted after `failed`
+        fail too, newest first (each may build on the one before), then
+        `failed` itself; then the WAL may write again. Entries submitted
+        from now on follow the WAL's end of rollback in the pipe."""
+        later = list(self.pending)
+        self.pending.clear()
+        for entry in reversed(later):
+            if not entry.done:
+                entry.error = CascadeRollback()
+                entry.done = True
+                entry.on_done(entry)
+        failed.done = True
+        failed.on_done(failed)
+        if self.end_rollback is not None:
+            cbus.send(self.pipe, self.end_rollback)

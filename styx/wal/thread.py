@@ -35,6 +35,11 @@ class WalThread:
         """Hop: write the batch (in this thread); it then goes back to TX."""
         self.writer.write(batch.entries)
 
+    def end_rollback(self) -> None:
+        """(In this thread) TX has undone the failed entries and those after
+        them: the WAL may write again."""
+        self.writer.in_rollback = False
+
     def begin_checkpoint(self) -> dict[int, int]:
         """(In this thread, behind every batch sent before) close the current
         xlog, so the next write starts one named by this vclock; the

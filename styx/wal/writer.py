@@ -29,7 +29,7 @@ import time
 from collections.abc import Sequence
 
 from ..xlog import Meta, XlogWriter, encode_header
-from .journal import JournalEntry
+from .journal import CascadeRollback, JournalEntry
 
 log = logging.getLogger("styx.wal")
 
@@ -60,6 +60,7 @@ class WalWriter:
         self.rows = 0
         self.bytes = 0
         self.failures = 0
+        self.in_rollback = False  # a batch failed; TX has not yet undone the ones after it
 
     @property
     def lsn(self) -> int:
@@ -69,6 +70,10 @@ class WalWriter:
         """Write one batch; set each entry's `lsn` (its last row's) or `error`."""
         if self.mode == "none":
             self._assign(entries, time.time())
+            return
+        if self.in_rollback:  # after a failure, until TX has undone what followed it
+            for entry in entries:
+                entry.error = CascadeRollback()
             return
         try:
             self._rotate_if_full()
@@ -93,6 +98,7 @@ class WalWriter:
                 raise
         except OSError as e:
             self.failures += 1
+            self.in_rollback = True
             log.error("WAL write failed (%s): %d transaction(s) rolled back", e, len(entries))
             for entry in entries:
                 entry.error = e
