@@ -222,3 +222,40 @@ def test_a_failed_write_takes_the_writes_queued_behind_it(make_server: Any, tmp_
     c.close()
     server.stop()
     assert data_rows(tmp_path) == [(REPLACE, [1, "a"]), (REPLACE, [2, "later"])]
+
+
+def test_a_ddl_whose_write_fails_is_undone(make_server: Any, tmp_path: Path,
+                                           monkeypatch: pytest.MonkeyPatch) -> None:
+    server = make_server(app=APP, wal_mode="write", work_dir=str(tmp_path))
+    c = tarantool.Connection("127.0.0.1", server.port)
+    c.call("box.schema.user.create", "kept", {"password": "x"})
+    c.call("box.schema.space.create", "mine")
+    c.call("box.space.mine:create_index", "pk")
+    real = XlogWriter.write_block
+
+    def disk_full(self: XlogWriter, payload: bytes, compress: bool | None = None) -> int:
+        raise OSError(errno.ENOSPC, "No space left on device")
+
+    monkeypatch.setattr(XlogWriter, "write_block", disk_full)
+    for ddl in (lambda: c.call("box.schema.space.create", "lost"),
+                lambda: c.call("box.schema.user.create", "lost", {"password": "x"}),
+                lambda: c.call("box.schema.user.grant", "kept", "read", "space", "mine"),
+                lambda: c.call("box.space.mine.index.pk:rename", "renamed"),
+                lambda: c.call("box.space.mine:drop"),
+                lambda: c.call("box.schema.user.drop", "kept")):
+        with pytest.raises(tarantool.error.DatabaseError) as e:
+            ddl()
+        assert e.value.args[0] == 40, e.value
+    monkeypatch.setattr(XlogWriter, "write_block", real)
+    spaces = {row[2]: row[0] for row in c.select("_vspace", []).data}
+    users = {row[2] for row in c.select("_vuser", []).data}
+    assert "lost" not in spaces and "mine" in spaces and "lost" not in users and "kept" in users
+    assert {row[2] for row in c.select("_vindex", [spaces["mine"]]).data} == {"pk"}
+    assert not [p for p in c.select("_vpriv", []).data if p[2] == "space" and p[3] == spaces["mine"]
+                and p[1] >= 32]
+    c.call("box.schema.space.create", "later")  # the WAL and its diff go on from the undone state
+    c.close()
+    server.stop()
+    names = {(r.body[0x10], r.body[0x21][2]) for r in rows(tmp_path)
+             if r.type == REPLACE and r.body and r.body.get(0x10) in (280, 304)}
+    assert names == {(280, "kv"), (280, "tmp"), (280, "mine"), (280, "later"), (304, "kept")}

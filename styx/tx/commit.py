@@ -33,7 +33,8 @@ committer then compares what the system spaces show with what they showed
 before, and logs the difference in place, among the data changes: rows
 that went as DELETEs (`_priv` before `_user`, `_index` before `_space`),
 new or changed ones as REPLACEs (`_space` before `_index`, `_user` before
-`_priv`). A DDL whose write fails is not undone (logged as an error).
+`_priv`). A DDL whose write fails is undone by applying the rows it
+replaced (box/apply.py), newest first.
 """
 
 from __future__ import annotations
@@ -44,8 +45,10 @@ from typing import Any
 
 import msgpack
 
+from ..box.apply import apply_row
 from ..box.schema import LOGGED_SYSTEM_SPACES, Schema, system_rows
 from ..box.space import Space, unpack_tuple
+from ..protocol import constants as C
 from ..wal import Journal, JournalEntry, RedoRow
 from ..xlog import encode_dml_body
 from .fiber import current
@@ -54,7 +57,7 @@ log = logging.getLogger("styx.tx")
 
 __all__ = ["Committer", "Change"]
 
-Change = tuple[Any, Any, Any]  # (space, old, new) of data; (None, type, body) of a system-space row
+Change = tuple[Any, Any, Any]  # (space, old, new) of data; (None, row, undo) of a system-space row
 REPLACE, DELETE = 3, 5
 TRUNCATE_SPACE_ID = 330  # _truncate: [space id, count]
 
@@ -83,14 +86,17 @@ class Committer:
         self.system_rows = after
         changes = self._changes()
         packb = msgpack.Packer(use_bin_type=True).pack
+        # Each: (None, the row to log, what undoes it: the space, the key, the row before).
         for sid in reversed(LOGGED_SYSTEM_SPACES):
             for key in before[sid].keys() - after[sid].keys():
-                changes.append((None, DELETE, encode_dml_body(sid, key=packb(list(key)))))
+                row = (DELETE, encode_dml_body(sid, key=packb(list(key))))
+                changes.append((None, row, (sid, key, before[sid][key])))
         for sid in LOGGED_SYSTEM_SPACES:
             old_rows = before[sid]
-            for key, row in after[sid].items():
-                if old_rows.get(key) != row:
-                    changes.append((None, REPLACE, encode_dml_body(sid, tuple=packb(row))))
+            for key, new in after[sid].items():
+                prev = old_rows.get(key)
+                if prev != new:
+                    changes.append((None, (REPLACE, encode_dml_body(sid, tuple=packb(new))), (sid, key, prev)))
 
     def _changes(self) -> list[Change]:
         """Where a change made now belongs: the running fiber's, the running
@@ -133,7 +139,7 @@ class Committer:
         rows: list[RedoRow] = []
         for space, old, new in changes:
             if space is None:  # a system-space row, made by record_ddl
-                rows.append((old, new, 0))
+                rows.append((old[0], old[1], 0))
                 continue
             group = 1 if space.flags.get("group_id") == 1 else 0  # a local space
             if new is not None:
@@ -147,9 +153,22 @@ class Committer:
         return rows
 
     def _undo(self, changes: list[Change]) -> None:
+        schema = self.schema
+        ddl = False
         for space, old, new in reversed(changes):
-            if space is None:
-                log.error("WAL write failed: a schema change stays in memory, not on disk")
+            if space is None:  # a system row: the row before comes back (the schema change is undone)
+                ddl = True
+                sid, key, prev = new
+                on_ddl, schema.on_ddl = schema.on_ddl, None
+                try:
+                    if prev is None:
+                        apply_row(schema, DELETE, {C.SPACE_ID: sid, C.KEY: list(key)})
+                    else:
+                        apply_row(schema, REPLACE, {C.SPACE_ID: sid, C.TUPLE: prev})
+                except Exception:  # noqa: BLE001 - one change that cannot go back must not stop the others
+                    log.exception("WAL write failed: a schema change could not be undone")
+                finally:
+                    schema.on_ddl = on_ddl
                 continue
             record, space.changes.record = space.changes.record, None
             try:
@@ -161,6 +180,8 @@ class Committer:
                 log.exception("WAL write failed: a change to space '%s' could not be undone", space.name)
             finally:
                 space.changes.record = record
+        if ddl:
+            self.system_rows = system_rows(schema)  # the WAL knows the schema as it is again
 
 
 def _pk_key(space: Space, data: bytes) -> list[Any]:
