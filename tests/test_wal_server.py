@@ -231,6 +231,8 @@ def test_a_ddl_whose_write_fails_is_undone(make_server: Any, tmp_path: Path,
     c.call("box.schema.user.create", "kept", {"password": "x"})
     c.call("box.schema.space.create", "mine")
     c.call("box.space.mine:create_index", "pk")
+    c.insert("mine", (1,))
+    c.replace("kv", (1, "kept"))
     real = XlogWriter.write_block
 
     def disk_full(self: XlogWriter, payload: bytes, compress: bool | None = None) -> int:
@@ -242,6 +244,7 @@ def test_a_ddl_whose_write_fails_is_undone(make_server: Any, tmp_path: Path,
                 lambda: c.call("box.schema.user.grant", "kept", "read", "space", "mine"),
                 lambda: c.call("box.space.mine.index.pk:rename", "renamed"),
                 lambda: c.call("box.space.mine:drop"),
+                lambda: c.call("box.space.kv:truncate"),
                 lambda: c.call("box.schema.user.drop", "kept")):
         with pytest.raises(tarantool.error.DatabaseError) as e:
             ddl()
@@ -251,6 +254,7 @@ def test_a_ddl_whose_write_fails_is_undone(make_server: Any, tmp_path: Path,
     users = {row[2] for row in c.select("_vuser", []).data}
     assert "lost" not in spaces and "mine" in spaces and "lost" not in users and "kept" in users
     assert {row[2] for row in c.select("_vindex", [spaces["mine"]]).data} == {"pk"}
+    assert c.select("mine", []).data == [[1]] and c.select("kv", []).data == [[1, "kept"]]  # data came back
     assert not [p for p in c.select("_vpriv", []).data if p[2] == "space" and p[3] == spaces["mine"]
                 and p[1] >= 32]
     c.call("box.schema.space.create", "later")  # the WAL and its diff go on from the undone state

@@ -336,7 +336,7 @@ class Schema:
         return space
 
     def drop_space(self, space: Space) -> None:
-        space.truncate(logged=False)  # its memory back; the WAL logs the drop, not a truncate
+        space.truncate(dropped=True)  # its memory back; the WAL logs the drop, not a truncate
         del self.spaces[space.id]
         del self.by_name[space.name]
         self.privileges.drop_object("space", space.id)

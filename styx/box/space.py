@@ -69,16 +69,21 @@ class Quota:
         self.used -= size
 
 
+TRUNCATED: Any = type("Truncated", (), {"__repr__": lambda self: "TRUNCATED"})()
+DROPPED: Any = type("Dropped", (), {"__repr__": lambda self: "DROPPED"})()
+
+
 class ChangeLog:
     """Where every change to a space's data is told, while someone listens
     (the WAL): `record(space, old, new)` after each swap, old or new None
-    for an insert or a delete. One per schema, shared by its spaces, as the
+    for an insert or a delete; `record(space, TRUNCATED or DROPPED, tuples)`
+    when a truncate or a drop empties it (the tuples it held). One per schema, shared by its spaces, as the
     quota is."""
 
     __slots__ = ("record",)
 
     def __init__(self) -> None:
-        self.record: Callable[[Space, bytes | None, bytes | None], None] | None = None
+        self.record: Callable[[Space, Any, Any], None] | None = None
 
 
 def cost(data: bytes) -> int:
@@ -191,7 +196,7 @@ class Space:
     def drop_index(self, idx: Index) -> None:
         self.indexes.remove(idx)
         if idx.iid == 0:
-            self.truncate()
+            self.truncate(dropped=True)  # the tuples go with the primary key (the WAL logs the drop)
         self._refresh()
 
     def duplicate(self, idx: Index) -> BoxError:
@@ -436,14 +441,16 @@ class Space:
         self._swap(new, None if new is None else unpack_tuple(new),
                    None if old is None else unpack_tuple(old), old)
 
-    def truncate(self, logged: bool = True) -> None:
-        for data in list(self.pk.iterate(C.ITER_ALL, ())) if self.indexes else ():
+    def truncate(self, dropped: bool = False) -> None:
+        """Empty the space (`dropped`: because it, or its primary key, goes)."""
+        before = list(self.pk.iterate(C.ITER_ALL, ())) if self.indexes else []
+        for data in before:
             self.quota.refund(cost(data))
         for idx in self.indexes:
             idx.clear()
         record = self.changes.record
-        if record is not None and logged:
-            record(self, None, None)  # neither old nor new: all of it went
+        if record is not None:  # what went, so that a failed write can bring it back
+            record(self, DROPPED if dropped else TRUNCATED, before)
 
     def tuples(self) -> Iterable[bytes]:
         return self.pk.iterate(C.ITER_ALL, ()) if self.indexes else ()

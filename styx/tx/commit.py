@@ -47,7 +47,7 @@ import msgpack
 
 from ..box.apply import apply_row
 from ..box.schema import LOGGED_SYSTEM_SPACES, Schema, system_rows
-from ..box.space import Space, unpack_tuple
+from ..box.space import DROPPED, TRUNCATED, Space, unpack_tuple
 from ..protocol import constants as C
 from ..wal import Journal, JournalEntry, RedoRow
 from ..xlog import encode_dml_body
@@ -141,15 +141,18 @@ class Committer:
             if space is None:  # a system-space row, made by record_ddl
                 rows.append((old[0], old[1], 0))
                 continue
+            if old is DROPPED:
+                continue  # the drop is its system rows; the tuples are for an undo
+            if old is TRUNCATED:
+                n = self.truncates[space.id] = self.truncates.get(space.id, 0) + 1
+                rows.append((REPLACE, encode_dml_body(TRUNCATE_SPACE_ID, tuple=msgpack.packb([space.id, n])), 0))
+                continue
             group = 1 if space.flags.get("group_id") == 1 else 0  # a local space
             if new is not None:
                 rows.append((REPLACE, encode_dml_body(space.id, tuple=new), group))
-            elif old is not None:
+            else:
                 key = _pk_key(space, old)
                 rows.append((DELETE, encode_dml_body(space.id, key=msgpack.packb(key, use_bin_type=True)), group))
-            else:  # a truncate
-                n = self.truncates[space.id] = self.truncates.get(space.id, 0) + 1
-                rows.append((REPLACE, encode_dml_body(TRUNCATE_SPACE_ID, tuple=msgpack.packb([space.id, n])), 0))
         return rows
 
     def _undo(self, changes: list[Change]) -> None:
@@ -172,8 +175,11 @@ class Committer:
                 continue
             record, space.changes.record = space.changes.record, None
             try:
-                if old is None and new is None:
-                    log.error("WAL write failed: the truncate of space '%s' cannot be undone", space.name)
+                if old is TRUNCATED or old is DROPPED:  # the tuples come back (into the space the undo remade)
+                    target = schema.spaces.get(space.id)
+                    if isinstance(target, Space):
+                        for data in new:
+                            target.replace(unpack_tuple(data))
                 else:
                     space.revert(old, new)
             except Exception:  # noqa: BLE001 - one change that cannot go back must not stop the others
