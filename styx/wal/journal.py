@@ -8,13 +8,17 @@ The WAL thread gives them LSNs and writes them; the entry comes back with
 
 `Journal.submit(entry)` is the group commit: if the last message staged in
 the pipe to the WAL (not yet flushed: this loop pass) is a batch, the
-entry joins it; otherwise a new batch is staged. Every transaction that
-commits while the WAL is busy thus leaves in one batch, one block, one
-sync. A batch goes to the WAL thread (hop `write`) and back to TX (hop
-`complete`), which runs the entries' callbacks in order.
+entry joins it; otherwise a new batch is staged. Every transaction
+committed in one pass of TX's loop thus leaves in one batch, one block,
+one sync; while the WAL writes, the passes' batches queue behind it (as in
+Tarantool, whose batch is the pipe's unflushed head). A batch goes to the
+WAL thread (hop `write`) and back to TX (hop `complete`), which runs the
+entries' callbacks in order.
 
-`wal_mode none` keeps the same path without a thread: the batch is
-"written" by a writer that only assigns LSNs, in TX.
+A failed entry takes every entry submitted after it (`rollback`, Tarantool's
+cascading rollback): they may build on what it changed. Their callbacks run
+newest first, then its own; the WAL writes nothing meanwhile, until the
+`end_rollback` message that follows them in the pipe.
 """
 
 from __future__ import annotations
