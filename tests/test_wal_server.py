@@ -23,7 +23,7 @@ from styx.server import ConfigError
 from styx.xlog import XlogReader, XlogWriter
 
 APP = str(Path(__file__).parent / "apps" / "wal_app.py")
-REPLACE, DELETE = 3, 5
+REPLACE, UPDATE, DELETE, UPSERT = 3, 4, 5, 9
 KV = 512
 
 
@@ -35,9 +35,20 @@ def rows(wal_dir: Path) -> list[Any]:
     return out
 
 
-def data_rows(wal_dir: Path, space: int = KV) -> list[tuple[int, Any]]:
-    return [(r.type, r.body[0x21] if r.type == REPLACE else r.body[0x20])
-            for r in rows(wal_dir) if r.body and r.body.get(0x10) == space]
+def data_rows(wal_dir: Path, space: int = KV) -> list[tuple[Any, ...]]:
+    """(type, what it carries): REPLACE its tuple, DELETE its key, UPDATE its
+    key and ops, UPSERT its tuple and ops."""
+    out: list[tuple[Any, ...]] = []
+    for r in rows(wal_dir):
+        if not r.body or r.body.get(0x10) != space:
+            continue
+        if r.type == UPDATE:
+            out.append((UPDATE, r.body[0x20], r.body[0x21]))
+        elif r.type == UPSERT:
+            out.append((UPSERT, r.body[0x21], r.body[0x28]))
+        else:
+            out.append((r.type, r.body[0x21] if r.type == REPLACE else r.body[0x20]))
+    return out
 
 
 @pytest.fixture(params=[0, 2], ids=lambda n: f"threads{n}")
@@ -60,8 +71,11 @@ def test_every_change_reaches_the_xlog(wal_server: Server, tmp_path: Path) -> No
     c.call("box.space.kv:truncate")
     c.close()
     wal_server.stop()
+    # UPDATE and UPSERT as the requests they were (as Tarantool logs them); a
+    # procedure's writes as what they changed.
     assert data_rows(tmp_path) == [
-        (REPLACE, [1, "a"]), (REPLACE, [2, "b"]), (REPLACE, [1, "A"]), (REPLACE, [3, "c"]), (REPLACE, [3, "C2"]),
+        (REPLACE, [1, "a"]), (REPLACE, [2, "b"]), (UPDATE, [1], [["=", 1, "A"]]),
+        (UPSERT, [3, "c"], [["=", 1, "C"]]), (UPSERT, [3, "c"], [["=", 1, "C2"]]),
         (DELETE, [2]), (REPLACE, [4, "d"]), (REPLACE, [5, "txn"]), (REPLACE, [6, "txn"])]
     txn = [r for r in rows(tmp_path) if r.multi and r.body.get(0x10) == KV]
     assert [(r.tsn == txn[0].lsn, r.is_commit) for r in txn] == [(True, False), (True, True)]

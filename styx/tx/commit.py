@@ -15,11 +15,13 @@ WAL answered, so a client is told "done" only of what is written. Reads
 and other requests go on meanwhile; they may see the change before it is
 written, as in Tarantool 2.6 (no MVCC: read-committed-to-memory).
 
-What a row says: what changed, not the request. A new tuple is a REPLACE of
-its stored bytes (verbatim), a removed one a DELETE by its primary key, a
-truncate a REPLACE into `_truncate`. Tarantool logs the request instead (an
-UPDATE with its operations); replaying either gives the same data, and
-Tarantool recovers from these rows. Temporary spaces are not logged; rows
+What a row says. An IPROTO UPDATE or UPSERT is logged as the request, as
+Tarantool logs it (`request_rows`). Anything else is logged as what
+changed: a new tuple is a REPLACE of its stored bytes (verbatim), a removed
+one a DELETE by its primary key, a truncate a REPLACE into `_truncate`
+(Tarantool logs an INSERT as an INSERT, and a procedure's UPDATE as an
+UPDATE; replaying either gives the same data, and Tarantool recovers from
+these rows). Temporary spaces are not logged; rows
 of local spaces carry GROUP_ID 1.
 
 A failed write (the WAL's batch failed): the entry's changes are undone,
@@ -49,6 +51,7 @@ from ..box.apply import apply_row
 from ..box.schema import LOGGED_SYSTEM_SPACES, Schema, system_rows
 from ..box.space import DROPPED, TRUNCATED, Space, unpack_tuple
 from ..protocol import constants as C
+from ..protocol.codec import new_packer
 from ..wal import Journal, JournalEntry, RedoRow
 from ..xlog import encode_dml_body
 from .fiber import current
@@ -58,7 +61,7 @@ log = logging.getLogger("styx.tx")
 __all__ = ["Committer", "Change"]
 
 Change = tuple[Any, Any, Any]  # (space, old, new) of data; (None, row, undo) of a system-space row
-REPLACE, DELETE = 3, 5
+REPLACE, UPDATE, DELETE, UPSERT = 3, 4, 5, 9
 TRUNCATE_SPACE_ID = 330  # _truncate: [space id, count]
 
 
@@ -72,6 +75,7 @@ class Committer:
         self.truncates: dict[int, int] = {}
         self.failed = 0
         self.system_rows = system_rows(schema)  # as the WAL knows them
+        self._packb = new_packer().pack  # request keys and ops, as msgpack with Styx's extensions
 
     # -- recording (box calls this on every change) -----------------------------
 
@@ -118,10 +122,33 @@ class Committer:
 
     # -- submitting ------------------------------------------------------------------
 
-    def submit(self, changes: list[Change], on_done: Callable[[BaseException | None], None]) -> None:
-        """Journal `changes` as one transaction; `on_done(error)` once written
-        (error None) or failed (the changes are undone first)."""
-        self.journal.submit(JournalEntry(self.rows(changes), self._done, (changes, on_done)))
+    def submit(self, changes: list[Change], on_done: Callable[[BaseException | None], None],
+               rows: list[RedoRow] | None = None) -> None:
+        """Journal `changes` as one transaction (logged as `rows` if given);
+        `on_done(error)` once written (error None) or failed (the changes
+        are undone first)."""
+        self.journal.submit(JournalEntry(rows or self.rows(changes), self._done, (changes, on_done)))
+
+    def request_rows(self, type_: int, req: Any, changes: list[Change]) -> list[RedoRow] | None:
+        """An IPROTO UPDATE or UPSERT as Tarantool logs it: the request, ops
+        under TUPLE (UPDATE) or OPS (UPSERT), with its INDEX_BASE. None (log
+        what changed) unless it changed exactly one tuple of one space.
+
+        Only for requests that change memory and submit in one step: a
+        checkpoint's copy then never holds a change whose row comes after it,
+        which replaying an UPDATE twice could not bear."""
+        if len(changes) != 1 or changes[0][0] is None or changes[0][1] in (TRUNCATED, DROPPED):
+            return None
+        space = changes[0][0]
+        group = 1 if space.flags.get("group_id") == 1 else 0
+        packb = self._packb
+        if type_ == UPDATE:
+            iid = space.index(req.index_id, req.index_name).iid
+            body = encode_dml_body(space.id, index_id=iid, index_base=req.index_base, key=packb(req.key),
+                                   tuple=packb(req.tuple))
+        else:
+            body = encode_dml_body(space.id, index_base=req.index_base, ops=packb(req.ops), tuple=packb(req.tuple))
+        return [(type_, body, group)]
 
     def _done(self, entry: JournalEntry) -> None:
         changes, on_done = entry.data

@@ -412,7 +412,11 @@ def process_dml(tx: Tx, msg: IprotoMsg) -> Any:
     if committer is None:
         reply_data(msg.tx_conn, msg, tx.schema.version, items)
         return None
-    return _after_wal(tx, msg, committer.end(), lambda: reply_data(msg.tx_conn, msg, tx.schema.version, items))
+    changes = committer.end()
+    # UPDATE and UPSERT are logged as the requests they are, as Tarantool logs
+    # them (a procedure's, as what they changed: tx/commit.py).
+    rows = committer.request_rows(msg.type, msg.req, changes) if msg.type in (C.UPDATE, C.UPSERT) else None
+    return _after_wal(tx, msg, changes, lambda: reply_data(msg.tx_conn, msg, tx.schema.version, items), rows)
 
 
 def _dml(tx: Tx, msg: IprotoMsg) -> bytes | None:
@@ -443,9 +447,11 @@ def _dml(tx: Tx, msg: IprotoMsg) -> bytes | None:
 # -- waiting for the WAL -----------------------------------------------------------
 
 
-def _after_wal(tx: Tx, msg: IprotoMsg, changes: list[Any], reply: Callable[[], None]) -> Any:
-    """Reply now if nothing changed; else once the changes are written (the
-    message waits: PARK), or with error 40 if the write failed."""
+def _after_wal(tx: Tx, msg: IprotoMsg, changes: list[Any], reply: Callable[[], None],
+               rows: list[Any] | None = None) -> Any:
+    """Reply now if nothing changed; else once the changes (as `rows`, if
+    given) are written (the message waits: PARK), or with error 40 if the
+    write failed."""
     if not changes:
         reply()
         return None
@@ -458,7 +464,7 @@ def _after_wal(tx: Tx, msg: IprotoMsg, changes: list[Any], reply: Callable[[], N
             _error(tx, msg, _wal_error(error))
         cbus.forward(msg)
 
-    tx.committer.submit(changes, on_done)
+    tx.committer.submit(changes, on_done, rows)
     return cbus.PARK
 
 
