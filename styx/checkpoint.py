@@ -43,7 +43,7 @@ from . import cbus
 from .box.schema import LOGGED_SYSTEM_SPACES, Schema, system_rows
 from .box.space import Space
 from .wal import Journal, WalThread
-from .xlog import Meta, XlogWriter, encode_header, encode_snapshot_body, file_name
+from .xlog import Meta, XlogWriter, encode_header, encode_snapshot_body, file_name, files, name_signature
 
 log = logging.getLogger("styx.checkpoint")
 
@@ -168,23 +168,23 @@ def collect_garbage(memtx_dir: str, wal_dir: str, count: int, closed_at: int = 0
     """Keep the newest `count` snapshots, and the xlogs they still need.
     `closed_at`: the signature where the last xlog was closed (the
     checkpoint's), if it was."""
-    snaps = sorted(n for n in os.listdir(memtx_dir) if n.endswith(".snap"))
+    snaps = files(memtx_dir, "snap")
     if not snaps:
         return
     keep = snaps[-max(1, count):]
-    for name in snaps[:-len(keep)]:
-        os.unlink(os.path.join(memtx_dir, name))
-        log.info("removed %s", name)
-    oldest = int(keep[0].split(".")[0])
-    xlogs = sorted(n for n in os.listdir(wal_dir) if n.endswith(".xlog"))
+    for path in snaps[:-len(keep)]:
+        os.unlink(path)
+        log.info("removed %s", os.path.basename(path))
+    oldest = name_signature(keep[0])
+    xlogs = files(wal_dir, "xlog")
     # An xlog holds the rows after its own vclock up to the next one's (or,
     # the last one, up to where it was closed): it is needed unless that end
     # is at or before the oldest snapshot kept.
-    ends = [int(n.split(".")[0]) for n in xlogs[1:]]
-    if xlogs and closed_at > int(xlogs[-1].split(".")[0]):
+    ends = [name_signature(p) for p in xlogs[1:]]
+    if xlogs and closed_at > name_signature(xlogs[-1]):
         ends.append(closed_at)
-    for name, end in zip(xlogs, ends, strict=False):
+    for path, end in zip(xlogs, ends, strict=False):
         if end <= oldest:
-            os.unlink(os.path.join(wal_dir, name))
-            log.info("removed %s", name)
+            os.unlink(path)
+            log.info("removed %s", os.path.basename(path))
 

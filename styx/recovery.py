@@ -30,11 +30,11 @@ from dataclasses import dataclass, field
 from .box.apply import apply_row
 from .box.schema import Schema
 from .protocol.errors import BoxError
-from .xlog import Row, XlogCorrupted, XlogError, XlogReader, signature
+from .xlog import Row, XlogCorrupted, XlogError, XlogReader, files, name_signature, signature
 
 log = logging.getLogger("styx.recovery")
 
-__all__ = ["recover", "Recovered", "RecoveryError", "xlog_paths", "instance_of"]
+__all__ = ["recover", "Recovered", "RecoveryError", "instance_of"]
 
 PROGRESS_EVERY = 100_000
 
@@ -53,17 +53,11 @@ class Recovered:
     empty_last: str | None = None  # the last xlog, if it holds no row (the next one takes its name)
 
 
-def xlog_paths(wal_dir: str) -> list[str]:
-    names = sorted(n for n in os.listdir(wal_dir) if n.endswith(".xlog"))
-    return [os.path.join(wal_dir, n) for n in names]
-
-
 def instance_of(wal_dir: str, memtx_dir: str | None = None) -> str | None:
     """The instance UUID the newest snapshot, else the first readable xlog,
     names; None for a new instance."""
     memtx_dir = memtx_dir or wal_dir
-    snaps = sorted(n for n in os.listdir(memtx_dir) if n.endswith(".snap")) if os.path.isdir(memtx_dir) else []
-    for path in [os.path.join(memtx_dir, n) for n in reversed(snaps)] + xlog_paths(wal_dir):
+    for path in files(memtx_dir, "snap")[::-1] + files(wal_dir, "xlog"):
         try:
             with XlogReader.open(path) as r:
                 return r.meta.instance_uuid
@@ -77,9 +71,9 @@ def recover(schema: Schema, wal_dir: str, memtx_dir: str | None = None, *, insta
     out = Recovered(instance_uuid=instance_uuid)
     memtx_dir = memtx_dir or wal_dir
     _load_snapshot(schema, memtx_dir, out, force)
-    paths = xlog_paths(wal_dir)
+    paths = files(wal_dir, "xlog")
     for n, path in enumerate(paths):
-        if n + 1 < len(paths) and _signature_of(paths[n + 1]) <= sum(out.vclock.values()):
+        if n + 1 < len(paths) and name_signature(paths[n + 1]) <= sum(out.vclock.values()):
             continue  # every row of it is in the snapshot
         try:
             reader = XlogReader.open(path, force=force)
@@ -95,7 +89,7 @@ def recover(schema: Schema, wal_dir: str, memtx_dir: str | None = None, *, insta
                 problem = f"{path}: a {meta.filetype} file among the xlogs"
             elif out.instance_uuid is not None and meta.instance_uuid != out.instance_uuid:
                 problem = f"{path}: instance {meta.instance_uuid}, not {out.instance_uuid}"
-            elif os.path.basename(path) != f"{signature(meta.vclock):020d}.xlog":
+            elif name_signature(path) != signature(meta.vclock):
                 problem = f"{path}: the name does not match its vclock {meta.vclock}"
             if problem is not None:
                 if not force:
@@ -123,21 +117,14 @@ def recover(schema: Schema, wal_dir: str, memtx_dir: str | None = None, *, insta
     return out
 
 
-def _signature_of(path: str) -> int:
-    return int(os.path.basename(path).split(".")[0])
-
-
 def _load_snapshot(schema: Schema, memtx_dir: str, out: Recovered, force: bool) -> None:
     """The newest snapshot, if any: its rows are INSERTs, system spaces first."""
-    if not os.path.isdir(memtx_dir):
-        return
-    for name in os.listdir(memtx_dir):
-        if name.endswith(".snap.inprogress"):
-            os.unlink(os.path.join(memtx_dir, name))  # a checkpoint a stop cut short
-    snaps = sorted(n for n in os.listdir(memtx_dir) if n.endswith(".snap"))
+    for stale in files(memtx_dir, "snap.inprogress"):
+        os.unlink(stale)  # a checkpoint a stop cut short
+    snaps = files(memtx_dir, "snap")
     if not snaps:
         return
-    path = os.path.join(memtx_dir, snaps[-1])
+    path = snaps[-1]
     try:
         reader = XlogReader.open(path, force=force)
     except XlogError as e:
@@ -164,7 +151,7 @@ def _load_snapshot(schema: Schema, memtx_dir: str, out: Recovered, force: bool) 
             log.error("%s has no EOF marker: loaded what it holds (force recovery)", path)
     out.vclock = dict(meta.vclock)
     out.rows += n
-    log.info("recovered snapshot %s: %d rows, vclock %s", snaps[-1], n, meta.vclock)
+    log.info("recovered snapshot %s: %d rows, vclock %s", os.path.basename(path), n, meta.vclock)
 
 
 def _apply(schema: Schema, row: Row, where: str, force: bool) -> None:

@@ -13,6 +13,8 @@ from .xlog import (
     crc32,
     encode_block,
     file_name,
+    files,
+    name_signature,
     parse_vclock,
     signature,
     vclock_text,
@@ -21,6 +23,6 @@ from .xrow import Row, decode_rows, encode_dml_body, encode_header, encode_row, 
 
 __all__ = [
     "EOF_MARKER", "Meta", "XlogCorrupted", "XlogError", "XlogReader", "XlogWriter", "crc32", "encode_block",
-    "file_name", "parse_vclock", "signature", "vclock_text", "Row", "decode_rows", "encode_dml_body",
-    "encode_header", "encode_row", "encode_snapshot_body",
+    "file_name", "files", "name_signature", "parse_vclock", "signature", "vclock_text", "Row", "decode_rows",
+    "encode_dml_body", "encode_header", "encode_row", "encode_snapshot_body",
 ]

@@ -41,8 +41,8 @@ import zstandard
 from .xrow import Row, RowError, decode_rows
 
 __all__ = ["Meta", "XlogReader", "XlogWriter", "XlogError", "XlogCorrupted", "encode_block", "crc32",
-           "vclock_text", "parse_vclock", "signature", "file_name", "EOF_MARKER", "ROW_MAGIC",
-           "ZROW_MAGIC", "FIXHEADER_SIZE", "COMPRESS_THRESHOLD"]
+           "vclock_text", "parse_vclock", "signature", "file_name", "name_signature", "files", "EOF_MARKER",
+           "ROW_MAGIC", "ZROW_MAGIC", "FIXHEADER_SIZE", "COMPRESS_THRESHOLD"]
 
 ROW_MAGIC = b"\xd5\xba\x0b\xab"
 ZROW_MAGIC = b"\xd5\xba\x0b\xba"
@@ -101,6 +101,19 @@ def signature(vclock: Vclock) -> int:
 def file_name(vclock: Vclock, kind: str) -> str:
     """`00000000000000000019.xlog` for a vclock of signature 19 (kind `xlog` or `snap`)."""
     return f"{signature(vclock):020d}.{kind}"
+
+
+def name_signature(path: str) -> int:
+    """The signature a file's name says (`file_name`'s inverse)."""
+    return int(os.path.basename(path).split(".")[0])
+
+
+def files(directory: str, kind: str) -> list[str]:
+    """The paths of a directory's `.xlog` or `.snap` files, oldest first
+    (by name: the signature); none if there is no such directory."""
+    if not os.path.isdir(directory):
+        return []
+    return [os.path.join(directory, n) for n in sorted(os.listdir(directory)) if n.endswith("." + kind)]
 
 
 @dataclass(slots=True)
