@@ -277,3 +277,29 @@ def test_a_ddl_whose_write_fails_is_undone(make_server: Any, tmp_path: Path,
     names = {(r.body[0x10], r.body[0x21][2]) for r in rows(tmp_path)
              if r.type == REPLACE and r.body and r.body.get(0x10) in (280, 304)}
     assert names == {(280, "kv"), (280, "tmp"), (280, "mine"), (280, "later"), (304, "kept")}
+
+
+def test_keys_of_every_type_are_logged(make_server: Any, tmp_path: Path) -> None:
+    """A DELETE's key is packed as a request's would be: a uuid or decimal
+    primary key (MessagePack extensions) is logged, and comes back."""
+    import decimal
+    import uuid
+
+    server = make_server(app=APP, wal_mode="write", work_dir=str(tmp_path))
+    c = tarantool.Connection("127.0.0.1", server.port)
+    c.call("box.schema.space.create", "u", {"format": [{"name": "id", "type": "uuid"}]})
+    c.call("box.space.u:create_index", "pk")
+    c.call("box.schema.space.create", "d", {"format": [{"name": "id", "type": "decimal"}]})
+    c.call("box.space.d:create_index", "pk")
+    keep, gone = uuid.UUID(int=1), uuid.UUID(int=2)
+    c.insert("u", (keep,))
+    c.insert("u", (gone,))
+    c.delete("u", gone)
+    c.insert("d", (decimal.Decimal("1.5"),))
+    c.delete("d", decimal.Decimal("1.5"))
+    c.close()
+    server.stop()
+    server = make_server(app=APP, wal_mode="write", work_dir=str(tmp_path))
+    c = tarantool.Connection("127.0.0.1", server.port)
+    assert c.select("u", []).data == [[keep]] and c.select("d", []).data == []
+    c.close()

@@ -45,8 +45,6 @@ import logging
 from collections.abc import Callable
 from typing import Any
 
-import msgpack
-
 from ..box.apply import apply_row
 from ..box.schema import LOGGED_SYSTEM_SPACES, Schema, system_rows
 from ..box.space import DROPPED, TRUNCATED, Space, unpack_tuple
@@ -75,7 +73,7 @@ class Committer:
         self.truncates: dict[int, int] = {}
         self.failed = 0
         self.system_rows = system_rows(schema)  # as the WAL knows them
-        self._packb = new_packer().pack  # request keys and ops, as msgpack with Styx's extensions
+        self._packb = new_packer().pack  # keys, ops and system rows, with Styx's extensions (uuid, decimal)
 
     # -- recording (box calls this on every change) -----------------------------
 
@@ -89,7 +87,7 @@ class Committer:
         before, after = self.system_rows, system_rows(self.schema)
         self.system_rows = after
         changes = self._changes()
-        packb = msgpack.Packer(use_bin_type=True).pack
+        packb = self._packb
         # Each: (None, the row to log, what undoes it: the space, the key, the row before).
         for sid in reversed(LOGGED_SYSTEM_SPACES):
             for key in before[sid].keys() - after[sid].keys():
@@ -172,14 +170,14 @@ class Committer:
                 continue  # the drop is its system rows; the tuples are for an undo
             if old is TRUNCATED:
                 n = self.truncates[space.id] = self.truncates.get(space.id, 0) + 1
-                rows.append((REPLACE, encode_dml_body(TRUNCATE_SPACE_ID, tuple=msgpack.packb([space.id, n])), 0))
+                rows.append((REPLACE, encode_dml_body(TRUNCATE_SPACE_ID, tuple=self._packb([space.id, n])), 0))
                 continue
             group = 1 if space.flags.get("group_id") == 1 else 0  # a local space
             if new is not None:
                 rows.append((REPLACE, encode_dml_body(space.id, tuple=new), group))
             else:
                 key = _pk_key(space, old)
-                rows.append((DELETE, encode_dml_body(space.id, key=msgpack.packb(key, use_bin_type=True)), group))
+                rows.append((DELETE, encode_dml_body(space.id, key=self._packb(key)), group))
         return rows
 
     def _undo(self, changes: list[Change]) -> None:
