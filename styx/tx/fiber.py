@@ -48,6 +48,12 @@ class Fiber:
         self.txn = txn
         self.changes: list[Any] | None = None  # with a WAL: the call's changes, to journal (tx/commit.py)
 
+    def take_changes(self) -> list[Any]:
+        """The call's changes, to journal; later ones (a task it left running)
+        are no longer this call's."""
+        changes, self.changes = self.changes or [], None
+        return changes
+
 
 current: contextvars.ContextVar[Fiber | None] = contextvars.ContextVar("styx_fiber", default=None)
 

@@ -469,15 +469,12 @@ def _after_wal(tx: Tx, msg: IprotoMsg, changes: list[Any], reply: Callable[[], N
 
 
 def _after_call(tx: Tx, msg: IprotoMsg, fiber: Fiber, reply: Callable[[], None]) -> Any:
-    changes = fiber.changes
-    fiber.changes = None  # later changes (a task it left) are no longer this call's
-    return _after_wal(tx, msg, changes or [], reply)
+    return _after_wal(tx, msg, fiber.take_changes(), reply)
 
 
 async def _written(tx: Tx, fiber: Fiber) -> BoxError | None:
     """In a fiber: wait until the call's changes are written; the error if not."""
-    changes = fiber.changes
-    fiber.changes = None
+    changes = fiber.take_changes()
     if not changes:
         return None
     assert tx.committer is not None  # there are changes only with a WAL
