@@ -48,7 +48,8 @@ from typing import Any, NamedTuple
 
 log = logging.getLogger("styx.cbus")
 
-__all__ = ["Bus", "Cmsg", "Endpoint", "Feed", "Hop", "Pipe", "PARK", "call", "forward", "send"]
+__all__ = ["Bus", "Cmsg", "Endpoint", "Feed", "Hop", "Pipe", "PARK", "call", "forward", "send", "start_loop_thread",
+           "stop_loop_thread"]
 
 
 class Hop(NamedTuple):
@@ -226,6 +227,33 @@ class Pipe:
         """The last message staged and not flushed yet (Tarantool's
         `cpipe` head, which the WAL's group commit appends to)."""
         return self._input[-1] if self._input else None
+
+
+def start_loop_thread(name: str, make_loop: Callable[[], asyncio.AbstractEventLoop]
+                      ) -> tuple[threading.Thread, asyncio.AbstractEventLoop]:
+    """A thread running a new event loop forever (Tarantool's cord): an
+    endpoint's home. Returns once the loop exists."""
+    ready = threading.Event()
+    box: list[asyncio.AbstractEventLoop] = []
+
+    def run() -> None:
+        loop = make_loop()
+        box.append(loop)
+        ready.set()
+        try:
+            loop.run_forever()
+        finally:
+            loop.close()
+
+    thread = threading.Thread(target=run, name=name, daemon=True)
+    thread.start()
+    ready.wait()
+    return thread, box[0]
+
+
+def stop_loop_thread(thread: threading.Thread, loop: asyncio.AbstractEventLoop, timeout: float = 5) -> None:
+    loop.call_soon_threadsafe(loop.stop)
+    thread.join(timeout=timeout)
 
 
 class Bus:

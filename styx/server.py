@@ -355,9 +355,7 @@ class Server:
             if cfg.iproto_threads == 0:
                 net.loop = loop
                 continue
-            ready = threading.Event()
-            net.start_thread(lambda: make_loop(cfg.use_uvloop), ready)
-            ready.wait()
+            net.start_thread(lambda: make_loop(cfg.use_uvloop))
         return nets
 
     async def _listen(self) -> None:

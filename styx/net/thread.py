@@ -290,24 +290,13 @@ class NetThread:
             self.hangups.close()
             self.hangups = None
 
-    def start_thread(self, make_loop: Callable[[], Any], ready: threading.Event) -> None:
-        def run() -> None:
-            loop = make_loop()
-            self.loop = loop
-            ready.set()
-            try:
-                loop.run_forever()
-            finally:
-                loop.close()
-
-        self._thread = threading.Thread(target=run, name=f"styx-{self.name}", daemon=True)
-        self._thread.start()
+    def start_thread(self, make_loop: Callable[[], Any]) -> None:
+        self._thread, self.loop = cbus.start_loop_thread(f"styx-{self.name}", make_loop)
 
     def stop_thread(self) -> None:
         if self._thread is None:
             return
-        self.loop.call_soon_threadsafe(self.loop.stop)
-        self._thread.join(timeout=5)
+        cbus.stop_loop_thread(self._thread, self.loop)
         self._thread = None
 
 

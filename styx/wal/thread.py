@@ -49,21 +49,7 @@ class WalThread:
 
     def start(self, make_loop: Callable[[], Any] | None = None) -> asyncio.AbstractEventLoop:
         """Start the thread and its loop; returns the loop once it runs."""
-        ready = threading.Event()
-
-        def run() -> None:
-            loop = make_loop() if make_loop is not None else asyncio.new_event_loop()
-            self.loop = loop
-            ready.set()
-            try:
-                loop.run_forever()
-            finally:
-                loop.close()
-
-        self._thread = threading.Thread(target=run, name="styx-wal", daemon=True)
-        self._thread.start()
-        ready.wait()
-        assert self.loop is not None
+        self._thread, self.loop = cbus.start_loop_thread("styx-wal", make_loop or asyncio.new_event_loop)
         return self.loop
 
     def stop(self) -> None:
@@ -72,7 +58,6 @@ class WalThread:
             done = threading.Event()
             self.loop.call_soon_threadsafe(done.set)  # behind every batch already queued
             done.wait(30)
-            self.loop.call_soon_threadsafe(self.loop.stop)
-            self._thread.join(timeout=30)
+            cbus.stop_loop_thread(self._thread, self.loop, timeout=30)
             self._thread = None
         self.writer.close()
