@@ -13,16 +13,15 @@ import asynctnt
 import pytest
 import tarantool
 
-from styx import Config, Server
+from styx import Server
 from styx.server import ConfigError
 from styx.xlog import XlogReader
-
-APP = str(Path(__file__).parent / "apps" / "wal_app.py")
+from tests.walkit import WAL_APP, start_wal_server
 
 
 def start(tmp_path: Path, **kw: Any) -> Server:
-    kw.setdefault("checkpoint_interval", 0)
-    return Server(Config(listen="127.0.0.1:0", app=APP, wal_mode="write", work_dir=str(tmp_path), **kw)).start()
+    kw.setdefault("checkpoint_interval", 0)  # checkpoints when a test asks
+    return start_wal_server(tmp_path, **kw)
 
 
 def names(tmp_path: Path, kind: str) -> list[str]:
@@ -169,7 +168,7 @@ def test_a_snapshot_cut_short_is_refused(tmp_path: Path) -> None:
 
 
 def test_no_snapshot_without_a_wal(make_server: Any) -> None:
-    s = make_server(app=APP)
+    s = make_server(app=WAL_APP)
     c = tarantool.Connection("127.0.0.1", s.port)
     with pytest.raises(tarantool.error.DatabaseError) as e:
         c.call("box.snapshot")

@@ -17,21 +17,15 @@ import subprocess
 import sys
 import time
 from pathlib import Path
-from typing import Any
 
 import asynctnt
 import pytest
 import tarantool
 
-from styx import Config, Server
+from styx import Server
 from styx.server import ConfigError
 from styx.xlog import XlogReader
-
-APP = str(Path(__file__).parent / "apps" / "wal_app.py")
-
-
-def start(tmp_path: Path, **kw: Any) -> Server:
-    return Server(Config(listen="127.0.0.1:0", app=APP, wal_mode="write", work_dir=str(tmp_path), **kw)).start()
+from tests.walkit import WAL_APP, start_wal_server
 
 
 def fill(server: Server) -> None:
@@ -96,17 +90,17 @@ def check(server: Server) -> None:
 
 
 def test_a_restart_keeps_everything(tmp_path: Path) -> None:
-    first = start(tmp_path, iproto_threads=1)
+    first = start_wal_server(tmp_path, iproto_threads=1)
     fill(first)
     uuid = first.tx.instance_uuid  # type: ignore[union-attr]
     first.stop()
-    second = start(tmp_path)
+    second = start_wal_server(tmp_path)
     try:
         assert second.tx.instance_uuid == uuid  # type: ignore[union-attr]
         check(second)  # (it writes one tuple too)
     finally:
         second.stop()
-    third = start(tmp_path, iproto_threads=2)  # two xlogs now, chained
+    third = start_wal_server(tmp_path, iproto_threads=2)  # two xlogs now, chained
     try:
         c = tarantool.Connection("127.0.0.1", third.port)
         assert c.select("t2", 7).data == [[7, "s7"]]
@@ -121,7 +115,7 @@ def test_a_restart_keeps_everything(tmp_path: Path) -> None:
 
 
 def test_a_torn_tail_is_dropped(tmp_path: Path, caplog: pytest.LogCaptureFixture) -> None:
-    s = start(tmp_path)
+    s = start_wal_server(tmp_path)
     c = tarantool.Connection("127.0.0.1", s.port)
     c.replace("kv", (1, "a"))
     c.replace("kv", (2, "b"))
@@ -130,7 +124,7 @@ def test_a_torn_tail_is_dropped(tmp_path: Path, caplog: pytest.LogCaptureFixture
     [xlog] = tmp_path.glob("*.xlog")
     data = xlog.read_bytes()
     xlog.write_bytes(data[:-4 - 10])  # no EOF marker, and the last block cut (a crash mid-write)
-    s = start(tmp_path)
+    s = start_wal_server(tmp_path)
     try:
         c = tarantool.Connection("127.0.0.1", s.port)
         assert c.select("kv", []).data == [[1, "a"]]
@@ -141,7 +135,7 @@ def test_a_torn_tail_is_dropped(tmp_path: Path, caplog: pytest.LogCaptureFixture
 
 
 def test_corruption_refuses_the_start_unless_forced(tmp_path: Path) -> None:
-    s = start(tmp_path)
+    s = start_wal_server(tmp_path)
     c = tarantool.Connection("127.0.0.1", s.port)
     for k in range(3):
         c.replace("kv", (k, "v" * 10))
@@ -153,9 +147,9 @@ def test_corruption_refuses_the_start_unless_forced(tmp_path: Path) -> None:
     data[blocks[-2] + 25] ^= 0xFF  # a byte inside the second-to-last block
     xlog.write_bytes(bytes(data))
     with pytest.raises(ConfigError) as e:
-        start(tmp_path)
+        start_wal_server(tmp_path)
     assert str(xlog) in str(e.value) and f"offset {blocks[-2]}" in str(e.value)
-    s = start(tmp_path, force_recovery=True)
+    s = start_wal_server(tmp_path, force_recovery=True)
     try:
         c = tarantool.Connection("127.0.0.1", s.port)
         assert [t[0] for t in c.select("kv", []).data] == [0, 2]  # the damaged block's row is skipped
@@ -168,7 +162,7 @@ def test_kill_9_then_restart_keeps_every_acknowledged_write(tmp_path: Path) -> N
     with socket.socket() as probe:
         probe.bind(("127.0.0.1", 0))
         port = probe.getsockname()[1]
-    argv = [sys.executable, "-m", "styx", "serve", APP, "--listen", f"127.0.0.1:{port}", "--wal-mode", "write",
+    argv = [sys.executable, "-m", "styx", "serve", WAL_APP, "--listen", f"127.0.0.1:{port}", "--wal-mode", "write",
             "--work-dir", str(tmp_path)]
     proc = subprocess.Popen(argv, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
     acked: list[int] = []
@@ -200,7 +194,7 @@ def test_kill_9_then_restart_keeps_every_acknowledged_write(tmp_path: Path) -> N
         proc.kill()
         proc.wait()
     assert len(acked) > 100
-    s = start(tmp_path)
+    s = start_wal_server(tmp_path)
     try:
         c = tarantool.Connection("127.0.0.1", s.port)
         present = {t[0] for t in c.select("kv", []).data}

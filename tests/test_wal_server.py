@@ -21,8 +21,9 @@ import tarantool
 from styx import Server
 from styx.server import ConfigError
 from styx.xlog import XlogReader, XlogWriter
+from tests.walkit import WAL_APP
 
-APP = str(Path(__file__).parent / "apps" / "wal_app.py")
+APP = WAL_APP
 REPLACE, UPDATE, DELETE, UPSERT = 3, 4, 5, 9
 KV = 512
 

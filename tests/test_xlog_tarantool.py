@@ -29,7 +29,6 @@ import msgpack
 import pytest
 import tarantool as tarantool_client
 
-from styx import Config, Server
 from styx.xlog import (
     Meta,
     XlogReader,
@@ -39,9 +38,9 @@ from styx.xlog import (
     encode_header,
     encode_row,
 )
+from tests.walkit import start_wal_server
 
 SCRIPT = Path(__file__).parent / "lua" / "xlog_writer.lua"
-WAL_APP = str(Path(__file__).parent / "apps" / "wal_app.py")
 LOGIN = """
 box.cfg{{work_dir = '{dir}', instance_uuid = '{uuid}', listen = '127.0.0.1:{port}', log = '{dir}/login.log'}}
 local c = require('net.box').connect('alice:secret@127.0.0.1:{port}')
@@ -153,8 +152,7 @@ def test_tarantool_recovers_from_styx_rows(tarantool_dir: Path, tmp_path: Path, 
 
 def test_tarantool_recovers_a_styx_servers_wal(tmp_path: Path, tarantool_bin: str) -> None:
     styx_dir, work = tmp_path / "styx", tmp_path / "tarantool"
-    server = Server(Config(listen="127.0.0.1:0", app=WAL_APP, wal_mode="write", work_dir=str(styx_dir),
-                           instance_uuid=UUID)).start()
+    server = start_wal_server(styx_dir, instance_uuid=UUID)
     try:
         c = tarantool_client.Connection("127.0.0.1", server.port)
         c.call("box.schema.space.create", "test", {"format": [{"name": "id", "type": "unsigned"},
@@ -201,7 +199,7 @@ def test_styx_serves_a_tarantool_data_directory_and_goes_on(tarantool_dir: Path,
     loaded by Tarantool again."""
     work = tmp_path / "both"
     shutil.copytree(tarantool_dir, work, ignore=shutil.ignore_patterns("*.log"))
-    server = Server(Config(listen="127.0.0.1:0", wal_mode="write", work_dir=str(work))).start()
+    server = start_wal_server(work, app=None)
     try:
         assert server.tx is not None and server.tx.instance_uuid == UUID
         # alice: her password and her grant on `test` came from Tarantool's files.
