@@ -2,7 +2,7 @@
 files a checkpoint makes unnecessary (Tarantool's `gc_do_checkpoint`).
 
 A checkpoint, while requests go on:
-1. In TX, in one step: the rows of the logged system spaces, and for every
+1. In TX, in one step: the rows of the system spaces, and for every
    persistent user space the list of its tuples (references to the stored
    bytes, in primary-key order). This copy of references is the only
    moment TX is held, and it is what makes the snapshot consistent.
@@ -10,8 +10,9 @@ A checkpoint, while requests go on:
    its vclock is the checkpoint's, and the next write starts a new xlog
    named by it.
 3. Another thread writes `<vclock>.snap.inprogress`: system rows first
-   (ascending space id), then the tuples, 128 KiB blocks (zstd), the EOF
-   marker, fsync, rename to `.snap`.
+   (ascending space id: Tarantool 2.6's bootstrap rows and what DDL
+   made, so that 2.6 loads the file too), then the tuples, 128 KiB blocks
+   (zstd), the EOF marker, fsync, rename to `.snap`.
 4. Files no checkpoint needs go: all but the newest `checkpoint_count`
    snapshots, and every xlog whose rows all precede the oldest one kept.
 
@@ -40,7 +41,7 @@ from typing import Any
 import msgpack
 
 from . import cbus
-from .box.schema import LOGGED_SYSTEM_SPACES, Schema, system_rows
+from .box.schema import Schema, snapshot_rows
 from .box.space import Space
 from .wal import Journal, WalThread
 from .xlog import Meta, XlogWriter, encode_header, encode_snapshot_body, file_name, files, name_signature
@@ -113,7 +114,7 @@ class Checkpointer:
 
     async def _checkpoint(self, loop: asyncio.AbstractEventLoop) -> str:
         t0 = time.perf_counter()
-        rows = system_rows(self.schema)
+        rows = snapshot_rows(self.schema)
         spaces = [(s.id, list(s.tuples())) for s in sorted(self._persistent(), key=lambda s: s.id)]
         self.last_stall = time.perf_counter() - t0
         assert self.journal.back is not None  # wire_wal sets it
@@ -136,7 +137,7 @@ class Checkpointer:
                 yield space
 
 
-def _write(directory: str, meta: Meta, rows: dict[int, dict[Any, list[Any]]],
+def _write(directory: str, meta: Meta, rows: list[tuple[int, list[Any]]],
            spaces: list[tuple[int, list[bytes]]]) -> None:
     """(In a worker thread.) The snapshot file: system rows, then tuples."""
     w = XlogWriter(directory, meta)
@@ -145,10 +146,9 @@ def _write(directory: str, meta: Meta, rows: dict[int, dict[Any, list[Any]]],
         now = time.time()
         lsn = 0
         buf = bytearray()
-        for sid in LOGGED_SYSTEM_SPACES:
-            for row in rows[sid].values():
-                buf += encode_header(INSERT, lsn=lsn, timestamp=now) + encode_snapshot_body(sid, packb(row))
-                lsn += 1
+        for sid, row in rows:
+            buf += encode_header(INSERT, lsn=lsn, timestamp=now) + encode_snapshot_body(sid, packb(row))
+            lsn += 1
         for sid, tuples in spaces:
             for data in tuples:
                 buf += encode_header(INSERT, lsn=lsn, timestamp=now) + encode_snapshot_body(sid, data)

@@ -248,7 +248,11 @@ class Server:
         wal_dir = self._lock_wal_dir()
         tx = self.tx = self._start_tx(loop, bus, wal_dir)
         if wal_dir is not None:
-            self._start_wal(tx, bus, wal_dir, self._recover(tx, wal_dir))
+            recovered = self._recover(tx, wal_dir)
+            self._start_wal(tx, bus, wal_dir, recovered)
+            if not recovered.files:  # a new instance: its first snapshot, as Tarantool's bootstrap writes
+                assert tx.checkpointer is not None
+                await tx.checkpointer.checkpoint()
         await self._load_app(tx)  # after recovery: if_not_exists finds what was there
         self.nets = self._start_net_threads(loop)
         wire(tx, self.nets, bus, self.config.net_msg_max)

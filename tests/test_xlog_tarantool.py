@@ -18,6 +18,7 @@
 
 from __future__ import annotations
 
+import asyncio
 import json
 import shutil
 import socket
@@ -25,10 +26,15 @@ import subprocess
 from pathlib import Path
 from typing import Any
 
+import asynctnt
 import msgpack
 import pytest
 import tarantool as tarantool_client
 
+from styx.box.schema import Schema, snapshot_rows
+from styx.box.space import Space
+from styx.box.users import Users
+from styx.server import ConfigError
 from styx.xlog import (
     Meta,
     XlogReader,
@@ -43,8 +49,8 @@ from tests.walkit import start_wal_server
 SCRIPT = Path(__file__).parent / "lua" / "xlog_writer.lua"
 LOGIN = """
 box.cfg{{work_dir = '{dir}', instance_uuid = '{uuid}', listen = '127.0.0.1:{port}', log = '{dir}/login.log'}}
-local c = require('net.box').connect('alice:secret@127.0.0.1:{port}')
-print(c.error or c.state, #c.space.test:select{{}})
+local c = require('net.box').connect('{user}:{password}@127.0.0.1:{port}')
+print(c.error or c.state, #c.space.{space}:select{{}})
 os.exit(0)
 """
 UUID = "aaaaaaaa-0000-4000-8000-000000000001"
@@ -91,6 +97,21 @@ def test_styx_reads_every_file_tarantool_wrote(tarantool_dir: Path) -> None:
             assert r.eof and r.torn is None
     assert compressed >= 2  # the bootstrap snapshot, and the 4 KiB row's block
     assert all(seen.get(t) for t in (INSERT, REPLACE, UPDATE, DELETE, UPSERT))
+
+
+def test_a_new_styx_snapshot_holds_tarantools_bootstrap_rows(tmp_path: Path, tarantool_bin: str) -> None:
+    """The system rows Styx snapshots for a new instance are the rows of
+    Tarantool 2.6's first snapshot, in the same order; only the replicaset
+    uuid (random in both) differs."""
+    tarantool(tarantool_bin, "bootstrap", tmp_path)
+    [snap] = files(tmp_path, "snap")
+    theirs = [(row.body[0x10], row.body[0x21]) for row in XlogReader.open(str(snap)).rows()]
+    schema = Schema(Users(), instance_uuid=UUID)
+    ours = snapshot_rows(schema)
+    cluster = [i for i, (sid, row) in enumerate(theirs) if sid == 272 and row[0] == "cluster"]
+    assert ours[cluster[0]] == (272, ["cluster", schema.replicaset_uuid])
+    del ours[cluster[0]], theirs[cluster[0]]
+    assert ours == theirs
 
 
 def test_tarantools_transaction_rows(tarantool_dir: Path) -> None:
@@ -150,47 +171,96 @@ def test_tarantool_recovers_from_styx_rows(tarantool_dir: Path, tmp_path: Path, 
     assert out["indexes"] == {"pk": "TREE", "name": "HASH"} and "alice" in out["users"]
 
 
-def test_tarantool_recovers_a_styx_servers_wal(tmp_path: Path, tarantool_bin: str) -> None:
-    styx_dir, work = tmp_path / "styx", tmp_path / "tarantool"
-    server = start_wal_server(styx_dir, instance_uuid=UUID)
-    try:
-        c = tarantool_client.Connection("127.0.0.1", server.port)
-        c.call("box.schema.space.create", "test", {"format": [{"name": "id", "type": "unsigned"},
-                                                               {"name": "name", "type": "string"},
-                                                               {"name": "n", "type": "unsigned"}]})
-        c.call("box.space.test:create_index", "pk")
-        c.call("box.space.test:create_index", "name", {"type": "hash", "parts": ["name"]})
-        c.call("box.schema.user.create", "alice", {"password": "secret"})
-        c.call("box.schema.user.grant", "alice", "read,write", "space", "test")
-        for k in range(1, 6):
-            c.insert("test", (k, f"n{k}", k))
-        c.update("test", 1, [("+", 2, 100)])
-        c.delete("test", 2)
-        c.upsert("test", (3, "n3", 0), [("+", 2, 1)])
-        c.close()
-    finally:
-        server.stop()
-    work.mkdir()
-    tarantool(tarantool_bin, "bootstrap", work)  # Tarantool's own bootstrap snapshot, same instance
-    for path in files(work, "xlog"):
-        path.unlink()
-    for path in files(styx_dir, "xlog"):
-        shutil.copy(path, work / path.name)
-    out = json.loads(tarantool(tarantool_bin, "read", work).strip().splitlines()[-1])
-    assert {t[0]: t for t in out["test"]} == {1: [1, "n1", 101], 3: [3, "n3", 4], 4: [4, "n4", 4],
-                                             5: [5, "n5", 5]}
-    assert out["indexes"] == {"pk": "TREE", "name": "HASH"}
-    assert [f["name"] for f in out["format"]] == ["id", "name", "n"]
-    assert "alice" in out["users"]
-    uid = 32
-    assert [uid, "space", 514, 3] in out["privs"]  # read,write on the space
-    # alice's password came through: net.box logs in as her.
+def _styx_writes(c: tarantool_client.Connection, port: int) -> None:
+    """DDL, users, grants and DML of every kind over IPROTO; a committed
+    and a rolled-back stream transaction."""
+    c.call("box.schema.space.create", "test", {"format": [{"name": "id", "type": "unsigned"},
+                                                           {"name": "name", "type": "string"},
+                                                           {"name": "n", "type": "unsigned"}]})
+    c.call("box.space.test:create_index", "pk")
+    c.call("box.space.test:create_index", "name", {"type": "hash", "parts": ["name"]})
+    c.call("box.schema.user.create", "alice", {"password": "secret"})
+    c.call("box.schema.user.grant", "alice", "read,write", "space", "test")
+    for k in range(1, 6):
+        c.insert("test", (k, f"n{k}", k))
+    c.update("test", 1, [("+", 2, 100)])
+    c.delete("test", 2)
+    c.upsert("test", (3, "n3", 0), [("+", 2, 1)])
+
+    async def streams() -> None:
+        conn = await asynctnt.connect(host="127.0.0.1", port=port)
+        for end in ("commit", "rollback"):
+            stream = conn.stream()
+            await stream.begin()
+            await stream.replace("test", [20, end, 1])
+            await stream.delete("test", [4])
+            await getattr(stream, end)()
+        await conn.disconnect()
+
+    asyncio.run(streams())
+
+
+def _login(tarantool_bin: str, work: Path, user: str, password: str, space: str) -> list[str]:
+    """net.box, in a Tarantool started on `work`, logs in as `user`: its
+    state, and how many tuples it sees in `space`."""
     with socket.socket() as probe:  # a free port
         probe.bind(("127.0.0.1", 0))
         port = probe.getsockname()[1]
-    proc = subprocess.run([tarantool_bin, "-e", LOGIN.format(dir=work, uuid=UUID, port=port)],
-                          capture_output=True, text=True, timeout=60)
-    assert proc.stdout.strip().splitlines()[-1].split() == ["active", "4"], proc.stderr
+    script = LOGIN.format(dir=work, uuid=UUID, port=port, user=user, password=password, space=space)
+    proc = subprocess.run([tarantool_bin, "-e", script], capture_output=True, text=True, timeout=60)
+    return proc.stdout.strip().splitlines()[-1].split() if proc.stdout.strip() else [proc.stderr]
+
+
+@pytest.mark.parametrize("snapshot", [False, True], ids=["bootstrap snapshot and xlogs", "snapshot and xlogs"])
+def test_tarantool_starts_on_a_styx_data_directory(tmp_path: Path, tarantool_bin: str, snapshot: bool) -> None:
+    """Everything in the directory is Styx's: the new instance's snapshot
+    (Tarantool 2.6's bootstrap rows), or box.snapshot()'s, then xlogs.
+    Tarantool 2.6 starts on it and has the same data, schema and users."""
+    styx_dir, work = tmp_path / "styx", tmp_path / "tarantool"
+    server = start_wal_server(styx_dir, instance_uuid=UUID)  # its app makes kv and tmp (temporary)
+    try:
+        c = tarantool_client.Connection("127.0.0.1", server.port)
+        _styx_writes(c, server.port)
+        if snapshot:
+            c.call("box.snapshot")
+        # After the snapshot (in the next xlog): a space, a role, a user and grants.
+        c.call("box.schema.space.create", "pairs", {"format": [{"name": "k", "type": "string"},
+                                                                {"name": "v", "type": "any"}]})
+        c.call("box.space.pairs:create_index", "pk", {"parts": ["k"]})
+        c.call("box.schema.role.create", "reader")
+        c.call("box.schema.role.grant", "reader", "read", "space", "pairs")
+        c.call("box.schema.user.create", "bob", {"password": "pw"})
+        c.call("box.schema.user.grant", "bob", "reader", None, None)
+        c.replace("pairs", ("a", [1, {"x": 2.5}]))
+        c.replace("pairs", ("b", None))
+        c.replace("kv", (1, "one"))
+        c.replace("tmp", (1, "not logged"))
+        styx_data = {name: c.select(name, []).data for name in ("kv", "tmp", "test", "pairs")}
+        styx_data["tmp"] = []  # temporary: not logged
+        test_id = c.select("_vspace", "test", index="name").data[0][0]
+        assert c.call("box.info").data[0]["cluster"]["uuid"] != UUID  # a replicaset uuid of its own
+        cluster = c.select("_schema", "cluster").data[0][1]
+        c.close()
+    finally:
+        server.stop()
+    assert len(files(styx_dir, "snap")) == 1 + snapshot
+    shutil.copytree(styx_dir, work, ignore=shutil.ignore_patterns("*.log"))
+    out = json.loads(tarantool(tarantool_bin, "read", work).strip().splitlines()[-1])
+    assert out["spaces"] == styx_data
+    assert {t[0]: t for t in out["test"]} == {1: [1, "n1", 101], 3: [3, "n3", 4], 5: [5, "n5", 5],
+                                             20: [20, "commit", 1]}
+    assert out["indexes"] == {"pk": "TREE", "name": "HASH"}
+    assert [f["name"] for f in out["format"]] == ["id", "name", "n"]
+    assert out["schema"]["version"] == ["version", 2, 3, 1]
+    assert out["schema"]["cluster"] == ["cluster", cluster]
+    assert out["schema"]["max_id"] == ["max_id", test_id + 1]
+    assert {"alice", "bob", "reader"} <= set(out["users"])
+    alice, reader, bob = 32, 33, 34
+    assert [alice, "space", test_id, 3] in out["privs"]  # read,write on test
+    assert [bob, "role", reader, 4] in out["privs"]
+    # The passwords came through: net.box logs in as each user.
+    assert _login(tarantool_bin, work, "alice", "secret", "test") == ["active", "4"]
+    assert _login(tarantool_bin, work, "bob", "pw", "pairs") == ["active", "2"]
 
 
 def test_styx_serves_a_tarantool_data_directory_and_goes_on(tarantool_dir: Path, tmp_path: Path,
@@ -214,3 +284,24 @@ def test_styx_serves_a_tarantool_data_directory_and_goes_on(tarantool_dir: Path,
         server.stop()
     out = json.loads(tarantool(tarantool_bin, "read", work).strip().splitlines()[-1])
     assert [50, "from styx", 5] in out["test"] and [8, "h", 0] in out["test"]
+
+
+def test_what_styx_cannot_carry_over_is_named(tmp_path: Path, tarantool_bin: str,
+                                             caplog: pytest.LogCaptureFixture) -> None:
+    """A vinyl space (its data is in vinyl's own files) and a sequence stop
+    the start, named; --force-recovery starts without them, and says so."""
+    tarantool(tarantool_bin, "unsupported", tmp_path)
+    with pytest.raises(ConfigError, match="vinyl space 'v'"):
+        start_wal_server(tmp_path, app=None)
+    server = start_wal_server(tmp_path, app=None, force_recovery=True)
+    try:
+        assert server.tx is not None
+        schema = server.tx.schema
+        assert "v" not in schema.by_name
+        kept = schema.by_name["kept"]
+        assert isinstance(kept, Space)
+        assert [msgpack.unpackb(t) for t in kept.tuples()] == [[1, "memtx"], [2, "after"]]
+    finally:
+        server.stop()
+    skipped = "\n".join(r.getMessage() for r in caplog.records if r.levelname == "ERROR")
+    assert "vinyl space 'v'" in skipped and "_sequence" in skipped

@@ -31,7 +31,6 @@ __all__ = ["apply_row"]
 INSERT, REPLACE, UPDATE, DELETE, UPSERT = 2, 3, 4, 5, 9
 _SCHEMA, _SPACE, _INDEX, _FUNC, _USER, _PRIV, _CLUSTER, _TRUNCATE = 272, 280, 288, 296, 304, 312, 320, 330
 _COLLATION = 276
-BUILTIN_COLLATIONS = 277  # Tarantool 2.6 bootstraps collations 0..276 (unicode, ICU locales)
 
 
 def apply_row(schema: Schema, type_: int, body: dict[int, Any]) -> None:
@@ -70,6 +69,8 @@ def _apply_system(schema: Schema, space_id: int, type_: int, tup: Any, key: Any)
     if space_id == _SCHEMA:
         if tup and tup[0] == "max_id":
             schema.max_id = max(schema.max_id, tup[1])
+        elif tup and tup[0] == "cluster":
+            schema.replicaset_uuid = tup[1]
     elif space_id == _SPACE:
         _space_row(schema, tup)
     elif space_id == _INDEX:
@@ -84,14 +85,15 @@ def _apply_system(schema: Schema, space_id: int, type_: int, tup: Any, key: Any)
         if name not in schema.functions:
             schema.create_function(name, owner, setuid=bool(setuid), language=tup[4] if len(tup) > 4 else "LUA")
             schema.functions[name].id = fid
+            schema.functions[name].raw = list(tup)
     elif space_id == _TRUNCATE:
         space = schema.spaces.get(tup[0])
         if isinstance(space, Space):
             space.truncate()
     elif space_id == _CLUSTER:
         return  # this instance's own registration
-    elif space_id == _COLLATION and tup and isinstance(tup[0], int) and tup[0] < BUILTIN_COLLATIONS:
-        return  # one of Tarantool's built-in collations (Styx compares by code point)
+    elif space_id == _COLLATION and tup in schema.collations:
+        return  # one of Tarantool's built-in collations
     else:
         raise BoxError(ER.UNSUPPORTED, "Styx", f"rows of system space {schema.spaces[space_id].name}")
 
@@ -129,6 +131,8 @@ def _space_row(schema: Schema, tup: list[Any]) -> None:
     sid, owner, name, engine, field_count, flags, fmt = tup[:7]
     space = schema.spaces.get(sid)
     if space is None:
+        if engine != "memtx":  # vinyl keeps its data in its own files, which Styx does not read
+            raise BoxError(ER.UNSUPPORTED, "Styx", f"{engine} space '{name}'")
         schema.create_space(name, owner, id=sid, format=fmt or None, field_count=field_count, engine=engine,
                             temporary=bool(flags.get("temporary")))
         return

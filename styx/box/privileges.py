@@ -26,7 +26,8 @@ from dataclasses import dataclass
 from typing import Any
 
 from ..protocol.errors import ER, BoxError
-from .users import ADMIN, GUEST, PUBLIC, REPLICATION, SUPER, User, Users
+from .bootstrap import bootstrap_rows
+from .users import ADMIN, PUBLIC, User, Users
 
 __all__ = [
     "R", "W", "X", "SESSION", "USAGE", "CREATE", "DROP", "ALTER", "ALL", "Privileges",
@@ -43,10 +44,10 @@ _NAMES = {
     "update": UPDATE, "delete": DELETE,
 }
 
-# The system views public may read, and the spaces it may write (ids).
-PUBLIC_READ = (277, 281, 289, 297, 305, 313, 341)
-PUBLIC_WRITE = (276,)
-USER_INFO_FUNC = 1  # box.schema.user.info, in _func
+VSPACE_SEQUENCE = 341  # 2.10's _vspace_sequence: Styx has it, 2.6 does not
+# Bootstrap grants that 2.6 shows in _priv but that give nothing: a user
+# with only public's rights does not see _vsequence or _truncate in _vspace.
+_NO_EFFECT = {(PUBLIC, "space", 286), (PUBLIC, "space", 330)}
 
 
 def parse_privileges(spec: str | int, object_type: str = "universe") -> int:
@@ -109,18 +110,11 @@ class Privileges:
         self.grants: dict[tuple[int, str, Any], Grant] = {}  # (grantee, type, id) -> grant
         self._rights: dict[int, Rights] = {}
         self.owner_of: dict[tuple[str, Any], int] = {}  # object -> owner uid
-        for grantee, otype, oid, mask in (
-            (GUEST, "role", PUBLIC, X),
-            (GUEST, "universe", 0, SESSION | USAGE),
-            (ADMIN, "universe", 0, ALL),
-            (PUBLIC, "function", USER_INFO_FUNC, X),
-            *((PUBLIC, "space", space_id, R) for space_id in PUBLIC_READ),
-            *((PUBLIC, "space", space_id, W) for space_id in PUBLIC_WRITE),
-            (REPLICATION, "space", 320, W),
-            (REPLICATION, "universe", 0, R),
-            (SUPER, "universe", 0, ALL),
-        ):
-            self._set(Grant(ADMIN, grantee, otype, oid, mask))
+        # Tarantool 2.6's bootstrap grants, and public's read on the one view
+        # Styx has that 2.6 has not.
+        for grantor, grantee, otype, oid, mask in bootstrap_rows(312):
+            self._set(Grant(grantor, grantee, otype, oid, mask))
+        self._set(Grant(ADMIN, PUBLIC, "space", VSPACE_SEQUENCE, R))
 
     # -- grants -------------------------------------------------------------
 
@@ -196,8 +190,9 @@ class Privileges:
     def _compute(self, uid: int) -> Rights:
         r = Rights()
         who = {uid} | self.roles_of(uid)
-        for (grantee, otype, oid), g in self.grants.items():
-            if grantee not in who:
+        for key, g in self.grants.items():
+            grantee, otype, oid = key
+            if grantee not in who or key in _NO_EFFECT:
                 continue
             if otype == "universe":
                 r.universe |= g.privilege

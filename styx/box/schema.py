@@ -18,6 +18,7 @@ User spaces (ids from 512) are `Space` objects; everything here runs in TX.
 
 from __future__ import annotations
 
+import uuid
 from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass, field
 from typing import Any, cast
@@ -25,12 +26,26 @@ from typing import Any, cast
 from ..protocol import constants as C
 from ..protocol.errors import ER, BoxError
 from . import field_types as ft
+from .bootstrap import DD_VERSION, bootstrap_rows
 from .index import Part, parts_row
-from .privileges import ALL, ALTER, SESSION, USAGE, Privileges, R, X, access_denied, is_privilege_list, parse_privileges
+from .privileges import (
+    ALL,
+    ALTER,
+    SESSION,
+    USAGE,
+    VSPACE_SEQUENCE,
+    Privileges,
+    R,
+    X,
+    access_denied,
+    is_privilege_list,
+    parse_privileges,
+)
 from .space import ChangeLog, Quota, Space, pack_tuple
 from .users import ADMIN, GUEST, PUBLIC, REPLICATION, SUPER, User, Users
 
-__all__ = ["Schema", "SystemSpace", "SysIndex", "select_rows", "parse_parts", "system_rows", "LOGGED_SYSTEM_SPACES"]
+__all__ = ["Schema", "SystemSpace", "SysIndex", "select_rows", "parse_parts", "system_rows", "LOGGED_SYSTEM_SPACES",
+           "snapshot_rows"]
 
 RowsOf = Callable[[User], Iterable[list[Any]]]  # a system space's rows, as `user` may see them
 
@@ -132,16 +147,6 @@ _BY_PRIV = [_idx(0, "primary", True, (1, "unsigned"), (2, "string"), (3, "scalar
             _idx(2, "object", False, (2, "string"), (3, "scalar"))]
 _BY_SEQ = [_idx(0, "primary", True, (0, "unsigned")), _idx(1, "sequence", False, (1, "unsigned"))]
 
-# The collations every Tarantool has first (ids dense from 0: net.box indexes
-# _vcollation rows by position).
-COLLATIONS = [
-    [0, "none", 1, "BINARY", "", {}],
-    [1, "unicode", 1, "ICU", "", {"strength": "tertiary"}],
-    [2, "unicode_ci", 1, "ICU", "", {"strength": "primary"}],
-    [3, "binary", 1, "BINARY", "", {}],
-]
-
-
 @dataclass
 class Function:
     id: int
@@ -149,8 +154,11 @@ class Function:
     owner: int = ADMIN
     setuid: bool = False
     language: str = "LUA"
+    raw: list[Any] | None = None  # the row as recovered (Tarantool's built-ins: SQL's)
 
     def row(self) -> list[Any]:
+        if self.raw is not None:
+            return self.raw
         return [self.id, self.owner, self.name, int(self.setuid), self.language, "", "function",
                 [], "any", "none", "none", False, False, True, [self.language], {}, "",
                 "1970-01-01 00:00:00", "1970-01-01 00:00:00"]
@@ -159,7 +167,8 @@ class Function:
 class Schema:
     """Spaces, functions, users and grants of one server (owned by TX)."""
 
-    def __init__(self, users: Users, instance_uuid: str = "", memtx_memory: int = 256 << 20) -> None:
+    def __init__(self, users: Users, instance_uuid: str = "", memtx_memory: int = 256 << 20,
+                 replicaset_uuid: str = "") -> None:
         self.users = users
         self.privileges = Privileges(users)
         self.quota = Quota(memtx_memory)
@@ -169,7 +178,12 @@ class Schema:
         self.instance_uuid = instance_uuid
         self.spaces: dict[int, Space | SystemSpace] = {}
         self.by_name: dict[str, Space | SystemSpace] = {}
-        self.functions: dict[str, Function] = {"box.schema.user.info": Function(1, "box.schema.user.info")}
+        self.replicaset_uuid = replicaset_uuid or str(uuid.uuid4())  # _schema's 'cluster'
+        # Tarantool 2.6's built-in functions (box.schema.user.info and SQL's)
+        # and collations, as its bootstrap has them.
+        self.functions: dict[str, Function] = {
+            row[2]: Function(row[0], row[2], row[1], bool(row[3]), row[4], raw=row) for row in bootstrap_rows(296)}
+        self.collations = bootstrap_rows(276)
         self._bootstrap()
         # Told after every change to what the system spaces show (DDL, users,
         # grants, functions): the WAL logs them as system-space rows.
@@ -202,10 +216,9 @@ class Schema:
         for sid, name, engine, fmt, idx, rows in (
             (272, "_schema", "memtx", _fmt("key:string", "value:any"),
              [_idx(0, "primary", True, (0, "string"))],
-             lambda u: [["cluster", self.instance_uuid], ["max_id", self.max_id],
-                        ["version", 3, 0, 0]]),  # the data dictionary of server.VERSION
-            (276, "_collation", "memtx", _COLL_FMT, _BY_ID_NAME, lambda u: COLLATIONS),
-            (277, "_vcollation", "sysview", _COLL_FMT, _BY_ID_NAME, lambda u: COLLATIONS),
+             lambda u: [["cluster", self.replicaset_uuid], ["max_id", self.max_id], ["version", *DD_VERSION]]),
+            (276, "_collation", "memtx", _COLL_FMT, _BY_ID_NAME, lambda u: self.collations),
+            (277, "_vcollation", "sysview", _COLL_FMT, _BY_ID_NAME, lambda u: self.collations),
             (280, "_space", "memtx", _SPACE_FMT, _BY_ID_OWNER_NAME, space_rows),
             (281, "_vspace", "sysview", _SPACE_FMT, _BY_ID_OWNER_NAME, vspace_rows),
             (288, "_index", "memtx", _INDEX_FMT, _BY_SPACE_IID, index_rows),
@@ -220,7 +233,7 @@ class Schema:
              [_idx(0, "primary", True, (0, "unsigned")), _idx(1, "uuid", True, (1, "string"))],
              lambda u: [[1, self.instance_uuid]]),
             (340, "_space_sequence", "memtx", _SPACE_SEQ_FMT, _BY_SEQ, lambda u: []),
-            (341, "_vspace_sequence", "sysview", _SPACE_SEQ_FMT, _BY_SEQ, lambda u: []),
+            (VSPACE_SEQUENCE, "_vspace_sequence", "sysview", _SPACE_SEQ_FMT, _BY_SEQ, lambda u: []),
             # Spaces Styx has no use for, there because Tarantool has them (empty).
             (257, "_vinyl_deferred_delete", "blackhole",
              _fmt("space_id:unsigned", "lsn:unsigned", "tuple:array"), [], lambda u: []),
@@ -659,6 +672,26 @@ def system_rows(schema: Schema) -> dict[int, dict[tuple[Any, ...], list[Any]]]:
         assert isinstance(space, SystemSpace)
         fieldnos = [p.fieldno for p in space.indexes[0].parts]
         out[sid] = {tuple(row[f] for f in fieldnos): row for row in space.rows(admin)}
+    return out
+
+
+# What a snapshot holds of the system spaces, in the order it writes them:
+# Tarantool 2.6's bootstrap rows and what DDL made. _vspace_sequence's rows
+# stay out: 2.6 has no such view, and refuses a snapshot that makes one.
+SNAPSHOT_SYSTEM_SPACES = (272, 276, 280, 288, 296, 304, 312, 320)
+
+
+def snapshot_rows(schema: Schema) -> list[tuple[int, list[Any]]]:
+    """The system rows of a snapshot, (space id, row), as admin sees them."""
+    admin = schema.users.by_id[ADMIN]
+    out = []
+    for sid in SNAPSHOT_SYSTEM_SPACES:
+        space = schema.spaces[sid]
+        assert isinstance(space, SystemSpace)
+        for row in space.rows(admin):
+            if VSPACE_SEQUENCE in (row[0] if sid in (280, 288) else row[3] if sid == 312 else None,):
+                continue
+            out.append((sid, row))
     return out
 
 

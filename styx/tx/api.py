@@ -284,7 +284,7 @@ class InfoApi:
             "lsn": 0,
             "signature": 0,
             "vclock": {},
-            "cluster": {"uuid": uuid},
+            "cluster": {"uuid": self._schema.replicaset_uuid},
             "replication": {1: {"id": 1, "uuid": uuid, "lsn": 0}},
             "schema_version": self._schema.version,
         }

@@ -6,12 +6,26 @@
 --   tarantool xlog_writer.lua read DIR UUID    recover DIR; print what it holds
 --                                              as JSON on one line
 --   tarantool xlog_writer.lua bootstrap DIR UUID   only the bootstrap snapshot
+--   tarantool xlog_writer.lua unsupported DIR UUID a vinyl space and a sequence
 local json = require('json')
 local mode, dir, uuid = arg[1], arg[2], arg[3]
 
 box.cfg{work_dir = dir, instance_uuid = uuid, log = dir .. '/tarantool.log', log_level = 5}
 
 if mode == 'bootstrap' then
+    os.exit(0)
+end
+
+if mode == 'unsupported' then                -- what Styx cannot carry over
+    local kept = box.schema.space.create('kept')
+    kept:create_index('pk')
+    kept:replace{1, 'memtx'}
+    local v = box.schema.space.create('v', {engine = 'vinyl'})
+    v:create_index('pk')
+    v:replace{1, 'vinyl'}
+    box.schema.sequence.create('seq')
+    box.snapshot()
+    kept:replace{2, 'after'}
     os.exit(0)
 end
 
@@ -46,6 +60,14 @@ if box.space.test ~= nil then
     for _, i in pairs(box.space.test.index) do out.indexes[i.name] = i.type end
     out.format = box.space.test:format()
 end
+out.spaces = {}
+for _, sp in box.space._space:pairs(512, {iterator = 'GE'}) do
+    local rows = {}
+    for _, t in box.space[sp[1]]:pairs() do table.insert(rows, t:totable()) end
+    out.spaces[sp[3]] = rows
+end
+out.schema = {}
+for _, t in box.space._schema:pairs() do out.schema[t[1]] = t:totable() end
 for _, u in box.space._user:pairs() do table.insert(out.users, u[3]) end
 out.privs = {}
 for _, p in box.space._priv:pairs() do
