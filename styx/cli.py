@@ -8,6 +8,7 @@ convention); never in a traceback through Styx.
 from __future__ import annotations
 
 import argparse
+import gc
 import logging
 import logging.handlers
 import sys
@@ -93,6 +94,13 @@ def main(argv: list[str] | None = None) -> int:
             checkpoint_interval=args.checkpoint_interval,
             checkpoint_count=args.checkpoint_count,
         )
+        # The process is the server's, so it may tune the collector: a write's
+        # objects live until its reply, past the WAL's write, and with
+        # Python's default (a young collection every 700 allocations) each
+        # collection walks a few hundred live requests. 20,000 measured
+        # 15.9 -> 13.2 us of server CPU per REPLACE with the WAL on, 8.3 ->
+        # 7.2 without; reads unchanged.
+        gc.set_threshold(20_000, 10, 10)
         Server(config).run()
     except (ConfigError, AppError) as e:
         print(f"styx: {e}", file=sys.stderr)

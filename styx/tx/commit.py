@@ -73,6 +73,7 @@ class Committer:
         self.truncates: dict[int, int] = {}
         self.failed = 0
         self.system_rows = system_rows(schema)  # as the WAL knows them
+        self._replace_prefix: dict[int, bytes] = {}
         self._packb = new_packer().pack  # keys, ops and system rows, with Styx's extensions (uuid, decimal)
 
     # -- recording (box calls this on every change) -----------------------------
@@ -174,7 +175,10 @@ class Committer:
                 continue
             group = 1 if space.flags.get("group_id") == 1 else 0  # a local space
             if new is not None:
-                rows.append((REPLACE, encode_dml_body(space.id, tuple=new), group))
+                prefix = self._replace_prefix.get(space.id)
+                if prefix is None:  # the body up to the tuple: the same for every REPLACE into the space
+                    prefix = self._replace_prefix[space.id] = encode_dml_body(space.id, tuple=b"")
+                rows.append((REPLACE, prefix + new, group))
             else:
                 key = _pk_key(space, old)
                 rows.append((DELETE, encode_dml_body(space.id, key=self._packb(key)), group))

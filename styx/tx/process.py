@@ -416,7 +416,7 @@ def process_dml(tx: Tx, msg: IprotoMsg) -> Any:
     # UPDATE and UPSERT are logged as the requests they are, as Tarantool logs
     # them (a procedure's, as what they changed: tx/commit.py).
     rows = committer.request_rows(msg.type, msg.req, changes) if msg.type in (C.UPDATE, C.UPSERT) else None
-    return _after_wal(tx, msg, changes, lambda: reply_data(msg.tx_conn, msg, tx.schema.version, items), rows)
+    return _after_wal(tx, msg, changes, items, rows)
 
 
 def _dml(tx: Tx, msg: IprotoMsg) -> bytes | None:
@@ -447,25 +447,45 @@ def _dml(tx: Tx, msg: IprotoMsg) -> bytes | None:
 # -- waiting for the WAL -----------------------------------------------------------
 
 
-def _after_wal(tx: Tx, msg: IprotoMsg, changes: list[Any], reply: Callable[[], None],
+def _after_wal(tx: Tx, msg: IprotoMsg, changes: list[Any], reply: Callable[[], None] | list[bytes],
                rows: list[Any] | None = None) -> Any:
     """Reply now if nothing changed; else once the changes (as `rows`, if
     given) are written (the message waits: PARK), or with error 40 if the
-    write failed."""
+    write failed. `reply`: what replies, or a DML's tuples."""
+    answer = _Answer(tx, msg, reply)
     if not changes:
-        reply()
+        answer.send(None)
         return None
     assert tx.committer is not None  # there are changes only with a WAL
-
-    def on_done(error: BaseException | None) -> None:
-        if error is None:
-            reply()
-        else:
-            _error(tx, msg, _wal_error(error))
-        cbus.forward(msg)
-
-    tx.committer.submit(changes, on_done, rows)
+    tx.committer.submit(changes, answer, rows)
     return cbus.PARK
+
+
+class _Answer:
+    """A write's reply, sent once the WAL is done with it. One object rather
+    than closures: it lives as long as the write, and every live object is
+    work for the collector."""
+
+    __slots__ = ("tx", "msg", "reply")
+
+    def __init__(self, tx: Tx, msg: IprotoMsg, reply: Callable[[], None] | list[bytes]) -> None:
+        self.tx = tx
+        self.msg = msg
+        self.reply = reply
+
+    def send(self, error: BaseException | None) -> None:
+        msg, reply = self.msg, self.reply
+        if error is not None:
+            _error(self.tx, msg, _wal_error(error))
+        elif type(reply) is list:
+            reply_data(msg.tx_conn, msg, self.tx.schema.version, reply)
+        else:
+            reply()  # type: ignore[operator]  # not a list: the callable
+
+    def __call__(self, error: BaseException | None) -> None:
+        """The write is back: reply, and the parked message goes on."""
+        self.send(error)
+        cbus.forward(self.msg)
 
 
 def _after_call(tx: Tx, msg: IprotoMsg, fiber: Fiber, reply: Callable[[], None]) -> Any:

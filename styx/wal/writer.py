@@ -28,7 +28,7 @@ import logging
 import time
 from collections.abc import Sequence
 
-from ..xlog import Meta, XlogWriter, encode_header
+from ..xlog import Meta, XlogWriter, autocommit_header, encode_header
 from .journal import CascadeRollback, JournalEntry
 
 log = logging.getLogger("styx.wal")
@@ -83,8 +83,16 @@ class WalWriter:
             now = time.time()
             payload = bytearray()
             blocks = []
+            header = autocommit_header(self.replica_id, now)
             for entry in entries:
-                lsn = self._encode(entry, lsn, now, payload)
+                rows = entry.rows
+                if len(rows) == 1 and not rows[0][2]:  # the common row: one statement, not local
+                    lsn += 1
+                    payload += header(rows[0][0], lsn)
+                    payload += rows[0][1]
+                    entry.lsn = lsn
+                else:
+                    lsn = self._encode(entry, lsn, now, payload)
                 if len(payload) >= BLOCK_AUTOCOMMIT:
                     blocks.append(bytes(payload))
                     payload.clear()

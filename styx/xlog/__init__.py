@@ -19,10 +19,10 @@ from .xlog import (
     signature,
     vclock_text,
 )
-from .xrow import Row, decode_rows, encode_dml_body, encode_header, encode_row, encode_snapshot_body
+from .xrow import Row, autocommit_header, decode_rows, encode_dml_body, encode_header, encode_row, encode_snapshot_body
 
 __all__ = [
     "EOF_MARKER", "Meta", "XlogCorrupted", "XlogError", "XlogReader", "XlogWriter", "crc32", "encode_block",
     "file_name", "files", "name_signature", "parse_vclock", "signature", "vclock_text", "Row", "decode_rows",
-    "encode_dml_body", "encode_header", "encode_row", "encode_snapshot_body",
+    "autocommit_header", "encode_dml_body", "encode_header", "encode_row", "encode_snapshot_body",
 ]

@@ -26,14 +26,15 @@ that Python might reorder or merge.
 from __future__ import annotations
 
 import struct
+from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
 
 from ..protocol import constants as C
 from ..protocol.codec import new_unpacker
 
-__all__ = ["Row", "encode_header", "encode_dml_body", "encode_snapshot_body", "encode_row", "decode_rows",
-           "RowError", "NOP", "FLAG_COMMIT", "GROUP_LOCAL"]
+__all__ = ["Row", "autocommit_header", "encode_header", "encode_dml_body", "encode_snapshot_body", "encode_row",
+           "decode_rows", "RowError", "NOP", "FLAG_COMMIT", "GROUP_LOCAL"]
 
 NOP = 12  # IPROTO_NOP: a row with no body
 FLAG_COMMIT = 0x01  # IPROTO_FLAG_COMMIT, the last row of a transaction
@@ -103,6 +104,19 @@ def encode_header(type: int, *, replica_id: int = 0, group_id: int = 0, lsn: int
         if is_commit:
             parts += (b"\x09", _uint(FLAG_COMMIT))
     return bytes((0x80 | (len(parts) // 2),)) + b"".join(parts)
+
+
+def autocommit_header(replica_id: int, timestamp: float) -> Callable[[int, int], bytes]:
+    """`header(type, lsn)`: encode_header for the WAL's common row (one
+    statement, a replicated space) of one batch: what the rows of a batch
+    share (the replica id, the time) is encoded once."""
+    mid = b"\x02" + _uint(replica_id) + b"\x03"
+    ts = _TS.pack(0x04, 0xCB, timestamp)
+
+    def header(type_: int, lsn: int) -> bytes:
+        return b"\x84\x00" + _FIXINT[type_] + mid + _uint(lsn) + ts  # request types are fixints
+
+    return header
 
 
 def encode_dml_body(space_id: int, *, index_id: int = 0, index_base: int = 0, key: bytes | None = None,

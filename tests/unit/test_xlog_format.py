@@ -16,6 +16,8 @@ from pathlib import Path
 
 import msgpack
 import pytest
+from hypothesis import given
+from hypothesis import strategies as st
 
 from styx.xlog import (
     EOF_MARKER,
@@ -23,6 +25,7 @@ from styx.xlog import (
     XlogCorrupted,
     XlogReader,
     XlogWriter,
+    autocommit_header,
     crc32,
     decode_rows,
     encode_block,
@@ -209,3 +212,11 @@ def test_reader_takes_any_binary_file() -> None:
     data = meta.encode() + encode_block(rows_block(1, 2)) + EOF_MARKER
     r = XlogReader(io.BytesIO(data), "mem.snap")
     assert [row.lsn for row in r.rows()] == [1, 2] and r.eof and r.meta.filetype == "SNAP"
+
+
+@given(st.sampled_from([2, 3, 4, 5, 9]), st.integers(1, 2**64 - 1), st.integers(1, 31),
+       st.floats(1.0, 4e9, allow_nan=False))
+def test_the_wal_batch_header_is_encode_header(type_: int, lsn: int, replica_id: int, timestamp: float) -> None:
+    """The WAL writer's per-batch header maker gives encode_header's bytes."""
+    assert autocommit_header(replica_id, timestamp)(type_, lsn) == encode_header(
+        type_, replica_id=replica_id, lsn=lsn, timestamp=timestamp)
