@@ -3,6 +3,9 @@
  * - scan(): the accelerated half of styx/protocol/scan.py: frame a batch
  *   of IPROTO packets, decode their headers and bodies, in one call.
  * - fast_dml(): codec.py's `_fast_dml`, the two common DML body shapes.
+ * - encode_wal_batch(): the WAL writer's rows of a batch (wal/writer.py's
+ *   py_encode_batch): run in the WAL thread with the GIL held, so every
+ *   microsecond there is one TX waits for.
  *
  * Each has a pure-Python twin that defines its results, and tests that
  * compare the two (tests/unit/test_scan.py). styx/protocol/accel.py loads
@@ -42,6 +45,9 @@
 #define K_TIMESTAMP 0x04
 #define K_SCHEMA_VERSION 0x05
 #define K_STREAM_ID 0x0A
+
+/* encode_wal_batch's attribute names (init_names). */
+static PyObject *S_ROWS, *S_LSN;
 
 /* Set once by configure(). */
 static PyObject *NO_BODY, *SLOW, *BAD_BODY, *EXT_HOOK, *MAP_PAIRS;
@@ -665,7 +671,7 @@ init_names(void)
 #define INT(var, v) if ((var = PyLong_FromLong(v)) == NULL) return -1
     NAME(S_TYPE, "type"); NAME(S_SPACE_ID, "space_id"); NAME(S_INDEX_ID, "index_id");
     NAME(S_ITERATOR, "iterator"); NAME(S_LIMIT, "limit"); NAME(S_OFFSET, "offset");
-    NAME(S_KEY, "key"); NAME(S_TUPLE, "tuple");
+    NAME(S_KEY, "key"); NAME(S_TUPLE, "tuple"); NAME(S_ROWS, "rows"); NAME(S_LSN, "lsn");
     INT(K_SPACE_ID_OBJ, 0x10); INT(K_INDEX_ID_OBJ, 0x11); INT(K_LIMIT_OBJ, 0x12);
     INT(K_OFFSET_OBJ, 0x13); INT(K_ITERATOR_OBJ, 0x14); INT(K_KEY_OBJ, 0x20); INT(K_TUPLE_OBJ, 0x21);
     return 0;
@@ -691,11 +697,217 @@ configure(PyObject *self, PyObject *args)
     Py_RETURN_NONE;
 }
 
+/* ---- encode_wal_batch: the WAL writer's rows (styx/wal/writer.py) ---- */
+
+typedef struct {
+    char *p;
+    Py_ssize_t len, cap;
+} wbuf;
+
+static int
+wb_reserve(wbuf *b, Py_ssize_t n)
+{
+    if (b->len + n <= b->cap)
+        return 0;
+    Py_ssize_t cap = b->cap ? b->cap : 8192;
+    while (cap < b->len + n)
+        cap *= 2;
+    char *p = PyMem_Realloc(b->p, cap);
+    if (p == NULL) {
+        PyErr_NoMemory();
+        return -1;
+    }
+    b->p = p;
+    b->cap = cap;
+    return 0;
+}
+
+/* The smallest MessagePack encoding of an unsigned integer (xrow.py's _uint);
+ * room for 9 bytes is reserved by the caller. */
+static inline void
+wb_uint(wbuf *b, uint64_t v)
+{
+    unsigned char *o = (unsigned char *)b->p + b->len;
+    int n;
+    if (v < 0x80) {
+        o[0] = (unsigned char)v;
+        b->len += 1;
+        return;
+    }
+    if (v <= 0xFF) {
+        o[0] = 0xCC;
+        n = 1;
+    } else if (v <= 0xFFFF) {
+        o[0] = 0xCD;
+        n = 2;
+    } else if (v <= 0xFFFFFFFFULL) {
+        o[0] = 0xCE;
+        n = 4;
+    } else {
+        o[0] = 0xCF;
+        n = 8;
+    }
+    for (int i = 0; i < n; i++)
+        o[1 + i] = (unsigned char)(v >> (8 * (n - 1 - i)));
+    b->len += 1 + n;
+}
+
+static inline void
+wb_byte(wbuf *b, unsigned char c)
+{
+    b->p[b->len++] = (char)c;
+}
+
+static inline void
+wb_f64(wbuf *b, double d)
+{
+    uint64_t u;
+    memcpy(&u, &d, 8);
+    wb_byte(b, 0xCB);
+    for (int i = 7; i >= 0; i--)
+        wb_byte(b, (unsigned char)(u >> (8 * i)));
+}
+
+PyDoc_STRVAR(encode_wal_batch_doc,
+"encode_wal_batch(entries, lsn, replica_id, now, block_max) -> (blocks, lsn)\n\n"
+"writer.py's py_encode_batch, which defines the result.");
+
+static PyObject *
+encode_wal_batch(PyObject *self, PyObject *args)
+{
+    PyObject *entries, *blocks = NULL;
+    unsigned long long lsn, replica_id;
+    double now;
+    Py_ssize_t block_max;
+    wbuf b = {NULL, 0, 0};
+    (void)self;
+    if (!PyArg_ParseTuple(args, "OKKdn", &entries, &lsn, &replica_id, &now, &block_max))
+        return NULL;
+    PyObject *seq = PySequence_Fast(entries, "entries must be a sequence");
+    if (seq == NULL)
+        return NULL;
+    if ((blocks = PyList_New(0)) == NULL)
+        goto fail;
+    Py_ssize_t n_entries = PySequence_Fast_GET_SIZE(seq);
+    for (Py_ssize_t e = 0; e < n_entries; e++) {
+        PyObject *entry = PySequence_Fast_GET_ITEM(seq, e);
+        PyObject *rows = PyObject_GetAttr(entry, S_ROWS);
+        if (rows == NULL)
+            goto fail;
+        if (!PyList_CheckExact(rows)) {
+            Py_DECREF(rows);
+            PyErr_SetString(PyExc_TypeError, "an entry's rows must be a list");
+            goto fail;
+        }
+        Py_ssize_t n = PyList_GET_SIZE(rows);
+        uint64_t tsn = lsn + 1;
+        for (Py_ssize_t i = 0; i < n; i++) {
+            PyObject *row = PyList_GET_ITEM(rows, i);
+            if (!PyTuple_CheckExact(row) || PyTuple_GET_SIZE(row) != 3
+                || !PyBytes_CheckExact(PyTuple_GET_ITEM(row, 1))) {
+                Py_DECREF(rows);
+                PyErr_SetString(PyExc_TypeError, "a row must be (type, body bytes, group id)");
+                goto fail;
+            }
+            unsigned long long type = PyLong_AsUnsignedLongLong(PyTuple_GET_ITEM(row, 0));
+            unsigned long long group = PyLong_AsUnsignedLongLong(PyTuple_GET_ITEM(row, 2));
+            if (PyErr_Occurred()) {
+                Py_DECREF(rows);
+                goto fail;
+            }
+            PyObject *body = PyTuple_GET_ITEM(row, 1);
+            Py_ssize_t blen = PyBytes_GET_SIZE(body);
+            if (wb_reserve(&b, 64 + blen) < 0) {
+                Py_DECREF(rows);
+                goto fail;
+            }
+            lsn++;
+            if (n == 1 && group == 0) { /* autocommit_header: keys 0, 2, 3, 4 */
+                wb_byte(&b, 0x84);
+                wb_byte(&b, 0x00);
+                wb_uint(&b, type);
+                wb_byte(&b, 0x02);
+                wb_uint(&b, replica_id);
+                wb_byte(&b, 0x03);
+                wb_uint(&b, lsn);
+                wb_byte(&b, 0x04);
+                wb_f64(&b, now);
+            } else { /* encode_header's general path */
+                uint64_t rid = group ? 0 : replica_id;
+                int multi = n > 1, last = i == n - 1;
+                int keys = 1 + (rid != 0) + (group != 0) + (lsn != 0) + (now != 0.0) + (multi ? 1 + last : 0);
+                wb_byte(&b, (unsigned char)(0x80 | keys));
+                wb_byte(&b, 0x00);
+                wb_uint(&b, type);
+                if (rid) {
+                    wb_byte(&b, 0x02);
+                    wb_uint(&b, rid);
+                }
+                if (group) {
+                    wb_byte(&b, 0x07);
+                    wb_uint(&b, group);
+                }
+                if (lsn) {
+                    wb_byte(&b, 0x03);
+                    wb_uint(&b, lsn);
+                }
+                if (now != 0.0) {
+                    wb_byte(&b, 0x04);
+                    wb_f64(&b, now);
+                }
+                if (multi) {
+                    wb_byte(&b, 0x08);
+                    wb_uint(&b, lsn - tsn);
+                    if (last) {
+                        wb_byte(&b, 0x09);
+                        wb_uint(&b, 1); /* FLAG_COMMIT */
+                    }
+                }
+            }
+            memcpy(b.p + b.len, PyBytes_AS_STRING(body), blen);
+            b.len += blen;
+        }
+        Py_DECREF(rows);
+        PyObject *v = PyLong_FromUnsignedLongLong(lsn);
+        if (v == NULL || PyObject_SetAttr(entry, S_LSN, v) < 0) {
+            Py_XDECREF(v);
+            goto fail;
+        }
+        Py_DECREF(v);
+        if (b.len >= block_max) {
+            PyObject *block = PyBytes_FromStringAndSize(b.p, b.len);
+            if (block == NULL || PyList_Append(blocks, block) < 0) {
+                Py_XDECREF(block);
+                goto fail;
+            }
+            Py_DECREF(block);
+            b.len = 0;
+        }
+    }
+    if (b.len) {
+        PyObject *block = PyBytes_FromStringAndSize(b.p, b.len);
+        if (block == NULL || PyList_Append(blocks, block) < 0) {
+            Py_XDECREF(block);
+            goto fail;
+        }
+        Py_DECREF(block);
+    }
+    PyMem_Free(b.p);
+    Py_DECREF(seq);
+    return Py_BuildValue("(NK)", blocks, lsn);
+fail:
+    PyMem_Free(b.p);
+    Py_DECREF(seq);
+    Py_XDECREF(blocks);
+    return NULL;
+}
+
 static PyMethodDef methods[] = {
     {"scan", scan, METH_VARARGS, scan_doc},
     {"configure", configure, METH_VARARGS, configure_doc},
     {"fast_dml", fast_dml, METH_VARARGS, fast_dml_doc},
     {"configure_dml", configure_dml, METH_VARARGS, configure_dml_doc},
+    {"encode_wal_batch", encode_wal_batch, METH_VARARGS, encode_wal_batch_doc},
     {NULL, NULL, 0, NULL},
 };
 

@@ -28,6 +28,7 @@ import logging
 import time
 from collections.abc import Sequence
 
+from ..protocol.accel import accel
 from ..xlog import Meta, XlogWriter, autocommit_header, encode_header
 from .journal import CascadeRollback, JournalEntry
 
@@ -37,6 +38,43 @@ __all__ = ["WalWriter", "WAL_MODES", "BLOCK_AUTOCOMMIT"]
 
 WAL_MODES = ("none", "write", "fsync")
 BLOCK_AUTOCOMMIT = 128 * 1024  # XLOG_TX_AUTOCOMMIT_THRESHOLD
+
+
+def py_encode_batch(entries: Sequence[JournalEntry], lsn: int, replica_id: int, now: float,
+                    block_max: int) -> tuple[list[bytes], int]:
+    """The rows of a batch, as blocks: each entry's rows get the LSNs after
+    `lsn` (the entry's `lsn` is set to its last one), the replica id (0 for
+    a local space's), the time, and a multi-row entry its TSN (its first
+    LSN) and the commit flag on its last row. A block is cut after the
+    entry that takes it to `block_max` bytes. Returns (blocks, last LSN).
+    The accelerator's `encode_wal_batch` gives the same (tests/unit/test_accel.py)."""
+    payload = bytearray()
+    blocks = []
+    header = autocommit_header(replica_id, now)
+    for entry in entries:
+        rows = entry.rows
+        if len(rows) == 1 and not rows[0][2]:  # the common row: one statement, not local
+            lsn += 1
+            payload += header(rows[0][0], lsn)
+            payload += rows[0][1]
+        else:
+            tsn = lsn + 1
+            last = len(rows) - 1
+            for i, (type_, body, group_id) in enumerate(rows):
+                lsn += 1
+                payload += encode_header(type_, replica_id=0 if group_id else replica_id, group_id=group_id,
+                                         lsn=lsn, timestamp=now, tsn=tsn if last else None, is_commit=i == last)
+                payload += body
+        entry.lsn = lsn
+        if len(payload) >= block_max:
+            blocks.append(bytes(payload))
+            payload.clear()
+    if payload:
+        blocks.append(bytes(payload))
+    return blocks, lsn
+
+
+encode_batch = accel.encode_wal_batch if accel is not None else py_encode_batch
 
 
 class WalWriter:
@@ -79,25 +117,7 @@ class WalWriter:
             self._rotate_if_full()
             f = self._file()
             start = f.size
-            lsn = self.lsn
-            now = time.time()
-            payload = bytearray()
-            blocks = []
-            header = autocommit_header(self.replica_id, now)
-            for entry in entries:
-                rows = entry.rows
-                if len(rows) == 1 and not rows[0][2]:  # the common row: one statement, not local
-                    lsn += 1
-                    payload += header(rows[0][0], lsn)
-                    payload += rows[0][1]
-                    entry.lsn = lsn
-                else:
-                    lsn = self._encode(entry, lsn, now, payload)
-                if len(payload) >= BLOCK_AUTOCOMMIT:
-                    blocks.append(bytes(payload))
-                    payload.clear()
-            if payload:
-                blocks.append(bytes(payload))
+            blocks, lsn = encode_batch(entries, self.lsn, self.replica_id, time.time(), BLOCK_AUTOCOMMIT)
             try:
                 for block in blocks:
                     self.bytes += f.write_block(block)
@@ -123,19 +143,6 @@ class WalWriter:
             lsn += len(entry.rows)
             entry.lsn = lsn
         self.vclock[self.replica_id] = lsn
-
-    def _encode(self, entry: JournalEntry, lsn: int, now: float, out: bytearray) -> int:
-        rows = entry.rows
-        multi = len(rows) > 1
-        tsn = lsn + 1
-        last = len(rows) - 1
-        for i, (type_, body, group_id) in enumerate(rows):
-            lsn += 1
-            out += encode_header(type_, replica_id=0 if group_id else self.replica_id, group_id=group_id,
-                                 lsn=lsn, timestamp=now, tsn=tsn if multi else None, is_commit=i == last)
-            out += body
-        entry.lsn = lsn
-        return lsn
 
     def _file(self) -> XlogWriter:
         if self.file is None:

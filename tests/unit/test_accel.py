@@ -252,3 +252,44 @@ def test_fast_dml_shapes() -> None:
         assert req is not None and dml_canon(req) == dml_canon(_py_fast_dml(t, body))
     assert accel.fast_dml(1, {**select, 0x21: []}) is None  # a key SELECT does not take: the general path
     assert accel.fast_dml(1, {0x10: 512, 0x20: []}) is None  # no LIMIT
+
+
+# -- the WAL writer's rows ------------------------------------------------------------------
+
+class _Entry:
+    def __init__(self, rows: list[tuple[int, bytes, int]]) -> None:
+        self.rows = rows
+        self.lsn = 0
+
+
+_ROW = st.tuples(st.sampled_from([2, 3, 4, 5, 9, 13]), st.binary(max_size=300), st.sampled_from([0, 0, 0, 1]))
+
+
+@needs_c
+@SETTINGS
+@given(st.lists(st.lists(_ROW, min_size=1, max_size=4), max_size=40), st.integers(0, 2**63),
+       st.integers(0, 300), st.floats(0, 4e9, allow_nan=False), st.integers(1, 3000))
+def test_encode_wal_batch_is_its_twin(entries: list[list[tuple[int, bytes, int]]], lsn: int, replica_id: int,
+                                      now: float, block_max: int) -> None:
+    from styx.wal.writer import py_encode_batch
+    py, c = [_Entry(list(rows)) for rows in entries], [_Entry(list(rows)) for rows in entries]
+    assert accel.encode_wal_batch(c, lsn, replica_id, now, block_max) == py_encode_batch(
+        py, lsn, replica_id, now, block_max)
+    assert [e.lsn for e in c] == [e.lsn for e in py]
+
+
+def test_encode_wal_batch_rows_decode_as_logged() -> None:
+    """The contract: the blocks decode to the rows, LSNs in order, a
+    transaction's TSN and commit flag, a local row's group and no replica."""
+    from styx.wal.writer import encode_batch
+    from styx.xlog import decode_rows
+    entries = [_Entry([(3, b"\x82\x10\xcd\x02\x00\x21\x91\x01", 0)]),
+               _Entry([(2, b"\x82\x10\xcd\x02\x00\x21\x91\x02", 0), (5, b"\x82\x10\xcd\x02\x00\x20\x91\x01", 0)]),
+               _Entry([(3, b"\x82\x10\xcd\x02\x01\x21\x91\x03", 1)])]
+    blocks, lsn = encode_batch(entries, 10, 1, 1700000000.5, 1 << 20)
+    rows = decode_rows(b"".join(blocks))
+    assert lsn == 14 and [e.lsn for e in entries] == [11, 13, 14]
+    assert [(r.type, r.lsn, r.replica_id, r.group_id, r.multi, r.tsn, r.is_commit) for r in rows] == [
+        (3, 11, 1, 0, False, 11, True), (2, 12, 1, 0, True, 12, False), (5, 13, 1, 0, True, 12, True),
+        (3, 14, 0, 1, False, 14, True)]
+    assert [r.body for r in rows][0] == {0x10: 512, 0x21: [1]} and rows[0].timestamp == 1700000000.5
