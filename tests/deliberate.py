@@ -89,9 +89,14 @@ DELIBERATE = {d.what.split(":")[0]: d for d in [
                "Styx has the system spaces of 2.10 and later: rows for ids 2.6 lacks are "
                "skipped."),
     Deliberate("not implemented: BITSET and RTREE indexes, sequences, SQL, ICU collations, vinyl, "
-               "persistence, EVAL, index:random(), index part options other than is_nullable",
+               "EVAL, index:random(), index part options other than is_nullable",
                "refused with ER_UNSUPPORTED (5) \"Styx does not support ...\" (a vinyl space is "
                "created as memtx; the data lives in memory only)."),
+    Deliberate("procedure writes: one WAL transaction per CALL",
+               "what a Python procedure changes outside box.begin() is logged as one WAL "
+               "transaction when it returns (and replied to once written); 2.6 logs each "
+               "autocommit statement of a Lua procedure on its own. Replaying either gives the "
+               "same data; after a crash Styx has all of a call's writes or none."),
     Deliberate("python procedures: an exception raised by a Python procedure, and its None",
                "error 32 (ER_PROC_LUA) sent as a CustomError whose type is the exception's "
                "class name; a procedure returning None returns no values (Python cannot tell "

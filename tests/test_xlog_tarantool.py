@@ -234,7 +234,14 @@ def test_tarantool_starts_on_a_styx_data_directory(tmp_path: Path, tarantool_bin
         c.replace("pairs", ("a", [1, {"x": 2.5}]))
         c.replace("pairs", ("b", None))
         c.replace("kv", (1, "one"))
+        c.call("box.space.kv:truncate")
+        c.replace("kv", (1, "one again"))
+        c.call("box.schema.space.create", "gone")
+        c.call("box.space.gone:create_index", "pk")
+        c.call("box.space.gone:truncate")
+        c.call("box.space.gone:drop")  # its _truncate row goes with it
         c.replace("tmp", (1, "not logged"))
+        truncated = c.select("_truncate", []).data
         styx_data = {name: c.select(name, []).data for name in ("kv", "tmp", "test", "pairs")}
         styx_data["tmp"] = []  # temporary: not logged
         test_id = c.select("_vspace", "test", index="name").data[0][0]
@@ -247,13 +254,14 @@ def test_tarantool_starts_on_a_styx_data_directory(tmp_path: Path, tarantool_bin
     shutil.copytree(styx_dir, work, ignore=shutil.ignore_patterns("*.log"))
     out = json.loads(tarantool(tarantool_bin, "read", work).strip().splitlines()[-1])
     assert out["spaces"] == styx_data
+    assert out["truncate"] == truncated == [[512, 1]]
     assert {t[0]: t for t in out["test"]} == {1: [1, "n1", 101], 3: [3, "n3", 4], 5: [5, "n5", 5],
                                              20: [20, "commit", 1]}
     assert out["indexes"] == {"pk": "TREE", "name": "HASH"}
     assert [f["name"] for f in out["format"]] == ["id", "name", "n"]
     assert out["schema"]["version"] == ["version", 2, 3, 1]
     assert out["schema"]["cluster"] == ["cluster", cluster]
-    assert out["schema"]["max_id"] == ["max_id", test_id + 1]
+    assert out["schema"]["max_id"] == ["max_id", test_id + 2]  # pairs, then gone
     assert {"alice", "bob", "reader"} <= set(out["users"])
     alice, reader, bob = 32, 33, 34
     assert [alice, "space", test_id, 3] in out["privs"]  # read,write on test

@@ -90,6 +90,7 @@ def _apply_system(schema: Schema, space_id: int, type_: int, tup: Any, key: Any)
         space = schema.spaces.get(tup[0])
         if isinstance(space, Space):
             space.truncate()
+            space.truncations = tup[1]
     elif space_id == _CLUSTER:
         return  # this instance's own registration
     elif space_id == _COLLATION and tup in schema.collations:

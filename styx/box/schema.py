@@ -245,7 +245,9 @@ class Schema:
              [_idx(0, "primary", True, (0, "string")), _idx(1, "space_id", False, (1, "unsigned"))],
              lambda u: []),
             (330, "_truncate", "memtx", _fmt("id:unsigned", "count:unsigned"),
-             [_idx(0, "primary", True, (0, "unsigned"))], lambda u: []),
+             [_idx(0, "primary", True, (0, "unsigned"))],
+             lambda u: [[s.id, s.truncations] for s in self.spaces.values()
+                        if isinstance(s, Space) and s.truncations]),
             (356, "_fk_constraint", "memtx",
              _fmt("name:string", "child_id:unsigned", "parent_id:unsigned", "is_deferred:boolean",
                   "match:string", "on_delete:string", "on_update:string", "child_cols:array",
@@ -660,7 +662,7 @@ FIELD_NO_MAX = 2**31 - 2  # 2.6: a 0-based field number past this is "too big"
 
 # The system spaces whose rows describe what DDL made (logged by the WAL,
 # written into snapshots), in the order their rows are applied.
-LOGGED_SYSTEM_SPACES = (272, 280, 288, 296, 304, 312)  # _schema _space _index _func _user _priv
+LOGGED_SYSTEM_SPACES = (272, 280, 288, 296, 304, 312, 330)  # _schema _space _index _func _user _priv _truncate
 
 
 def system_rows(schema: Schema) -> dict[int, dict[tuple[Any, ...], list[Any]]]:
@@ -678,7 +680,7 @@ def system_rows(schema: Schema) -> dict[int, dict[tuple[Any, ...], list[Any]]]:
 # What a snapshot holds of the system spaces, in the order it writes them:
 # Tarantool 2.6's bootstrap rows and what DDL made. _vspace_sequence's rows
 # stay out: 2.6 has no such view, and refuses a snapshot that makes one.
-SNAPSHOT_SYSTEM_SPACES = (272, 276, 280, 288, 296, 304, 312, 320)
+SNAPSHOT_SYSTEM_SPACES = (272, 276, 280, 288, 296, 304, 312, 320, 330)
 
 
 def snapshot_rows(schema: Schema) -> list[tuple[int, list[Any]]]:

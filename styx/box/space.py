@@ -98,6 +98,7 @@ class Space:
                  format: list[dict[str, Any]] | None = None, field_count: int = 0,
                  flags: dict[str, Any] | None = None, changes: ChangeLog | None = None) -> None:
         self.id = space_id
+        self.truncations = 0
         self.name = name
         self.owner = owner
         self.quota = quota
@@ -443,6 +444,8 @@ class Space:
 
     def truncate(self, dropped: bool = False) -> None:
         """Empty the space (`dropped`: because it, or its primary key, goes)."""
+        if not dropped:
+            self.truncations += 1  # its `_truncate` row's count
         before = list(self.pk.iterate(C.ITER_ALL, ())) if self.indexes else []
         for data in before:
             self.quota.refund(cost(data))

@@ -70,7 +70,6 @@ class Committer:
         self.schema = schema
         self.open: list[Change] | None = None  # the running handler's
         self.loose: list[Change] = []
-        self.truncates: dict[int, int] = {}
         self.failed = 0
         self.system_rows = system_rows(schema)  # as the WAL knows them
         self._replace_prefix: dict[int, bytes] = {}
@@ -169,9 +168,10 @@ class Committer:
                 continue
             if old is DROPPED:
                 continue  # the drop is its system rows; the tuples are for an undo
-            if old is TRUNCATED:
-                n = self.truncates[space.id] = self.truncates.get(space.id, 0) + 1
-                rows.append((REPLACE, encode_dml_body(TRUNCATE_SPACE_ID, tuple=self._packb([space.id, n])), 0))
+            if old is TRUNCATED:  # logged as its _truncate row, as Tarantool logs it
+                row = [space.id, space.truncations]
+                self.system_rows[TRUNCATE_SPACE_ID][(space.id,)] = row
+                rows.append((REPLACE, encode_dml_body(TRUNCATE_SPACE_ID, tuple=self._packb(row)), 0))
                 continue
             group = 1 if space.flags.get("group_id") == 1 else 0  # a local space
             if new is not None:
@@ -205,6 +205,9 @@ class Committer:
             record, space.changes.record = space.changes.record, None
             try:
                 if old is TRUNCATED or old is DROPPED:  # the tuples come back (into the space the undo remade)
+                    if old is TRUNCATED:
+                        space.truncations -= 1
+                        ddl = True  # and its _truncate row
                     target = schema.spaces.get(space.id)
                     if isinstance(target, Space):
                         for data in new:

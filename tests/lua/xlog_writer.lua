@@ -66,6 +66,8 @@ for _, sp in box.space._space:pairs(512, {iterator = 'GE'}) do
     for _, t in box.space[sp[1]]:pairs() do table.insert(rows, t:totable()) end
     out.spaces[sp[3]] = rows
 end
+out.truncate = {}
+for _, t in box.space._truncate:pairs() do table.insert(out.truncate, t:totable()) end
 out.schema = {}
 for _, t in box.space._schema:pairs() do out.schema[t[1]] = t:totable() end
 for _, u in box.space._user:pairs() do table.insert(out.users, u[3]) end
