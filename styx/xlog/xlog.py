@@ -30,6 +30,7 @@ from __future__ import annotations
 
 import os
 import re
+import threading
 from collections.abc import Iterator
 from dataclasses import dataclass, field
 from typing import BinaryIO
@@ -165,13 +166,25 @@ class Meta:
         return meta
 
 
+_local = threading.local()
+
+
+def _compressor() -> zstandard.ZstdCompressor:
+    """This thread's compressor (one may not be shared between threads):
+    making one costs twice what compressing a WAL batch does."""
+    c: zstandard.ZstdCompressor | None = getattr(_local, "zstd", None)
+    if c is None:
+        c = _local.zstd = zstandard.ZstdCompressor(level=3)
+    return c
+
+
 def encode_block(payload: bytes, compress: bool | None = None) -> bytes:
     """A block of rows: the fixed header and the payload (zstd-compressed if
     `compress`, by default when the block is COMPRESS_THRESHOLD or more)."""
     if compress is None:
         compress = len(payload) + FIXHEADER_SIZE >= COMPRESS_THRESHOLD
     if compress:
-        data = zstandard.ZstdCompressor(level=3).compress(payload)
+        data = _compressor().compress(payload)
         magic = ZROW_MAGIC
     else:
         data = payload
