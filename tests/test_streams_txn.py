@@ -3,9 +3,11 @@ ROLLBACK, box.begin/commit/rollback), through asynctnt and raw sockets, with
 0 and 2 iproto threads. The app is tests/apps/stream_app.py.
 
 What Styx promises (styx/box/txn.py): a transaction's writes are private
-until COMMIT, it reads its own writes over the data others committed (read
-committed), COMMIT fails with 97 when another transaction committed a change
-to a key it wrote (first committer wins), a TIMEOUT rolls it back (231 after),
+until COMMIT, it reads its own writes over the data others committed,
+another's commit of what it read aborts it (97) if it has written and sends
+it to a read view if it has not, COMMIT fails with 97 when another
+transaction committed a change to a key it wrote (first committer wins), a
+TIMEOUT rolls it back (231 after),
 and a disconnect rolls back what is open. Requests of one stream run one after
 another; requests of other streams and outside streams do not wait.
 
@@ -322,12 +324,11 @@ def test_conflicting_commit_fails_with_97_and_changes_nothing(tx_conn):
     run(tx_conn, body)
 
 
-def test_isolation_is_read_committed(tx_conn):
-    """What the isolation is, observed: a transaction reads what others
-    committed after it began (no snapshot: non-repeatable reads and phantoms),
-    and only write-write conflicts abort a COMMIT; a read of a key that another
-    transaction then changes does not (a lost update is possible). Every
-    TXN_ISOLATION level behaves the same (BEST_EFFORT here)."""
+def test_a_read_only_transaction_goes_to_a_read_view(tx_conn):
+    """Another's commit of what a transaction read: a transaction that has
+    only read goes on seeing the data as it was (no non-repeatable read, no
+    phantom), and is aborted (97) if it then writes; a read-modify-write
+    cannot lose the other's update. Uncommitted writes are never visible."""
     async def body(c1, c2):
         await c2.insert("acc", [1, "n", 1])
         s = c1.stream()
@@ -336,19 +337,34 @@ def test_isolation_is_read_committed(tx_conn):
         assert rows(await s.select("acc", [2])) == []
         await c2.replace("acc", [1, "n", 5])           # committed by another
         await c2.insert("acc", [2, "phantom", None])
-        assert rows(await s.select("acc", [1])) == [[1, "n", 5]]     # non-repeatable read
-        assert rows(await s.select("acc", [2])) == [[2, "phantom", None]]  # phantom
-        # Read-modify-write on what it read first (val 1), while another
-        # transaction changed it: COMMIT succeeds, the other's write is lost.
-        await s.replace("acc", [1, "n", 1 + 1])
+        await c2.insert("acc", [3, "later", None])      # after: not seen either
+        assert rows(await s.select("acc", [1])) == [[1, "n", 1]]     # repeatable
+        assert rows(await s.select("acc", [2])) == []                # no phantom
+        assert rows(await s.select("acc")) == [[1, "n", 1]]
+        # Read-modify-write on what it read (val 1): the write is refused,
+        # and so is everything after, COMMIT included.
+        with pytest.raises(TarantoolDatabaseError) as e:
+            await s.replace("acc", [1, "n", 1 + 1])
+        assert e.value.code == 97 and e.value.message == CONFLICT
+        with pytest.raises(TarantoolDatabaseError) as e:
+            await s.select("acc", [1])
+        assert e.value.code == 97
+        with pytest.raises(TarantoolDatabaseError) as e:
+            await s.commit()
+        assert e.value.code == 97
+        assert rows(await c2.select("acc", [1])) == [[1, "n", 5]]
+        # A read-only transaction in a read view commits.
+        await s.begin()
+        assert rows(await s.select("acc", [3])) == [[3, "later", None]]
+        await c2.delete("acc", [3])
+        assert rows(await s.select("acc", [3])) == [[3, "later", None]]
         assert (await s.commit()).code == 0
-        assert rows(await c2.select("acc", [1])) == [[1, "n", 2]]
         # Uncommitted writes of another transaction are never visible (no dirty read).
         s2 = c2.stream()
         await s2.begin()
         await s2.replace("acc", [1, "dirty", 0])
         await s.begin()
-        assert rows(await s.select("acc", [1])) == [[1, "n", 2]]
+        assert rows(await s.select("acc", [1])) == [[1, "n", 5]]
         await s2.rollback()
         await s.rollback()
 
@@ -397,7 +413,11 @@ def test_pushes_from_procedure_in_stream_transaction(tx_conn):
         fut = c2.call("insert_and_push", [8, "q"], push_subscribe=True)
         assert [p async for p in asynctnt.PushIterator(fut)] == [[2], [[8, "q", None]]]
         assert (await fut).body == ["pushed"]
-        assert rows(await s.select("acc")) == [[1, "a", None], [7, "p", None], [8, "q", None]]
+        # That insert went into the range the transaction counted, and the
+        # transaction has written: it is aborted.
+        with pytest.raises(TarantoolDatabaseError) as e:
+            await s.select("acc")
+        assert e.value.code == 97
         await s.rollback()
         assert rows(await c2.select("acc")) == [[1, "a", None], [8, "q", None]]
 

@@ -42,6 +42,7 @@ from .privileges import (
     parse_privileges,
 )
 from .space import ChangeLog, Quota, Space, pack_tuple
+from .txn import TxnManager
 from .users import ADMIN, GUEST, PUBLIC, REPLICATION, SUPER, User, Users
 
 __all__ = ["Schema", "SystemSpace", "SysIndex", "select_rows", "parse_parts", "system_rows", "LOGGED_SYSTEM_SPACES",
@@ -173,6 +174,7 @@ class Schema:
         self.privileges = Privileges(users)
         self.quota = Quota(memtx_memory)
         self.changes = ChangeLog()  # the WAL listens here (tx/commit.py)
+        self.txns = TxnManager(self.changes)  # and the transactions that may conflict
         self.version = INITIAL_SCHEMA_VERSION
         self.max_id = SYSTEM_ID_MAX
         self.instance_uuid = instance_uuid

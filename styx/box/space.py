@@ -80,10 +80,14 @@ class ChangeLog:
     when a truncate or a drop empties it (the tuples it held). One per schema, shared by its spaces, as the
     quota is."""
 
-    __slots__ = ("record",)
+    __slots__ = ("record", "watch")
 
     def __init__(self) -> None:
         self.record: Callable[[Space, Any, Any], None] | None = None
+        # The transaction manager (txn.py), while a transaction may conflict:
+        # watch(space, old, old_fields, fields, new) after each swap;
+        # watch(space, TRUNCATED or DROPPED, None, None, None) when emptied.
+        self.watch: Callable[[Space, Any, Any, Any, Any], None] | None = None
 
 
 def cost(data: bytes) -> int:
@@ -336,6 +340,9 @@ class Space:
         record = self.changes.record
         if record is not None:
             record(self, old, data)
+        watch = self.changes.watch
+        if watch is not None:
+            watch(self, old, old_fields, fields, data)
 
     def insert(self, fields: list[Any]) -> bytes:
         return self._store(fields, replace=False)
@@ -454,6 +461,9 @@ class Space:
         record = self.changes.record
         if record is not None:  # what went, so that a failed write can bring it back
             record(self, DROPPED if dropped else TRUNCATED, before)
+        watch = self.changes.watch
+        if watch is not None:
+            watch(self, DROPPED if dropped else TRUNCATED, None, None, None)
 
     def tuples(self) -> Iterable[bytes]:
         return self.pk.iterate(C.ITER_ALL, ()) if self.indexes else ()

@@ -1,32 +1,48 @@
-"""Interactive transactions: private writes, applied at commit.
+"""Interactive transactions: private writes applied at commit, tracked
+reads, conflicts, and read views (Tarantool's memtx transaction manager,
+serializable as it promises).
 
 A transaction (BEGIN in a stream, or `box.begin()` in a procedure) keeps its
 writes to itself: per space, an overlay mapping a primary key to the tuple
 the transaction wrote there (or None: deleted), with the committed tuple it
 found there the first time it touched that key. `View` is a space as the
-transaction sees it: the overlay over the committed data. So:
+transaction sees it: the overlay over the committed data. So a transaction
+reads its own writes and the committed data of others, and others do not
+see its writes before COMMIT.
 
-- a transaction reads its own writes, and committed data of others;
-- other sessions do not see its writes before COMMIT;
-- COMMIT checks, for every key it wrote, that the committed tuple there is
-  still the one it first found; if another transaction committed a change
-  to it meanwhile, COMMIT fails with ER_TRANSACTION_CONFLICT (97) and
-  changes nothing (first committer wins);
+Serializable, by tracking what each transaction read:
+- every read through a View is kept: a point read, or a range (index,
+  iterator, key, the position it started after), which covers the gaps
+  between the tuples it returned (phantoms) as well as the tuples; count,
+  len, min and max are ranges too. A limit is not kept: the whole range
+  counts as read, which can only abort more, never less. Past READS_MAX
+  ranges on one space, the whole space counts as read (the read set stays
+  bounded);
+- when a change is committed (a transaction's COMMIT, or any autocommit
+  write), every other open transaction whose reads cover the old or the new
+  tuple is in conflict with it. One that has written is aborted: its later
+  requests and its COMMIT get ER_TRANSACTION_CONFLICT (97), as Tarantool's
+  since 2.10.1. One that has only read is sent to a read view instead: from
+  that moment it sees every tuple as it was before that commit, whatever
+  commits after (the versions it needs are kept for it, and freed when it
+  ends); if it then writes, it is aborted (97);
+- write-write: COMMIT checks, for every key it wrote, that the committed
+  tuple there is still the one it first found (first committer wins, 97);
 - then it applies the writes in order; if one breaks a constraint (another
   commit took a unique secondary key), everything applied is undone and the
   error is returned.
 
-That is read-committed isolation with write-write conflict detection.
-Tarantool's memtx MVCC does more (it also aborts on read-write conflicts);
-TXN_ISOLATION is accepted and recorded, and every level behaves as above.
 A transaction past its TIMEOUT is rolled back; its later requests get
-ER_TRANSACTION_TIMEOUT (231).
+ER_TRANSACTION_TIMEOUT (231). Outside transactions nothing is tracked: a
+write costs one attribute test while no transaction can conflict.
 
 Memory: each tuple a transaction writes is charged to the `memtx_memory`
 quota when it is written, as memtx allocates it then: the write that does
 not fit fails with ER_MEMORY_ISSUE (2), and an open transaction cannot hold
 more than the quota. The charges go back when the transaction ends; COMMIT
-then charges what it stores, as any write (less than was reserved).
+then charges what it stores, as any write (less than was reserved). A read
+view holds the versions it needs (one per key changed while it is open)
+until its transaction ends, as Tarantool's do.
 """
 
 from __future__ import annotations
@@ -37,15 +53,20 @@ from typing import Any
 from ..protocol import constants as C
 from ..protocol.errors import ER, BoxError
 from .index import HashIndex, Index, TreeIndex
-from .space import Space, cost, unpack_tuple
+from .space import DROPPED, TRUNCATED, ChangeLog, Space, cost, unpack_tuple
 
-__all__ = ["Txn", "View"]
+__all__ = ["Txn", "View", "TxnManager"]
 
-ACTIVE, TIMED_OUT, DONE = range(3)
+ACTIVE, TIMED_OUT, DONE, CONFLICTED = range(4)
+READS_MAX = 256  # ranges kept per space, past which the whole space counts as read
+
+Read = tuple[Index, int, Any, Any]  # index, iterator, key, after
+BY_KEY = -1  # a Read's iterator for one key as index.key_of makes it (a write's own lookup)
 
 
 class Entry:
-    """The transaction's write to one primary key."""
+    """The transaction's write to one primary key (or, in a read view, the
+    version of it the transaction sees)."""
 
     __slots__ = ("seen", "data", "fields")
 
@@ -55,17 +76,63 @@ class Entry:
         self.fields: list[Any] | None = None
 
 
+class TxnManager:
+    """The open transactions that can be in conflict (those that read), told
+    of every committed change while there is one (ChangeLog.watch)."""
+
+    def __init__(self, changes: ChangeLog) -> None:
+        self.changes = changes
+        self.txns: dict[Txn, None] = {}  # in the order they first read
+        self.committing: Txn | None = None  # its own writes are no conflict to it
+        self.conflicts = 0  # transactions aborted by a conflict
+        self.read_views = 0  # transactions sent to a read view
+
+    def track(self, txn: Txn) -> None:
+        self.txns[txn] = None
+        self.changes.watch = self.changed
+
+    def forget(self, txn: Txn) -> None:
+        self.txns.pop(txn, None)
+        if not self.txns:
+            self.changes.watch = None
+
+    def changed(self, space: Space, old: Any, old_fields: list[Any] | None, fields: list[Any] | None,
+                new: bytes | None) -> None:
+        """A change was committed to `space` (old and new tuples; TRUNCATED
+        or DROPPED: emptied)."""
+        for txn in list(self.txns):
+            if txn is not self.committing:
+                txn.touched(space, old, old_fields, fields)
+
+    def before_commit(self, txn: Txn, changes: list[tuple[Space, bytes | None, list[Any] | None]]) -> None:
+        """`txn` is about to apply `changes` (space, old tuple, new fields):
+        decide the others' fate before any of it is visible, so that a read
+        view sees none of the commit."""
+        for other in list(self.txns):
+            if other is not txn and other.rv is None and other.state == ACTIVE:
+                for space, old, fields in changes:
+                    if other.covers(space, None if old is None else unpack_tuple(old), fields):
+                        other.conflict()
+                        break
+
+
 class Txn:
-    def __init__(self, timeout: float | None = None, isolation: int = 0) -> None:
+    def __init__(self, timeout: float | None = None, isolation: int = 0,
+                 manager: TxnManager | None = None) -> None:
         self.timeout = timeout
         self.isolation = isolation
+        self.manager = manager
         self.state = ACTIVE
         self.writes: dict[Space, dict[Any, Entry]] = {}
         self.order: list[tuple[Space, Any]] = []  # keys in the order first written
+        self.reads: dict[Space, list[Read]] = {}
+        self.rv: dict[Space, dict[Any, Entry]] | None = None  # the read view, once sent to one
         self.timer: Any = None
 
     def check(self) -> None:
         """Raise if the transaction can no longer do anything."""
+        if self.state == CONFLICTED:
+            raise BoxError(ER.TRANSACTION_CONFLICT)
         if self.state == TIMED_OUT:
             raise BoxError(ER.TRANSACTION_TIMEOUT)
         if self.state == DONE:
@@ -73,6 +140,79 @@ class Txn:
 
     def view(self, space: Space) -> View:
         return View(self, space)
+
+    # -- reads and conflicts ---------------------------------------------------------
+
+    def read(self, space: Space, index: Index, iterator: int, key: Sequence[Any], after: Any = None) -> None:
+        """Keep a read (a point read is an EQ on a unique index)."""
+        if self.rv is not None or self.manager is None:
+            return  # a read view cannot conflict any more
+        reads = self.reads.get(space)
+        if reads is None:
+            if not self.reads:
+                self.manager.track(self)
+            reads = self.reads[space] = []
+        elif len(reads) >= READS_MAX:
+            if len(reads) == READS_MAX:  # once: from now on, the whole space
+                reads[:] = [(space.pk, C.ITER_ALL, (), None)]
+            return
+        reads.append((index, iterator, key, after))
+
+    def covers(self, space: Space, old_fields: list[Any] | None, fields: list[Any] | None) -> bool:
+        """Did a read of this transaction see, or see the absence of, one of these tuples?"""
+        for index, iterator, key, after in self.reads.get(space, ()):
+            if index not in space.indexes:
+                return True  # an index dropped since: assume the worst
+            if iterator == BY_KEY:
+                if ((old_fields is not None and index.key_of(old_fields) == key)
+                        or (fields is not None and index.key_of(fields) == key)):
+                    return True
+            elif ((old_fields is not None and _matches(index, iterator, key, after, old_fields))
+                    or (fields is not None and _matches(index, iterator, key, after, fields))):
+                return True
+        return False
+
+    def touched(self, space: Space, old: Any, old_fields: list[Any] | None, fields: list[Any] | None) -> None:
+        """Another's change was committed: keep the version a read view needs,
+        or decide whether it conflicts with what this transaction read."""
+        if self.state != ACTIVE:
+            return
+        if old is TRUNCATED or old is DROPPED:
+            if space in self.reads or (self.rv is not None and space in self.rv) or space in self.writes:
+                self._abort()
+            return
+        if self.rv is None:
+            if space not in self.reads or not self.covers(space, old_fields, fields):
+                return
+            self.conflict()
+            if self.rv is None:
+                return
+        versions = self.rv.get(space)
+        if versions is None:
+            versions = self.rv[space] = {}
+        pk_key = space.pk.key_of(old_fields if old_fields is not None else fields)  # type: ignore[arg-type]
+        if pk_key not in versions:  # the first change since the view began: the version it sees
+            entry = versions[pk_key] = Entry(old)
+            entry.data, entry.fields = old, old_fields
+
+    def conflict(self) -> None:
+        """A commit overwrote what this transaction read: abort it if it has
+        written, else send it to a read view."""
+        if self.order:
+            self._abort()
+        else:
+            self.rv = {}
+            self.reads.clear()
+            if self.manager is not None:
+                self.manager.read_views += 1
+
+    def _abort(self) -> None:
+        self._release()
+        self.state = CONFLICTED
+        if self.manager is not None:
+            self.manager.conflicts += 1
+
+    # -- the end ---------------------------------------------------------------------
 
     def expire(self) -> None:
         """The TIMEOUT passed: roll back; later requests get 231."""
@@ -96,16 +236,30 @@ class Txn:
         self._refund()
         self.writes.clear()
         self.order.clear()
+        self.reads.clear()
+        self.rv = None
+        if self.manager is not None:
+            self.manager.forget(self)
 
     def commit(self) -> None:
-        self.check()
+        try:
+            self.check()
+        except BoxError:
+            if self.state == CONFLICTED:
+                self.rollback()
+            raise
         self._cancel_timer()
         self._refund()  # applying the writes charges them again
+        manager = self.manager
         try:
             for space, pk_key in self.order:
                 entry = self.writes[space][pk_key]
                 if space.pk.by_key(pk_key) is not entry.seen:
                     raise BoxError(ER.TRANSACTION_CONFLICT)
+            if manager is not None and manager.txns and self.order:
+                manager.before_commit(self, [(space, self.writes[space][k].seen, self.writes[space][k].fields)
+                                             for space, k in self.order])
+                manager.committing = self
             applied: list[tuple[Space, bytes | None, bytes | None]] = []
             try:
                 for space, pk_key in self.order:
@@ -122,9 +276,15 @@ class Txn:
                     space.revert(old, new)
                 raise
         finally:
+            if manager is not None:
+                manager.committing = None
             self.writes.clear()
             self.order.clear()
+            self.reads.clear()
+            self.rv = None
             self.state = DONE
+            if manager is not None:
+                manager.forget(self)
 
     def _cancel_timer(self) -> None:
         if self.timer is not None:
@@ -142,11 +302,13 @@ class View:
     def __init__(self, txn: Txn, space: Space) -> None:
         self.txn = txn
         self.space = space
-        self.overlay = txn.writes.get(space)
+        # Its own writes; or, in a read view, the versions it sees instead.
+        self.overlay = txn.writes.get(space) if txn.rv is None else txn.rv.get(space)
 
     # -- what the transaction sees ----------------------------------------------
 
     def _current(self, pk_key: Any) -> bytes | None:
+        self.txn.read(self.space, self.space.pk, BY_KEY, pk_key)
         if self.overlay is not None:
             entry = self.overlay.get(pk_key)
             if entry is not None:
@@ -157,6 +319,7 @@ class View:
                limit: int = 0xFFFFFFFF, after: Any = None) -> list[bytes]:
         self.txn.check()
         space = self.space
+        self.txn.read(space, index, iterator, key, after)
         if not self.overlay:
             return space.select(index, iterator, key, offset, limit, after)
         base = space.select(index, iterator, key, 0, 0xFFFFFFFF, after)
@@ -192,6 +355,9 @@ class View:
 
     def _record(self, fields: list[Any] | None, data: bytes | None, pk_key: Any) -> None:
         txn = self.txn
+        if txn.rv is not None:  # what it read is gone: it cannot write on top of it
+            txn._abort()
+            raise BoxError(ER.TRANSACTION_CONFLICT)
         overlay = txn.writes.get(self.space)
         if overlay is None:
             overlay = txn.writes[self.space] = self.overlay = {}

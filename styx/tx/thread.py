@@ -217,7 +217,7 @@ class Tx:
 
     def new_txn(self, timeout: float | None, isolation: int = 0) -> Txn:
         """A transaction, rolled back by a timer if it outlives `timeout`."""
-        txn = Txn(timeout, isolation)
+        txn = Txn(timeout, isolation, self.schema.txns)
         if timeout is not None:
             txn.timer = self.loop.call_later(timeout, txn.expire)
         return txn
