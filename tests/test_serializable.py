@@ -216,3 +216,20 @@ def test_nothing_is_tracked_outside_transactions(server: Server) -> None:
         await c.disconnect()
 
     asyncio.run(main())
+
+
+def test_box_begin_takes_an_isolation_level(server: Server) -> None:
+    """box.begin(txn_isolation=...) takes box.txn_isolation_level's names and
+    numbers, and refuses others with Tarantool's error."""
+    async def main() -> None:
+        c = await connect(server)
+        for level in ("default", "read-committed", "read-confirmed", "best-effort", "BEST_EFFORT", 0, 3):
+            assert (await c.call("begin_with", [level])).body[0] >= 0
+        for level in ("serializable", 7, True):
+            with pytest.raises(TarantoolDatabaseError) as e:
+                await c.call("begin_with", [level])
+            assert e.value.message == ("Illegal parameters, txn_isolation must be one of "
+                                       "box.txn_isolation_level (keys or values)")
+        await c.disconnect()
+
+    asyncio.run(main())

@@ -68,7 +68,7 @@ class TxServices(Stats, Protocol):
     a new transaction (box.begin), new dynamic options (box.cfg), a chunk to
     the caller (box.session.push)."""
 
-    def new_txn(self, timeout: float | None) -> Txn: ...
+    def new_txn(self, timeout: float | None, isolation: int = 0) -> Txn: ...
 
     def reconfigure(self, options: dict[str, Any]) -> None: ...
 
@@ -262,6 +262,12 @@ class StatApi:
         return await self._stats.net_stats_threads()
 
 
+# box.txn_isolation_level (BEGIN's TXN_ISOLATION numbers), both spellings, as
+# Tarantool's; 4, linearizable, is 2.11's.
+TXN_ISOLATION_LEVEL = {"default": 0, "read-committed": 1, "read-confirmed": 2, "best-effort": 3,
+                       "DEFAULT": 0, "READ_COMMITTED": 1, "READ_CONFIRMED": 2, "BEST_EFFORT": 3}
+
+
 class InfoApi:
     """`box.info()` (a dict), or `box.info.status` and friends."""
 
@@ -331,16 +337,22 @@ class Box:
         self.stat = StatApi(tx)
         self.info = InfoApi(schema, version, instance_uuid)
         self.error = ErrorApi()
+        self.txn_isolation_level = dict(TXN_ISOLATION_LEVEL)
 
     # -- transactions ------------------------------------------------------------
 
-    def begin(self, *, timeout: float | None = None) -> None:
+    def begin(self, *, timeout: float | None = None, txn_isolation: str | int = "default") -> None:
         """Start a transaction: in a stream it lives on across requests (until
         COMMIT or ROLLBACK); elsewhere it must end before the procedure returns.
 
         `timeout` as Tarantool's box.begin{timeout=} checks it: a number
         more than 0. NaN and +inf pass there, and their timers never fire:
-        here they mean no timeout."""
+        here they mean no timeout. `txn_isolation`: a name or number of
+        box.txn_isolation_level (README: what each means here)."""
+        isolation = TXN_ISOLATION_LEVEL.get(txn_isolation) if isinstance(txn_isolation, str) else txn_isolation
+        if isolation is None or isolation not in TXN_ISOLATION_LEVEL.values() or isinstance(isolation, bool):
+            raise BoxError(ER.ILLEGAL_PARAMS,
+                           "txn_isolation must be one of box.txn_isolation_level (keys or values)")
         f = _fiber()
         if timeout is not None:
             if type(timeout) not in (int, float) or timeout <= 0:
@@ -349,7 +361,7 @@ class Box:
                 timeout = None
         if f.txn is not None:
             raise BoxError(ER.ACTIVE_TRANSACTION)
-        txn = f.txn = self._tx.new_txn(timeout)
+        txn = f.txn = self._tx.new_txn(timeout, isolation)
         if f.stream_id and f.session is not None:
             f.session.txns[f.stream_id] = txn
 

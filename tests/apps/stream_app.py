@@ -148,3 +148,11 @@ async def write_sleep_write(a, b, seconds):
     await asyncio.sleep(seconds)
     box.space.acc.insert([b, "after", None])
     return "written"
+
+
+def begin_with(level):
+    """box.begin(txn_isolation=level), then a read in it."""
+    box.begin(txn_isolation=level)
+    n = box.space.acc.count()
+    box.rollback()
+    return n
