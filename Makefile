@@ -3,8 +3,9 @@
 # make test:  set up, install Debian's tarantool (reference server and net.box
 #             client for the tests) if missing, lint and type-check (ruff,
 #             mypy), run every test.
-# make fuzz:  the raw-protocol fuzz tests, and the comparison of the compiled
-#             accelerator with its pure-Python twin, at length
+# make fuzz:  the raw-protocol fuzz tests, the comparison of the compiled
+#             accelerator with its pure-Python twin, and the transactions'
+#             serializability model check, at length
 #             (STYX_FUZZ_EXAMPLES, default 20000 examples each; the suite runs
 #             150 and 300).
 # make fuzz-diff: the generated differential test against Tarantool 2.6 at
@@ -46,6 +47,7 @@ lint: $(STAMP)
 fuzz: $(STAMP) tarantool
 	STYX_FUZZ_EXAMPLES=$${STYX_FUZZ_EXAMPLES:-20000} $(BIN)/python -m pytest -q tests/test_fuzz.py
 	STYX_FUZZ_EXAMPLES=$${STYX_FUZZ_EXAMPLES:-20000} $(BIN)/python -m pytest -q --timeout=0 tests/unit/test_accel.py
+	STYX_FUZZ_EXAMPLES=$${STYX_FUZZ_EXAMPLES:-20000} $(BIN)/python -m pytest -q --timeout=0 tests/unit/test_txn_model.py
 
 fuzz-diff: $(STAMP) tarantool
 	STYX_DIFF_EXAMPLES=$(DIFF_EXAMPLES) $(BIN)/python -m pytest -q -p no:logging --timeout=0 \

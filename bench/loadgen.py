@@ -158,16 +158,27 @@ DATA_KINDS: dict[str, tuple[int, Any]] = {
 }
 
 
+# The transaction kinds: kind -> (requests per transaction, with streams?).
+TXN_KINDS = {"txn": (3, True), "txn-plain": (1, False), "txn-sr": (4, True), "txn-sr-plain": (2, False)}
 # Kinds where every connection has its own ring (its own keys).
-PER_CONN_KINDS = ("txn", "txn-plain")
+PER_CONN_KINDS = tuple(TXN_KINDS)
 # Kinds that only Styx answers (streams, transactions); `streams` must be > 0 for txn.
 STYX_KINDS = PER_CONN_KINDS
 
 
-def txn_ring(streams: int) -> int:
+def txn_ring(streams: int, per_txn: int = 3) -> int:
     """R: transactions in a connection's ring with T streams, a multiple of T
-    (so stream t mod T + 1 repeats regularly across the wrap-around)."""
-    return streams * (TXN_RING_MAX // streams)
+    (so stream t mod T + 1 repeats regularly across the wrap-around), with
+    `per_txn` requests each within the sync ring."""
+    return streams * (min(TXN_RING_MAX, (SYNC_RING - 1) // per_txn) // streams)
+
+
+
+def ring_of(kind: str, streams: int) -> int:
+    """The ring of a transaction kind: a kind and its plain twin share it
+    (and so their keys)."""
+    per = 3 if kind in ("txn", "txn-plain") else 4
+    return txn_ring(max(streams, 1), per)
 
 
 def txn_key(conn: int, t: int, ring: int) -> int:
@@ -187,24 +198,28 @@ class Plan:
         reqs: list[tuple[int, Any, int]] = []  # (type, body or None, stream id or 0)
         expected: list[tuple[Any, ...]] = []
         self.group = 1
-        if kind == "txn":
-            if streams < 1:
-                raise ValueError("txn needs streams >= 1")
-            r = txn_ring(streams)
+        if kind in TXN_KINDS:
+            per_txn, in_streams = TXN_KINDS[kind]
+            if in_streams and streams < 1:
+                raise ValueError(f"{kind} needs streams >= 1")
+            r = ring_of(kind, streams)
+            reads = kind.startswith("txn-sr")
             for t in range(r):
                 k = txn_key(conn, t, r)
-                sid = t % streams + 1
-                reqs += [(IPROTO_BEGIN, None, sid),
-                         (IPROTO_REPLACE, {IPROTO_SPACE_ID: TXN_SPACE, IPROTO_TUPLE: [k, value(k)]}, sid),
-                         (IPROTO_COMMIT, None, sid)]
-                expected += [({},), ({IPROTO_DATA: [[k, value(k)]]},), ({},)]
-            self.group = 3
-        elif kind == "txn-plain":
-            r = txn_ring(max(streams, 1))
-            for t in range(r):
-                k = txn_key(conn, t, r)
-                reqs.append((IPROTO_REPLACE, {IPROTO_SPACE_ID: TXN_SPACE, IPROTO_TUPLE: [k, value(k)]}, 0))
+                sid = t % streams + 1 if in_streams else 0
+                if in_streams:
+                    reqs.append((IPROTO_BEGIN, None, sid))
+                    expected.append(({},))
+                if reads:  # before the first REPLACE of this key: value2(k) (the reset), then value(k)
+                    reqs.append((IPROTO_SELECT, {IPROTO_SPACE_ID: TXN_SPACE, IPROTO_INDEX_ID: 0, IPROTO_ITERATOR: 0,
+                                                 IPROTO_LIMIT: 1, IPROTO_KEY: [k]}, sid))
+                    expected.append(({IPROTO_DATA: [[k, value2(k)]]}, {IPROTO_DATA: [[k, value(k)]]}))
+                reqs.append((IPROTO_REPLACE, {IPROTO_SPACE_ID: TXN_SPACE, IPROTO_TUPLE: [k, value(k)]}, sid))
                 expected.append(({IPROTO_DATA: [[k, value(k)]]},))
+                if in_streams:
+                    reqs.append((IPROTO_COMMIT, None, sid))
+                    expected.append(({},))
+            self.group = per_txn
         elif kind in DATA_KINDS:
             rtype, make = DATA_KINDS[kind]
             for i in range(SYNC_RING):

@@ -75,6 +75,13 @@ STREAM_SCENARIOS = {
     "stream-ping": "ping",
     "stream-select": "select",
     "txn-replace": "txn",
+    "txn-select-replace": "txn-sr",
+}
+# The transaction scenarios: (variant, load kind, requests per transaction, what it sends).
+TXN_VARIANTS = {
+    "txn": [("txn", "txn", 3, "BEGIN/REPLACE/COMMIT"), ("plain", "txn-plain", 1, "the same REPLACEs without streams")],
+    "txn-sr": [("txn", "txn-sr", 4, "BEGIN/SELECT/REPLACE/COMMIT"),
+               ("plain", "txn-sr-plain", 2, "the same SELECT and REPLACE without streams")],
 }
 ALL_SCENARIOS = list(SCENARIOS) + list(STREAM_SCENARIOS)
 
@@ -127,6 +134,9 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     p.add_argument("--wal-mode", default="none", choices=("none", "write", "fsync"),
                    help="both servers' wal_mode (default none); the WAL goes to each one's temporary directory")
     p.add_argument("--skip-tarantool", action="store_true", help="run Styx only (no ratios)")
+    p.add_argument("--styx-baseline", metavar="TREE",
+                   help="also run the Styx of this source tree (e.g. a git worktree of an older commit) after "
+                        "each Styx mode, labelled 'base t=N': a before/after in one run")
     p.add_argument("--tarantool", default="tarantool", help="tarantool binary (default: tarantool on PATH)")
     p.add_argument("--json", metavar="PATH", help="also write the results as JSON to PATH ('-' for stdout)")
     args = p.parse_args(argv)
@@ -158,9 +168,11 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
         args.scenarios = [s for s in args.scenarios if s not in STREAM_SCENARIOS]
     if args.inflight >= loadgen.SYNC_RING:
         p.error(f"--inflight must be below {loadgen.SYNC_RING}")
-    if "txn-replace" in args.scenarios and args.inflight >= loadgen.txn_ring(args.txn_streams):
-        p.error(f"txn-replace: --inflight must be below {loadgen.txn_ring(args.txn_streams)} "
-                "(the transactions in a connection's ring)")
+    for name in args.scenarios:
+        kind = STREAM_SCENARIOS.get(name)
+        if kind in TXN_VARIANTS and args.inflight >= loadgen.ring_of(kind, args.txn_streams):
+            p.error(f"{name}: --inflight must be below {loadgen.ring_of(kind, args.txn_streams)} "
+                    "(the transactions in a connection's ring)")
     return args
 
 
@@ -434,7 +446,7 @@ def check_txn_space(srv: servers.ServerProc, r: dict[str, Any], per_txn: int, ri
 
 def run_styx_only(srv: servers.ServerProc, name: str, args: argparse.Namespace, out: dict[str, Any]) -> None:
     kind = STREAM_SCENARIOS[name]
-    if kind != "txn":
+    if kind not in TXN_VARIANTS:
         # stream-ping / stream-select: the stream-less baseline is the `ping` /
         # `select` scenario of this server in this run, or measured now.
         entry: dict[str, Any] = {"kind": kind, "baseline": None, "baseline_measured_here": False,
@@ -449,17 +461,16 @@ def run_styx_only(srv: servers.ServerProc, name: str, args: argparse.Namespace, 
             entry["variants"][f"S={n}"] = _styx_only_load(srv, args, out, f"{name}: S={n} streams per connection",
                                                          kind, n)
         return
-    # txn-replace: transactions in streams, then the same REPLACEs without
-    # streams; before each, every key the load may write is reset to value2(k)
-    # (so the space shows which transactions were committed).
+    # txn-replace, txn-select-replace: transactions in streams, then the same
+    # requests without streams; before each, every key the load may write is
+    # reset to value2(k) (so the space shows which transactions were committed).
     t_streams = args.txn_streams
-    ring = loadgen.txn_ring(t_streams)
+    ring = loadgen.ring_of(kind, t_streams)
     nkeys = args.connections * ring
     entry = {"streams": t_streams, "ring": ring, "keys": nkeys, "txn": None, "plain": None}
     out["streams"][name] = entry
-    for variant, lkind, per_txn, label in (
-            ("txn", "txn", 3, f"{name}: BEGIN/REPLACE/COMMIT, T={t_streams} streams per connection"),
-            ("plain", "txn-plain", 1, f"{name}: the same REPLACEs without streams")):
+    for variant, lkind, per_txn, what in TXN_VARIANTS[kind]:
+        label = f"{name}: {what}" + (f", T={t_streams} streams per connection" if variant == "txn" else "")
         if not srv.alive():
             log(f"   restarting {srv.label}")
             srv.start()
@@ -691,7 +702,7 @@ def print_stream_tables(results: list[dict[str, Any]], args: argparse.Namespace)
     print(f"{args.connections} conn x {args.inflight} in flight (pipelined), the same load process(es) and "
           "windows as above; ratios are to the stream-less row of the same server in this run")
     for name in args.scenarios:
-        if name not in STREAM_SCENARIOS or STREAM_SCENARIOS[name] == "txn":
+        if name not in STREAM_SCENARIOS or STREAM_SCENARIOS[name] in TXN_VARIANTS:
             continue
         kind = STREAM_SCENARIOS[name]
         req = REQUEST_DESC[kind] + (f", keys spread over 1..{args.keys}" if kind in loadgen.DATA_KINDS else "")
@@ -724,14 +735,15 @@ def print_stream_tables(results: list[dict[str, Any]], args: argparse.Namespace)
                     print(f"      ! {err}")
         if any(not r["streams"][name]["baseline_measured_here"] for r in rows if name in r["streams"]):
             print(f"  none* = the {kind} scenario's row above (same server process, earlier in this run)")
-    if "txn-replace" in args.scenarios:
-        e0 = next((r["streams"]["txn-replace"] for r in rows if "txn-replace" in r["streams"]), None)
+    for name in [n for n in args.scenarios if STREAM_SCENARIOS.get(n) in TXN_VARIANTS]:
+        (_, _, per_txn, what), (_, _, per_plain, plain_what) = TXN_VARIANTS[STREAM_SCENARIOS[name]]
+        e0 = next((r["streams"][name] for r in rows if name in r["streams"]), None)
         if e0 is not None:
             print()
-            print(f"txn-replace: BEGIN (no body); REPLACE [k, 32-byte string] into space txn; COMMIT: each "
+            print(f"{name}: {what}, SELECT by primary key of space txn, REPLACE [k, 32-byte string] into it: each "
                   f"transaction in one stream, T={e0['streams']} streams per connection (transaction t in "
-                  f"stream t mod T + 1), its 3 requests pipelined;")
-            print(f"  vs plain: the same REPLACEs, no stream, no transaction. Keys: {e0['keys']:,} "
+                  f"stream t mod T + 1), its {per_txn} requests pipelined;")
+            print(f"  vs plain: {plain_what}, no transaction. Keys: {e0['keys']:,} "
                   f"({e0['ring']:,} per connection, none shared by concurrent transactions), reset before "
                   "each load; after it every key is checked to hold what was committed")
             hdr = (f"  {'server':<11} {'load':<7} {'txn/s':>9} {'req/s':>9} {'srv us/txn':>10} {'srv CPU':>8} "
@@ -740,7 +752,7 @@ def print_stream_tables(results: list[dict[str, Any]], args: argparse.Namespace)
             print(hdr)
             print("  " + "-" * (len(hdr) - 2))
             for r in rows:
-                e = r["streams"].get("txn-replace")
+                e = r["streams"].get(name)
                 if e is None:
                     continue
                 base = e["plain"]
@@ -758,7 +770,7 @@ def print_stream_tables(results: list[dict[str, Any]], args: argparse.Namespace)
                           f"{s['background_busy_pct']:>6.0f}% {s['errors']:>6}  {q_rps:>14} {q_us:>15}")
                     for err in s["error_samples"]:
                         print(f"      ! {err}")
-            print("  plain: one REPLACE = one 'transaction' (txn/s = req/s); txn: 3 requests per transaction")
+            print(f"  plain: {per_plain} request(s) = one 'transaction'; txn: {per_txn} requests per transaction")
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -781,8 +793,9 @@ def main(argv: list[str] | None = None) -> int:
                                              memtx_memory=args.memtx_memory, keys=args.keys,
                                              wal_mode=args.wal_mode))
     for t in args.threads:
-        plan.append(servers.styx_server(t, args.net_msg_max, server_nofile,
-                                        memtx_memory=args.memtx_memory, keys=args.keys, wal_mode=args.wal_mode))
+        for tree in [None] + ([args.styx_baseline] if args.styx_baseline else []):
+            plan.append(servers.styx_server(t, args.net_msg_max, server_nofile, memtx_memory=args.memtx_memory,
+                                            keys=args.keys, wal_mode=args.wal_mode, tree=tree))
     results = []
     t0 = time.monotonic()
     try:

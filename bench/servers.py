@@ -11,6 +11,7 @@ import shutil
 import signal
 import socket
 import subprocess
+import sys
 import tempfile
 import time
 from pathlib import Path
@@ -218,18 +219,22 @@ DEFAULT_MEMTX_MEMORY = 256 << 20  # both servers' own default
 
 
 def styx_server(threads: int, net_msg_max: int, nofile: int,
-                memtx_memory: int = DEFAULT_MEMTX_MEMORY, keys: int = 10000, wal_mode: str = "none") -> ServerProc:
+                memtx_memory: int = DEFAULT_MEMTX_MEMORY, keys: int = 10000, wal_mode: str = "none",
+                tree: str | None = None) -> ServerProc:
     """`keys`: how many tuples app.py's init() puts in space `bench` (BENCH_KEYS).
-    The WAL, if any, goes to the server's own temporary directory (its cwd)."""
+    The WAL, if any, goes to the server's own temporary directory (its cwd).
+    `tree`: run the Styx of that source tree instead (a baseline, "base t=N")."""
     port = free_port()
-    styx = ROOT / ".venv" / "bin" / "styx"
-    argv = [str(styx), "serve", str(BENCH / "app.py"), "--listen", f"127.0.0.1:{port}",
+    styx = [str(ROOT / ".venv" / "bin" / "styx")] if tree is None else [sys.executable, "-m", "styx"]
+    argv = styx + ["serve", str(BENCH / "app.py"), "--listen", f"127.0.0.1:{port}",
             "--iproto-threads", str(threads), "--net-msg-max", str(net_msg_max),
             "--memtx-memory", str(memtx_memory), "--wal-mode", wal_mode,
             "--log-level", "INFO"]  # INFO: start and shutdown lines only
-    srv = ServerProc(f"styx t={threads}", "styx", argv, port, nofile=nofile)
+    srv = ServerProc(f"{'styx' if tree is None else 'base'} t={threads}", "styx", argv, port, nofile=nofile)
     srv.threads = threads
     srv.env.update(BENCH_KEYS=str(keys))
+    if tree is not None:
+        srv.env["PYTHONPATH"] = os.path.abspath(tree)
     return srv
 
 

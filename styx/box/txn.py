@@ -58,7 +58,7 @@ from .space import DROPPED, TRUNCATED, ChangeLog, Space, cost, unpack_tuple
 __all__ = ["Txn", "View", "TxnManager"]
 
 ACTIVE, TIMED_OUT, DONE, CONFLICTED = range(4)
-READS_MAX = 256  # ranges kept per space, past which the whole space counts as read
+READS_MAX = 256  # ranges kept per transaction and space, past which the whole space counts as read
 
 Read = tuple[Index, int, Any, Any]  # index, iterator, key, after
 BY_KEY = -1  # a Read's iterator for one key as index.key_of makes it (a write's own lookup)
@@ -77,43 +77,128 @@ class Entry:
 
 
 class TxnManager:
-    """The open transactions that can be in conflict (those that read), told
-    of every committed change while there is one (ChangeLog.watch)."""
+    """The open transactions that can be in conflict, and what they read,
+    indexed so that a committed change finds the readers it conflicts with
+    without looking at the others: point reads by (index, key), ranges by
+    space. Told of every committed change while there is one (ChangeLog.watch)."""
 
     def __init__(self, changes: ChangeLog) -> None:
         self.changes = changes
-        self.txns: dict[Txn, None] = {}  # in the order they first read
+        self.points: dict[tuple[Index, Any], dict[Txn, None]] = {}
+        self.ranges: dict[Space, dict[Txn, list[Read]]] = {}
+        self.views: dict[Txn, None] = {}  # in read views: they keep the versions they see
+        self.txns: dict[Txn, None] = {}  # every transaction tracked here
         self.committing: Txn | None = None  # its own writes are no conflict to it
         self.conflicts = 0  # transactions aborted by a conflict
         self.read_views = 0  # transactions sent to a read view
 
-    def track(self, txn: Txn) -> None:
-        self.txns[txn] = None
-        self.changes.watch = self.changed
+    def _track(self, txn: Txn) -> None:
+        if txn not in self.txns:
+            self.txns[txn] = None
+            self.changes.watch = self.changed
+
+    def add_point(self, txn: Txn, index: Index, key: Any) -> None:
+        self._track(txn)
+        readers = self.points.get((index, key))
+        if readers is None:
+            readers = self.points[(index, key)] = {}
+        readers[txn] = None
+        txn.points.append((index, key))
+
+    def add_range(self, txn: Txn, space: Space, read: Read) -> None:
+        self._track(txn)
+        by_txn = self.ranges.get(space)
+        if by_txn is None:
+            by_txn = self.ranges[space] = {}
+        reads = by_txn.get(txn)
+        if reads is None:
+            reads = by_txn[txn] = []
+            txn.range_spaces.append(space)
+        if len(reads) >= READS_MAX:  # from now on, the whole space
+            reads[:] = [(space.pk, C.ITER_ALL, (), None)]
+            return
+        reads.append(read)
+
+    def to_view(self, txn: Txn) -> None:
+        """`txn` goes to a read view: its reads no longer matter."""
+        self._drop_reads(txn)
+        self.views[txn] = None
+        self.read_views += 1
+
+    def _drop_reads(self, txn: Txn) -> None:
+        for point in txn.points:
+            readers = self.points.get(point)
+            if readers is not None:
+                readers.pop(txn, None)
+                if not readers:
+                    del self.points[point]
+        txn.points.clear()
+        for space in txn.range_spaces:
+            by_txn = self.ranges.get(space)
+            if by_txn is not None and by_txn.pop(txn, None) is not None and not by_txn:
+                del self.ranges[space]
+        txn.range_spaces.clear()
 
     def forget(self, txn: Txn) -> None:
-        self.txns.pop(txn, None)
-        if not self.txns:
-            self.changes.watch = None
+        if self.txns.pop(txn, 0) is None:
+            self._drop_reads(txn)
+            self.views.pop(txn, None)
+            if not self.txns:
+                self.changes.watch = None
+
+    def readers(self, space: Space, old_fields: list[Any] | None, fields: list[Any] | None) -> list[Txn]:
+        """The transactions whose reads cover one of these tuples of `space`."""
+        found: dict[Txn, None] = {}
+        points = self.points
+        if points:
+            for index in space.indexes:
+                if index.unique:
+                    for f in (old_fields, fields):
+                        if f is not None:
+                            readers = points.get((index, index.key_of(f)))
+                            if readers:
+                                found.update(readers)
+        for txn, reads in self.ranges.get(space, {}).items():
+            if txn not in found and _covers(space, reads, old_fields, fields):
+                found[txn] = None
+        return list(found)
 
     def changed(self, space: Space, old: Any, old_fields: list[Any] | None, fields: list[Any] | None,
                 new: bytes | None) -> None:
         """A change was committed to `space` (old and new tuples; TRUNCATED
         or DROPPED: emptied)."""
-        for txn in list(self.txns):
-            if txn is not self.committing:
-                txn.touched(space, old, old_fields, fields)
+        committing = self.committing
+        if old is TRUNCATED or old is DROPPED:
+            for txn in list(self.txns):
+                if txn is not committing and txn.uses(space):
+                    txn._abort()
+            return
+        if committing is None:  # (a COMMIT's changes were decided on in before_commit)
+            for txn in self.readers(space, old_fields, fields):
+                txn.conflict()
+        for txn in self.views:
+            if txn is not committing:
+                txn.keep_version(space, old, old_fields, fields)
 
     def before_commit(self, txn: Txn, changes: list[tuple[Space, bytes | None, list[Any] | None]]) -> None:
         """`txn` is about to apply `changes` (space, old tuple, new fields):
         decide the others' fate before any of it is visible, so that a read
         view sees none of the commit."""
-        for other in list(self.txns):
-            if other is not txn and other.rv is None and other.state == ACTIVE:
-                for space, old, fields in changes:
-                    if other.covers(space, None if old is None else unpack_tuple(old), fields):
-                        other.conflict()
-                        break
+        for space, old, fields in changes:
+            for other in self.readers(space, None if old is None else unpack_tuple(old), fields):
+                if other is not txn:
+                    other.conflict()
+
+
+def _covers(space: Space, reads: list[Read], old_fields: list[Any] | None, fields: list[Any] | None) -> bool:
+    """Does one of these range reads see, or see the absence of, one of these tuples?"""
+    for index, iterator, key, after in reads:
+        if index not in space.indexes:
+            return True  # an index dropped since: assume the worst
+        if ((old_fields is not None and _matches(index, iterator, key, after, old_fields))
+                or (fields is not None and _matches(index, iterator, key, after, fields))):
+            return True
+    return False
 
 
 class Txn:
@@ -125,7 +210,8 @@ class Txn:
         self.state = ACTIVE
         self.writes: dict[Space, dict[Any, Entry]] = {}
         self.order: list[tuple[Space, Any]] = []  # keys in the order first written
-        self.reads: dict[Space, list[Read]] = {}
+        self.points: list[tuple[Index, Any]] = []  # its point reads, as the manager has them
+        self.range_spaces: list[Space] = []  # the spaces it has range reads of
         self.rv: dict[Space, dict[Any, Entry]] | None = None  # the read view, once sent to one
         self.timer: Any = None
 
@@ -143,68 +229,55 @@ class Txn:
 
     # -- reads and conflicts ---------------------------------------------------------
 
-    def read(self, space: Space, index: Index, iterator: int, key: Sequence[Any], after: Any = None) -> None:
-        """Keep a read (a point read is an EQ on a unique index)."""
-        if self.rv is not None or self.manager is None:
+    def read(self, space: Space, index: Index, iterator: int, key: Any, after: Any = None) -> None:
+        """Keep a read: a point read (an EQ with the whole key of a unique
+        index, or BY_KEY) by its key, anything else as a range."""
+        manager = self.manager
+        if self.rv is not None or manager is None or self.state != ACTIVE:
             return  # a read view cannot conflict any more
-        reads = self.reads.get(space)
-        if reads is None:
-            if not self.reads:
-                self.manager.track(self)
-            reads = self.reads[space] = []
-        elif len(reads) >= READS_MAX:
-            if len(reads) == READS_MAX:  # once: from now on, the whole space
-                reads[:] = [(space.pk, C.ITER_ALL, (), None)]
+        if iterator == BY_KEY:
+            manager.add_point(self, index, key)
             return
-        reads.append((index, iterator, key, after))
-
-    def covers(self, space: Space, old_fields: list[Any] | None, fields: list[Any] | None) -> bool:
-        """Did a read of this transaction see, or see the absence of, one of these tuples?"""
-        for index, iterator, key, after in self.reads.get(space, ()):
-            if index not in space.indexes:
-                return True  # an index dropped since: assume the worst
-            if iterator == BY_KEY:
-                if ((old_fields is not None and index.key_of(old_fields) == key)
-                        or (fields is not None and index.key_of(fields) == key)):
-                    return True
-            elif ((old_fields is not None and _matches(index, iterator, key, after, old_fields))
-                    or (fields is not None and _matches(index, iterator, key, after, fields))):
-                return True
-        return False
-
-    def touched(self, space: Space, old: Any, old_fields: list[Any] | None, fields: list[Any] | None) -> None:
-        """Another's change was committed: keep the version a read view needs,
-        or decide whether it conflicts with what this transaction read."""
-        if self.state != ACTIVE:
-            return
-        if old is TRUNCATED or old is DROPPED:
-            if space in self.reads or (self.rv is not None and space in self.rv) or space in self.writes:
-                self._abort()
-            return
-        if self.rv is None:
-            if space not in self.reads or not self.covers(space, old_fields, fields):
+        if (iterator == C.ITER_EQ and index.unique and after is None and len(key) == len(index.parts)
+                and None not in key):
+            try:
+                manager.add_point(self, index, index.search_of(key))
                 return
-            self.conflict()
-            if self.rv is None:
-                return
+            except Exception:  # noqa: BLE001 - a key it cannot normalize is kept as a range
+                pass
+        manager.add_range(self, space, (index, iterator, key, after))
+
+    def uses(self, space: Space) -> bool:
+        """Has it read or written `space`, or does its read view hold versions of it?"""
+        m = self.manager
+        return (space in self.writes or (self.rv is not None and space in self.rv)
+                or (m is not None and (self in m.ranges.get(space, {})
+                                       or any(index in space.indexes for index, _ in self.points))))
+
+    def keep_version(self, space: Space, old: bytes | None, old_fields: list[Any] | None,
+                     fields: list[Any] | None) -> None:
+        """(In a read view) another's change was committed: keep the version
+        of the tuple this transaction sees, if it is the first change to it."""
+        assert self.rv is not None
         versions = self.rv.get(space)
         if versions is None:
             versions = self.rv[space] = {}
         pk_key = space.pk.key_of(old_fields if old_fields is not None else fields)  # type: ignore[arg-type]
-        if pk_key not in versions:  # the first change since the view began: the version it sees
+        if pk_key not in versions:
             entry = versions[pk_key] = Entry(old)
             entry.data, entry.fields = old, old_fields
 
     def conflict(self) -> None:
         """A commit overwrote what this transaction read: abort it if it has
         written, else send it to a read view."""
+        if self.state != ACTIVE or self.rv is not None:
+            return
         if self.order:
             self._abort()
         else:
             self.rv = {}
-            self.reads.clear()
             if self.manager is not None:
-                self.manager.read_views += 1
+                self.manager.to_view(self)
 
     def _abort(self) -> None:
         self._release()
@@ -236,10 +309,9 @@ class Txn:
         self._refund()
         self.writes.clear()
         self.order.clear()
-        self.reads.clear()
-        self.rv = None
         if self.manager is not None:
             self.manager.forget(self)
+        self.rv = None
 
     def commit(self) -> None:
         try:
@@ -280,11 +352,10 @@ class Txn:
                 manager.committing = None
             self.writes.clear()
             self.order.clear()
-            self.reads.clear()
-            self.rv = None
             self.state = DONE
             if manager is not None:
                 manager.forget(self)
+            self.rv = None
 
     def _cancel_timer(self) -> None:
         if self.timer is not None:

@@ -191,6 +191,6 @@ class Transactions(RuleBasedStateMachine):
 
 
 Transactions.TestCase.settings = settings(
-    max_examples=int(os.environ.get("STYX_FUZZ_EXAMPLES", 200)), stateful_step_count=20, deadline=None,
+    max_examples=int(os.environ.get("STYX_FUZZ_EXAMPLES", 500)), stateful_step_count=20, deadline=None,
     suppress_health_check=[HealthCheck.too_slow], database=None)
 test_transactions_are_serializable = Transactions.TestCase
