@@ -25,6 +25,7 @@ from __future__ import annotations
 
 import asyncio
 import concurrent.futures
+import dataclasses
 import fcntl
 import logging
 import logging.handlers
@@ -273,6 +274,8 @@ class Server:
             net_obuf_max=cfg.net_obuf_max,
         )
         tx.bind(loop, bus)
+        tx.static_cfg = {k: v for k, v in dataclasses.asdict(cfg).items() if k not in ("app", "use_uvloop")}
+        tx.static_cfg["instance_uuid"] = tx.instance_uuid
         tx.broadcast_system_keys()
         return tx
 

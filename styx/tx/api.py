@@ -29,9 +29,10 @@ import math
 import os
 import sys
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from typing import TYPE_CHECKING, Any, Protocol
 
+from ..box.index import ITERATOR_NAMES
 from ..box.privileges import CREATE, DROP, priv_names
 from ..protocol.errors import ER, MESSAGES, BoxError
 from . import fiber as fiber_mod
@@ -71,6 +72,8 @@ class TxServices(Stats, Protocol):
     def new_txn(self, timeout: float | None, isolation: int = 0) -> Txn: ...
 
     def reconfigure(self, options: dict[str, Any]) -> None: ...
+
+    def cfg_values(self) -> dict[str, Any]: ...
 
     def push_chunk(self, session: Session, sync: int, value: Any) -> None: ...
 
@@ -338,6 +341,13 @@ class Box:
         self.info = InfoApi(schema, version, instance_uuid)
         self.error = ErrorApi()
         self.txn_isolation_level = dict(TXN_ISOLATION_LEVEL)
+        self.cfg = CfgApi(tx)
+        self.index = IndexConstants()
+        self.NULL = None  # Lua's box.NULL is MessagePack's nil, which is Python's None
+
+    def __getattr__(self, name: str) -> Any:
+        # Only for names that are not there: say what is missing, not Box's internals.
+        raise AttributeError(f"box.{name}: Styx's box has no such member (README: 'The box API')")
 
     # -- transactions ------------------------------------------------------------
 
@@ -389,16 +399,59 @@ class Box:
         await self._tx.snapshot()
         return "ok"
 
-    def cfg(self, **options: Any) -> None:
-        """Change dynamic options at runtime: `box.cfg(net_msg_max=1024)`.
-
-        The new value reaches every iproto thread through a cbus message.
-        """
-        self._tx.reconfigure(options)
+    def atomic(self, fn: Callable[..., Any], *args: Any, **kwargs: Any) -> Any:
+        """`box.atomic(fn, ...)`: fn(...) in a transaction, committed if it
+        returns, rolled back if it raises (Tarantool's box.atomic)."""
+        self.begin()
+        try:
+            result = fn(*args, **kwargs)
+        except BaseException:
+            self.rollback()
+            raise
+        self.commit()
+        return result
 
     @property
     def schema_version(self) -> int:
         return self._schema.version
+
+
+class CfgApi:
+    """`box.cfg`: `box.cfg.listen` (or `box.cfg["listen"]`) reads an option;
+    `box.cfg(net_msg_max=1024)` changes the dynamic ones at runtime, each new
+    value reaching every iproto thread through a cbus message."""
+
+    def __init__(self, tx: TxServices) -> None:
+        self._tx = tx
+
+    def __call__(self, **options: Any) -> None:
+        self._tx.reconfigure(options)
+
+    def __getitem__(self, name: str) -> Any:
+        values = self._tx.cfg_values()
+        if name not in values:
+            raise KeyError(f"box.cfg has no option {name!r}")
+        return values[name]
+
+    def __getattr__(self, name: str) -> Any:
+        try:
+            return self[name]
+        except KeyError as e:
+            raise AttributeError(e.args[0]) from None
+
+    def __iter__(self) -> Iterator[str]:
+        return iter(self._tx.cfg_values())
+
+    def __repr__(self) -> str:
+        return f"box.cfg({self._tx.cfg_values()!r})"
+
+
+class IndexConstants:
+    """`box.index.EQ`, `box.index.GE`, ...: the iterator types, as numbers."""
+
+    def __init__(self) -> None:
+        for name, code in ITERATOR_NAMES.items():
+            setattr(self, name, code)
 
 
 class BoxProxy:

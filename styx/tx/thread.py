@@ -108,6 +108,7 @@ class Tx:
                        instance_uuid=instance_uuid)
         self.builtins = Builtins(self.box)
         self.committer: Committer | None = None  # with a WAL (attach_wal)
+        self.static_cfg: dict[str, Any] = {}  # box.cfg's options, as the server was started with
         self.checkpointer: Any = None  # with a WAL: styx/checkpoint.py's, set by the server
         self.loop: Any = None
         self.feed: cbus.Feed | None = None
@@ -236,6 +237,18 @@ class Tx:
         kharon_push(tx_conn)
 
     # -- configuration and statistics -------------------------------------------------
+
+    def cfg_values(self) -> dict[str, Any]:
+        """box.cfg as it is now: the server's options (`static_cfg`, set at
+        start), with the dynamic ones as last changed."""
+        values = dict(self.static_cfg)
+        values["net_msg_max"] = self.net_msg_max
+        values["readahead"] = self.readahead
+        cp = self.checkpointer
+        if cp is not None:
+            values.update(checkpoint_interval=cp.interval, checkpoint_count=cp.count,
+                          wal_max_size=cp.wal.writer.max_size)
+        return values
 
     def reconfigure(self, options: dict[str, Any]) -> None:
         for name, value in options.items():

@@ -1,0 +1,60 @@
+"""The app of tests/test_box_extras.py: box.cfg, box.index, box.NULL,
+box.atomic and a missing member of box, as an app uses them."""
+
+from styx import box
+
+
+def init():
+    box.schema.user.grant("guest", "super", if_not_exists=True)
+    s = box.schema.space.create("kv", if_not_exists=True)
+    s.create_index("pk", parts=[1, "unsigned"], if_not_exists=True)
+
+
+def cfg_read():
+    return box.cfg.listen, box.cfg["net_msg_max"], box.cfg.wal_mode, sorted(box.cfg)[:3]
+
+
+def cfg_set(n):
+    box.cfg(net_msg_max=n)
+    return box.cfg.net_msg_max
+
+
+def cfg_missing():
+    try:
+        return box.cfg.no_such_option
+    except AttributeError as e:
+        return str(e)
+
+
+def constants():
+    return [box.index.EQ, box.index.REQ, box.index.ALL, box.index.LT, box.index.LE, box.index.GE,
+            box.index.GT], box.NULL is None
+
+
+def select_ge(k):
+    return box.space.kv.select([k], iterator=box.index.GE)
+
+
+def put_both(a, b):
+    def both():
+        box.space.kv.replace([a, "a"])
+        box.space.kv.replace([b, "b"])
+        return "done"
+    return box.atomic(both)
+
+
+def put_then_fail(a):
+    def fail():
+        box.space.kv.replace([a, "never"])
+        raise ValueError("no")
+    try:
+        box.atomic(fail)
+    except ValueError as e:
+        return "rolled back: " + str(e)
+
+
+def missing():
+    try:
+        return box.no_such_thing
+    except AttributeError as e:
+        return str(e)
