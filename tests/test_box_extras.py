@@ -48,3 +48,14 @@ def test_box_atomic(conn: Any) -> None:
 def test_a_missing_member_of_box_says_so(conn: Any) -> None:
     assert conn.call("missing").data == [
         "box.no_such_thing: Styx's box has no such member (README: 'The box API')"]
+
+
+def test_tuples_answer_to_field_names(conn: Any) -> None:
+    (name, age, first, last, names, full, equal, as_list, missing,
+     space_name) = conn.call("named", 7).data
+    assert (name, age, first, last) == ("ann", 30, 7, 30)
+    assert names == {"id": 7, "name": "ann", "age": 30}
+    assert full == {1: 7, 2: "ann", 3: 30, "id": 7, "name": "ann", "age": 30}
+    assert equal is True and as_list == [7, "ann", 30]  # and it went out as an array
+    assert missing == "KeyError 'age'"
+    assert space_name == "kv"  # system spaces' tuples too

@@ -119,6 +119,44 @@ def _tuple(t: Any) -> list[Any]:
     return t
 
 
+class Tuple(list[Any]):
+    """A tuple as the Python API returns it: a list (it compares, slices and
+    packs as one), that also answers to its space's field names, as
+    Tarantool's tuples do: `t["name"]`, `t.tomap()`."""
+
+    __slots__ = ("_names",)
+
+    def __init__(self, fields: list[Any], names: dict[str, int]) -> None:
+        super().__init__(fields)
+        self._names = names
+
+    def __getitem__(self, key: Any) -> Any:
+        if isinstance(key, str):
+            i = self._names.get(key)
+            if i is None or i >= len(self):
+                raise KeyError(key)
+            return list.__getitem__(self, i)
+        return list.__getitem__(self, key)
+
+    def tomap(self, names_only: bool = False) -> dict[Any, Any]:
+        """Tarantool's tuple:tomap(): field numbers (from 1) and names to
+        values; with `names_only`, the names only."""
+        out: dict[Any, Any] = {} if names_only else {i + 1: v for i, v in enumerate(self)}
+        for name, i in self._names.items():
+            if i < len(self):
+                out[name] = list.__getitem__(self, i)
+        return out
+
+
+def _tuples(space: Any, datas: Any) -> list[Tuple]:
+    names = {f["name"]: i for i, f in enumerate(space.format)}
+    return [Tuple(unpack_tuple(d), names) for d in datas]
+
+
+def _tuple_or_none(space: Any, data: bytes | None) -> Tuple | None:
+    return None if data is None else _tuples(space, (data,))[0]
+
+
 class _Live:
     """Holds a space (and index) by id, found again on every call: an object
     kept past a drop, rename or alter sees what Tarantool's would (35, 36)."""
@@ -208,15 +246,14 @@ class IndexApi(_Live):
         s = self._read()
         it = iterator_code(iterator, _key_is_nil(key))
         if isinstance(s, SystemSpace):
-            rows = [unpack_tuple(d) for d in s.select(effective_user(self._users), self._index, it,
-                                                      _key(key), offset, limit)]
+            rows = _tuples(s, s.select(effective_user(self._users), self._index, it, _key(key), offset, limit))
             return (rows, None) if fetch_pos else rows
         after_key = None
         if after is not None:
             after_key = (self._index.after_key(after) if isinstance(after, (bytes, str))
                          else self._index.key_of(_tuple(after)))
         data = s.select(self._index, it, _key(key), offset, limit, after_key)
-        rows = [unpack_tuple(d) for d in data]
+        rows = _tuples(self._space, data)
         if fetch_pos:
             pos = self._index.position_of(rows[-1]) if rows else None
             return rows, pos
@@ -231,8 +268,7 @@ class IndexApi(_Live):
         if isinstance(s, SystemSpace):
             rows = self.select(key)
             return rows[0] if rows else None
-        data = s.get(self._index, _key(key))
-        return None if data is None else unpack_tuple(data)
+        return _tuple_or_none(self._space, s.get(self._index, _key(key)))
 
     def _tree_only(self, what: str) -> None:
         """min() and max() are TREE's (checked before the key, as 2.6 does)."""
@@ -270,12 +306,11 @@ class IndexApi(_Live):
     def update(self, key: Any, ops: Any, *, index_base: int = 1) -> list[Any] | None:
         self._req_counts[C.UPDATE] += 1
         data = self._write().update(self._index, _write_key(key), ops, index_base)
-        return None if data is None else unpack_tuple(data)
+        return _tuple_or_none(self._space, data)
 
     def delete(self, key: Any) -> list[Any] | None:
         self._req_counts[C.DELETE] += 1
-        data = self._write().delete(self._index, _write_key(key))
-        return None if data is None else unpack_tuple(data)
+        return _tuple_or_none(self._space, self._write().delete(self._index, _write_key(key)))
 
     def drop(self) -> None:
         s = self._ddl()
@@ -365,11 +400,11 @@ class SpaceApi(_Live):
 
     def insert(self, tuple: Any) -> list[Any]:
         self._req_counts[C.INSERT] += 1
-        return unpack_tuple(self._write().insert(_tuple(tuple)))
+        return _tuples(self._space, (self._write().insert(_tuple(tuple)),))[0]
 
     def replace(self, tuple: Any) -> list[Any]:
         self._req_counts[C.REPLACE] += 1
-        return unpack_tuple(self._write().replace(_tuple(tuple)))
+        return _tuples(self._space, (self._write().replace(_tuple(tuple)),))[0]
 
     put = replace
 

@@ -8,6 +8,10 @@ def init():
     box.schema.user.grant("guest", "super", if_not_exists=True)
     s = box.schema.space.create("kv", if_not_exists=True)
     s.create_index("pk", parts=[1, "unsigned"], if_not_exists=True)
+    people = box.schema.space.create("people", format=[("id", "unsigned"), ("name", "string"),
+                                                       {"name": "age", "type": "unsigned", "is_nullable": True}],
+                                     if_not_exists=True)
+    people.create_index("pk", parts=["id"], if_not_exists=True)
 
 
 def cfg_read():
@@ -58,3 +62,16 @@ def missing():
         return box.no_such_thing
     except AttributeError as e:
         return str(e)
+
+
+def named(k):
+    """A tuple by field name, as a map, and still a list."""
+    box.space.people.replace([k, "ann", 30])
+    t = box.space.people.get([k])
+    short = box.space.people.replace([k + 1, "bob"])  # age left out
+    try:
+        short["age"]
+    except KeyError as e:
+        missing = "KeyError " + str(e)
+    return (t["name"], t["age"], t[0], t[-1], t.tomap(names_only=True), t.tomap(),
+            t == [k, "ann", 30], list(t), missing, box.space._space.get([512])["name"])
