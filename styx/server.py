@@ -340,16 +340,18 @@ class Server:
         """The app's module code and init() run in TX, before listening."""
         if not self.config.app:
             return
-        path = Path(self.config.app).resolve()
         token = current.set(tx.fiber())
         try:
-            module, tx.procedures = load_app(path)
+            module, tx.procedures = load_app(self.config.app)
         finally:
             current.reset(token)
+        log.info("app %s: %d procedure(s): %s", self.config.app, len(tx.procedures),
+                 ", ".join(sorted(tx.procedures)) or "none")
         try:
             await tx.run_init(getattr(module, "init", None))
         except Exception as e:
-            raise AppError.from_exception("init()", path, e) from e
+            raise AppError.from_exception("init()", Path(getattr(module, "__file__", None) or self.config.app),
+                                          e) from e
 
     def _start_net_threads(self, loop: asyncio.AbstractEventLoop) -> list[NetThread]:
         """The iproto threads, each with its own loop; with 0, one NetThread

@@ -49,7 +49,7 @@ CASES = [
      r"cannot listen on 'unix/:.*/missing/dir/sock': No such file or directory"),
     (["--log-level", "foo"], r"argument --log-level: invalid choice: 'FOO' \(choose from 'DEBUG'"),
     (["--iproto-threads", "-1"], r"iproto_threads -1: must be between 0 and 1000"),
-    (["{tmp}/app.txt"], r".*/app\.txt: not a Python file \(the app is a \.py file\)"),
+    (["{tmp}/app.txt"], r".*/app\.txt: not a Python file \(the app is a \.py file or a module name\)"),
     (["{tmp}/missing.py"], r".*/missing\.py: no such file"),
     (["{tmp}/syntax.py"], r".*/syntax\.py:2:7: SyntaxError: invalid syntax"),
     (["{tmp}/init_fails.py"], r".*/init_fails\.py:2: init\(\) failed: RuntimeError: boom"),

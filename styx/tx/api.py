@@ -28,6 +28,7 @@ from __future__ import annotations
 import math
 import os
 import sys
+import threading
 import time
 from collections.abc import Callable, Iterator
 from typing import TYPE_CHECKING, Any, Protocol
@@ -51,6 +52,11 @@ def _fiber() -> fiber_mod.Fiber:
     f = fiber_mod.current.get()
     if f is None:
         raise RuntimeError("styx.box is only available inside a Styx server (app functions, init)")
+    if threading.get_ident() != f.tx.thread_ident:
+        # asyncio.to_thread() copies the context, fiber included: box is TX's
+        # alone, and another thread must not touch it.
+        raise RuntimeError("styx.box is used from another thread: box belongs to the server's TX thread; "
+                           "do the blocking work in the thread, and use box after the await, in the procedure")
     return f
 
 

@@ -1,9 +1,10 @@
 """The app file: Python procedures callable over IPROTO_CALL.
 
 `styx serve app.py` loads the file as a fresh module (its own name per
-server, so two servers in one process never share module state) and exports
-every public top-level function defined in it, by name, as Tarantool exports
-global Lua functions. `def` procedures run inline in TX; `async def` ones run
+server, so two servers in one process never share module state; its folder
+importable) and exports every public top-level function defined in it, or
+what its `__all__` names, as Tarantool exports global Lua functions.
+`styx serve package.module` imports a module as Python does. `def` procedures run inline in TX; `async def` ones run
 in a fiber and may await. An optional `init()` runs once in TX before the
 server listens (it may be async too).
 
@@ -15,6 +16,7 @@ from __future__ import annotations
 
 import importlib.util
 import inspect
+import re
 import sys
 import uuid
 from collections.abc import Callable
@@ -44,39 +46,70 @@ class AppError(Exception):
         return cls(f"{where}: {what} failed: {type(e).__name__}: {e}")
 
 class Procedure:
-    __slots__ = ("name", "func", "is_async")
+    __slots__ = ("name", "func", "is_async", "warned_at")
 
     def __init__(self, name: str, func: Callable[..., Any]) -> None:
         self.name = name
         self.func = func
         self.is_async = inspect.iscoroutinefunction(func)
+        self.warned_at = float("-inf")  # when it was last said to block the loop
 
     def __repr__(self) -> str:
         return f"<Procedure {self.name}{' async' if self.is_async else ''}>"
 
 
-def load_app(path: str | Path) -> tuple[ModuleType, dict[str, Procedure]]:
-    """Import `path` as a new module and collect its public functions."""
-    path = Path(path).resolve()
+def load_app(spec: str | Path) -> tuple[ModuleType, dict[str, Procedure]]:
+    """The app: a .py file, imported as a new module with its folder
+    importable (so `from helpers import x` works), or a dotted module name
+    (`package.module`), imported as Python imports it. Its procedures too."""
+    text = str(spec)
+    path = Path(spec)
+    if path.suffix != ".py" and not path.exists() and _MODULE_NAME.fullmatch(text):
+        try:
+            module = importlib.import_module(text)
+        except ModuleNotFoundError as e:
+            if e.name is not None and (text == e.name or text.startswith(e.name + ".")):
+                raise AppError(f"{text}: no such file, nor an importable module") from e
+            raise AppError(f"{text}: importing the app failed: {type(e).__name__}: {e}") from e
+        except Exception as e:
+            raise AppError(f"{text}: importing the app failed: {type(e).__name__}: {e}") from e
+        return module, procedures_of(module)
+    path = path.resolve()
     if not path.is_file():
         raise AppError(f"{path}: no such file")
     if path.suffix != ".py":
-        raise AppError(f"{path}: not a Python file (the app is a .py file)")
+        raise AppError(f"{path}: not a Python file (the app is a .py file or a module name)")
+    folder = str(path.parent)
+    if folder not in sys.path:
+        sys.path.insert(0, folder)  # the app's own modules, as `python app.py` would find them
     name = f"styx_app_{path.stem}_{uuid.uuid4().hex[:12]}"  # one module per server
-    spec = importlib.util.spec_from_file_location(name, path)
-    assert spec is not None and spec.loader is not None  # a .py file always has one
-    module = importlib.util.module_from_spec(spec)
+    spec_ = importlib.util.spec_from_file_location(name, path)
+    assert spec_ is not None and spec_.loader is not None  # a .py file always has one
+    module = importlib.util.module_from_spec(spec_)
     sys.modules[name] = module  # dataclasses and pickling look modules up here
     try:
-        spec.loader.exec_module(module)
+        spec_.loader.exec_module(module)
     except Exception as e:
         sys.modules.pop(name, None)
         raise AppError.from_exception("loading the app", path, e) from e
     return module, procedures_of(module)
 
 
+_MODULE_NAME = re.compile(r"[A-Za-z_][A-Za-z0-9_]*(\.[A-Za-z_][A-Za-z0-9_]*)*")
+
+
 def procedures_of(module: ModuleType) -> dict[str, Procedure]:
+    """What the app exports: the names in its `__all__` that are callable, if
+    it has one (imported functions included, on purpose); else every public
+    function defined in it. `init` is never a procedure."""
     procs = {}
+    exported = getattr(module, "__all__", None)
+    if exported is not None:
+        for attr in exported:
+            value = getattr(module, attr, None)
+            if attr != "init" and callable(value) and not inspect.isclass(value):
+                procs[attr] = Procedure(attr, value)
+        return procs
     for attr, value in vars(module).items():
         if attr.startswith("_") or attr == "init":
             continue

@@ -20,6 +20,7 @@ from __future__ import annotations
 
 import asyncio
 import logging
+import time
 from collections.abc import Callable
 from functools import partial
 from typing import TYPE_CHECKING, Any
@@ -254,6 +255,7 @@ def process_call(tx: Tx, msg: IprotoMsg) -> Any:
         tx.discard_input(msg)
         return _call_in_fiber(tx, msg, fiber, proc, args)
     token = current.set(fiber)
+    started = time.perf_counter()
     try:
         result = proc.func(*args)
     except Exception as e:  # noqa: BLE001 - the procedure's error goes to the caller
@@ -262,6 +264,7 @@ def process_call(tx: Tx, msg: IprotoMsg) -> Any:
         return _after_call(tx, msg, fiber, lambda: _error(tx, msg, err))
     finally:
         current.reset(token)
+        _check_blocking(proc, time.perf_counter() - started)
     if hasattr(result, "__await__"):
         # A plain function that returned an awaitable: finish it in a fiber.
         tx.discard_input(msg)
@@ -269,6 +272,21 @@ def process_call(tx: Tx, msg: IprotoMsg) -> Any:
     if _end_call_txn(tx, fiber):
         return _after_call(tx, msg, fiber, lambda: _error(tx, msg, BoxError(ER.FUNCTION_TX_ACTIVE)))
     return _after_call(tx, msg, fiber, lambda: _reply_call(tx, msg, result))
+
+
+TOO_LONG = 0.5  # seconds a plain def may hold TX's loop before a warning (Tarantool's too_long_threshold)
+TOO_LONG_EVERY = 10.0  # seconds between two warnings about one procedure
+
+
+def _check_blocking(proc: Procedure, seconds: float) -> None:
+    """A plain def runs inline in TX: while it runs, nothing else is served."""
+    if seconds >= TOO_LONG:
+        now = time.monotonic()
+        if now - proc.warned_at >= TOO_LONG_EVERY:
+            proc.warned_at = now
+            log.warning("procedure %s held the event loop for %.2f s, and every other request waited: "
+                        "make it `async def` and move blocking work off the loop "
+                        "(`await asyncio.to_thread(...)`)", proc.name, seconds)
 
 
 def _end_call_txn(tx: Tx, fiber: Fiber) -> bool:

@@ -18,6 +18,7 @@ from __future__ import annotations
 import asyncio
 import itertools
 import logging
+import threading
 import uuid
 from collections.abc import Callable
 from dataclasses import dataclass
@@ -109,6 +110,7 @@ class Tx:
         self.builtins = Builtins(self.box)
         self.committer: Committer | None = None  # with a WAL (attach_wal)
         self.static_cfg: dict[str, Any] = {}  # box.cfg's options, as the server was started with
+        self.thread_ident = threading.get_ident()  # TX's thread (bind sets it again, in the loop's)
         self.checkpointer: Any = None  # with a WAL: styx/checkpoint.py's, set by the server
         self.loop: Any = None
         self.feed: cbus.Feed | None = None
@@ -120,7 +122,9 @@ class Tx:
         return f"<Tx {self.instance_uuid}>"
 
     def bind(self, loop: Any, bus: cbus.Bus) -> cbus.Endpoint:
+        """(In TX's thread, on its loop.)"""
         self.loop = loop
+        self.thread_ident = threading.get_ident()  # box refuses other threads (api._fiber)
         self.pool = FiberPool(loop, 5 * self.net_msg_max)
         self.endpoint = bus.register(cbus.Endpoint("tx", loop, spawn=self.pool.spawn,
                                                    on_error=self.hop_failed))
