@@ -9,10 +9,12 @@ from __future__ import annotations
 
 import argparse
 import gc
+import json
 import logging
 import logging.handlers
 import sys
 
+from . import __version__
 from .server import Config, ConfigError, Server
 from .tx.app import AppError
 from .wal import WAL_MODES
@@ -25,9 +27,12 @@ __all__ = ["main"]
 def build_parser() -> argparse.ArgumentParser:
     defaults = Config()
     p = argparse.ArgumentParser(prog="styx", description="Tarantool's IPROTO server, in Python.")
+    p.add_argument("--version", action="version", version=f"styx {__version__}")
     sub = p.add_subparsers(dest="command", required=True)
-    s = sub.add_parser("serve", help="serve IPROTO, calling the functions of APP")
-    s.add_argument("app", nargs="?", help="a Python file whose public functions are callable")
+    s = sub.add_parser("serve", help="serve IPROTO, calling the functions of APP",
+                       formatter_class=argparse.ArgumentDefaultsHelpFormatter)
+    s.add_argument("app", nargs="?",
+                   help="a Python file, or a module (package.module), whose public functions are callable")
     s.add_argument("--listen", default=defaults.listen, help="host:port, port or unix/:/path")
     s.add_argument("--iproto-threads", type=int, default=defaults.iproto_threads,
                    help="iproto threads; 0 runs the net role in TX's own loop")
@@ -59,8 +64,24 @@ def build_parser() -> argparse.ArgumentParser:
     s.add_argument("--no-uvloop", action="store_true", help="use asyncio's own event loop")
     s.add_argument("--log", default=None, metavar="FILE",
                    help="log to FILE instead of stderr; SIGHUP reopens it (logrotate)")
-    s.add_argument("--log-level", default="INFO", type=str.upper, choices=LOG_LEVELS)
+    s.add_argument("--log-level", default="INFO", type=str.upper, choices=LOG_LEVELS,
+                   help="DEBUG adds connections opened and closed; INFO start, stop, checkpoints and "
+                        "recovery; WARNING failed logins, procedures' exceptions, slow procedures")
+    s.add_argument("--log-format", default="plain", choices=("plain", "json"),
+                   help="json: one object per line (time, level, thread, logger, message, exception)")
     return p
+
+
+class JsonFormatter(logging.Formatter):
+    """--log-format json: one JSON object per line, for log collectors."""
+
+    def format(self, record: logging.LogRecord) -> str:
+        out = {"time": self.formatTime(record, "%Y-%m-%dT%H:%M:%S") + f".{int(record.msecs):03d}",
+               "level": record.levelname, "thread": record.threadName, "logger": record.name,
+               "message": record.getMessage()}
+        if record.exc_info:
+            out["exception"] = self.formatException(record.exc_info)
+        return json.dumps(out, ensure_ascii=False, default=str)
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -71,6 +92,8 @@ def main(argv: list[str] | None = None) -> int:
                                     else logging.StreamHandler())
     except OSError as e:
         parser.error(f"--log {args.log}: {e.strerror}")
+    if args.log_format == "json":
+        handler.setFormatter(JsonFormatter())
     logging.basicConfig(level=args.log_level, handlers=[handler],
                         format="%(asctime)s %(threadName)s %(levelname)s %(name)s: %(message)s")
     try:

@@ -517,6 +517,7 @@ class Connection:
             self.writing = False
             th.loop.remove_writer(self.fd)
         self.state = CLOSED
+        log.debug("client %s: closed (connection %d)", self.peer, self.id)
         th.connection_closed(self)
         try:
             self.sock.close()

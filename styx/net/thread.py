@@ -121,6 +121,7 @@ class NetThread:
         self.connections.add(conn)
         self.connections_total += 1
         msg.conn = conn
+        log.debug("client %s: connected (connection %d, net%d)", conn.peer, conn.id, self.index)
         if self.hangups is not None:
             self.by_fd[conn.fd] = conn
             self.hangups.register(conn.fd, select.EPOLLET)  # errors only: always reported

@@ -185,12 +185,55 @@ def process_id(tx: Tx, msg: IprotoMsg) -> None:
 def process_auth(tx: Tx, msg: IprotoMsg) -> None:
     if not _accept(tx, msg):
         return
+    session = msg.tx_conn.session
     try:
-        msg.tx_conn.session.user = authenticate(tx, msg.tx_conn.session, msg.req.user, msg.req.tuple)
+        session.user = authenticate(tx, session, msg.req.user, msg.req.tuple)
     except BoxError as e:
+        if _FAILED_LOGINS.allow():
+            log.warning("client %s: authentication as %r failed: %s%s", _peer(session.peer), msg.req.user,
+                        e.message, _FAILED_LOGINS.suppressed_note())
         _error(tx, msg, e)
         return
     reply_ok(msg.tx_conn, msg, tx.schema.version)
+
+
+class RateLimit:
+    """At most `n` log lines every `seconds`; how many were left out is told
+    with the next one (Tarantool's say_ratelimited)."""
+
+    def __init__(self, n: int, seconds: float) -> None:
+        self.n, self.seconds = n, seconds
+        self.start, self.count, self.suppressed = float("-inf"), 0, 0
+
+    def allow(self) -> bool:
+        now = time.monotonic()
+        if now - self.start >= self.seconds:
+            self.start, self.count = now, 0
+        if self.count < self.n:
+            self.count += 1
+            return True
+        self.suppressed += 1
+        return False
+
+    def suppressed_note(self) -> str:
+        note, self.suppressed = (f" ({self.suppressed} more left out)" if self.suppressed else ""), 0
+        return note
+
+
+_FAILED_LOGINS = RateLimit(10, 10.0)
+_PROC_ERRORS = RateLimit(10, 10.0)
+
+
+def _peer(peer: Any) -> str:
+    return f"{peer[0]}:{peer[1]}" if isinstance(peer, tuple) and len(peer) >= 2 else str(peer or "unix")
+
+
+def log_app_error(name: str, e: BaseException) -> None:
+    """A procedure raised (the caller gets error 32): the app's traceback,
+    for whoever runs the server, at most 10 every 10 s."""
+    if not isinstance(e, BoxError) and _PROC_ERRORS.allow():
+        log.warning("procedure %s raised %s: %s (the caller got error 32)%s", name, type(e).__name__, e,
+                    _PROC_ERRORS.suppressed_note(), exc_info=e)
 
 
 def authenticate(tx: Tx, session: Any, user_name: str, tup: list[Any]) -> Any:
@@ -260,6 +303,7 @@ def process_call(tx: Tx, msg: IprotoMsg) -> Any:
         result = proc.func(*args)
     except Exception as e:  # noqa: BLE001 - the procedure's error goes to the caller
         _end_call_txn(tx, fiber)
+        log_app_error(proc.name, e)
         err = error_from_exception(e)
         return _after_call(tx, msg, fiber, lambda: _error(tx, msg, err))
     finally:
@@ -268,7 +312,7 @@ def process_call(tx: Tx, msg: IprotoMsg) -> Any:
     if hasattr(result, "__await__"):
         # A plain function that returned an awaitable: finish it in a fiber.
         tx.discard_input(msg)
-        return _await_in_fiber(tx, msg, fiber, result)
+        return _await_in_fiber(tx, msg, fiber, result, proc.name)
     if _end_call_txn(tx, fiber):
         return _after_call(tx, msg, fiber, lambda: _error(tx, msg, BoxError(ER.FUNCTION_TX_ACTIVE)))
     return _after_call(tx, msg, fiber, lambda: _reply_call(tx, msg, result))
@@ -322,10 +366,10 @@ def check_execute(tx: Tx, user: Any, name: str) -> None:
 
 async def _call_in_fiber(tx: Tx, msg: IprotoMsg, fiber: Fiber, proc: Procedure,
                          args: list[Any]) -> None:
-    await _await_in_fiber(tx, msg, fiber, proc.func(*args))
+    await _await_in_fiber(tx, msg, fiber, proc.func(*args), proc.name)
 
 
-async def _await_in_fiber(tx: Tx, msg: IprotoMsg, fiber: Fiber, awaitable: Any) -> None:
+async def _await_in_fiber(tx: Tx, msg: IprotoMsg, fiber: Fiber, awaitable: Any, name: str) -> None:
     current.set(fiber)  # this task's own context
     net = msg.tx_conn.net
     net.in_progress += 1
@@ -334,6 +378,7 @@ async def _await_in_fiber(tx: Tx, msg: IprotoMsg, fiber: Fiber, awaitable: Any) 
         try:
             result = await awaitable
         except Exception as e:  # noqa: BLE001 - the procedure's error goes to the caller
+            log_app_error(name, e)
             _end_call_txn(tx, fiber)
             err = error_from_exception(e)
             _error(tx, msg, await _written(tx, fiber) or err)
