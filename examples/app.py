@@ -1,39 +1,25 @@
-"""An example app: every public function here is callable over IPROTO."""
+"""The app `make serve` serves, and the README shows: every public function
+here is callable over IPROTO."""
 
 import asyncio
-
 from styx import box
 
-
-def init():
+def init():                       # optional: runs once, before listening
     box.schema.user.create("test", password="secret", if_not_exists=True)
-    # As in Tarantool, calling global functions needs execute on the universe.
-    box.schema.user.grant("guest", "execute", "universe", if_not_exists=True)
-    box.schema.user.grant("test", "execute", "universe", if_not_exists=True)
+    box.schema.user.grant("test", "read,write,execute", "universe", if_not_exists=True)
+    s = box.schema.space.create("tester", format=[("id", "unsigned"), ("name", "string")],
+                                if_not_exists=True)
+    s.create_index("primary", parts=["id"], if_not_exists=True)
+    s.create_index("name", parts=["name"], unique=False, if_not_exists=True)
 
-
-def echo(*args):
-    return args
-
-
-def sum(a, b):
-    return a + b
-
-
-def whoami():
-    return box.session.user(), box.session.id()
-
+def echo(*args):                  # Lua's `function echo(...) return ... end`
+    return args                   # a tuple is several return values
 
 def progress(n):
     for i in range(n):
-        box.session.push({"step": i})
+        box.session.push({"step": i})   # IPROTO_CHUNK, before the reply
     return "done"
 
-
-async def sleep(seconds, value=None):
+async def slow(seconds):          # runs in a fiber; other requests go on
     await asyncio.sleep(seconds)
-    return value
-
-
-def fail(message):
-    raise ValueError(message)
+    return seconds
