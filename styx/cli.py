@@ -14,7 +14,7 @@ import logging
 import logging.handlers
 import sys
 
-from . import __version__
+from . import __version__, console
 from .server import Config, ConfigError, Server
 from .tx.app import AppError
 from .wal import WAL_MODES
@@ -62,6 +62,9 @@ def build_parser() -> argparse.ArgumentParser:
                    help="start even if the WAL is damaged: skip what cannot be read, and say so")
     s.add_argument("--instance-uuid", default=None)
     s.add_argument("--no-uvloop", action="store_true", help="use asyncio's own event loop")
+    s.add_argument("--admin-socket", default=None, metavar="PATH",
+                   help="a unix socket for `styx console PATH`: a Python REPL inside TX with box "
+                        "(whoever may open the socket file is admin)")
     s.add_argument("--log", default=None, metavar="FILE",
                    help="log to FILE instead of stderr; SIGHUP reopens it (logrotate)")
     s.add_argument("--log-level", default="INFO", type=str.upper, choices=LOG_LEVELS,
@@ -69,6 +72,8 @@ def build_parser() -> argparse.ArgumentParser:
                         "recovery; WARNING failed logins, procedures' exceptions, slow procedures")
     s.add_argument("--log-format", default="plain", choices=("plain", "json"),
                    help="json: one object per line (time, level, thread, logger, message, exception)")
+    c = sub.add_parser("console", help="a Python REPL inside a running server (its --admin-socket)")
+    c.add_argument("path", metavar="PATH", help="the server's --admin-socket")
     return p
 
 
@@ -87,6 +92,8 @@ class JsonFormatter(logging.Formatter):
 def main(argv: list[str] | None = None) -> int:
     parser = build_parser()
     args = parser.parse_args(argv)
+    if args.command == "console":
+        return console.main(args.path)
     try:
         handler: logging.Handler = (logging.handlers.WatchedFileHandler(args.log) if args.log
                                     else logging.StreamHandler())
@@ -116,6 +123,7 @@ def main(argv: list[str] | None = None) -> int:
             memtx_dir=args.memtx_dir,
             checkpoint_interval=args.checkpoint_interval,
             checkpoint_count=args.checkpoint_count,
+            admin_socket=args.admin_socket,
         )
         # The process is the server's, so it may tune the collector: a write's
         # objects live until its reply, past the WAL's write, and with

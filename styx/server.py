@@ -42,6 +42,7 @@ from typing import Any
 
 from . import cbus
 from .checkpoint import Checkpointer
+from .console import ConsoleServer
 from .net.listener import Listener
 from .net.thread import NetThread
 from .recovery import Recovered, RecoveryError, instance_of, recover
@@ -100,6 +101,7 @@ class Config:
     memtx_dir: str | None = None  # snapshots; default: work_dir
     checkpoint_interval: float = 3600.0  # seconds between checkpoints; 0: none but box.snapshot()
     checkpoint_count: int = 2  # snapshots kept
+    admin_socket: str | None = None  # a unix socket for `styx console` (a Python REPL in TX)
 
     def check(self) -> None:
         if not 0 <= self.iproto_threads <= 1000:
@@ -160,6 +162,7 @@ class Server:
         self.tx: Tx | None = None
         self.nets: list[NetThread] = []
         self.listener: Listener | None = None
+        self.console: ConsoleServer | None = None
         self.address: Any = None
         self.loop: asyncio.AbstractEventLoop | None = None
         self._stop_requested: asyncio.Event | None = None
@@ -384,10 +387,25 @@ class Server:
             sock.close()
             raise ConfigError(f"cannot listen on {cfg.listen!r}: {e.strerror or e}") from e
         self.address = sock.getsockname()
+        if cfg.admin_socket:
+            await self._start_console(cfg.admin_socket)
         accept_feed = self.nets[0].feed
         listener_pipes = [cbus.Pipe(net.endpoint, accept_feed) for net in self.nets]
         self.listener = Listener(sock, accept_feed.loop, self.nets, listener_pipes)
         await self._in_loop(self.listener.loop, self.listener.start)
+
+    async def _start_console(self, path: str) -> None:
+        tx = self.tx
+        assert tx is not None
+        from . import box  # the proxy app code uses: in the console, the same `box`
+
+        self.console = ConsoleServer(path, {"box": box, "__name__": "__console__"},
+                                     lambda: current.set(tx.fiber()), current.reset)
+        try:
+            await self.console.start()
+        except OSError as e:
+            raise ConfigError(f"admin_socket {path!r}: {e.strerror or e}") from e
+        log.info("admin console on %s", path)
 
     def _on_stop_signal(self, sig: int) -> None:
         assert self._stop_requested is not None
@@ -419,6 +437,8 @@ class Server:
         tx = self.tx
         assert tx is not None
         log.info("styx shutting down")
+        if self.console is not None:
+            await self.console.stop()
         if self.listener is not None:
             await self._in_loop(self.listener.loop, self.listener.stop)
             if self.listener.sock.family == socket.AF_UNIX:
