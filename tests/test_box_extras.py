@@ -59,3 +59,12 @@ def test_tuples_answer_to_field_names(conn: Any) -> None:
     assert equal is True and as_list == [7, "ann", 30]  # and it went out as an array
     assert missing == "KeyError 'age'"
     assert space_name == "kv"  # system spaces' tuples too
+
+
+def test_slab_info_and_info_memory(conn: Any) -> None:
+    slab, memory, limit = conn.call("memory").data
+    assert set(slab) == {"quota_size", "quota_used", "quota_used_ratio", "arena_size", "arena_used",
+                         "arena_used_ratio", "items_size", "items_used", "items_used_ratio"}
+    assert slab["quota_size"] == limit and 1000 < slab["quota_used"] == memory["data"] < limit
+    assert slab["quota_used_ratio"].endswith("%")
+    assert set(memory) == {"cache", "data", "index", "lua", "net", "tx"}

@@ -271,6 +271,25 @@ class StatApi:
         return await self._stats.net_stats_threads()
 
 
+class SlabApi:
+    """`box.slab.info()` with Tarantool's keys. Styx keeps tuples as Python
+    bytes, not in slabs: the quota is real (`memtx_memory`, charged per
+    tuple), and the arena and items figures are that same charge."""
+
+    def __init__(self, quota: Any) -> None:
+        self._quota = quota
+
+    def info(self) -> dict[str, Any]:
+        used, size = self._quota.used, self._quota.limit
+        ratio = f"{100 * used / size:.1f}%" if size else "0%"
+        return {"quota_size": size, "quota_used": used, "quota_used_ratio": ratio,
+                "arena_size": used, "arena_used": used, "arena_used_ratio": "100%" if used else "0%",
+                "items_size": used, "items_used": used, "items_used_ratio": "100%" if used else "0%"}
+
+    def stats(self) -> list[Any]:
+        return []  # no slab classes
+
+
 # box.txn_isolation_level (BEGIN's TXN_ISOLATION numbers), both spellings, as
 # Tarantool's; 4, linearizable, is 2.11's.
 TXN_ISOLATION_LEVEL = {"default": 0, "read-committed": 1, "read-confirmed": 2, "best-effort": 3,
@@ -303,6 +322,11 @@ class InfoApi:
             "replication": {1: {"id": 1, "uuid": uuid, "lsn": 0}},
             "schema_version": self._schema.version,
         }
+
+    def memory(self) -> dict[str, int]:
+        """box.info.memory() with Tarantool's keys: `data` is what tuples take
+        (the memtx_memory charge); Styx does not measure the others apart."""
+        return {"cache": 0, "data": self._schema.quota.used, "index": 0, "lua": 0, "net": 0, "tx": 0}
 
     def __getattr__(self, name: str) -> Any:
         info = self()
@@ -348,6 +372,7 @@ class Box:
         self.error = ErrorApi()
         self.txn_isolation_level = dict(TXN_ISOLATION_LEVEL)
         self.cfg = CfgApi(tx)
+        self.slab = SlabApi(schema.quota)
         self.index = IndexConstants()
         self.NULL = None  # Lua's box.NULL is MessagePack's nil, which is Python's None
 

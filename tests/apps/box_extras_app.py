@@ -75,3 +75,8 @@ def named(k):
         missing = "KeyError " + str(e)
     return (t["name"], t["age"], t[0], t[-1], t.tomap(names_only=True), t.tomap(),
             t == [k, "ann", 30], list(t), missing, box.space._space.get([512])["name"])
+
+
+def memory():
+    box.space.kv.replace([100, "x" * 1000])
+    return box.slab.info(), box.info.memory(), box.cfg.memtx_memory
