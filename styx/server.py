@@ -6,13 +6,18 @@ TX's own loop), the routes between them (`routes.wire`: endpoints, pipes,
 routes, and each side's link to the other), and the listener. With
 routes.py, this is the only module that sees both worlds.
 
-Two ways to run:
+Three ways to run:
 - `Server(config).run()` serves in the calling thread (the CLI). SIGTERM and
   SIGINT stop it gracefully, a second one skips the waiting; SIGHUP reopens
   a log file that was moved (logrotate), as Tarantool does.
 - `server.start()` serves in a background thread and returns once the server
   listens; `server.stop()` shuts it down. Tests embed servers this way, and
   several can live in one process: nothing here is module-level state.
+- `await server.start_async()` / `await server.stop_async()` (or `async
+  with serve(app)`) serve on the caller's running loop: TX's role, and with
+  `iproto_threads = 0` the network's, run in an asyncio program's own loop,
+  so procedures may await its objects. Stopping is awaited, never a join on
+  that loop; what the server put on the loop (timers, readers) goes with it.
 
 Graceful stop, as Tarantool 2.10+: stop accepting, broadcast
 `box.shutdown = true`, let requests in flight finish and their replies reach
@@ -25,6 +30,7 @@ from __future__ import annotations
 
 import asyncio
 import concurrent.futures
+import contextlib
 import dataclasses
 import fcntl
 import logging
@@ -35,9 +41,10 @@ import socket
 import threading
 import time
 import uuid
-from collections.abc import Callable
+from collections.abc import AsyncIterator, Callable, Mapping
 from dataclasses import dataclass
 from pathlib import Path
+from types import ModuleType
 from typing import Any
 
 from . import cbus
@@ -47,14 +54,14 @@ from .net.listener import Listener
 from .net.thread import NetThread
 from .recovery import Recovered, RecoveryError, instance_of, recover
 from .routes import wire, wire_wal
-from .tx.app import AppError, load_app
+from .tx.app import AppError, app_of_object, load_app
 from .tx.fiber import current
 from .tx.thread import Tx
 from .wal import WAL_MODES, WalThread, WalWriter
 
 log = logging.getLogger("styx")
 
-__all__ = ["Config", "ConfigError", "Server", "VERSION", "make_loop", "parse_listen"]
+__all__ = ["Config", "ConfigError", "Server", "VERSION", "make_loop", "parse_listen", "serve"]
 
 
 class ConfigError(ValueError):
@@ -82,7 +89,9 @@ class Config:
     """Options, named after Tarantool's box.cfg."""
 
     listen: str = "127.0.0.1:3301"
-    app: str | None = None
+    # A .py file; embedded (styx.serve, Server): also a module object, or a
+    # mapping of procedure names to functions (see tx/app.py, app_of_object).
+    app: str | os.PathLike[str] | ModuleType | Mapping[str, Callable[..., Any]] | None = None
     iproto_threads: int = 0  # measured: see README, "Threads"
     net_msg_max: int = 768
     readahead: int = 16320
@@ -173,6 +182,8 @@ class Server:
         self._started = threading.Event()
         self._start_error: BaseException | None = None
         self._done = threading.Event()
+        self._embedded = False  # start_async(): on a loop that is not ours
+        self._serving: asyncio.Task[None] | None = None
 
     # -- running ------------------------------------------------------------------
 
@@ -216,11 +227,42 @@ class Server:
             self._thread.join(timeout if timeout is not None else self.config.shutdown_timeout + 10)
             self._thread = None
 
+    async def start_async(self) -> Server:
+        """Serve on the running event loop, an asyncio program's own: TX runs
+        there (and with `iproto_threads = 0`, the default, the network too).
+        Returns once listening; `stop_async()` stops it."""
+        if self.loop is not None:
+            raise RuntimeError("this server was already started")
+        loop = self.loop = asyncio.get_running_loop()
+        self._embedded = True
+        await self._start(loop, install_signals=False)
+        self._serving = loop.create_task(self._serve_embedded(), name="styx-serve")
+        return self
+
+    async def stop_async(self) -> None:
+        """Graceful stop of a server started by `start_async()`, awaited:
+        the loop goes on running while it waits."""
+        if self._serving is None:
+            return
+        assert self._stop_requested is not None
+        self._stop_requested.set()
+        await asyncio.shield(self._serving)  # a cancelled caller does not cut the shutdown short
+
+    async def _serve_embedded(self) -> None:
+        try:
+            await self._serve_until_stopped()
+        finally:
+            self._done.set()
+
     def __enter__(self) -> Server:
         return self.start()
 
     def __exit__(self, *exc: Any) -> None:
         self.stop()
+
+    @property
+    def host(self) -> str:
+        return self.address[0]
 
     @property
     def port(self) -> int:
@@ -229,13 +271,17 @@ class Server:
     # -- inside the TX loop -----------------------------------------------------------
 
     async def _main(self, install_signals: bool) -> None:
-        loop = asyncio.get_running_loop()
+        await self._start(asyncio.get_running_loop(), install_signals)
+        await self._serve_until_stopped()
+
+    async def _start(self, loop: asyncio.AbstractEventLoop, install_signals: bool) -> None:
         self._stop_requested = asyncio.Event()
         cfg = self.config
         try:
             await self._setup(loop)
         except BaseException:
             self._stop_threads()
+            self._release_loop()
             raise
         if install_signals:
             for sig in (signal.SIGTERM, signal.SIGINT):
@@ -243,6 +289,9 @@ class Server:
             loop.add_signal_handler(signal.SIGHUP, _reopen_logs)
         self._started.set()
         log.info("styx listening on %s, %d iproto thread(s)", cfg.listen, cfg.iproto_threads)
+
+    async def _serve_until_stopped(self) -> None:
+        assert self._stop_requested is not None
         await self._stop_requested.wait()
         await self._shutdown()
 
@@ -277,7 +326,8 @@ class Server:
             net_obuf_max=cfg.net_obuf_max,
         )
         tx.bind(loop, bus)
-        tx.static_cfg = {k: v for k, v in dataclasses.asdict(cfg).items() if k not in ("app", "use_uvloop")}
+        tx.static_cfg = {f.name: getattr(cfg, f.name) for f in dataclasses.fields(cfg)
+                         if f.name not in ("app", "use_uvloop")}
         tx.static_cfg["instance_uuid"] = tx.instance_uuid
         tx.broadcast_system_keys()
         return tx
@@ -341,20 +391,25 @@ class Server:
 
     async def _load_app(self, tx: Tx) -> None:
         """The app's module code and init() run in TX, before listening."""
-        if not self.config.app:
+        app = self.config.app
+        if app is None or app == "":
             return
-        token = current.set(tx.fiber())
+        if isinstance(app, (str, os.PathLike)):
+            token = current.set(tx.fiber())
+            try:
+                module, tx.procedures = load_app(os.fspath(app))  # a file or a module name
+            finally:
+                current.reset(token)
+            init = getattr(module, "init", None)
+            path = Path(getattr(module, "__file__", None) or str(app))
+        else:
+            init, tx.procedures, path = app_of_object(app)
+        log.info("app %s: %d procedure(s): %s", app if isinstance(app, (str, os.PathLike)) else path,
+                 len(tx.procedures), ", ".join(sorted(tx.procedures)) or "none")
         try:
-            module, tx.procedures = load_app(self.config.app)
-        finally:
-            current.reset(token)
-        log.info("app %s: %d procedure(s): %s", self.config.app, len(tx.procedures),
-                 ", ".join(sorted(tx.procedures)) or "none")
-        try:
-            await tx.run_init(getattr(module, "init", None))
+            await tx.run_init(init)
         except Exception as e:
-            raise AppError.from_exception("init()", Path(getattr(module, "__file__", None) or self.config.app),
-                                          e) from e
+            raise AppError.from_exception("init()", path, e) from e
 
     def _start_net_threads(self, loop: asyncio.AbstractEventLoop) -> list[NetThread]:
         """The iproto threads, each with its own loop; with 0, one NetThread
@@ -468,7 +523,23 @@ class Server:
         # What was committed reaches the disk before the WAL stops.
         while tx.committer is not None and tx.committer.journal.in_flight and time.monotonic() < deadline + 5:
             await asyncio.sleep(0.01)
-        self._stop_threads()
+        self._release_loop()
+        if self._embedded:
+            await asyncio.to_thread(self._stop_threads)  # joins: not on the host's loop
+        else:
+            self._stop_threads()
+
+    def _release_loop(self) -> None:
+        """Cancel what this server left on TX's loop (timers, readers). With
+        `run()` that loop closes anyway; a host's loop (`start_async`) goes on."""
+        if self.tx is not None:
+            self.tx.release()
+            if self.tx.checkpointer is not None:
+                self.tx.checkpointer.stop()
+        if self.config.iproto_threads == 0:
+            for net in self.nets:
+                if net.loop is not None:
+                    net.loop.call_soon(net.release)  # after what bind() scheduled
 
     def _stop_threads(self) -> None:
         for net in self.nets:
@@ -480,6 +551,24 @@ class Server:
         if self._wal_lock is not None:
             os.close(self._wal_lock)
             self._wal_lock = None
+
+
+@contextlib.asynccontextmanager
+async def serve(app: Any = None, *, listen: str = "127.0.0.1:3301", **options: Any) -> AsyncIterator[Server]:
+    """Styx inside an asyncio program, on its running loop:
+
+        async with styx.serve("app.py", listen="127.0.0.1:3301") as server:
+            ...   # server.port; procedures may await the program's objects
+
+    `app` is a .py file, a module, or a mapping of names to functions;
+    `options` are Config's. Leaving the block stops the server gracefully,
+    awaited (the loop goes on meanwhile)."""
+    server = Server(Config(app=app, listen=listen, **options))
+    await server.start_async()
+    try:
+        yield server
+    finally:
+        await server.stop_async()
 
 
 def _reopen_logs() -> None:

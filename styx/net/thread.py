@@ -253,6 +253,15 @@ class NetThread:
         del self._window[:-6]
         self._stat_timer = self.loop.call_later(1.0, self.stat_tick)
 
+    def release(self) -> None:
+        """In this thread's loop, when the server is going and the loop is
+        not (iproto_threads = 0 in a host's loop): stop the timer and the
+        error watch that bind() started."""
+        timer = getattr(self, "_stat_timer", None)
+        if timer is not None:
+            timer.cancel()
+        self._close_hangups()
+
     def stats(self) -> dict[str, dict[str, int]]:
         """`box.stat.net()` of this thread, Tarantool's shape (runs in this
         thread: a cbus call). rps is the mean over the last 5 seconds."""
@@ -286,6 +295,9 @@ class NetThread:
         """At shutdown: close every connection, then the error watch."""
         for conn in list(self.connections):
             conn.close()
+        self._close_hangups()
+
+    def _close_hangups(self) -> None:
         if self.hangups is not None:
             self.loop.remove_reader(self.hangups.fileno())
             self.hangups.close()

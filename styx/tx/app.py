@@ -19,12 +19,12 @@ import inspect
 import re
 import sys
 import uuid
-from collections.abc import Callable
+from collections.abc import Callable, Mapping
 from pathlib import Path
 from types import ModuleType
 from typing import Any
 
-__all__ = ["AppError", "Procedure", "load_app", "lua_values", "call16_tuples"]
+__all__ = ["AppError", "Procedure", "app_of_object", "load_app", "lua_values", "call16_tuples"]
 
 
 class AppError(Exception):
@@ -116,6 +116,25 @@ def procedures_of(module: ModuleType) -> dict[str, Procedure]:
         if inspect.isfunction(value) and value.__module__ == module.__name__:
             procs[attr] = Procedure(attr, value)
     return procs
+
+
+def app_of_object(app: ModuleType | Mapping[str, Callable[..., Any]]
+                  ) -> tuple[Callable[..., Any] | None, dict[str, Procedure], Path]:
+    """An app given as an object (embedding, tests): a module already
+    imported (its public functions, as for a file; shared with whoever
+    imported it), or a mapping of names to functions, `init` among them if
+    wanted. Returns init, the procedures, and the file errors name."""
+    if isinstance(app, ModuleType):
+        return getattr(app, "init", None), procedures_of(app), Path(getattr(app, "__file__", None) or app.__name__)
+    procs = {}
+    for name, func in app.items():
+        if not callable(func):
+            raise AppError(f"app[{name!r}]: {type(func).__name__} is not a function")
+        if name != "init":
+            procs[name] = Procedure(name, func)
+    init = app.get("init")
+    code = getattr(init, "__code__", None)
+    return init, procs, Path(code.co_filename if code is not None else "<app>")
 
 
 def lua_values(result: Any) -> list[Any]:

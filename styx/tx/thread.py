@@ -175,6 +175,12 @@ class Tx:
         del self._stat_window[:-6]
         self._stat_timer = self.loop.call_later(1.0, self.stat_tick)
 
+    def release(self) -> None:
+        """Stop the timers bind() started (the server is going, its loop may not)."""
+        timer = getattr(self, "_stat_timer", None)
+        if timer is not None:
+            timer.cancel()
+
     def request_stats(self) -> dict[str, dict[str, int]]:
         counts = self.req_counts
         old = self._stat_window[0] if self._stat_window else None
