@@ -92,7 +92,7 @@ class Config:
     # A .py file; embedded (styx.serve, Server): also a module object, or a
     # mapping of procedure names to functions (see tx/app.py, app_of_object).
     app: str | os.PathLike[str] | ModuleType | Mapping[str, Callable[..., Any]] | None = None
-    iproto_threads: int = 0  # measured: see README, "Threads"
+    iproto_threads: int = 0  # measured: see docs/design.md, "Threads"
     net_msg_max: int = 768
     readahead: int = 16320
     net_obuf_max: int = 4 << 20  # Styx only: stop reading a client with more unsent output

@@ -36,3 +36,12 @@ def test_the_client_snippet_gives_what_its_comments_say(make_server: Any) -> Non
             exec(compile(ast.Module([stmt], []), "README", "exec"), scope)  # noqa: S102 - the README's own code
     assert checked >= 2
     scope["conn"].close()
+
+
+def test_every_option_is_in_the_readme() -> None:
+    from styx.cli import build_parser
+
+    serve = build_parser()._subparsers._group_actions[0].choices["serve"]  # type: ignore[union-attr]
+    options = [a.option_strings[0] for a in serve._actions if a.option_strings and a.dest != "help"]
+    missing = [o for o in options if f"`{o}`" not in README]
+    assert not missing and len(options) > 15
