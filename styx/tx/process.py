@@ -130,6 +130,8 @@ def handlers(tx: Tx) -> dict[int, Callable[[IprotoMsg], Any]]:
         C.CALL: partial(process_call, tx),
         C.CALL_16: partial(process_call, tx),
         C.EVAL: partial(process_eval, tx),
+        C.EXECUTE: partial(process_sql, tx),
+        C.PREPARE: partial(process_sql, tx),
         C.SELECT: partial(process_select, tx),
         C.INSERT: partial(process_dml, tx),
         C.REPLACE: partial(process_dml, tx),
@@ -221,6 +223,14 @@ def authenticate(tx: Tx, session: Any, user_name: str, tup: list[Any]) -> Any:
 def process_eval(tx: Tx, msg: IprotoMsg) -> None:
     if _accept(tx, msg):
         _error(tx, msg, BoxError(ER.UNSUPPORTED, "Styx", "EVAL: there is no Lua interpreter"))
+
+
+def process_sql(tx: Tx, msg: IprotoMsg) -> None:
+    """EXECUTE and PREPARE: Styx has no SQL. Routed (not left unknown, 48) so
+    a connector's execute() gets an answer that says why; counted in
+    box.stat like Tarantool's."""
+    if _accept(tx, msg):
+        _error(tx, msg, BoxError(ER.UNSUPPORTED, "Styx", "SQL"))
 
 
 # -- CALL ----------------------------------------------------------------------
