@@ -85,6 +85,10 @@ def big(n):
     return "x" * n
 
 
+def many(n, size):
+    return ["x" * size] * n
+
+
 def set_net_msg_max(n):
     box.cfg(net_msg_max=n)
 
