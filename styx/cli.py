@@ -42,6 +42,8 @@ def build_parser() -> argparse.ArgumentParser:
                    help="input buffer size and read chunk, bytes")
     s.add_argument("--net-obuf-max", type=int, default=defaults.net_obuf_max,
                    help="stop reading a connection with this many unsent output bytes")
+    s.add_argument("--net-reply-max", type=int, default=defaults.net_reply_max,
+                   help="the largest CALL reply, bytes; a bigger one is an error")
     s.add_argument("--memtx-memory", type=int, default=defaults.memtx_memory,
                    help="bytes all tuples may take (box.cfg.memtx_memory)")
     s.add_argument("--shutdown-timeout", type=float, default=defaults.shutdown_timeout,
@@ -111,6 +113,7 @@ def main(argv: list[str] | None = None) -> int:
             net_msg_max=args.net_msg_max,
             readahead=args.readahead,
             net_obuf_max=args.net_obuf_max,
+            net_reply_max=args.net_reply_max,
             memtx_memory=args.memtx_memory,
             shutdown_timeout=args.shutdown_timeout,
             instance_uuid=args.instance_uuid,

@@ -96,6 +96,9 @@ class Config:
     net_msg_max: int = 768
     readahead: int = 16320
     net_obuf_max: int = 4 << 20  # Styx only: stop reading a client with more unsent output
+    # Styx only: the largest CALL reply; a bigger one is answered with error 32
+    # (encoding and copying it would stall every other client: TX is one thread).
+    net_reply_max: int = 64 << 20
     memtx_memory: int = 256 << 20  # bytes tuples may take
     shutdown_timeout: float = 3.0
     instance_uuid: str | None = None
@@ -121,6 +124,8 @@ class Config:
             raise ConfigError(f"readahead {self.readahead}: must be between 128 and 2147483647")
         if self.net_obuf_max < 1:
             raise ConfigError(f"net_obuf_max {self.net_obuf_max}: must be positive")
+        if self.net_reply_max < 1:
+            raise ConfigError(f"net_reply_max {self.net_reply_max}: must be positive")
         if self.memtx_memory < 1:
             raise ConfigError(f"memtx_memory {self.memtx_memory}: must be positive")
         if self.shutdown_timeout < 0:
@@ -324,6 +329,7 @@ class Server:
             readahead=cfg.readahead,
             memtx_memory=cfg.memtx_memory,
             net_obuf_max=cfg.net_obuf_max,
+            net_reply_max=cfg.net_reply_max,
         )
         tx.bind(loop, bus)
         tx.static_cfg = {f.name: getattr(cfg, f.name) for f in dataclasses.fields(cfg)

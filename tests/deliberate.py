@@ -97,6 +97,13 @@ DELIBERATE = {d.what.split(":")[0]: d for d in [
                "transaction when it returns (and replied to once written); 2.6 logs each "
                "autocommit statement of a Lua procedure on its own. Replaying either gives the "
                "same data; after a crash Styx has all of a call's writes or none."),
+    Deliberate("reply size: a CALL reply over net_reply_max (64 MB by default)",
+               "error 32 \"Failed to encode the result: the reply would be N bytes, over "
+               "net_reply_max (M)\"; 2.6 has no limit and sends it, holding its TX thread "
+               "meanwhile. The generated tests' replies are far smaller."),
+    Deliberate("datetime: MP_EXT 4 in requests and procedure results",
+               "2.6 has no datetime (2.10 added it): Styx decodes and encodes 2.10's layout "
+               "(styx/protocol/ext.py). The generated tests send no ext 4."),
     Deliberate("python procedures: an exception raised by a Python procedure, and its None",
                "error 32 (ER_PROC_LUA) sent as a CustomError whose type is the exception's "
                "class name; a procedure returning None returns no values (Python cannot tell "

@@ -1,5 +1,5 @@
-"""Limits of the box: `memtx_memory` (the quota tuples live in) and EVAL
-(there is no Lua interpreter in Styx).
+"""Limits of the box: `memtx_memory` (the quota tuples live in), EVAL
+(there is no Lua interpreter in Styx) and SQL (EXECUTE, PREPARE: none either).
 
 The memtx scenario runs against Styx with `Config(memtx_memory=1 MiB)` (0
 and 2 iproto threads) and, as the oracle, against Debian's Tarantool 2.6
@@ -31,8 +31,9 @@ SIZE = 1000  # bytes of data per tuple
 OOM = re.compile(r"^Failed to allocate (\d+) bytes in slab allocator for memtx_tuple$")
 MEMORY_ISSUE = 2
 EVAL_UNSUPPORTED = "Styx does not support EVAL: there is no Lua interpreter"
+SQL_UNSUPPORTED = "Styx does not support SQL"
 
-SELECT, INSERT, UPDATE, DELETE, EVAL, CALL, PING = 1, 2, 4, 5, 8, 10, 0x40
+SELECT, INSERT, UPDATE, DELETE, EVAL, CALL, EXECUTE, PREPARE, PING = 1, 2, 4, 5, 8, 10, 11, 13, 0x40
 
 
 class Target(NamedTuple):
@@ -320,3 +321,49 @@ def test_memtx_memory_is_charged_inside_a_transaction(make_server, threads):
     assert in_stream(ROLLBACK, stream=2) == (0, None)
     for i in range(1, n + 1):
         assert c.insert(row(i))[0] == 0, i
+
+
+# -- SQL -----------------------------------------------------------------------------
+
+
+def test_sql_is_unsupported_raw(styx_port):
+    c = Conn(styx_port)
+    # SQL_TEXT (0x40) or STMT_ID (0x43) with SQL_BIND (0x41); an empty body too.
+    for rtype, body in ((EXECUTE, {0x40: "SELECT 1", 0x41: []}), (EXECUTE, {0x43: 7, 0x41: [1]}),
+                        (PREPARE, {0x40: "SELECT ?"}), (EXECUTE, None), (PREPARE, {})):
+        code, message, error = c.req(rtype, body)
+        assert (code, message) == (5, SQL_UNSUPPORTED)
+        assert (error[0], error[5], error[3]) == ("ClientError", 5, SQL_UNSUPPORTED)
+    s1 = c.send(EXECUTE, {0x40: "SELECT 1", 0x41: []})
+    s2 = c.send(INSERT, {0x10: SPACE, 0x21: row(1)})
+    got = c.replies(2)
+    assert got[s1][0][0] == 0x8000 | 5 and got[s1][1][0x31] == SQL_UNSUPPORTED
+    assert got[s2][0][0] == 0 and got[s2][1][0x30] == [row(1)]
+    assert not c.raw.closed_by_peer(timeout=0.2)
+
+
+def test_sql_is_unsupported_connectors(styx_port):
+    conn = tarantool.Connection("127.0.0.1", styx_port, connection_timeout=10)
+    try:
+        with pytest.raises(DatabaseError) as ei:
+            conn.execute("SELECT 1", [])
+        assert (ei.value.code, ei.value.message) == (5, SQL_UNSUPPORTED)
+        assert conn.ping(notime=True) == "Success"
+    finally:
+        conn.close()
+
+    async def via_asynctnt() -> None:
+        a = asynctnt.Connection(host="127.0.0.1", port=styx_port)
+        await a.connect()
+        try:
+            for call in (lambda: a.execute("SELECT 1"), lambda: a.prepare("SELECT ?").prepare()):
+                with pytest.raises(asynctnt.exceptions.TarantoolDatabaseError) as ei:
+                    await call()
+                assert (ei.value.code, ei.value.message) == (5, SQL_UNSUPPORTED)
+            stat = await a.call("box.stat")
+            # One EXECUTE each from tarantool-python and asynctnt, counted as Tarantool counts.
+            assert stat[0]["EXECUTE"]["total"] == 2 and stat[0]["PREPARE"]["total"] == 1
+        finally:
+            await a.disconnect()
+
+    asyncio.run(via_asynctnt())

@@ -1,28 +1,34 @@
-"""MessagePack extensions Tarantool defines: decimal (1) and uuid (2).
+"""MessagePack extensions Tarantool defines: decimal (1), uuid (2) and
+datetime (4).
 
-Decoded to `decimal.Decimal` and `uuid.UUID` (`ext_hook`) and encoded back
-byte for byte as Tarantool does (`default`): requests carry them to the
-app's procedures and into tuples as Python objects. Any other extension
-stays a `msgpack.ExtType` and round-trips untouched. The limits are 2.6's:
-what it cannot read, `decimal_pack` refuses.
+Decoded to `decimal.Decimal`, `uuid.UUID` and `datetime.datetime`
+(`ext_hook`) and encoded back byte for byte as Tarantool does (`default`):
+requests carry them to the app's procedures and into tuples as Python
+objects. Any other extension stays a `msgpack.ExtType` and round-trips
+untouched. The limits are 2.6's: what it cannot read, `decimal_pack`
+refuses. 2.6 has no datetime (2.10 added it); its layout is 2.10's
+(`datetime_pack`, see `datetime_unpack`).
 """
 
 from __future__ import annotations
 
 import struct
 import uuid
+from datetime import datetime, timedelta, timezone
 from decimal import Decimal
 from typing import Any
 
 import msgpack
 
-__all__ = ["EXT_DECIMAL", "EXT_UUID", "DECIMAL_MAX_DIGITS", "decimal_pack", "decimal_unpack",
-           "ext_hook", "default"]
+__all__ = ["EXT_DECIMAL", "EXT_UUID", "EXT_DATETIME", "DECIMAL_MAX_DIGITS", "Datetime",
+           "decimal_pack", "decimal_unpack", "datetime_pack", "datetime_unpack", "ext_hook",
+           "default"]
 
 DECIMAL_MAX_DIGITS = 38
 
 EXT_DECIMAL = 1
 EXT_UUID = 2
+EXT_DATETIME = 4
 # 2.6's decimal_unpack takes a scale in (-38, 38], i.e. an exponent in
 # [-38, 37]; decPacked then takes any number of leading zeros and as many
 # significant digits as a decimal_t holds (39).
@@ -109,6 +115,87 @@ def decimal_unpack(data: bytes) -> Decimal:
     return Decimal((1 if sign_nibble in (0x0B, 0x0D) else 0, tuple(digits), -scale))
 
 
+# -- datetime ------------------------------------------------------------------
+
+_EPOCH = datetime(1970, 1, 1)
+# Tarantool's MIN_TZOFFSET, MAX_TZOFFSET (minutes east of UTC).
+_TZOFFSET_MIN, _TZOFFSET_MAX = -12 * 60, 14 * 60
+_I64_MIN, _I64_MAX = -(1 << 63), (1 << 63) - 1
+
+
+class Datetime(datetime):
+    """A decoded datetime that also keeps what `datetime` cannot: the
+    nanoseconds below its microsecond (`nsec_rest`, 0-999) and Tarantool's
+    Olson zone index (`tzindex`), so a tuple stored and selected again is
+    re-encoded byte for byte. `ext_hook` makes one only when either is
+    non-zero; arithmetic on it gives a value without them (0)."""
+
+    __slots__ = ("nsec_rest", "tzindex")
+    nsec_rest: int
+    tzindex: int
+
+
+def datetime_pack(dt: datetime) -> bytes:
+    """Tarantool's datetime_pack: seconds since the epoch, UTC (int64 LE),
+    then, if any is non-zero, nsec (int32), tzoffset in minutes (int16) and
+    tzindex (int16), little-endian.
+
+    A naive datetime is UTC (tzoffset 0); an aware one keeps its UTC offset
+    as tzoffset. ValueError for what Tarantool would not read: an offset that
+    is not whole minutes or outside [-12h, +14h]."""
+    off = dt.utcoffset()
+    if off is None:
+        tzoffset, naive = 0, dt
+    else:
+        minutes, rest = divmod(off, timedelta(minutes=1))
+        if rest or not _TZOFFSET_MIN <= minutes <= _TZOFFSET_MAX:
+            raise ValueError(f"datetime {dt.isoformat()}: Tarantool's tzoffset is whole "
+                             "minutes in [-12h, +14h]")
+        tzoffset, naive = minutes, dt.replace(tzinfo=None) - off
+    delta = naive - _EPOCH
+    seconds = delta.days * 86400 + delta.seconds
+    nsec = delta.microseconds * 1000 + getattr(dt, "nsec_rest", 0)
+    tzindex = getattr(dt, "tzindex", 0)
+    head = struct.pack("<q", seconds)
+    if nsec or tzoffset or tzindex:
+        return head + struct.pack("<ihh", nsec, tzoffset, tzindex)
+    return head
+
+
+def datetime_unpack(data: bytes) -> datetime:
+    """The inverse of `datetime_pack`; ValueError (or OverflowError) for
+    what it cannot be: not 8 or 16 bytes, nsec outside [0, 1e9), an offset
+    of a day or more, a date outside years 1-9999 (Python's range).
+
+    tzoffset 0 and no tzindex: a naive datetime in UTC (Tarantool's
+    datetime.new() without a zone). Otherwise an aware one with a fixed
+    offset of tzoffset minutes (a tzindex is kept, not resolved: Python has
+    no table of Tarantool's zone ids)."""
+    if len(data) == 8:
+        (seconds,), nsec, tzoffset, tzindex = struct.unpack("<q", data), 0, 0, 0
+    elif len(data) == 16:
+        seconds, nsec, tzoffset, tzindex = struct.unpack("<qihh", data)
+    else:
+        raise ValueError("datetime is neither 8 nor 16 bytes")
+    if not 0 <= nsec < 1_000_000_000:
+        raise ValueError("datetime nsec out of range")
+    utc = _EPOCH + timedelta(seconds=seconds, microseconds=nsec // 1000)
+    if tzoffset or tzindex:
+        off = timedelta(minutes=tzoffset)
+        local = (utc + off).replace(tzinfo=timezone(off))
+    else:
+        local = utc
+    if not nsec % 1000 and not tzindex:
+        return local
+    exact = Datetime(local.year, local.month, local.day, local.hour, local.minute, local.second,
+                     local.microsecond, local.tzinfo)
+    exact.nsec_rest, exact.tzindex = nsec % 1000, tzindex
+    return exact
+
+
+# -- MessagePack hooks -----------------------------------------------------------
+
+
 def ext_hook(code: int, data: bytes) -> Any:
     """msgpack `ext_hook`: decimal -> Decimal, uuid -> UUID, others as is.
 
@@ -122,13 +209,24 @@ def ext_hook(code: int, data: bytes) -> Any:
             return msgpack.ExtType(code, data)
     if code == EXT_UUID and len(data) == 16:
         return uuid.UUID(bytes=bytes(data))
+    if code == EXT_DATETIME:
+        try:
+            return datetime_unpack(data)
+        except (ValueError, OverflowError):
+            return msgpack.ExtType(code, data)
     return msgpack.ExtType(code, data)
 
 
 def default(obj: Any) -> Any:
-    """msgpack `default`: Decimal and UUID as Tarantool packs them."""
+    """msgpack `default`: Decimal, UUID and datetime as Tarantool packs
+    them. msgpack also calls it for an int out of MessagePack's range
+    ([-2**63, 2**64)): OverflowError naming the value."""
     if isinstance(obj, Decimal):
         return msgpack.ExtType(EXT_DECIMAL, decimal_pack(obj))
     if isinstance(obj, uuid.UUID):
         return msgpack.ExtType(EXT_UUID, obj.bytes)
+    if isinstance(obj, datetime):
+        return msgpack.ExtType(EXT_DATETIME, datetime_pack(obj))
+    if isinstance(obj, int):
+        raise OverflowError(f"integer {obj} is out of MessagePack's range")
     raise TypeError(f"can not serialize {type(obj).__name__!r} object")

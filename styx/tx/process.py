@@ -131,6 +131,8 @@ def handlers(tx: Tx) -> dict[int, Callable[[IprotoMsg], Any]]:
         C.CALL: partial(process_call, tx),
         C.CALL_16: partial(process_call, tx),
         C.EVAL: partial(process_eval, tx),
+        C.EXECUTE: partial(process_sql, tx),
+        C.PREPARE: partial(process_sql, tx),
         C.SELECT: partial(process_select, tx),
         C.INSERT: partial(process_dml, tx),
         C.REPLACE: partial(process_dml, tx),
@@ -267,6 +269,14 @@ def process_eval(tx: Tx, msg: IprotoMsg) -> None:
         _error(tx, msg, BoxError(ER.UNSUPPORTED, "Styx", "EVAL: there is no Lua interpreter"))
 
 
+def process_sql(tx: Tx, msg: IprotoMsg) -> None:
+    """EXECUTE and PREPARE: Styx has no SQL. Routed (not left unknown, 48) so
+    a connector's execute() gets an answer that says why; counted in
+    box.stat like Tarantool's."""
+    if _accept(tx, msg):
+        _error(tx, msg, BoxError(ER.UNSUPPORTED, "Styx", "SQL"))
+
+
 # -- CALL ----------------------------------------------------------------------
 
 
@@ -400,13 +410,56 @@ def _reply_call(tx: Tx, msg: IprotoMsg, result: Any) -> None:
     if msg.type == C.CALL_16:
         values = call16_tuples(values)
     pack = msg.tx_conn.session.packb
+    least = _size_at_least(values, tx.net_reply_max)
+    if least > tx.net_reply_max:
+        _error(tx, msg, _too_big(tx, f"at least {least}"))
+        return
     try:
         items = [pack(v) for v in values]
     except Exception as e:  # noqa: BLE001 - e.g. a value msgpack cannot encode
         _error(tx, msg, BoxError(ER.PROC_LUA, message=f"Failed to encode the result: {e}",
                                   type_name=type(e).__name__))
         return
+    size = sum(map(len, items))
+    if size > tx.net_reply_max:
+        _error(tx, msg, _too_big(tx, str(size)))
+        return
     reply_data(msg.tx_conn, msg, tx.schema.version, items)
+
+
+# Replies are bounded (net_reply_max): encoding a reply of hundreds of MB,
+# copying it into the obuf and out kept TX, so every other client, waiting
+# for seconds. `_size_at_least` catches the usual culprit (big strings) before
+# anything is encoded; the encoded size is checked for the rest.
+_SIZE_WALK_NODES = 32  # enough for a few big strings; a few µs at most
+
+
+def _size_at_least(values: Any, limit: int) -> int:
+    """A lower bound of the encoded size of `values`, from at most
+    `_SIZE_WALK_NODES` nodes (a str's UTF-8 is at least its length in
+    characters, any value takes at least a byte); stops once over `limit`."""
+    total, todo, budget = 0, [values], _SIZE_WALK_NODES
+    while todo and budget and total <= limit:
+        v = todo.pop()
+        budget -= 1
+        t = type(v)
+        if t is str or t is bytes or t is bytearray:
+            total += len(v) + 1
+        elif t is list or t is tuple:
+            total += 1
+            todo.extend(v)
+        elif t is dict:
+            total += 1
+            todo.extend(v.keys())
+            todo.extend(v.values())
+        else:
+            total += 1
+    return total
+
+
+def _too_big(tx: Tx, size: str) -> BoxError:
+    return BoxError(ER.PROC_LUA, message=f"Failed to encode the result: the reply would be "
+                                         f"{size} bytes, over net_reply_max ({tx.net_reply_max})")
 
 
 # -- SELECT and DML ---------------------------------------------------------------

@@ -80,12 +80,13 @@ class NetLink:
 class Tx:
     def __init__(self, *, version: tuple[int, int, int], instance_uuid: str, net_msg_max: int,
                  readahead: int, memtx_memory: int = 256 << 20,
-                 net_obuf_max: int = 4 << 20) -> None:
+                 net_obuf_max: int = 4 << 20, net_reply_max: int = 64 << 20) -> None:
         self.version = version
         self.instance_uuid = instance_uuid
         self.net_msg_max = net_msg_max
         self.readahead = readahead
         self.net_obuf_max = net_obuf_max  # unsent output above which requests wait
+        self.net_reply_max = net_reply_max  # the largest CALL reply body
         self.users = Users()
         self.schema = Schema(self.users, instance_uuid, memtx_memory)
         self.procedures: dict[str, Procedure] = {}

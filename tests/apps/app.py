@@ -13,6 +13,9 @@ def init():
     # As in Tarantool, calling global functions needs execute on the universe.
     box.schema.user.grant("guest", "execute", "universe", if_not_exists=True)
     box.schema.user.grant("test", "execute", "universe", if_not_exists=True)
+    # Tuples with datetimes (tests/test_proc_values.py).
+    box.schema.space.create("dts", if_not_exists=True).create_index("pk", if_not_exists=True)
+    box.schema.user.grant("guest", "read,write", "space", "dts", if_not_exists=True)
 
 
 def echo(*args):
@@ -82,6 +85,10 @@ def big(n):
     return "x" * n
 
 
+def many(n, size):
+    return ["x" * size] * n
+
+
 def set_net_msg_max(n):
     box.cfg(net_msg_max=n)
 
@@ -92,3 +99,33 @@ async def net_stat():
 
 async def net_stat_threads():
     return await box.stat.net_thread()
+
+
+# -- values at the edge of MessagePack (tests/test_proc_values.py) --------------
+
+
+def out_of_range(which):
+    # Python ints have no bound; MessagePack's stop at [-2**63, 2**64).
+    return {"big": 2**70, "neg": -2**64, "nested": [1, {"a": 2**64}], "max": 2**64 - 1,
+            "min": -2**63}[which]
+
+
+def store_out_of_range():
+    return box.space.dts.insert([1, 2**70])
+
+
+def a_datetime(which):
+    import datetime as dt
+    return {"naive": dt.datetime(2024, 2, 29, 23, 59, 58, 123456),
+            "utc": dt.datetime(2024, 2, 29, 23, 59, 58, tzinfo=dt.UTC),
+            "plus3": dt.datetime(2024, 3, 1, 2, 59, 58, 500000,
+                                 tzinfo=dt.timezone(dt.timedelta(hours=3))),
+            "minus0530": dt.datetime(1969, 12, 31, 18, 30, tzinfo=dt.timezone(-dt.timedelta(hours=5, minutes=30))),
+            "seconds_tz": dt.datetime(2024, 1, 1, tzinfo=dt.timezone(dt.timedelta(seconds=30)))}[which]
+
+
+def describe(value):
+    """What a procedure got: its type's name, ISO form, UTC offset in minutes."""
+    off = value.utcoffset()
+    return [type(value).__name__, value.isoformat(),
+            None if off is None else off.total_seconds() / 60]

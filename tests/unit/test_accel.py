@@ -14,6 +14,7 @@ import math
 import os
 import struct
 import uuid
+from datetime import datetime, timedelta, timezone
 from decimal import Decimal
 from typing import Any
 
@@ -115,6 +116,10 @@ def test_framing_stops() -> None:
     {0x10: 512, 0x20: [1, "a", b"b", 1.5, -3, None, True, [], {}]},
     {0x21: [Decimal("1.5"), uuid.UUID(int=7), msgpack.ExtType(99, b"xy")]},
     {0x21: [msgpack.Timestamp(1, 2)]},  # ext -1: the compiled decoder leaves it to Python
+    # datetime (ext 4): 8 and 16 bytes, one keeping nanoseconds, one undecodable
+    {0x21: [datetime(2024, 1, 2, 3, 4, 5), datetime(2024, 1, 2, tzinfo=timezone(timedelta(hours=-3))),
+            msgpack.ExtType(4, b"\x01" * 8 + b"\x07\x00\x00\x00" + b"\x00" * 4),
+            msgpack.ExtType(4, b"\x00" * 9)]},
     {0x21: [[[[[[[1]]]]]]] * 3, 0x22: "x" * 70000, 0x23: b"y" * 300},
     {0x21: [2 ** 64 - 1, -(2 ** 63), 0.1, float("inf"), float("nan")]},
     [1, 2],
@@ -141,7 +146,8 @@ scalars = st.one_of(
     st.none(), st.booleans(), st.integers(-(2 ** 63), 2 ** 64 - 1), st.floats(),
     st.floats(width=32).map(lambda f: ("f32", f)), st.text(max_size=20), st.binary(max_size=20),
     st.sampled_from([Decimal("3.14"), uuid.UUID(int=1), msgpack.ExtType(5, b"abc"),
-                     msgpack.ExtType(1, b"\xff"), msgpack.Timestamp(3, 0)]),
+                     msgpack.ExtType(1, b"\xff"), msgpack.Timestamp(3, 0),
+                     datetime(1999, 12, 31, 23, 59, 59, 999999), msgpack.ExtType(4, b"\x00")]),
 )
 values = st.recursive(scalars, lambda inner: st.one_of(
     st.lists(inner, max_size=4), st.dictionaries(st.one_of(st.integers(0, 40), st.text(max_size=3)), inner,
