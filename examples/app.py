@@ -2,7 +2,9 @@
 here is callable over IPROTO."""
 
 import asyncio
+
 from styx import box
+
 
 def init():                       # optional: runs once, before listening
     box.schema.user.create("test", password="secret", if_not_exists=True)
