@@ -67,6 +67,8 @@ def build_parser() -> argparse.ArgumentParser:
     s.add_argument("--admin-socket", default=None, metavar="PATH",
                    help="a unix socket for `styx console PATH`: a Python REPL inside TX with box "
                         "(whoever may open the socket file is admin)")
+    s.add_argument("--metrics-listen", default=None, metavar="HOST:PORT",
+                   help="serve Prometheus metrics on http://HOST:PORT/metrics")
     s.add_argument("--log", default=None, metavar="FILE",
                    help="log to FILE instead of stderr; SIGHUP reopens it (logrotate)")
     s.add_argument("--log-level", default="INFO", type=str.upper, choices=LOG_LEVELS,
@@ -127,6 +129,7 @@ def main(argv: list[str] | None = None) -> int:
             checkpoint_interval=args.checkpoint_interval,
             checkpoint_count=args.checkpoint_count,
             admin_socket=args.admin_socket,
+            metrics_listen=args.metrics_listen,
         )
         # The process is the server's, so it may tune the collector: a write's
         # objects live until its reply, past the WAL's write, and with

@@ -85,8 +85,9 @@ class IprotoMsg(Cmsg):
 
     __slots__ = (
         "conn", "tx_conn", "type", "sync", "schema_version", "stream_id", "req", "diag",
-        "p_ibuf", "len", "wpos", "txn_open", "bounce",
+        "p_ibuf", "len", "wpos", "txn_open", "bounce", "t0",
     )
+    t0: float  # when net read it (perf_counter), set only with --metrics-listen
 
     def __init__(self, conn: Any, tx_conn: TxConn, p_ibuf: int, length: int, wpos: Wpos) -> None:
         self.route = ()  # Cmsg's fields, set here: one call less per request

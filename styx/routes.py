@@ -72,6 +72,7 @@ def wire(tx: Tx, nets: Sequence[NetThread], bus: cbus.Bus, net_msg_max: int) -> 
                           cbus.Hop(end_push, None)),
             discard_route=(cbus.Hop(net.discard_input, None),),
             stats=net.stats,
+            latency_stats=net.latency_stats,
             set_msg_max=net.set_msg_max,
             set_readahead=net.set_readahead,
             busy=net.busy,

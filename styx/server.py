@@ -50,6 +50,7 @@ from typing import Any
 from . import cbus
 from .checkpoint import Checkpointer
 from .console import ConsoleServer
+from .metrics import MetricsServer
 from .net.listener import Listener
 from .net.thread import NetThread
 from .recovery import Recovered, RecoveryError, instance_of, recover
@@ -114,6 +115,7 @@ class Config:
     checkpoint_interval: float = 3600.0  # seconds between checkpoints; 0: none but box.snapshot()
     checkpoint_count: int = 2  # snapshots kept
     admin_socket: str | None = None  # a unix socket for `styx console` (a Python REPL in TX)
+    metrics_listen: str | None = None  # HOST:PORT of a Prometheus /metrics endpoint
 
     def check(self) -> None:
         if not 0 <= self.iproto_threads <= 1000:
@@ -177,6 +179,7 @@ class Server:
         self.nets: list[NetThread] = []
         self.listener: Listener | None = None
         self.console: ConsoleServer | None = None
+        self.metrics: MetricsServer | None = None
         self.address: Any = None
         self.loop: asyncio.AbstractEventLoop | None = None
         self._stop_requested: asyncio.Event | None = None
@@ -425,6 +428,8 @@ class Server:
                           net_obuf_max=cfg.net_obuf_max)
                 for i in range(max(1, cfg.iproto_threads))]
         for net in nets:
+            if cfg.metrics_listen:
+                net.latency = {}  # before its thread starts: the thread owns it from then on
             if cfg.iproto_threads == 0:
                 net.loop = loop
                 continue
@@ -450,10 +455,24 @@ class Server:
         self.address = sock.getsockname()
         if cfg.admin_socket:
             await self._start_console(cfg.admin_socket)
+        if cfg.metrics_listen:
+            await self._start_metrics(cfg.metrics_listen)
         accept_feed = self.nets[0].feed
         listener_pipes = [cbus.Pipe(net.endpoint, accept_feed) for net in self.nets]
         self.listener = Listener(sock, accept_feed.loop, self.nets, listener_pipes)
         await self._in_loop(self.listener.loop, self.listener.start)
+
+    async def _start_metrics(self, listen: str) -> None:
+        assert self.tx is not None
+        family, addr = parse_listen(listen)
+        if family != socket.AF_INET and family != socket.AF_INET6:
+            raise ConfigError(f"metrics_listen {listen!r}: expected HOST:PORT")
+        self.metrics = MetricsServer(self.tx, addr[0], addr[1])
+        try:
+            await self.metrics.start()
+        except OSError as e:
+            raise ConfigError(f"cannot serve metrics on {listen!r}: {e.strerror or e}") from e
+        log.info("metrics on http://%s:%s/metrics", *self.metrics.address[:2])
 
     async def _start_console(self, path: str) -> None:
         tx = self.tx
@@ -500,6 +519,8 @@ class Server:
         log.info("styx shutting down")
         if self.console is not None:
             await self.console.stop()
+        if self.metrics is not None:
+            await self.metrics.stop()
         if self.listener is not None:
             await self._in_loop(self.listener.loop, self.listener.stop)
             if self.listener.sock.family == socket.AF_UNIX:

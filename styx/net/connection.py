@@ -56,6 +56,7 @@ from __future__ import annotations
 import collections
 import logging
 import socket
+import time
 from typing import TYPE_CHECKING, Any
 
 from ..iproto_msg import RETRY, WPOS_ZERO, IprotoMsg, ServiceMsg, TxConn, Wpos
@@ -267,9 +268,13 @@ class Connection:
         self.in_tx += n  # stream_push takes back those it queues
         th.msg_count += n
         th.requests_total += n
+        latency = th.latency
+        t0 = time.perf_counter() if latency is not None else 0.0  # (--metrics-listen) one read per batch
         for pos, pend, t, sync, sv, stream_id, body in records:
             msg = IprotoMsg(self, tx_conn, p, pend - pos, wpos)
             msg.sync = sync
+            if latency is not None:
+                msg.t0 = t0
             if t is None:  # a header Tarantool would not decode: the error is in `body`
                 msg.diag = body
                 msg.route = error_route

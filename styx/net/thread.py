@@ -16,11 +16,13 @@ object, same routes, and its pipes are local (delivered in the same loop).
 
 from __future__ import annotations
 
+import bisect
 import collections
 import logging
 import select
 import socket
 import threading
+import time
 from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
@@ -33,6 +35,10 @@ from ..protocol.scan import BatchDecoder
 from .connection import ALIVE, STOP_MSG_MAX, STOP_STARTING, Connection
 
 log = logging.getLogger("styx.net")
+
+# Upper bounds (seconds) of the request latency histograms' buckets.
+LATENCY_BUCKETS = (0.0001, 0.00025, 0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5,
+                   1.0, 2.5, 5.0, 10.0)
 
 __all__ = ["NetThread", "TxLink", "setup_socket"]
 
@@ -80,6 +86,8 @@ class NetThread:
         self.received = 0
         self.connections_total = 0
         self.requests_total = 0
+        # --metrics-listen: request type -> latency histogram (see _observe); None: off
+        self.latency: dict[int, list[float]] | None = None
         self.streams_total = 0
         self.streams_current = 0
         self.stream_queue_total = 0
@@ -184,6 +192,8 @@ class NetThread:
         """Last hop of every request route (`net_send_msg`)."""
         conn: Connection = msg.conn
         self.msg_count -= 1
+        if self.latency is not None:
+            self._observe(msg)
         if msg.bounce == BOUNCED:
             conn.defer(msg)
         else:
@@ -197,6 +207,24 @@ class NetThread:
                 conn.try_destroy()
         if self.stopped:
             self.resume_stopped()
+
+    def _observe(self, msg: IprotoMsg) -> None:
+        """(Metrics on) a request's time from its read to its reply, into its
+        type's histogram: counts per bucket of LATENCY_BUCKETS (the last,
+        over the last bound), then the sum of seconds."""
+        t0 = getattr(msg, "t0", None)
+        if t0 is None or msg.bounce == BOUNCED:
+            return
+        seconds = time.perf_counter() - t0
+        h = self.latency.get(msg.type)  # type: ignore[union-attr]  # called only when it is set
+        if h is None:
+            h = self.latency[msg.type] = [0] * (len(LATENCY_BUCKETS) + 1) + [0.0]  # type: ignore[index]
+        h[bisect.bisect_left(LATENCY_BUCKETS, seconds)] += 1
+        h[-1] += seconds
+
+    def latency_stats(self) -> dict[int, list[float]]:
+        """(In this thread: a cbus call) a copy of the latency histograms."""
+        return {t: list(h) for t, h in (self.latency or {}).items()}
 
     def discard_input(self, dmsg: Any) -> None:
         """A request went into a fiber: its input is no longer needed."""

@@ -67,6 +67,7 @@ class NetLink:
     discard_route: Route  # a request went into a fiber: release its input there
     # The thread's functions TX runs there by message:
     stats: Callable[[], dict[str, dict[str, int]]]
+    latency_stats: Callable[[], dict[int, list[float]]]
     set_msg_max: Callable[[int], None]
     set_readahead: Callable[[int], None]
     busy: Callable[[], bool]
@@ -314,6 +315,20 @@ class Tx:
                 "rps": int((total - before) / span) if span >= 1.0 else 0}
             threads.append(stats)
         return threads
+
+    async def net_latency_threads(self) -> list[dict[int, list[float]]]:
+        """Each iproto thread's request latency histograms (a cbus call to each)."""
+        return [await cbus.call(net.pipe, net.back, net.latency_stats) for net in self.nets]
+
+    async def wal_stats(self) -> dict[str, int] | None:
+        """The WAL writer's counters, read in the WAL thread (a cbus call); None without a WAL."""
+        committer, cp = self.committer, self.checkpointer
+        if committer is None or cp is None or committer.journal.back is None:
+            return None
+        w = cp.wal.writer
+        return await cbus.call(committer.journal.pipe, committer.journal.back,
+                               lambda: {"rows": w.rows, "batches": w.batches, "blocks": w.blocks,
+                                        "bytes": w.bytes, "failures": w.failures})
 
     async def net_stats(self) -> dict[str, dict[str, int]]:
         """`box.stat.net()`: the threads' counters summed, Tarantool's shape."""
