@@ -1,0 +1,51 @@
+"""`pip install .` into a fresh venv gives a working `styx`: `--version`,
+and `styx serve` of the example app from another directory, which a
+connector then calls (the package's data, bootstrap.snap, is there: a WAL
+starts from it)."""
+
+from __future__ import annotations
+
+import socket
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import tarantool
+
+ROOT = Path(__file__).resolve().parent.parent
+
+
+def test_pip_install_into_a_fresh_venv(tmp_path: Path) -> None:
+    venv = tmp_path / "venv"
+    subprocess.run([sys.executable, "-m", "venv", str(venv)], check=True, timeout=120)
+    pip = subprocess.run([str(venv / "bin" / "pip"), "install", "-q", str(ROOT)], capture_output=True,
+                         text=True, timeout=600)
+    assert pip.returncode == 0, pip.stderr[-2000:]
+    styx = str(venv / "bin" / "styx")
+    version = subprocess.run([styx, "--version"], capture_output=True, text=True, timeout=60, cwd=tmp_path)
+    assert version.stdout.strip() == "styx 0.1.0"
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        port = s.getsockname()[1]
+    elsewhere = tmp_path / "elsewhere"
+    elsewhere.mkdir()
+    app = elsewhere / "app.py"
+    app.write_text((ROOT / "examples" / "app.py").read_text())
+    proc = subprocess.Popen([styx, "serve", "app.py", "--listen", f"127.0.0.1:{port}", "--work-dir", "data"],
+                            cwd=elsewhere, stdout=subprocess.PIPE, stderr=subprocess.STDOUT)
+    try:
+        deadline = time.monotonic() + 30
+        while True:
+            try:
+                c = tarantool.Connection("127.0.0.1", port, user="test", password="secret")
+                break
+            except tarantool.error.NetworkError:
+                assert proc.poll() is None and time.monotonic() < deadline, proc.stdout.read() if proc.stdout else ""
+                time.sleep(0.1)
+        assert c.call("echo", 1, "a").data == [1, "a"]
+        c.close()
+    finally:
+        proc.terminate()
+        proc.wait(30)
+    assert list((elsewhere / "data").glob("*.snap"))  # its first snapshot: bootstrap.snap came with it
