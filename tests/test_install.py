@@ -22,6 +22,10 @@ def test_pip_install_into_a_fresh_venv(tmp_path: Path) -> None:
     pip = subprocess.run([str(venv / "bin" / "pip"), "install", "-q", str(ROOT)], capture_output=True,
                          text=True, timeout=600)
     assert pip.returncode == 0, pip.stderr[-2000:]
+    # The distribution's name on PyPI is not `styx` (another project's); its licence travels with it.
+    show = subprocess.run([str(venv / "bin" / "pip"), "show", "-f", "styx-iproto"], capture_output=True,
+                          text=True, timeout=60)
+    assert "Name: styx-iproto" in show.stdout and "LICENSE" in show.stdout, show.stdout
     styx = str(venv / "bin" / "styx")
     version = subprocess.run([styx, "--version"], capture_output=True, text=True, timeout=60, cwd=tmp_path)
     assert version.stdout.strip() == "styx 0.1.0"
