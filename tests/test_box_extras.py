@@ -68,3 +68,9 @@ def test_slab_info_and_info_memory(conn: Any) -> None:
     assert slab["quota_size"] == limit and 1000 < slab["quota_used"] == memory["data"] < limit
     assert slab["quota_used_ratio"].endswith("%")
     assert set(memory) == {"cache", "data", "index", "lua", "net", "tx"}
+
+
+def test_every_missing_member_is_named(conn: Any) -> None:
+    assert conn.call("missing_members").data == [[
+        "box.space.kv.frob", "box.space.kv.index.pk.frob", "box.schema.frob", "box.session.frob",
+        "box.info.frob", "box.schema.user.frob"]]

@@ -37,7 +37,7 @@ from ..box.index import ITERATOR_NAMES
 from ..box.privileges import CREATE, DROP, priv_names
 from ..protocol.errors import ER, MESSAGES, BoxError
 from . import fiber as fiber_mod
-from .space_api import SchemaSpaceApi, SpacesApi, effective_user
+from .space_api import Members, SchemaSpaceApi, SpacesApi, effective_user
 
 if TYPE_CHECKING:
     from ..box.schema import Schema
@@ -95,8 +95,10 @@ def _take_txn() -> Any:
     return txn
 
 
-class SessionApi:
+class SessionApi(Members):
     """`box.session`: the session of the request being served."""
+
+    API_NAME = "box.session"
 
     def __init__(self, push: Callable[[Session, int, Any], None]) -> None:
         self._push = push  # an IPROTO_CHUNK to the session, for the request `sync`
@@ -137,8 +139,10 @@ class SessionApi:
         return True
 
 
-class UserApi:
+class UserApi(Members):
     """`box.schema.user`."""
+
+    API_NAME = "box.schema.user"
 
     def __init__(self, schema: Schema, users: Users) -> None:
         self._schema = schema
@@ -193,6 +197,8 @@ class UserApi:
 
 
 class RoleApi(UserApi):
+    API_NAME = "box.schema.role"
+
     """`box.schema.role`: roles are users you cannot log in as."""
 
     def __init__(self, schema: Schema, users: Users) -> None:
@@ -203,8 +209,10 @@ class RoleApi(UserApi):
         super().create(name, if_not_exists=if_not_exists)
 
 
-class FuncApi:
+class FuncApi(Members):
     """`box.schema.func`: named objects to grant execute on."""
+
+    API_NAME = "box.schema.func"
 
     def __init__(self, schema: Schema, users: Users) -> None:
         self._schema = schema
@@ -241,8 +249,10 @@ def _object_name(schema: Any, object_type: str, object_id: Any) -> str:
     return str(object_id)
 
 
-class SchemaApi:
+class SchemaApi(Members):
     """`box.schema`."""
+
+    API_NAME = "box.schema"
 
     def __init__(self, schema: Schema, users: Users, req_counts: list[int]) -> None:
         self.user = UserApi(schema, users)
@@ -251,8 +261,10 @@ class SchemaApi:
         self.space = SchemaSpaceApi(schema, users, req_counts)
 
 
-class StatApi:
+class StatApi(Members):
     """`box.stat()`: requests by type; `box.stat.net()`: the iproto threads."""
+
+    API_NAME = "box.stat"
 
     def __init__(self, stats: Stats) -> None:
         self._stats = stats
@@ -271,10 +283,12 @@ class StatApi:
         return await self._stats.net_stats_threads()
 
 
-class SlabApi:
+class SlabApi(Members):
     """`box.slab.info()` with Tarantool's keys. Styx keeps tuples as Python
     bytes, not in slabs: the quota is real (`memtx_memory`, charged per
     tuple), and the arena and items figures are that same charge."""
+
+    API_NAME = "box.slab"
 
     def __init__(self, quota: Any) -> None:
         self._quota = quota
@@ -296,8 +310,10 @@ TXN_ISOLATION_LEVEL = {"default": 0, "read-committed": 1, "read-confirmed": 2, "
                        "DEFAULT": 0, "READ_COMMITTED": 1, "READ_CONFIRMED": 2, "BEST_EFFORT": 3}
 
 
-class InfoApi:
+class InfoApi(Members):
     """`box.info()` (a dict), or `box.info.status` and friends."""
+
+    API_NAME = "box.info"
 
     def __init__(self, schema: Schema, version: tuple[int, int, int], instance_uuid: str) -> None:
         self._schema = schema
@@ -329,15 +345,18 @@ class InfoApi:
         return {"cache": 0, "data": self._schema.quota.used, "index": 0, "lua": 0, "net": 0, "tx": 0}
 
     def __getattr__(self, name: str) -> Any:
-        info = self()
-        if name in info:
-            return info[name]
-        raise AttributeError(name)
+        if not name.startswith("_"):
+            info = self()
+            if name in info:
+                return info[name]
+        return super().__getattr__(name)
 
 
-class ErrorApi:
+class ErrorApi(Members):
     """`box.error`: `raise box.error(box.error.NO_SUCH_USER, "bob")`, or
     `raise box.error(code=1000, reason="...", type="MyError")`."""
+
+    API_NAME = "box.error"
 
     def __init__(self) -> None:
         for code, (name, _fmt) in MESSAGES.items():
@@ -352,7 +371,7 @@ class ErrorApi:
     new = __call__
 
 
-class Box:
+class Box(Members):
     """One server's box.
 
     `req_counts` are box.stat's counters by request type (the space API's
@@ -376,9 +395,6 @@ class Box:
         self.index = IndexConstants()
         self.NULL = None  # Lua's box.NULL is MessagePack's nil, which is Python's None
 
-    def __getattr__(self, name: str) -> Any:
-        # Only for names that are not there: say what is missing, not Box's internals.
-        raise AttributeError(f"box.{name}: Styx's box has no such member (README: 'The box API')")
 
     # -- transactions ------------------------------------------------------------
 
@@ -477,8 +493,10 @@ class CfgApi:
         return f"box.cfg({self._tx.cfg_values()!r})"
 
 
-class IndexConstants:
+class IndexConstants(Members):
     """`box.index.EQ`, `box.index.GE`, ...: the iterator types, as numbers."""
+
+    API_NAME = "box.index"
 
     def __init__(self) -> None:
         for name, code in ITERATOR_NAMES.items():

@@ -119,6 +119,22 @@ def _tuple(t: Any) -> list[Any]:
     return t
 
 
+class Members:
+    """What the box API's objects answer for a member they do not have: an
+    AttributeError that names it (`box.space.tester.frob`), not Python's
+    "'SpaceApi' object has no attribute 'frob'"."""
+
+    API_NAME = "box"
+
+    def _api_name(self) -> str:
+        return self.API_NAME
+
+    def __getattr__(self, name: str) -> Any:
+        if name.startswith("_"):  # Python's own lookups (copy, pickle) and the internals'
+            raise AttributeError(name)
+        raise AttributeError(f"{self._api_name()}.{name}: Styx's box has no such member (README: 'The box API')")
+
+
 class Tuple(list[Any]):
     """A tuple as the Python API returns it: a list (it compares, slices and
     packs as one), that also answers to its space's field names, as
@@ -157,7 +173,7 @@ def _tuple_or_none(space: Any, data: bytes | None) -> Tuple | None:
     return None if data is None else _tuples(space, (data,))[0]
 
 
-class _Live:
+class _Live(Members):
     """Holds a space (and index) by id, found again on every call: an object
     kept past a drop, rename or alter sees what Tarantool's would (35, 36)."""
 
@@ -216,6 +232,11 @@ class _Live:
 
 
 class IndexApi(_Live):
+    def _api_name(self) -> str:
+        index = next((i.name for i in getattr(self._schema.spaces.get(self._sid), "indexes", ())
+                      if i.iid == self._iid), self._iid)
+        return f"box.space.{self._name}.index.{index}"
+
     """`box.space.NAME.index.IDX`."""
 
     @property
@@ -367,6 +388,9 @@ class IndexesApi(_Live):
 
 
 class SpaceApi(_Live):
+    def _api_name(self) -> str:
+        return f"box.space.{self._name}"
+
     """`box.space.NAME`: data requests on the primary index, and DDL."""
 
     def __init__(self, schema: Schema, users: Users, req_counts: list[int],
@@ -506,8 +530,10 @@ class SpacesApi:
         return iter(list(self._schema.by_name))
 
 
-class SchemaSpaceApi:
+class SchemaSpaceApi(Members):
     """`box.schema.space`."""
+
+    API_NAME = "box.schema.space"
 
     def __init__(self, schema: Schema, users: Users, req_counts: list[int]) -> None:
         self._schema = schema

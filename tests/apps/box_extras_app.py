@@ -80,3 +80,15 @@ def named(k):
 def memory():
     box.space.kv.replace([100, "x" * 1000])
     return box.slab.info(), box.info.memory(), box.cfg.memtx_memory
+
+
+def missing_members():
+    """Each miss names what is missing."""
+    out = []
+    for get in (lambda: box.space.kv.frob, lambda: box.space.kv.index.pk.frob, lambda: box.schema.frob,
+                lambda: box.session.frob, lambda: box.info.frob, lambda: box.schema.user.frob):
+        try:
+            get()
+        except AttributeError as e:
+            out.append(str(e).split(":")[0])
+    return out
