@@ -27,6 +27,13 @@ def server(make_server: Callable[..., Server]) -> Server:
     return make_server(app=str(APP), iproto_threads=1)
 
 
+@pytest.fixture(params=["none", "write"])
+def wal_server(request: pytest.FixtureRequest, make_server: Callable[..., Server], tmp_path: Path) -> Server:
+    """With the WAL on, a commit is in memory before it is on disk: the
+    default level reads past it until it is."""
+    return make_server(app=str(APP), iproto_threads=1, wal_mode=request.param, work_dir=str(tmp_path))
+
+
 def rows(resp: Any) -> list[list[Any]]:
     return [list(t) for t in resp.body]
 
@@ -53,11 +60,11 @@ async def in_txn(conn: asynctnt.Connection, body: Callable[[Any], Awaitable[Any]
             await stream.rollback()
 
 
-def test_no_lost_update(server: Server) -> None:
+def test_no_lost_update(wal_server: Server) -> None:
     """8 connections x 4 workers increment one counter (SELECT, then REPLACE
     v + 1) 15 times each: every increment that committed is there."""
     async def main() -> tuple[int, int]:
-        conns = [await connect(server) for _ in range(8)]
+        conns = [await connect(wal_server) for _ in range(8)]
         await conns[0].replace("acc", [1, "counter", 0])
 
         async def increment(stream: Any) -> None:
@@ -140,7 +147,7 @@ def test_phantom_is_refused(server: Server) -> None:
     asyncio.run(main())
 
 
-def test_bank(server: Server) -> None:
+def test_bank(wal_server: Server) -> None:
     """Transfers between 5 accounts in transactions, while read-only
     transactions read every balance one by one: every reader sees the same
     total, none is aborted (a reader overtaken by a commit reads from a read
@@ -148,7 +155,7 @@ def test_bank(server: Server) -> None:
     accounts = range(100, 105)
 
     async def main() -> tuple[list[int], int, int]:
-        conns = [await connect(server) for _ in range(6)]
+        conns = [await connect(wal_server) for _ in range(6)]
         for a in accounts:
             await conns[0].replace("acc", [a, "account", 100])
         rnd = random.Random(7)
@@ -196,7 +203,7 @@ def test_bank(server: Server) -> None:
     assert len(totals) == 50 and set(totals) == {500}
     assert reader_conflicts == 0
     assert final == 500
-    assert server.tx is not None and server.tx.schema.txns.read_views > 0  # the readers were overtaken
+    assert wal_server.tx is not None and wal_server.tx.schema.txns.read_views > 0  # the readers were overtaken
 
 
 def test_nothing_is_tracked_outside_transactions(server: Server) -> None:

@@ -32,6 +32,17 @@ Serializable, by tracking what each transaction read:
   commit took a unique secondary key), everything applied is undone and the
   error is returned.
 
+Isolation levels (BEGIN's TXN_ISOLATION), as Tarantool's: a commit is in
+memory before the WAL has written it ("prepared"). read-committed sees
+prepared changes; read-confirmed, and best-effort (the default) while it has
+not written, see only written ones: the manager keeps, per key, the
+versions before the changes still in flight (only while such a transaction
+is open), and a View shows those. A read that looked past a prepared change
+marks its transaction stale: it may not write (97). When the WAL is done
+with a transaction, that is its commit for those readers: one that read
+what it changed is sent to a read view (or aborted if it has written),
+decided for all its changes before any version moves.
+
 A transaction past its TIMEOUT is rolled back; its later requests get
 ER_TRANSACTION_TIMEOUT (231). Outside transactions nothing is tracked: a
 write costs one attribute test while no transaction can conflict.
@@ -47,7 +58,8 @@ until its transaction ends, as Tarantool's do.
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+import collections
+from collections.abc import Callable, Sequence
 from typing import Any
 
 from ..protocol import constants as C
@@ -58,6 +70,7 @@ from .space import DROPPED, TRUNCATED, ChangeLog, Space, cost, unpack_tuple
 __all__ = ["Txn", "View", "TxnManager"]
 
 ACTIVE, TIMED_OUT, DONE, CONFLICTED = range(4)
+DEFAULT, READ_COMMITTED, READ_CONFIRMED, BEST_EFFORT = range(4)  # BEGIN's TXN_ISOLATION
 READS_MAX = 256  # ranges kept per transaction and space, past which the whole space counts as read
 
 Read = tuple[Index, int, Any, Any]  # index, iterator, key, after
@@ -91,6 +104,87 @@ class TxnManager:
         self.committing: Txn | None = None  # its own writes are no conflict to it
         self.conflicts = 0  # transactions aborted by a conflict
         self.read_views = 0  # transactions sent to a read view
+        # Changes made in memory whose WAL write is not done yet ("prepared",
+        # in Tarantool's words), as the versions before them: kept only while
+        # an open transaction may have to see past them (see `confirmed_only`).
+        self.unconfirmed: dict[Space, dict[Any, Entry]] = {}
+        self._chains: dict[tuple[Space, Any], collections.deque[bytes | None]] = {}  # old versions, in WAL order
+        self.confirmed_readers = 0  # open transactions whose level may read confirmed data only
+        self.in_flight: Callable[[], list[list[Any]]] | None = None  # the WAL's changes not yet back (commit.py)
+
+    # -- what is not confirmed yet (the WAL has it, the disk not yet) -------------
+
+    def reader_opened(self) -> None:
+        self.confirmed_readers += 1
+        if self.confirmed_readers == 1 and self.in_flight is not None:
+            for changes in self.in_flight():  # what went to the WAL before anyone needed to know
+                self.prepared(changes)
+
+    def reader_closed(self) -> None:
+        self.confirmed_readers -= 1
+        if not self.confirmed_readers:
+            self.unconfirmed.clear()
+            self._chains.clear()
+
+    def prepared(self, changes: list[Any]) -> None:
+        """(The committer) these changes went to the WAL: keep the versions
+        before them, while someone may need them."""
+        if not self.confirmed_readers:
+            return
+        for space, old, new in changes:
+            if space is None or old is TRUNCATED or old is DROPPED:
+                continue
+            old_fields = None if old is None else unpack_tuple(old)
+            pk_key = space.pk.key_of(old_fields if old_fields is not None else unpack_tuple(new))
+            chain = self._chains.get((space, pk_key))
+            if chain is None:
+                chain = self._chains[(space, pk_key)] = collections.deque()
+                self._show(space, pk_key, old)  # the confirmed version: before the first change in flight
+            chain.append(old)
+
+    def confirmed(self, changes: list[Any], failed: bool = False) -> None:
+        """(The committer) the WAL is done with these changes: written (the
+        confirmed version moves on to what the next change in flight found),
+        or failed and undone, newest first (the confirmed version stays)."""
+        if not self._chains:
+            return
+        data = [(space, None if old is None else unpack_tuple(old), None if new is None else unpack_tuple(new))
+                for space, old, new in changes if space is not None and old is not TRUNCATED and old is not DROPPED]
+        if not failed:
+            # For those that see confirmed data only, this is when the
+            # transaction commits: what they read of it is overwritten now.
+            # All of it is decided before any version moves (a read view
+            # then keeps the transaction whole).
+            for space, old_fields, new_fields in data:
+                for txn in self.readers(space, old_fields, new_fields):
+                    if txn.confirmed_only():
+                        txn.conflict()
+        for space, old_fields, new_fields in data:
+            pk_key = space.pk.key_of(old_fields if old_fields is not None else new_fields)
+            chain = self._chains.get((space, pk_key))
+            if chain is None:
+                continue
+            if failed:
+                chain.pop()
+            else:
+                chain.popleft()
+                if chain:
+                    self._show(space, pk_key, chain[0])
+            if not chain:
+                del self._chains[(space, pk_key)]
+                versions = self.unconfirmed.get(space)
+                if versions is not None:
+                    versions.pop(pk_key, None)
+                    if not versions:
+                        del self.unconfirmed[space]
+
+    def _show(self, space: Space, pk_key: Any, data: bytes | None) -> None:
+        """What those that see confirmed data only see at `pk_key`."""
+        versions = self.unconfirmed.get(space)
+        if versions is None:
+            versions = self.unconfirmed[space] = {}
+        entry = versions[pk_key] = Entry(data)
+        entry.data, entry.fields = data, None if data is None else unpack_tuple(data)
 
     def _track(self, txn: Txn) -> None:
         if txn not in self.txns:
@@ -213,7 +307,22 @@ class Txn:
         self.points: list[tuple[Index, Any]] = []  # its point reads, as the manager has them
         self.range_spaces: list[Space] = []  # the spaces it has range reads of
         self.rv: dict[Space, dict[Any, Entry]] | None = None  # the read view, once sent to one
+        self.stale = False  # it read past a change not yet confirmed: it may not write
         self.timer: Any = None
+        self._reader = manager is not None and isolation != READ_COMMITTED
+        if self._reader:
+            manager.reader_opened()  # type: ignore[union-attr]  # _reader implies a manager
+
+    def confirmed_only(self) -> bool:
+        """Does it see only what the WAL has confirmed? (Tarantool's levels:
+        read-confirmed always; best-effort, the default, while it has not
+        written; read-committed never.)"""
+        return self._reader and (self.isolation == READ_CONFIRMED or not self.order)
+
+    def _end_reader(self) -> None:
+        if self._reader:
+            self._reader = False
+            self.manager.reader_closed()  # type: ignore[union-attr]  # _reader implies a manager
 
     def check(self) -> None:
         """Raise if the transaction can no longer do anything."""
@@ -277,6 +386,9 @@ class Txn:
         else:
             self.rv = {}
             if self.manager is not None:
+                if self.confirmed_only():  # the view it keeps is of confirmed data
+                    for space, versions in self.manager.unconfirmed.items():
+                        self.rv[space] = dict(versions)
                 self.manager.to_view(self)
 
     def _abort(self) -> None:
@@ -312,6 +424,7 @@ class Txn:
         if self.manager is not None:
             self.manager.forget(self)
         self.rv = None
+        self._end_reader()
 
     def commit(self) -> None:
         try:
@@ -356,6 +469,7 @@ class Txn:
             if manager is not None:
                 manager.forget(self)
             self.rv = None
+            self._end_reader()
 
     def _cancel_timer(self) -> None:
         if self.timer is not None:
@@ -373,8 +487,18 @@ class View:
     def __init__(self, txn: Txn, space: Space) -> None:
         self.txn = txn
         self.space = space
-        # Its own writes; or, in a read view, the versions it sees instead.
-        self.overlay = txn.writes.get(space) if txn.rv is None else txn.rv.get(space)
+        # Its own writes; or, in a read view, the versions it sees instead;
+        # reading confirmed data only, the versions before what is not, under its own writes.
+        self.unconfirmed: dict[Any, Entry] | None = None
+        if txn.rv is not None:
+            self.overlay = txn.rv.get(space)
+        else:
+            self.overlay = txn.writes.get(space)
+            manager = txn.manager
+            if manager is not None and manager.unconfirmed and txn.confirmed_only():
+                self.unconfirmed = manager.unconfirmed.get(space)
+                if self.unconfirmed:
+                    self.overlay = {**self.unconfirmed, **(self.overlay or {})}
 
     # -- what the transaction sees ----------------------------------------------
 
@@ -391,6 +515,8 @@ class View:
         self.txn.check()
         space = self.space
         self.txn.read(space, index, iterator, key, after)
+        if self.unconfirmed and not self.txn.stale:
+            self._note_stale(index, iterator, key, after)
         if not self.overlay:
             return space.select(index, iterator, key, offset, limit, after)
         base = space.select(index, iterator, key, 0, 0xFFFFFFFF, after)
@@ -410,6 +536,18 @@ class View:
         out = [data for _, data in rows[offset:]]
         return out[:limit]
 
+    def _note_stale(self, index: Index, iterator: int, key: Sequence[Any], after: Any) -> None:
+        """Does this read see past a change not yet confirmed (its old version
+        instead of the one in memory)? Then the transaction must not write:
+        what it saw may be gone for good once the WAL is done."""
+        pk = self.space.pk
+        for pk_key, entry in (self.unconfirmed or {}).items():
+            current = pk.by_key(pk_key)
+            for fields in (entry.fields, None if current is None else unpack_tuple(current)):
+                if fields is not None and _matches(index, iterator, key, after, fields):
+                    self.txn.stale = True
+                    return
+
     def get(self, index: Index, key: Sequence[Any]) -> bytes | None:
         rows = self.select(index, C.ITER_EQ, key, 0, 1) if key else []
         if index.unique:
@@ -426,7 +564,7 @@ class View:
 
     def _record(self, fields: list[Any] | None, data: bytes | None, pk_key: Any) -> None:
         txn = self.txn
-        if txn.rv is not None:  # what it read is gone: it cannot write on top of it
+        if txn.rv is not None or txn.stale:  # what it read is gone: it cannot write on top of it
             txn._abort()
             raise BoxError(ER.TRANSACTION_CONFLICT)
         overlay = txn.writes.get(self.space)

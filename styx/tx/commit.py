@@ -73,6 +73,7 @@ class Committer:
         self.failed = 0
         self.system_rows = system_rows(schema)  # as the WAL knows them
         self._replace_prefix: dict[int, bytes] = {}
+        schema.txns.in_flight = lambda: [e.data[0] for e in journal.pending if e.data is not None]
         self._packb = new_packer().pack  # keys, ops and system rows, with Styx's extensions (uuid, decimal)
 
     # -- recording (box calls this on every change) -----------------------------
@@ -126,6 +127,9 @@ class Committer:
         `on_done(error)` once written (error None) or failed (the changes
         are undone first)."""
         self.journal.submit(JournalEntry(rows or self.rows(changes), self._done, (changes, on_done)))
+        txns = self.schema.txns
+        if txns.confirmed_readers:
+            txns.prepared(changes)  # until the WAL is done, some transactions see what was before
 
     def request_rows(self, type_: int, req: Any, changes: list[Change]) -> list[RedoRow] | None:
         """An IPROTO UPDATE or UPSERT as Tarantool logs it: the request, ops
@@ -153,6 +157,8 @@ class Committer:
         if entry.error is not None:
             self.failed += 1
             self._undo(changes)
+        if self.schema.txns.unconfirmed:
+            self.schema.txns.confirmed(changes, failed=entry.error is not None)
         on_done(entry.error)
 
     def _flush_loose(self) -> None:

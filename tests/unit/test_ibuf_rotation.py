@@ -104,6 +104,7 @@ class FakeNet:
         self.readahead = readahead
         self.net_msg_max = net_msg_max
         self.net_obuf_max = 1 << 30
+        self.latency = None  # no --metrics-listen
         self.slabc = GuardedSlabCache(min_size=512)
         self.decoder = BatchDecoder()
         self.packer = new_packer()
