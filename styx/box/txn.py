@@ -16,8 +16,8 @@ Serializable, by tracking what each transaction read:
   between the tuples it returned (phantoms) as well as the tuples; count,
   len, min and max are ranges too. A limit is not kept: the whole range
   counts as read, which can only abort more, never less. Past READS_MAX
-  ranges on one space, the whole space counts as read (the read set stays
-  bounded);
+  ranges on one space, the whole space counts as read, and past POINTS_MAX
+  point reads, reads are kept as ranges (the read set stays bounded);
 - when a change is committed (a transaction's COMMIT, or any autocommit
   write), every other open transaction whose reads cover the old or the new
   tuple is in conflict with it. One that has written is aborted: its later
@@ -72,6 +72,7 @@ __all__ = ["Txn", "View", "TxnManager"]
 ACTIVE, TIMED_OUT, DONE, CONFLICTED = range(4)
 DEFAULT, READ_COMMITTED, READ_CONFIRMED, BEST_EFFORT = range(4)  # BEGIN's TXN_ISOLATION
 READS_MAX = 256  # ranges kept per transaction and space, past which the whole space counts as read
+POINTS_MAX = 4096  # point reads kept per transaction; past them, reads are kept as ranges (which stay bounded)
 
 Read = tuple[Index, int, Any, Any]  # index, iterator, key, after
 BY_KEY = -1  # a Read's iterator for one key as index.key_of makes it (a write's own lookup)
@@ -344,10 +345,13 @@ class Txn:
         manager = self.manager
         if self.rv is not None or manager is None or self.state != ACTIVE:
             return  # a read view cannot conflict any more
-        if iterator == BY_KEY:
+        if len(self.points) >= POINTS_MAX:
+            if iterator == BY_KEY:  # a key as key_of makes it: not one a range can take
+                iterator, key = C.ITER_ALL, ()
+        elif iterator == BY_KEY:
             manager.add_point(self, index, key)
             return
-        if (iterator == C.ITER_EQ and index.unique and after is None and len(key) == len(index.parts)
+        elif (iterator == C.ITER_EQ and index.unique and after is None and len(key) == len(index.parts)
                 and None not in key):
             try:
                 manager.add_point(self, index, index.search_of(key))

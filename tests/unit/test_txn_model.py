@@ -194,3 +194,31 @@ Transactions.TestCase.settings = settings(
     max_examples=int(os.environ.get("STYX_FUZZ_EXAMPLES", 500)), stateful_step_count=20, deadline=None,
     suppress_health_check=[HealthCheck.too_slow], database=None)
 test_transactions_are_serializable = Transactions.TestCase
+
+
+def test_read_sets_stay_bounded_and_still_conflict() -> None:
+    """Past POINTS_MAX point reads a transaction's reads are kept as ranges
+    (at most READS_MAX a space): memory stays bounded, and a write to what it
+    read after the cap still aborts it."""
+    from styx.box.txn import POINTS_MAX, READS_MAX
+
+    schema = Schema(Users())
+    space = schema.create_space("t", ADMIN)
+    assert space is not None
+    schema.create_index(space, "pk", type="TREE", parts=[1, "unsigned"])
+    txn = Txn(manager=schema.txns)
+    view = txn.view(space)
+    view.replace([0, 0])  # it has written: a conflict aborts it
+    for k in range(1, POINTS_MAX + 600):
+        view.get(space.pk, [k])
+    assert len(txn.points) <= POINTS_MAX
+    assert len(schema.txns.ranges[space][txn]) <= READS_MAX
+    space.replace([POINTS_MAX + 500, 1])  # read after the cap
+    try:
+        view.get(space.pk, [1])
+    except BoxError as e:
+        assert e.code == ER.TRANSACTION_CONFLICT
+    else:
+        raise AssertionError("not aborted")
+    txn.rollback()
+    assert not schema.txns.txns and not schema.txns.points and not schema.txns.ranges
