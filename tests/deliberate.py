@@ -89,9 +89,12 @@ DELIBERATE = {d.what.split(":")[0]: d for d in [
                "Styx has the system spaces of 2.10 and later: rows for ids 2.6 lacks are "
                "skipped."),
     Deliberate("not implemented: BITSET and RTREE indexes, sequences, SQL, ICU collations, vinyl, "
-               "EVAL, index:random(), index part options other than is_nullable",
+               "index:random(), index part options other than is_nullable",
                "refused with ER_UNSUPPORTED (5) \"Styx does not support ...\" (a vinyl space is "
                "created as memtx; the data lives in memory only)."),
+    Deliberate("EVAL's Lua: box's space and index methods, box.schema, box.session.push, box.error",
+               "EVAL runs in an embedded LuaJIT whose box is the Python box; Lua's other modules "
+               "(fiber, json, log, ...) are not there yet, and require() of one names it."),
     Deliberate("procedure writes: one WAL transaction per CALL",
                "what a Python procedure changes outside box.begin() is logged as one WAL "
                "transaction when it returns (and replied to once written); 2.6 logs each "

@@ -264,9 +264,36 @@ def authenticate(tx: Tx, session: Any, user_name: str, tup: list[Any]) -> Any:
     return user
 
 
-def process_eval(tx: Tx, msg: IprotoMsg) -> None:
-    if _accept(tx, msg):
-        _error(tx, msg, BoxError(ER.UNSUPPORTED, "Styx", "EVAL: there is no Lua interpreter"))
+def process_eval(tx: Tx, msg: IprotoMsg) -> Any:
+    """EVAL: the expression runs in TX's Lua (tx/lua.py) as a chunk whose
+    arguments are `...`, with the caller's rights, as a plain procedure
+    runs: its writes are one WAL transaction, its reply leaves after them."""
+    if not _accept(tx, msg):
+        return None
+    tx_conn = msg.tx_conn
+    expr, args = msg.req
+    try:
+        tx.schema.privileges.check(tx_conn.session.user, "universe", 0, "", X)  # as Tarantool: EVAL needs it
+    except BoxError as e:
+        _error(tx, msg, e)
+        return None
+    stream_id = msg.stream_id
+    fiber = Fiber(tx, tx_conn.session, msg.sync, stream_id,
+                  tx_conn.session.txns.get(stream_id) if stream_id else None)
+    if tx.committer is not None:
+        fiber.changes = []
+    token = current.set(fiber)
+    try:
+        values = tx.lua().eval(expr, args)
+    except Exception as e:  # noqa: BLE001 - the expression's error goes to the caller
+        _end_call_txn(tx, fiber)
+        err = error_from_exception(e)
+        return _after_call(tx, msg, fiber, lambda: _error(tx, msg, err))
+    finally:
+        current.reset(token)
+    if _end_call_txn(tx, fiber):
+        return _after_call(tx, msg, fiber, lambda: _error(tx, msg, BoxError(ER.FUNCTION_TX_ACTIVE)))
+    return _after_call(tx, msg, fiber, lambda: _reply_call(tx, msg, tuple(values)))
 
 
 def process_sql(tx: Tx, msg: IprotoMsg) -> None:

@@ -113,6 +113,7 @@ class Tx:
         self.committer: Committer | None = None  # with a WAL (attach_wal)
         self.static_cfg: dict[str, Any] = {}  # box.cfg's options, as the server was started with
         self.thread_ident = threading.get_ident()  # TX's thread (bind sets it again, in the loop's)
+        self._lua: Any = None  # Lua state, made by lua()
         self.checkpointer: Any = None  # with a WAL: styx/checkpoint.py's, set by the server
         self.loop: Any = None
         self.feed: cbus.Feed | None = None
@@ -249,6 +250,14 @@ class Tx:
         kharon_push(tx_conn)
 
     # -- configuration and statistics -------------------------------------------------
+
+    def lua(self) -> Any:
+        """TX's Lua state (tx/lua.py), made at its first use: EVAL."""
+        if self._lua is None:
+            from .lua import Lua  # LuaJIT is loaded only by servers that run Lua
+
+            self._lua = Lua(self.box, self.box.session.push)
+        return self._lua
 
     def cfg_values(self) -> dict[str, Any]:
         """box.cfg as it is now: the server's options (`static_cfg`, set at

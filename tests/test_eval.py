@@ -1,0 +1,97 @@
+"""EVAL (styx/tx/lua.py): the same expressions against Tarantool 2.6 and
+Styx, through tarantool-python, give the same values and the same errors:
+arguments as `...`, several return values (nil among them), tables, a Lua
+error (32, "eval:1: ..."), a syntax error, box's data methods on a space
+and an index, the caller's rights (EVAL needs execute on the universe),
+and box.session.push."""
+
+from __future__ import annotations
+
+import socket
+import subprocess
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+
+import pytest
+import tarantool
+
+ROOT = Path(__file__).resolve().parent
+CASES: list[tuple[str, list[Any]]] = [
+    ("return 1", []),
+    ("return ...", [1, "a", [1, 2], {"k": 1}]),
+    ("return 1, nil, 3", []),
+    ("return {}", []),
+    ("return {1, {2, 3}, {a = 'b'}}", []),
+    ("local a, b = ... return a + b, a .. b", [2, 3]),
+    ("error('boom')", []),
+    ("syntax error here", []),
+    ("return box.space.t:replace{1, 'one'}", []),
+    ("return box.space.t:insert{2, 'two'}", []),
+    ("return box.space.t:insert{2, 'again'}", []),
+    ("return box.space.t:select{}", []),
+    ("return box.space.t:get(1)", []),
+    ("return box.space.t:get(5)", []),
+    ("return box.space.t:count()", []),
+    ("return box.space.t.index.pk:select({1}, {iterator = 'GT'})", []),
+    ("return box.space.t:update(1, {{'=', 2, 'uno'}})", []),
+    ("return box.space.t:delete{2}", []),
+    ("return box.space.t:len()", []),
+    ("return box.space.nope", []),
+]
+
+
+def free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return int(s.getsockname()[1])
+
+
+@pytest.fixture(scope="module")
+def tarantool_port(tarantool_bin: str, tmp_path_factory: pytest.TempPathFactory) -> Iterator[int]:
+    work, port = tmp_path_factory.mktemp("eval"), free_port()
+    proc = subprocess.Popen([tarantool_bin, str(ROOT / "lua" / "eval_setup.lua"), str(port), str(work)],
+                            stdout=subprocess.PIPE, text=True)
+    try:
+        assert proc.stdout is not None and proc.stdout.readline().strip() == "READY"
+        yield port
+    finally:
+        proc.terminate()
+        proc.wait(10)
+
+
+def answer(c: tarantool.Connection, expr: str, args: list[Any]) -> Any:
+    try:
+        return ("ok", c.eval(expr, args).data)
+    except tarantool.error.DatabaseError as e:
+        return ("error", e.args[0], e.args[1])
+
+
+def test_eval_as_tarantool(tarantool_port: int, make_server: Any) -> None:
+    styx = make_server(app=str(ROOT / "apps" / "eval_app.py"))
+    t = tarantool.Connection("127.0.0.1", tarantool_port)
+    s = tarantool.Connection("127.0.0.1", styx.port)
+    try:
+        diffs = [f"{expr!r}: tarantool {answer_t}, styx {answer_s}"
+                 for expr, args in CASES
+                 for answer_t, answer_s in [(answer(t, expr, args), answer(s, expr, args))]
+                 if answer_t != answer_s]
+        assert not diffs, "\n".join(diffs)
+    finally:
+        t.close()
+        s.close()
+
+
+def test_eval_needs_execute_on_the_universe_and_pushes(tarantool_port: int, make_server: Any) -> None:
+    styx = make_server(app=str(ROOT / "apps" / "eval_app.py"))
+    for port in (tarantool_port, styx.port):
+        c = tarantool.Connection("127.0.0.1", port, user="limited", password="pw")
+        with pytest.raises(tarantool.error.DatabaseError) as e:
+            c.eval("return 1")
+        assert e.value.args[:2] == (42, "Execute access to universe '' is denied for user 'limited'")
+        c.close()
+    c = tarantool.Connection("127.0.0.1", styx.port)
+    pushed: list[Any] = []
+    r = c.eval("box.session.push({step = 1}) return 'done'", on_push=lambda data, ctx: pushed.append(data))
+    assert r.data == ["done"] and pushed == [[{"step": 1}]]
+    c.close()
