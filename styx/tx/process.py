@@ -277,23 +277,15 @@ def process_eval(tx: Tx, msg: IprotoMsg) -> Any:
     except BoxError as e:
         _error(tx, msg, e)
         return None
-    stream_id = msg.stream_id
-    fiber = Fiber(tx, tx_conn.session, msg.sync, stream_id,
-                  tx_conn.session.txns.get(stream_id) if stream_id else None)
-    if tx.committer is not None:
-        fiber.changes = []
+    fiber = _call_fiber(tx, msg)
     token = current.set(fiber)
     try:
         values = tx.lua().eval(expr, args)
     except Exception as e:  # noqa: BLE001 - the expression's error goes to the caller
-        _end_call_txn(tx, fiber)
-        err = error_from_exception(e)
-        return _after_call(tx, msg, fiber, lambda: _error(tx, msg, err))
+        return _call_failed(tx, msg, fiber, e)
     finally:
         current.reset(token)
-    if _end_call_txn(tx, fiber):
-        return _after_call(tx, msg, fiber, lambda: _error(tx, msg, BoxError(ER.FUNCTION_TX_ACTIVE)))
-    return _after_call(tx, msg, fiber, lambda: _reply_call(tx, msg, tuple(values)))
+    return _call_returned(tx, msg, fiber, tuple(values))
 
 
 def process_sql(tx: Tx, msg: IprotoMsg) -> None:
@@ -326,11 +318,7 @@ def process_call(tx: Tx, msg: IprotoMsg) -> Any:
     if proc is None:
         _error(tx, msg, BoxError(ER.NO_SUCH_PROC, name))
         return None
-    stream_id = msg.stream_id
-    fiber = Fiber(tx, tx_conn.session, msg.sync, stream_id,
-                  tx_conn.session.txns.get(stream_id) if stream_id else None)
-    if tx.committer is not None:
-        fiber.changes = []
+    fiber = _call_fiber(tx, msg)
     if proc.is_async:
         tx.discard_input(msg)
         return _call_in_fiber(tx, msg, fiber, proc, args)
@@ -339,10 +327,8 @@ def process_call(tx: Tx, msg: IprotoMsg) -> Any:
     try:
         result = proc.func(*args)
     except Exception as e:  # noqa: BLE001 - the procedure's error goes to the caller
-        _end_call_txn(tx, fiber)
         log_app_error(proc.name, e)
-        err = error_from_exception(e)
-        return _after_call(tx, msg, fiber, lambda: _error(tx, msg, err))
+        return _call_failed(tx, msg, fiber, e)
     finally:
         current.reset(token)
         _check_blocking(proc, time.perf_counter() - started)
@@ -350,6 +336,30 @@ def process_call(tx: Tx, msg: IprotoMsg) -> Any:
         # A plain function that returned an awaitable: finish it in a fiber.
         tx.discard_input(msg)
         return _await_in_fiber(tx, msg, fiber, result, proc.name)
+    return _call_returned(tx, msg, fiber, result)
+
+
+def _call_fiber(tx: Tx, msg: IprotoMsg) -> Fiber:
+    """The fiber record a CALL or an EVAL runs with: its session, sync,
+    stream transaction, and (with a WAL) the changes it makes."""
+    session = msg.tx_conn.session
+    stream_id = msg.stream_id
+    fiber = Fiber(tx, session, msg.sync, stream_id, session.txns.get(stream_id) if stream_id else None)
+    if tx.committer is not None:
+        fiber.changes = []
+    return fiber
+
+
+def _call_failed(tx: Tx, msg: IprotoMsg, fiber: Fiber, e: Exception) -> Any:
+    """An inline CALL or EVAL raised: its error, once its writes are written."""
+    _end_call_txn(tx, fiber)
+    err = error_from_exception(e)
+    return _after_call(tx, msg, fiber, lambda: _error(tx, msg, err))
+
+
+def _call_returned(tx: Tx, msg: IprotoMsg, fiber: Fiber, result: Any) -> Any:
+    """An inline CALL or EVAL returned: its reply, once its writes are
+    written; FUNCTION_TX_ACTIVE if it left a transaction open."""
     if _end_call_txn(tx, fiber):
         return _after_call(tx, msg, fiber, lambda: _error(tx, msg, BoxError(ER.FUNCTION_TX_ACTIVE)))
     return _after_call(tx, msg, fiber, lambda: _reply_call(tx, msg, result))
