@@ -16,6 +16,7 @@ from pathlib import Path
 import pytest
 
 from tests.iproto import Raw
+from tests.spawn import free_port
 
 ROOT = Path(__file__).parent.parent
 APP = str(Path(__file__).parent / "apps" / "app.py")
@@ -26,11 +27,6 @@ def styx(*args: str, timeout: float = 30) -> subprocess.CompletedProcess[str]:
     return subprocess.run([sys.executable, "-m", "styx", "serve", "--wal-mode", "none", *args], capture_output=True,
                           text=True, timeout=timeout, env=ENV)
 
-
-def free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
 
 
 @pytest.fixture

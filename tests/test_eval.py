@@ -7,7 +7,6 @@ and box.session.push."""
 
 from __future__ import annotations
 
-import socket
 import subprocess
 from collections.abc import Iterator
 from pathlib import Path
@@ -15,6 +14,8 @@ from typing import Any
 
 import pytest
 import tarantool
+
+from tests.spawn import free_port
 
 ROOT = Path(__file__).resolve().parent
 CASES: list[tuple[str, list[Any]]] = [
@@ -40,11 +41,6 @@ CASES: list[tuple[str, list[Any]]] = [
     ("return box.space.nope", []),
 ]
 
-
-def free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return int(s.getsockname()[1])
 
 
 @pytest.fixture(scope="module")

@@ -21,6 +21,7 @@ from typing import Any
 import pytest
 
 from tests.iproto import Raw, packet
+from tests.spawn import free_port
 
 ROOT = Path(__file__).parent.parent
 APP = str(Path(__file__).parent / "apps" / "watch_app.py")
@@ -28,11 +29,6 @@ APP = str(Path(__file__).parent / "apps" / "watch_app.py")
 CALL, PING, WATCH, EVENT = 0x0A, 0x40, 74, 76
 EVENT_KEY, EVENT_DATA, DATA = 0x57, 0x58, 0x30
 
-
-def free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
 
 
 class Styx:

@@ -5,13 +5,11 @@ starts from it)."""
 
 from __future__ import annotations
 
-import socket
 import subprocess
 import sys
-import time
 from pathlib import Path
 
-import tarantool
+from tests.spawn import connect_when_up, free_port
 
 ROOT = Path(__file__).resolve().parent.parent
 
@@ -29,9 +27,7 @@ def test_pip_install_into_a_fresh_venv(tmp_path: Path) -> None:
     styx = str(venv / "bin" / "styx")
     version = subprocess.run([styx, "--version"], capture_output=True, text=True, timeout=60, cwd=tmp_path)
     assert version.stdout.strip() == "styx 0.1.0"
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        port = s.getsockname()[1]
+    port = free_port()
     elsewhere = tmp_path / "elsewhere"
     elsewhere.mkdir()
     app = elsewhere / "app.py"
@@ -39,14 +35,7 @@ def test_pip_install_into_a_fresh_venv(tmp_path: Path) -> None:
     proc = subprocess.Popen([styx, "serve", "app.py", "--listen", f"127.0.0.1:{port}", "--work-dir", "data"],
                             cwd=elsewhere, stdout=subprocess.PIPE, stderr=subprocess.STDOUT)
     try:
-        deadline = time.monotonic() + 30
-        while True:
-            try:
-                c = tarantool.Connection("127.0.0.1", port, user="test", password="secret")
-                break
-            except tarantool.error.NetworkError:
-                assert proc.poll() is None and time.monotonic() < deadline, proc.stdout.read() if proc.stdout else ""
-                time.sleep(0.1)
+        c = connect_when_up(port, proc, user="test", password="secret")
         assert c.call("echo", 1, "a").data == [1, "a"]
         c.close()
     finally:

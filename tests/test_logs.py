@@ -6,7 +6,6 @@ from __future__ import annotations
 
 import json
 import signal
-import socket
 import subprocess
 import sys
 import time
@@ -15,14 +14,11 @@ from pathlib import Path
 import pytest
 import tarantool
 
+from tests.spawn import connect_when_up, free_port
+
 ROOT = Path(__file__).resolve().parent.parent
 APP = str(ROOT / "tests" / "apps" / "log_app.py")
 
-
-def free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return int(s.getsockname()[1])
 
 
 def test_json_log_of_connections_logins_and_procedure_errors(tmp_path: Path) -> None:
@@ -31,15 +27,7 @@ def test_json_log_of_connections_logins_and_procedure_errors(tmp_path: Path) -> 
                              "--wal-mode", "none", "--log", str(log_file), "--log-format", "json",
                              "--log-level", "DEBUG"], cwd=ROOT)
     try:
-        deadline = time.monotonic() + 20
-        while True:
-            try:
-                c = tarantool.Connection("127.0.0.1", port, user="test", password="secret")
-                break
-            except tarantool.error.NetworkError:
-                if time.monotonic() > deadline:
-                    raise
-                time.sleep(0.05)
+        c = connect_when_up(port, proc, user="test", password="secret")
         with pytest.raises(tarantool.error.DatabaseError):
             c.call("fail", "boom")
         c.close()

@@ -16,6 +16,7 @@ from pathlib import Path
 import pytest
 
 from tests.iproto import Raw, packet
+from tests.spawn import free_port
 
 CALL, PING = 0x0A, 0x40
 APP = str(Path(__file__).parent / "apps" / "app.py")
@@ -82,9 +83,7 @@ def test_accept_without_descriptors_backs_off(tmp_path):
     limit = 64
     env = dict(os.environ, PYTHONPATH=str(Path(__file__).parent.parent))
     log = tmp_path / "log"
-    with socket.socket() as probe:
-        probe.bind(("127.0.0.1", 0))
-        port = probe.getsockname()[1]
+    port = free_port()
 
     def lower_limit() -> None:
         resource.setrlimit(resource.RLIMIT_NOFILE, (limit, limit))

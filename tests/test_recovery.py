@@ -25,6 +25,7 @@ import tarantool
 from styx import Server
 from styx.server import ConfigError
 from styx.xlog import XlogReader
+from tests.spawn import free_port
 from tests.walkit import WAL_APP, start_wal_server
 
 
@@ -159,9 +160,7 @@ def test_corruption_refuses_the_start_unless_forced(tmp_path: Path) -> None:
 
 
 def test_kill_9_then_restart_keeps_every_acknowledged_write(tmp_path: Path) -> None:
-    with socket.socket() as probe:
-        probe.bind(("127.0.0.1", 0))
-        port = probe.getsockname()[1]
+    port = free_port()
     argv = [sys.executable, "-m", "styx", "serve", WAL_APP, "--listen", f"127.0.0.1:{port}", "--wal-mode", "write",
             "--work-dir", str(tmp_path)]
     proc = subprocess.Popen(argv, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)

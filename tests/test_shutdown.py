@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import signal
-import socket
 import subprocess
 import sys
 import time
@@ -12,15 +11,11 @@ from pathlib import Path
 import pytest
 
 from tests.iproto import Raw, packet
+from tests.spawn import free_port
 
 ROOT = Path(__file__).parent.parent
 APP = str(Path(__file__).parent / "apps" / "app.py")
 
-
-def free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
 
 
 def start_styx(*args: str) -> tuple[subprocess.Popen, int]:

@@ -21,7 +21,6 @@ from __future__ import annotations
 import asyncio
 import json
 import shutil
-import socket
 import subprocess
 from pathlib import Path
 from typing import Any
@@ -44,6 +43,7 @@ from styx.xlog import (
     encode_header,
     encode_row,
 )
+from tests.spawn import free_port
 from tests.walkit import start_wal_server
 
 SCRIPT = Path(__file__).parent / "lua" / "xlog_writer.lua"
@@ -203,9 +203,7 @@ def _styx_writes(c: tarantool_client.Connection, port: int) -> None:
 def _login(tarantool_bin: str, work: Path, user: str, password: str, space: str) -> list[str]:
     """net.box, in a Tarantool started on `work`, logs in as `user`: its
     state, and how many tuples it sees in `space`."""
-    with socket.socket() as probe:  # a free port
-        probe.bind(("127.0.0.1", 0))
-        port = probe.getsockname()[1]
+    port = free_port()
     script = LOGIN.format(dir=work, uuid=UUID, port=port, user=user, password=password, space=space)
     proc = subprocess.run([tarantool_bin, "-e", script], capture_output=True, text=True, timeout=60)
     return proc.stdout.strip().splitlines()[-1].split() if proc.stdout.strip() else [proc.stderr]
