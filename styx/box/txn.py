@@ -89,6 +89,14 @@ class Entry:
         self.data: bytes | None = None  # what the transaction put there (None: deleted)
         self.fields: list[Any] | None = None
 
+    @classmethod
+    def version(cls, data: bytes | None, fields: list[Any] | None) -> Entry:
+        """A version a View shows in place of what memory holds (read
+        views, confirmed data): `data` (None: absent), unpacked as `fields`."""
+        entry = cls(data)
+        entry.data, entry.fields = data, fields
+        return entry
+
 
 class TxnManager:
     """The open transactions that can be in conflict, and what they read,
@@ -184,8 +192,7 @@ class TxnManager:
         versions = self.unconfirmed.get(space)
         if versions is None:
             versions = self.unconfirmed[space] = {}
-        entry = versions[pk_key] = Entry(data)
-        entry.data, entry.fields = data, None if data is None else unpack_tuple(data)
+        versions[pk_key] = Entry.version(data, None if data is None else unpack_tuple(data))
 
     def _track(self, txn: Txn) -> None:
         if txn not in self.txns:
@@ -377,8 +384,7 @@ class Txn:
             versions = self.rv[space] = {}
         pk_key = space.pk.key_of(old_fields if old_fields is not None else fields)  # type: ignore[arg-type]
         if pk_key not in versions:
-            entry = versions[pk_key] = Entry(old)
-            entry.data, entry.fields = old, old_fields
+            versions[pk_key] = Entry.version(old, old_fields)
 
     def conflict(self) -> None:
         """A commit overwrote what this transaction read: abort it if it has
