@@ -57,11 +57,3 @@ box = {
     info = caller('info'),
     index = {EQ = 0, REQ = 1, ALL = 2, LT = 3, LE = 4, GE = 5, GT = 6},
 }
-
--- What Tarantool scripts lean on and Styx's Lua has not yet: named.
-for _, name in ipairs({'fiber', 'json', 'msgpack', 'yaml', 'log', 'clock', 'uuid', 'decimal',
-                       'datetime', 'digest', 'errno', 'fio', 'net.box', 'console'}) do
-    package.preload[name] = function()
-        error("Styx's Lua has no module '" .. name .. "' yet", 2)
-    end
-end

@@ -33,6 +33,7 @@ from typing import Any
 from lupa import luajit21  # type: ignore[import-untyped]  # lupa ships no type hints
 
 from ..protocol.errors import ER, BoxError
+from . import lua_modules
 
 __all__ = ["Lua"]
 
@@ -52,6 +53,7 @@ class Lua:
         bridge = _Bridge(self, box, push)
         source = files(__package__).joinpath("box.lua").read_bytes()
         self.rt.execute(source, bridge)
+        lua_modules.install(self)
 
     # -- values across ---------------------------------------------------------------
 
