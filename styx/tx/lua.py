@@ -41,7 +41,10 @@ __all__ = ["Lua"]
 class Lua:
     def __init__(self, box: Any, push: Callable[[Any], Any]) -> None:
         # A Python tuple returned to Lua is several values: () is none.
-        self.rt = luajit21.LuaRuntime(encoding=None, unpack_returned_tuples=True)
+        # No attribute of a Python object that starts with '_' is Lua's: the
+        # functions lua_modules.py hands Lua do not lead to __globals__.
+        self.rt = luajit21.LuaRuntime(encoding=None, unpack_returned_tuples=True, attribute_filter=_public,
+                                      register_eval=False, register_builtins=False)
         self._is_table = self.rt.eval("function(v) return type(v) == 'table' end")
         self._load = self.rt.eval("function(code) return loadstring(code, '=eval') end")
         # pcall, and every result: a Lua table keeps nils at their places; `#` does not.
@@ -53,11 +56,13 @@ class Lua:
         bridge = _Bridge(self, box, push)
         source = files(__package__).joinpath("box.lua").read_bytes()
         self.rt.execute(source, bridge)
-        lua_modules.install(self)
+        self._values = lua_modules.install(self)  # uuid, decimal, datetime, NULL across
 
     # -- values across ---------------------------------------------------------------
 
     def to_lua(self, v: Any) -> Any:
+        if isinstance(v, lua_modules.VALUE_TYPES):
+            return self._values.to_lua(v)
         if isinstance(v, str):
             return v.encode("utf-8", "surrogateescape")
         if isinstance(v, (list, tuple)):
@@ -69,10 +74,12 @@ class Lua:
     def from_lua(self, v: Any) -> Any:
         if isinstance(v, bytes):
             return v.decode("utf-8", "surrogateescape")
+        if type(v) is self._values.cdata:  # cdata: NULL, uuid, decimal, datetime, int64
+            return self._values.from_lua(v)
         if self._is_table(v):
-            keys = list(v.keys())
-            n = len(keys)
-            if all(type(k) is int for k in keys) and sorted(keys) == list(range(1, n + 1)):
+            # Tarantool's serializer rule (lua_modules): __serialize, holes, sparseness.
+            n = self._values.array_length(v)
+            if n is not None:
                 return [self.from_lua(v[i]) for i in range(1, n + 1)]
             return {self.from_lua(k): self.from_lua(x) for k, x in v.items()}
         if isinstance(v, float) and v.is_integer() and abs(v) < 2**63:
@@ -142,6 +149,15 @@ class _Bridge:
         if isinstance(code, dict):  # box.error{code = ..., reason = ...}
             raise BoxError(int(code.get("code", 0)), message=str(code.get("reason", "")))
         raise BoxError(int(code), *values)
+
+
+def _public(obj: Any, name: Any, is_setting: bool) -> Any:
+    """lupa's attribute filter: Lua gets no attribute whose name starts with '_'."""
+    if isinstance(name, str) and not name.startswith("_"):
+        return name
+    if isinstance(name, bytes) and not name.startswith(b"_"):
+        return name
+    raise AttributeError(name)
 
 
 def _text(v: Any) -> str:

@@ -1,0 +1,1 @@
+local S = ... return {}

@@ -1,0 +1,233 @@
+"""The Lua modules of Styx's EVAL (styx/tx/lua_modules.py, styx/tx/lualib/):
+the same expressions against Tarantool 2.6 and Styx give the same values
+and the same errors, module by module (json, msgpack, yaml, log, clock,
+uuid, decimal, digest, errno, fio). datetime is not in 2.6: its cases are
+checked against Tarantool 2.10's documented behaviour and the bytes of
+MessagePack extension 4. uuid, decimal and datetime values cross IPROTO
+as their extension types, and come back to Python as uuid.UUID,
+decimal.Decimal and datetime.datetime."""
+
+from __future__ import annotations
+
+import subprocess
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+
+import pytest
+import tarantool
+
+from tests.spawn import free_port
+
+ROOT = Path(__file__).resolve().parent
+APP = str(ROOT / "apps" / "eval_app.py")
+
+# Every case runs with this prefix: the module under test as a local, and
+# `hex` to compare binary strings (tarantool-python decodes strings as UTF-8).
+PRELUDE = ("local {m} = require('{m}') "
+           "local function hex(s) return (s:gsub('.', function(c) return string.format('%02x', c:byte()) end)) end ")
+
+CASES: dict[str, list[str]] = {
+    "json": [
+        "return json.encode({1, 2, 3})",
+        "return json.encode({a = 1})",
+        "return json.encode({a = {b = {1, 'x', true, false}}})",
+        "return json.encode('a/b\"c\\n\\t\\1')",
+        "return json.encode(1.5), json.encode(0.1), json.encode(1e100), json.encode(-3), json.encode(2^53)",
+        "return json.encode(1/3), json.encode(100), json.encode(123456789012)",
+        "return json.encode(true), json.encode(json.NULL), json.encode({})",
+        "return json.encode({1, json.NULL, 3})",
+        "return json.encode({[1] = 'a', [2] = 'b', [4] = 'd'})",
+        "return json.encode({[20] = 'b'}), json.encode({[1] = 'a', [3] = 'c'})",
+        "return json.encode(function() end)",
+        "return json.encode(0/0)",
+        "return json.encode(1/0)",
+        "return json.decode('{\"a\": [1, 2.5, \"x\", null, true, false]}')",
+        "return json.decode('[1, 2')",
+        "return json.decode('[1, 2] x')",
+        "return json.decode('\"\\\\u00e9\\\\n\"')",
+        "return json.decode('12'), json.decode('-1.5e3'), json.decode('\"s\"')",
+        "return json.decode('nul')",
+        "return json.decode(12)",
+        "return json.decode('null') == nil, json.NULL == nil, type(json.NULL)",
+        "return json.decode('{\"a\": null}').a == json.NULL",
+        "return json.decode('{}'), json.decode('[]')",
+        "return {1, nil, 3}, setmetatable({}, {__serialize = 'map'}), {[1] = 'a', [20] = 'b'}, {}",
+        "return json.encode(json.decode('{\"x\": {\"y\": [1, {\"z\": null}]}}'))",
+        "return json.decode('[1e400]')",
+        "return hex(json.encode('\\xe9'))",
+    ],
+    "msgpack": [
+        "return hex(msgpack.encode({1, 2, 3}))",
+        "return hex(msgpack.encode({a = 1}))",
+        "return hex(msgpack.encode(1.5)), hex(msgpack.encode(-1)), hex(msgpack.encode(2^40)), hex(msgpack.encode(300))",
+        "return hex(msgpack.encode('abc')), hex(msgpack.encode(true)), hex(msgpack.encode(msgpack.NULL))",
+        "return hex(msgpack.encode({})), hex(msgpack.encode({1, nil, 3}))",
+        "return hex(msgpack.encode(-2^63)), hex(msgpack.encode(2^64 - 1)), hex(msgpack.encode(0.5))",
+        "return msgpack.decode(msgpack.encode({1, 'a', {b = 2}}))",
+        "return msgpack.decode('\\x93\\x01\\x02\\x03\\xa1x', 5)",
+        "return msgpack.decode('\\xc1')",
+        "return msgpack.decode('\\x93\\x01')",
+        "return msgpack.decode('\\xc0') == nil, msgpack.NULL == nil",
+        "return msgpack.decode('\\xcb\\x3f\\xf8\\x00\\x00\\x00\\x00\\x00\\x00')",
+        "return msgpack.encode(function() end)",
+        "return msgpack.decode(1)",
+        "return msgpack.decode('\\xc4\\x03abc')",
+        "return msgpack.decode('\\xcf\\x00\\x00\\x00\\x01\\x00\\x00\\x00\\x00')",
+    ],
+    "yaml": [
+        "return yaml.encode({1, 2, 3})",
+        "return yaml.encode({a = 1})",
+        "return yaml.encode('abc'), yaml.encode(1), yaml.encode(true), yaml.encode(yaml.NULL)",
+        "return yaml.encode({a = {1, 'x'}})",
+        "return yaml.encode({})",
+        "return yaml.decode('---\\na: 1\\nb: [1, 2]\\n...\\n')",
+        "return yaml.decode('- x\\n- 2.5\\n- null\\n- true\\n')",
+    ],
+    "log": [
+        "return log.info('hello %s %d', 'world', 5)",
+        "return log.warn('w'), log.error('e'), log.debug('d'), log.verbose('v')",
+        "return log.info({a = 1})",
+        "return type(log.info), type(log.warn), type(log.error)",
+    ],
+    "clock": [
+        "return type(clock.time()), type(clock.realtime()), type(clock.monotonic()), type(clock.proc())",
+        "return type(clock.time64()), type(clock.monotonic64()), type(clock.realtime64()), type(clock.proc64())",
+        "return clock.time() > 1.6e9, clock.realtime() > 1.6e9, clock.monotonic() >= 0, clock.proc() >= 0",
+        "local a = clock.monotonic() local b = clock.monotonic() return b >= a",
+        "return clock.time64() > 1600000000000000000ULL, math.abs(tonumber(clock.time64()) / 1e9 - clock.time()) < 5",
+        "local a = clock.monotonic64() return clock.monotonic64() - a >= 0",
+        "local r = clock.bench(function(x) return x + 1 end, 41) return type(r[1]), r[2]",
+        "return type(clock.thread()), type(clock.thread64())",
+    ],
+    "uuid": [
+        "return uuid.fromstr('00112233-4455-6677-8899-aabbccddeeff'):str()",
+        "return tostring(uuid.fromstr('00112233-4455-6677-8899-AABBCCDDEEFF'))",
+        "return uuid.fromstr('00112233-4455-6677-8899-aabbccddeeff')",
+        "return hex(uuid.fromstr('00112233-4455-6677-8899-aabbccddeeff'):bin())",
+        "return hex(uuid.fromstr('00112233-4455-6677-8899-aabbccddeeff'):bin('b'))",
+        "return hex(uuid.fromstr('00112233-4455-6677-8899-aabbccddeeff'):bin('l'))",
+        "return uuid.frombin(uuid.fromstr('00112233-4455-6677-8899-aabbccddeeff'):bin()):str()",
+        "return uuid.frombin(uuid.fromstr('00112233-4455-6677-8899-aabbccddeeff'):bin('b'), 'b'):str()",
+        "return uuid.NULL:str(), uuid.NULL:isnil(), uuid.new():isnil()",
+        "return uuid.fromstr('nope'), uuid.frombin('short')",
+        "return #uuid.str(), #uuid.bin(), #uuid.new():str(), uuid.str():sub(15, 15)",
+        "local u = uuid.new() return u == uuid.fromstr(u:str()), u ~= uuid.new()",
+        "local s = '00112233-4455-6677-8899-aabbccddeeff' return uuid.fromstr(s) == uuid.fromstr(s)",
+        "return {u = uuid.fromstr('00112233-4455-6677-8899-aabbccddeeff')}, type(uuid.new())",
+        "local u = uuid() return u:isnil(), #u:str()",
+    ],
+    "decimal": [
+        "return decimal.new('1.10'), tostring(decimal.new('1.10'))",
+        "return tostring(decimal.new(1) / 3), tostring(decimal.new(2) / 3)",
+        "return tostring(decimal.new(1) + 2), tostring(3 - decimal.new('0.5')), tostring(decimal.new('1.5') * 2)",
+        "return tostring(decimal.new(0.1)), tostring(decimal.new(1/3)), tostring(decimal.new(100))",
+        "return tostring(decimal.new('1e10')), tostring(decimal.new('1E-5')), tostring(decimal.new('-0'))",
+        "return decimal.new('abc')",
+        "return decimal.new(1) / 0",
+        "return tostring(-decimal.new('2.5')), tostring(decimal.new(7) % 3), tostring(decimal.new(2) ^ 10)",
+        "return decimal.new(1) < decimal.new(2), decimal.new('1.0') == decimal.new(1), decimal.new(3) <= 3",
+        "return decimal.precision(decimal.new('12.345')), decimal.scale(decimal.new('12.345'))",
+        "return tostring(decimal.round(decimal.new('2.345'), 2)), tostring(decimal.round(decimal.new('2.5'), 0))",
+        "return tostring(decimal.abs(decimal.new('-3'))), tostring(decimal.sqrt(decimal.new(2)))",
+        "return tostring(decimal.ln(decimal.new(10))), tostring(decimal.log10(decimal.new(1000))), "
+        "tostring(decimal.exp(decimal.new(1)))",
+        "return decimal.is_decimal(decimal.new(1)), decimal.is_decimal(1), type(decimal.new(1))",
+        "return decimal.new('123456789012345678901234567890.12345678')",
+        "return tostring(decimal.new('1.5') + 0.25)",
+        "return decimal.new(1) + 'x'",
+        "return tonumber(decimal.new('2.5')), tostring(decimal.new(2^40))",
+        "return tostring(decimal.trim(decimal.new('1.500'))), tostring(decimal.rescale(decimal.new('1.5'), 3))",
+        "return decimal.new('1e40')",
+        "return {d = decimal.new('-0.001')}",
+    ],
+    "digest": [
+        "return digest.md5_hex('abc'), digest.sha1_hex('abc'), digest.sha256_hex('abc')",
+        "return digest.sha512_hex('abc'), digest.sha224_hex('abc'), digest.sha384_hex('abc')",
+        "return hex(digest.md5('abc')), hex(digest.sha1('')), #digest.sha256('x'), #digest.sha512('x')",
+        "return digest.crc32('abc'), digest.crc32(''), digest.crc32('123456789')",
+        "return digest.base64_encode('hello world'), digest.base64_decode('aGVsbG8gd29ybGQ=')",
+        "return digest.base64_encode(string.rep('x', 100))",
+        "return digest.base64_encode('\\255\\254\\253', {urlsafe = true}), "
+        "digest.base64_encode('ab', {nopad = true}), digest.base64_encode(string.rep('y', 60), {nowrap = true})",
+        "return digest.base64_decode('aGVsbG8'), digest.base64_decode('aGV sbG8=\\n')",
+        "return digest.murmur('abc'), digest.murmur(''), digest.murmur('hello world')",
+        "return digest.guava(10863919174838991, 11), digest.guava(2016238256797177309, 11)",
+        "return #digest.urandom(16), type(digest.urandom(0))",
+        "return digest.md5_hex(1)",
+        "return digest.md5_hex()",
+        "local c = digest.crc32.new() c:update('12345') c:update('6789') return c:result()",
+        "return digest.crc32_update(4294967295, '123456789')",
+    ],
+    "errno": [
+        "return errno.ENOENT, errno.EAGAIN, errno.EINVAL, errno.EEXIST, errno.EPERM, errno.ENOTDIR",
+        "return errno.strerror(errno.ENOENT), errno.strerror(13)",
+        "return type(errno()), type(errno.strerror())",
+        "return errno.ECONNREFUSED, errno.ETIMEDOUT, errno.EINTR, errno.EWOULDBLOCK",
+    ],
+    "fio": [
+        "return fio.basename('/a/b/c.txt'), fio.basename('/a/b/c.txt', '.txt'), fio.dirname('/a/b/c.txt')",
+        "return fio.pathjoin('a', 'b', 'c'), fio.pathjoin('/a/', 'b'), fio.dirname('c'), fio.basename('/')",
+        "return fio.path.exists('/nonexistent/x'), fio.path.exists('/'), fio.path.is_dir('/'), "
+        "fio.path.is_file('/')",
+        "local d = fio.tempdir() local ok = fio.path.is_dir(d) fio.rmtree(d) return ok, fio.path.exists(d)",
+        "local d = fio.tempdir() local p = fio.pathjoin(d, 'f') "
+        "local f = fio.open(p, {'O_RDWR', 'O_CREAT'}, tonumber('644', 8)) "
+        "local n = f:write('hello') f:close() "
+        "f = fio.open(p) local s = f:read(100) local s2 = f:read(100) f:close() "
+        "local st = fio.stat(p) local r = {n, s, s2, st.size, st:is_reg(), st:is_dir(), "
+        "bit.band(st.mode, tonumber('777', 8))} "
+        "fio.unlink(p) fio.rmdir(d) return r, fio.path.exists(p)",
+        "local d = fio.tempdir() fio.mkdir(fio.pathjoin(d, 'x')) fio.mkdir(fio.pathjoin(d, 'y')) "
+        "local l = fio.listdir(d) table.sort(l) fio.rmtree(d) return l",
+        "return fio.open('/nonexistent/x')",
+        "return fio.stat('/nonexistent/x')",
+        "return fio.mkdir('/nonexistent/x/y')",
+        "return fio.unlink('/nonexistent/x')",
+        "return fio.listdir('/nonexistent/x')",
+        "local d = fio.tempdir() local p = fio.pathjoin(d, 'f') "
+        "local f = fio.open(p, {'O_WRONLY', 'O_CREAT', 'O_TRUNC'}, tonumber('600', 8)) f:write('abc', 2) f:close() "
+        "f = fio.open(p, {'O_RDONLY'}) local s = f:read() f:seek(1) local s1 = f:read(1) f:close() "
+        "fio.rmtree(d) return s, s1",
+        "return fio.stat('/'):is_dir(), type(fio.stat('/').mtime), type(fio.cwd())",
+        "return fio.c.flag.O_RDONLY, fio.c.flag.O_CREAT, fio.c.flag.O_TRUNC, fio.c.flag.O_APPEND",
+        "return fio.path.lexists('/'), fio.abspath('/a/../b'), fio.rmdir('/nonexistent/x')",
+    ],
+}
+
+
+@pytest.fixture(scope="module")
+def tarantool_port(tarantool_bin: str, tmp_path_factory: pytest.TempPathFactory) -> Iterator[int]:
+    work, port = tmp_path_factory.mktemp("modules"), free_port()
+    proc = subprocess.Popen([tarantool_bin, str(ROOT / "lua" / "eval_setup.lua"), str(port), str(work)],
+                            stdout=subprocess.PIPE, text=True)
+    try:
+        assert proc.stdout is not None and proc.stdout.readline().strip() == "READY"
+        yield port
+    finally:
+        proc.terminate()
+        proc.wait(10)
+
+
+def answer(c: tarantool.Connection, expr: str) -> Any:
+    try:
+        return ("ok", c.eval(expr).data)
+    except tarantool.error.DatabaseError as e:
+        return ("error", e.args[0], e.args[1])
+
+
+@pytest.mark.parametrize("module", sorted(CASES))
+def test_module_as_tarantool(module: str, tarantool_port: int, make_server: Any) -> None:
+    styx = make_server(app=APP)
+    t = tarantool.Connection("127.0.0.1", tarantool_port)
+    s = tarantool.Connection("127.0.0.1", styx.port)
+    try:
+        prelude = PRELUDE.format(m=module)
+        diffs = [f"{expr!r}:\n  tarantool {answer_t}\n  styx      {answer_s}"
+                 for expr in CASES[module]
+                 for answer_t, answer_s in [(answer(t, prelude + expr), answer(s, prelude + expr))]
+                 if answer_t != answer_s]
+        assert not diffs, "\n".join(diffs)
+    finally:
+        t.close()
+        s.close()
