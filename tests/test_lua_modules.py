@@ -9,7 +9,11 @@ decimal.Decimal and datetime.datetime."""
 
 from __future__ import annotations
 
+import decimal
+import logging
+import struct
 import subprocess
+import uuid
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
@@ -231,3 +235,153 @@ def test_module_as_tarantool(module: str, tarantool_port: int, make_server: Any)
     finally:
         t.close()
         s.close()
+
+
+# -- Styx only: what 2.6 has not (datetime, uuid.is_uuid), what goes to Python --------
+
+
+def styx_eval(c: tarantool.Connection, module: str, expr: str, *args: Any) -> Any:
+    return c.eval(PRELUDE.format(m=module) + expr, list(args)).data
+
+
+@pytest.fixture
+def styx(make_server: Any) -> Iterator[tarantool.Connection]:
+    c = tarantool.Connection("127.0.0.1", make_server(app=APP).port)
+    yield c
+    c.close()
+
+
+# Tarantool 2.10's datetime (src/lua/datetime.lua, datetime_to_string in
+# src/lib/core/datetime.c; the docs' example is 2021-08-04T00:00:00+0300).
+DATETIME_CASES: list[tuple[str, list[Any]]] = [
+    ("return tostring(datetime.new{year = 2021, month = 8, day = 4, tzoffset = 180})",
+     ["2021-08-04T00:00:00+0300"]),
+    ("return tostring(datetime.new()), tostring(datetime.new{tzoffset = '-02:30'})",
+     ["1970-01-01T00:00:00Z", "1970-01-01T00:00:00-0230"]),
+    ("return tostring(datetime.new{msec = 5}), tostring(datetime.new{usec = 5}), tostring(datetime.new{nsec = 5})",
+     ["1970-01-01T00:00:00.005Z", "1970-01-01T00:00:00.000005Z", "1970-01-01T00:00:00.000000005Z"]),
+    ("local d = datetime.new{year = 2024, month = 2, day = 29, hour = 13, min = 14, sec = 15, tzoffset = 60} "
+     "return d.year, d.month, d.day, d.hour, d.min, d.sec, d.epoch, d.tzoffset, d.wday, d.yday",
+     [2024, 2, 29, 13, 14, 15, 1709208855, 60, 5, 60]),
+    ("local t = datetime.new{year = 2000, month = 12, day = 31, nsec = 7}:totable() "
+     "return t.year, t.month, t.day, t.hour, t.min, t.sec, t.nsec, t.wday, t.yday, t.isdst, t.tzoffset",
+     [2000, 12, 31, 0, 0, 0, 7, 1, 366, False, 0]),
+    ("return datetime.new{year = 2022, month = 3, day = 4, hour = 5}:format('%Y/%m/%d %H:%M:%S %z')",
+     ["2022/03/04 05:00:00 +0000"]),
+    ("return datetime.new{year = 2022, month = 3, day = 4}:format()", ["2022-03-04T00:00:00Z"]),
+    ("return tostring(datetime.new{year = 2022, month = 1, day = 31} + {month = 1}), "
+     "tostring(datetime.new{year = 2022, month = 3, day = 1} - {day = 1, hour = 1})",
+     ["2022-02-28T00:00:00Z", "2022-02-27T23:00:00Z"]),
+    ("local d = datetime.new{year = 2022} d:set{month = 6, hour = 3} return tostring(d)",
+     ["2022-06-01T03:00:00Z"]),
+    ("local d, n = datetime.parse('2022-03-04T05:06:07.25+03:00') return tostring(d), n",
+     ["2022-03-04T05:06:07.250+0300", 28]),
+    ("return tostring(datetime.parse('2022-03-04')), tostring(datetime.new{timestamp = 1.5})",
+     ["2022-03-04T00:00:00Z", "1970-01-01T00:00:01.500Z"]),
+    ("return datetime.new{year = 2022} < datetime.new{year = 2023}, "
+     "datetime.new{year = 2022} == datetime.new{year = 2022}, datetime.is_datetime(datetime.new()), "
+     "datetime.is_datetime({}), type(datetime.now())",
+     [True, True, True, False, "cdata"]),
+    ("return math.abs(datetime.now().timestamp - os.time()) < 5", [True]),
+    # The bytes of MessagePack extension 4: int64 seconds, then nsec, tzoffset, tzindex if any is set.
+    ("return hex(msgpack.encode(datetime.new{year = 2022}))",
+     ["d704" + struct.pack("<q", 1640995200).hex()]),
+    ("return hex(msgpack.encode(datetime.new{year = 2022, nsec = 1, tzoffset = 180}))",
+     ["d804" + struct.pack("<qihh", 1640995200 - 180 * 60, 1, 180, 0).hex()]),
+    ("return tostring(msgpack.decode(msgpack.encode(datetime.new{year = 1969, month = 7, day = 20, tzoffset = -300})))",
+     ["1969-07-20T00:00:00-0500"]),
+]
+
+
+@pytest.mark.parametrize(("expr", "expected"), DATETIME_CASES)
+def test_datetime_as_tarantool_2_10(styx: tarantool.Connection, expr: str, expected: list[Any]) -> None:
+    assert styx_eval(styx, "datetime", "local msgpack = require('msgpack') " + expr) == expected
+
+
+@pytest.mark.parametrize(("expr", "message"), [
+    ("return datetime.new{month = 13}", "value 13 of month is out of allowed range [1, 12]"),
+    ("local d = datetime.new{year = 2021, month = 2, day = 30} return d",
+     "eval:1: invalid number of days 30 in month 2 for 2021"),
+    ("local d = datetime.new{nsec = 1, usec = 1} return d",
+     "eval:1: only one of nsec, usec or msecs may be defined simultaneously"),
+    ("local d = datetime.parse('yesterday') return d", "eval:1: could not parse 'yesterday'"),
+])
+def test_datetime_errors(styx: tarantool.Connection, expr: str, message: str) -> None:
+    with pytest.raises(tarantool.error.DatabaseError) as e:
+        styx_eval(styx, "datetime", expr)
+    assert e.value.args[:2] == (32, message)
+
+
+def test_values_cross_iproto_as_python_types(styx: tarantool.Connection) -> None:
+    """uuid, decimal and datetime arguments are Lua objects with their
+    methods; returned, they are uuid.UUID, decimal.Decimal and the
+    connector's Datetime again; NULL is None, an int64 cdata an int."""
+    u, d = uuid.UUID("00112233-4455-6677-8899-aabbccddeeff"), decimal.Decimal("-12.345")
+    t = tarantool.Datetime(year=2022, month=1, day=31, hour=12, nsec=1000, tzoffset=180)
+    r = styx_eval(styx, "uuid", "local u, d, t = ... return u:str(), tostring(d), tostring(t), "
+                  "uuid.is_uuid(u), tostring(d * 2), t.hour, u, d, t", u, d, t)
+    assert r[:6] == [str(u), "-12.345", "2022-01-31T12:00:00.000001+0300", True, "-24.690", 12]
+    assert r[6:8] == [u, d] and type(r[6]) is uuid.UUID and type(r[7]) is decimal.Decimal
+    assert isinstance(r[8], tarantool.Datetime) and r[8] == t
+    assert styx_eval(styx, "json", "return json.NULL, {json.NULL}, require('clock').time64() > 0, "
+                     "0x7fffffffffffffffLL") == [None, [None], True, 2**63 - 1]
+
+
+def test_values_from_a_space_are_lua_objects(styx: tarantool.Connection) -> None:
+    """A tuple that box gives Lua holds a Lua uuid and decimal (with :str(),
+    arithmetic), and what Lua stores comes back to Python as UUID/Decimal."""
+    u = uuid.uuid4()
+    styx.insert("ext", [1, u, decimal.Decimal("1.5")])
+    r = styx_eval(styx, "uuid", "local t = box.space.ext:get(1) "
+                  "return t[2]:str(), uuid.is_uuid(t[2]), tostring(t[3] + 1), t[2] == uuid.fromstr(t[2]:str())")
+    assert r == [str(u), True, "2.5", True]
+    styx_eval(styx, "uuid", "box.space.ext:replace{2, uuid.fromstr('00112233-4455-6677-8899-aabbccddeeff'), "
+              "require('decimal').new('0.001')}")
+    assert styx.select("ext", 2).data == [[2, uuid.UUID("00112233-4455-6677-8899-aabbccddeeff"),
+                                           decimal.Decimal("0.001")]]
+
+
+def test_uuid_is_uuid_and_yaml_errors(styx: tarantool.Connection) -> None:
+    assert styx_eval(styx, "uuid", "return uuid.is_uuid(uuid.new()), uuid.is_uuid('x'), uuid.is_uuid(uuid())") == [
+        True, False, True]
+    with pytest.raises(tarantool.error.DatabaseError) as e:
+        styx_eval(styx, "yaml", "return yaml.decode('a: [1')")
+    assert e.value.args[0] == 32 and "expected ',' or ']'" in e.value.args[1]
+
+
+def test_log_goes_to_the_styx_lua_logger(styx: tarantool.Connection, caplog: pytest.LogCaptureFixture) -> None:
+    with caplog.at_level(logging.DEBUG, logger="styx.lua"):
+        styx_eval(styx, "log", "log.info('hello %s %d', 'world', 5) log.warn({a = 1}) log.error('plain %s') "
+                  "log.debug('d') log.verbose('v')")
+    got = [(r.name, r.levelno, r.getMessage()) for r in caplog.records if r.name == "styx.lua"]
+    assert got == [("styx.lua", logging.INFO, "hello world 5"), ("styx.lua", logging.WARNING, '{"a":1}'),
+                   ("styx.lua", logging.ERROR, "plain %s"), ("styx.lua", logging.DEBUG, "d"),
+                   ("styx.lua", 15, "v")]
+
+
+@pytest.mark.parametrize("name", ["fiber", "net.box", "console"])
+def test_missing_modules_name_themselves(styx: tarantool.Connection, name: str) -> None:
+    with pytest.raises(tarantool.error.DatabaseError) as e:
+        styx.eval(f"return require('{name}')")
+    assert e.value.args[:2] == (32, f"Styx's Lua has no module '{name}' yet")
+
+
+def test_lua_cannot_reach_python(styx: tarantool.Connection) -> None:
+    """The helpers are Python functions, and a script can find them (debug
+    is there, as in Tarantool): it may call them, but gets no '_' attribute
+    of them (so no __globals__, no __class__), and there is no python.eval
+    or python.builtins."""
+    r = styx.eval("""
+        local py
+        for i = 1, 10 do
+            local name, v = debug.getupvalue(require('digest').md5_hex, i)
+            if name == 'py' then py = v end
+        end
+        local function try(f) local ok = pcall(f) return ok end
+        return type(py.hash), #py.hash('md5', 'x'),
+               try(function() return py.hash.__globals__ end),
+               try(function() return py.hash.__class__ end),
+               try(function() return py.hash._x end),
+               python == nil or (python.eval == nil and python.builtins == nil)
+    """).data
+    assert r == ["userdata", 16, False, False, False, True]

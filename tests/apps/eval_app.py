@@ -8,3 +8,6 @@ def init():
     box.schema.user.create("limited", password="pw", if_not_exists=True)
     s = box.schema.space.create("t", format=[("id", "unsigned"), ("name", "string")], if_not_exists=True)
     s.create_index("pk", parts=[1, "unsigned"], if_not_exists=True)
+    # tests/test_lua_modules.py: any fields, for uuid and decimal values.
+    x = box.schema.space.create("ext", if_not_exists=True)
+    x.create_index("pk", parts=[1, "unsigned"], if_not_exists=True)

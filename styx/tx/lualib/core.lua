@@ -24,7 +24,8 @@ S.cdef = cdef
 cdef[[
 struct styx_uuid { uint8_t b[16]; };
 struct styx_decimal { char s[48]; };
-struct styx_datetime { int64_t epoch; int32_t nsec; int16_t tzoffset; int16_t tzindex; };
+struct styx_datetime { double epoch; int32_t nsec; int16_t tzoffset; int16_t tzindex; };
+struct styx_datetime_wire { int64_t epoch; int32_t nsec; int16_t tzoffset; int16_t tzindex; };
 ]]
 S.uuid_t = ffi.typeof('struct styx_uuid')
 S.decimal_t = ffi.typeof('struct styx_decimal')
@@ -89,7 +90,8 @@ end
 
 -- -- crossing to Python (lua_modules.Values) -------------------------------------
 
-local datetime_bytes = ffi.new('struct styx_datetime[1]')
+-- A datetime as MessagePack extension 4 carries it (little-endian, as this host).
+local datetime_bytes = ffi.new('struct styx_datetime_wire[1]')
 
 -- What Lua.from_lua asks of a cdata: its kind and a payload Python reads.
 function S.export(v)
@@ -97,7 +99,8 @@ function S.export(v)
     if ffi.istype(S.uuid_t, v) then return 'uuid', ffi.string(v.b, 16) end
     if ffi.istype(S.decimal_t, v) then return 'decimal', ffi.string(v.s) end
     if ffi.istype(S.datetime_t, v) then
-        datetime_bytes[0] = v
+        local w = datetime_bytes[0]
+        w.epoch, w.nsec, w.tzoffset, w.tzindex = v.epoch, v.nsec, v.tzoffset, v.tzindex
         return 'datetime', ffi.string(datetime_bytes, 16)
     end
     if ffi.istype(int64_t, v) or ffi.istype(uint64_t, v) then
@@ -118,11 +121,10 @@ function S.import(kind, payload)
         ffi.copy(d.s, payload)
         return d
     elseif kind == 'datetime' then
+        local w = datetime_bytes[0]
+        w.nsec, w.tzoffset, w.tzindex = 0, 0, 0
         ffi.copy(datetime_bytes, payload, #payload)
-        if #payload == 8 then
-            datetime_bytes[0].nsec, datetime_bytes[0].tzoffset, datetime_bytes[0].tzindex = 0, 0, 0
-        end
-        return S.datetime_t(datetime_bytes[0])
+        return S.datetime_t(tonumber(w.epoch), w.nsec, w.tzoffset, w.tzindex)
     end
     error('unknown kind ' .. tostring(kind))
 end
