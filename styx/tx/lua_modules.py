@@ -246,8 +246,12 @@ def _dec_check(d: decimal.Decimal) -> decimal.Decimal | None:
     d = _DEC.create_decimal(d)  # 38 digits, rounded; keeps -0, as decNumber does
     if d.adjusted() >= 38:
         return None
-    if d.as_tuple().exponent > 0:  # type: ignore[operator]  # finite: an int
+    exp = d.as_tuple().exponent
+    assert isinstance(exp, int)  # finite
+    if exp > 0:
         d = d.quantize(decimal.Decimal(1))
+    elif exp < -38:  # Tarantool keeps at most 38 digits after the point
+        d = d.quantize(decimal.Decimal(1).scaleb(-38), rounding=decimal.ROUND_HALF_UP)
     return d
 
 
@@ -268,7 +272,7 @@ def _decimal(op: bytes, a: bytes, b: Any = None) -> bytes | None:
             return str(x.compare(decimal.Decimal(b.decode()))).encode()
         elif op == b"round":
             n = int(b)
-            r = x if -x.as_tuple().exponent <= n else x.quantize(decimal.Decimal(1).scaleb(-n),  # type: ignore[operator]
+            r = x if n < 0 or -x.as_tuple().exponent <= n else x.quantize(decimal.Decimal(1).scaleb(-n),  # type: ignore[operator]
                                                                    rounding=decimal.ROUND_HALF_UP)
         elif op == b"rescale":
             r = x.quantize(decimal.Decimal(1).scaleb(-int(b)), rounding=decimal.ROUND_HALF_UP)
@@ -299,9 +303,9 @@ def _decimal_unpack(data: bytes) -> bytes | None:
 def _yaml_encode(doc: bytes) -> bytes:
     import yaml
 
-    value = json.loads(doc.decode("utf-8", "surrogateescape"))
-    out = yaml.safe_dump(value, explicit_start=True, explicit_end=True, default_flow_style=False,
-                         allow_unicode=True, sort_keys=False)
+    value = json.loads(doc.decode("utf-8", "surrogateescape"), parse_constant=float)
+    out = yaml.dump(value, Dumper=_yaml_dumper(), explicit_start=True, explicit_end=True,
+                    default_flow_style=False, allow_unicode=True, sort_keys=False)
     return out.encode("utf-8", "surrogateescape")
 
 
@@ -309,10 +313,29 @@ def _yaml_decode(text: bytes) -> tuple[bytes | None, bytes | None]:
     import yaml
 
     try:
-        value = yaml.safe_load(text.decode("utf-8", "surrogateescape"))
+        docs = list(yaml.safe_load_all(text.decode("utf-8", "surrogateescape")))
     except yaml.YAMLError as e:
         return None, str(e).encode()
-    return json.dumps(value, default=str, ensure_ascii=False).encode("utf-8", "surrogateescape"), None
+    return json.dumps(docs, default=str, ensure_ascii=False).encode("utf-8", "surrogateescape"), None
+
+
+def _yaml_dumper() -> Any:
+    """PyYAML's SafeDumper with numbers written as Tarantool's yaml writes
+    them (%.14g, as Lua numbers print), not as Python's repr."""
+    import yaml
+
+    class Dumper(yaml.SafeDumper):
+        pass
+
+    def number(dumper: Any, x: float) -> Any:
+        text = "nan" if x != x else "inf" if x == float("inf") else "-inf" if x == float("-inf") else format(x, ".14g")
+        return dumper.represent_scalar("tag:yaml.org,2002:float", text)
+
+    Dumper.add_representer(float, number)
+    # So that 1e+100 (no point, which YAML 1.1's float wants) needs no !!float tag.
+    Dumper.add_implicit_resolver("tag:yaml.org,2002:float", re.compile(r"^[-+]?[0-9]+[eE][-+]?[0-9]+$"),
+                                 list("-+0123456789"))
+    return Dumper
 
 
 # -- datetime -------------------------------------------------------------------------

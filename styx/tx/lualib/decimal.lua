@@ -36,12 +36,19 @@ end
 
 local function operand(v, i, level)
     local s = text(v)
-    if s == nil then error('incorrect value to convert to decimal as ' .. i .. ' argument', level) end
+    if s == nil then
+        local t = type(v)
+        if t ~= 'number' and t ~= 'string' and t ~= 'cdata' then
+            error('expected decimal, number or string as ' .. i .. ' argument', level)
+        end
+        error('incorrect value to convert to decimal as ' .. i .. ' argument', level)
+    end
     return s
 end
 
+-- Errors name the caller's line, as 2.6's C function does (none after a tail call).
 function decimal.new(v)
-    return make(operand(v, 1, 0))
+    return make(operand(v, 1, 3))
 end
 
 local function arith(op)

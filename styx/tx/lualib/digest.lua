@@ -40,7 +40,10 @@ local crc32_mt = {__index = {
 
 digest.crc32 = setmetatable({
     new = function() return setmetatable({value = CRC32_INIT}, crc32_mt) end,
-}, {__call = function(_, s) return py.crc32c(CRC32_INIT, tostring(s)) end})
+}, {__call = function(_, s)
+    if type(s) ~= 'string' then error('builtin/digest.lua:139: Usage digest.crc32(string)', 0) end
+    return py.crc32c(CRC32_INIT, s)
+end})
 
 function digest.base64_encode(s, opts)
     opts = opts or {}

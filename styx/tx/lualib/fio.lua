@@ -26,7 +26,9 @@ local function bits(v, names, what)
         if type(name) == 'number' then
             r = bit.bor(r, name)
         else
-            if names[name] == nil then error('Unknown ' .. what .. ': ' .. tostring(name), 3) end
+            if names[name] == nil then  -- 2.6's message, with its place
+                error('builtin/fio.lua:204: fio.open(): unknown ' .. what .. ': ' .. tostring(name), 0)
+            end
             r = bit.bor(r, names[name])
         end
     end

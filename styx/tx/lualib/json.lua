@@ -13,7 +13,7 @@ local function escape(c) return escapes[c] or string.format('\\u%04x', c:byte())
 
 local function number(x)
     local kind = S.number_kind(x)
-    if kind ~= 'double' then return string.format('%.0f', x) end
+    if kind ~= 'double' then return string.format('%.0f', x + 0) end  -- + 0: -0 is 0
     if x ~= x then return 'nan' end
     if x == math.huge then return 'inf' end
     if x == -math.huge then return '-inf' end
@@ -65,6 +65,9 @@ function encode_value(v, out, depth)
     elseif t == 'string' then encode_string(v, out)
     elseif t == 'table' then encode_table(v, out, depth)
     elseif t == 'cdata' and S.is_null(v) then out[#out + 1] = 'null'
+    elseif t == 'cdata' and (ffi.istype(S.decimal_t, v) or ffi.istype(S.uuid_t, v)
+                             or ffi.istype(S.datetime_t, v)) then
+        encode_string(tostring(v), out)  -- as Tarantool writes its extensions: strings
     elseif t == 'cdata' and (ffi.istype(S.int64_t, v) or ffi.istype(S.uint64_t, v)) then
         local _, s = S.int64_value(v)
         out[#out + 1] = s
@@ -116,7 +119,7 @@ local function token(s, pos)
         local parts, i = {}, pos + 1
         while true do
             local j = s:find('["\\]', i)
-            if j == nil then return 'T_ERROR', 'unexpected end of string', pos, #s + 1 end
+            if j == nil then return 'T_ERROR', 'unexpected end of string', #s + 1, #s + 1 end
             parts[#parts + 1] = s:sub(i, j - 1)
             if s:sub(j, j) == '"' then return 'T_STRING', table.concat(parts), pos, j + 1 end
             local e = s:sub(j + 1, j + 1)
@@ -125,23 +128,27 @@ local function token(s, pos)
                 i = j + 2
             elseif e == 'u' then
                 local cp = tonumber(s:sub(j + 2, j + 5):match('^%x%x%x%x$') or '', 16)
-                if cp == nil then return 'T_ERROR', 'invalid unicode escape code', pos, j end
+                if cp == nil then return 'T_ERROR', 'invalid unicode escape code', j, j end
                 i = j + 6
                 if cp >= 0xD800 and cp < 0xDC00 then
                     local lo = s:sub(i, i + 1) == '\\u' and tonumber(s:sub(i + 2, i + 5):match('^%x%x%x%x$') or '', 16)
                     if not lo or lo < 0xDC00 or lo > 0xDFFF then
-                        return 'T_ERROR', 'invalid unicode escape code', pos, j
+                        return 'T_ERROR', 'invalid unicode escape code', j, j
                     end
                     cp, i = 0x10000 + (cp - 0xD800) * 0x400 + (lo - 0xDC00), i + 6
                 end
                 parts[#parts + 1] = utf8(cp)
             else
-                return 'T_ERROR', 'invalid escape code', pos, j
+                return 'T_ERROR', 'invalid escape code', j, j
             end
         end
     end
+    if s:match('^-?0%d', pos) then return 'T_ERROR', 'invalid token', pos, pos + 1 end
     local num = s:match('^-?%d+%.?%d*[eE][-+]?%d+', pos) or s:match('^-?%d+%.?%d*', pos)
-    if num then return 'T_NUMBER', tonumber(num), pos, pos + #num end
+    if num then
+        -- cjson names an integer literal T_INT, anything else T_NUMBER.
+        return num:find('^-?%d+$') and 'T_INT' or 'T_NUMBER', tonumber(num), pos, pos + #num
+    end
     for word, value in pairs({['true'] = true, ['false'] = false, null = S.NULL}) do
         if s:sub(pos, pos + #word - 1) == word then
             return value == S.NULL and 'T_NULL' or 'T_BOOLEAN', value, pos, pos + #word
@@ -192,16 +199,19 @@ function parse_value(s, pos)
     local kind, value, at, nxt = token(s, pos)
     if kind == 'T_OBJ_BEGIN' then return parse_object(s, nxt) end
     if kind == 'T_ARR_BEGIN' then return parse_array(s, nxt) end
-    if kind == 'T_STRING' or kind == 'T_NUMBER' or kind == 'T_BOOLEAN' or kind == 'T_NULL' then
+    if kind == 'T_STRING' or kind == 'T_NUMBER' or kind == 'T_INT' or kind == 'T_BOOLEAN' or kind == 'T_NULL' then
         return value, nxt
     end
     fail(s, at, 'value', found(kind, value))
 end
 
-function json.decode(s)
+function json.decode(...)
+    local s = ...
+    local n = select('#', ...)
+    if n < 1 or n > 2 then error("bad argument #1 to '?' (expected 1 or 2 arguments)", 0) end
     if type(s) == 'number' then s = tostring(s) end
     if type(s) ~= 'string' then
-        error("bad argument #1 to 'decode' (string expected, got " .. type(s) .. ")", 2)
+        error("bad argument #1 to '?' (string expected, got " .. type(s) .. ")", 0)
     end
     local value, pos = parse_value(s, 1)
     local kind, v, at = token(s, pos)

@@ -10,7 +10,11 @@ local function say(level)
     return function(fmt, ...)
         local msg
         if select('#', ...) > 0 then
-            msg = string.format(tostring(fmt), ...)
+            local ok, text = pcall(string.format, tostring(fmt), ...)
+            if not ok then  -- as 2.6 reports it: no place, and '?' for the function
+                error((tostring(text):gsub("^[^:]*:%d+: ", ""):gsub("'format'", "'?'")), 0)
+            end
+            msg = text
         elseif type(fmt) == 'table' then
             msg = json.encode(fmt)
         else

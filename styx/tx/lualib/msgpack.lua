@@ -62,16 +62,13 @@ local function encode_cdata(v, out)
         -- Tarantool's datetime_pack: 8 bytes unless nsec, tzoffset or tzindex is set.
         ext(4, payload:sub(9) == string.rep('\0', 8) and payload:sub(1, 8) or payload, out)
     elseif kind == 'int' then
-        local n = ffi.istype(S.uint64_t, v) and v or ffi.cast('int64_t', v)
-        if n < 0 then
-            out[#out + 1] = '\211'
-        else
-            out[#out + 1] = '\207'
-        end
+        -- As small as it goes, as Tarantool packs an int64/uint64 cdata.
+        local n = tonumber(payload)
+        if n ~= nil and n >= -2^53 and n <= 2^53 then encode_int(n, out); return end
         local bytes = {}
-        local u = ffi.cast(u64, n)
+        local u = ffi.cast(u64, v)
         for i = 7, 0, -1 do bytes[#bytes + 1] = char(tonumber(bit.band(bit.rshift(u, 8 * i), 0xff))) end
-        out[#out + 1] = table.concat(bytes)
+        out[#out + 1] = (payload:sub(1, 1) == '-' and '\211' or '\207') .. table.concat(bytes)
     else
         error("unsupported Lua type 'cdata'", 0)
     end
@@ -254,7 +251,9 @@ end
 
 function msgpack.decode(s, pos)
     if type(s) ~= 'string' then error("msgpack.decode: a Lua string or 'char *' expected", 0) end
-    return decode_value(s, pos or 1)
+    pos = pos or 1
+    if #s > 0 and (pos < 1 or pos > #s) then error('msgpack.decode: offset is out of bounds', 0) end
+    return decode_value(s, pos)
 end
 msgpack.decode_unchecked = msgpack.decode
 

@@ -48,8 +48,7 @@ function uuid.new()
 end
 
 function uuid.fromstr(s)
-    if type(s) ~= 'string' then return nil end
-    s = s:match('^{(.*)}$') or s
+    if type(s) ~= 'string' then error('builtin/uuid.lua:38: fromstr(str)', 0) end
     local hex = s:match('^(%x%x%x%x%x%x%x%x)%-%x%x%x%x%-%x%x%x%x%-%x%x%x%x%-%x%x%x%x%x%x%x%x%x%x%x%x$') and s:gsub('-', '')
     if not hex then return nil end
     local u = uuid_t()

@@ -15,9 +15,9 @@ function yaml.decode(text)
     if type(text) ~= 'string' then
         error("bad argument #1 to 'decode' (string expected, got " .. type(text) .. ")", 2)
     end
-    local doc, err = S.py.yaml_decode(text)
-    if doc == nil then error(err, 2) end
-    return json.decode(doc)
+    local docs, err = S.py.yaml_decode(text)
+    if docs == nil then error(err, 2) end
+    return unpack(json.decode(docs))  -- every document in the stream: one value each
 end
 
 function yaml.cfg() end
