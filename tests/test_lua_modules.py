@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import decimal
 import logging
+import os
 import struct
 import subprocess
 import uuid
@@ -469,3 +470,16 @@ def test_lua_cannot_reach_python(styx: tarantool.Connection) -> None:
                python == nil or (python.eval == nil and python.builtins == nil)
     """).data
     assert r == ["userdata", 16, False, False, False, True]
+
+
+def test_fio_handles_dropped_close_their_descriptors(tmp_path: Path) -> None:
+    from styx.tx.lua import Lua
+
+    (tmp_path / "f").write_text("x")
+    lua = Lua(None, lambda value: None)
+    before = len(os.listdir("/proc/self/fd"))
+    lua.eval("local fio = require('fio') for i = 1, 50 do fio.open(...) end collectgarbage() collectgarbage()",
+             [str(tmp_path / "f")])
+    assert len(os.listdir("/proc/self/fd")) <= before
+    assert lua.eval("local f = require('fio').open(...) local s = f:read() f:close() return s, f.fd",
+                    [str(tmp_path / "f")]) == ["x", None]

@@ -77,10 +77,15 @@ class Lua:
         if type(v) is self._values.cdata:  # cdata: NULL, uuid, decimal, datetime, int64
             return self._values.from_lua(v)
         if self._is_table(v):
-            # Tarantool's serializer rule (lua_modules): __serialize, holes, sparseness.
-            n = self._values.array_length(v)
-            if n is not None:
-                return [self.from_lua(v[i]) for i in range(1, n + 1)]
+            keys = list(v.keys())
+            n = len(keys)
+            if all(type(k) is int for k in keys) and sorted(keys) == list(range(1, n + 1)):
+                if n or self._values.array_length(v) is not None:  # {} or json's {}: __serialize says
+                    return [self.from_lua(v[i]) for i in range(1, n + 1)]
+            elif all(type(k) is int for k in keys):  # holes: Tarantool's rule (lua_modules) says
+                length = self._values.array_length(v)
+                if length is not None:
+                    return [self.from_lua(v[i]) for i in range(1, length + 1)]
             return {self.from_lua(k): self.from_lua(x) for k, x in v.items()}
         if isinstance(v, float) and v.is_integer() and abs(v) < 2**63:
             return int(v)  # Lua numbers are doubles: 1 comes back as 1.0

@@ -106,7 +106,13 @@ function fio.open(path, how, mode)
     local flag = bits(how or 0, flags, 'flag')
     local fd, err = py.fio_open(path, flag, bits(mode or 438, modes, 'mode'))  -- 0666
     if fd == nil then return nil, err end
-    return setmetatable({fd = fd}, handle)
+    local fh = setmetatable({fd = fd}, handle)
+    -- A handle the script drops closes its descriptor, as Tarantool's does
+    -- (a Lua 5.1 table has no __gc: a proxy userdata carries it).
+    local guard = newproxy(true)
+    getmetatable(guard).__gc = function() if fh.fd ~= nil then py.fio_close(fh.fd) end end
+    rawset(fh, guard, true)
+    return fh
 end
 
 -- -- the file system ------------------------------------------------------------------
