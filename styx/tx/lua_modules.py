@@ -373,12 +373,12 @@ def _fio_open(path: bytes, flags: float, mode: float) -> _Result:
 
 
 def _fio_read(fd: float, size: float) -> _Result:
-    if size < 0:
+    def read_all() -> bytes:
         chunks = []
         while chunk := os.read(int(fd), 1 << 16):
             chunks.append(chunk)
-        return b"".join(chunks), None
-    return _fio_call(os.read, int(fd), int(size))
+        return b"".join(chunks)
+    return _fio_call(read_all) if size < 0 else _fio_call(os.read, int(fd), int(size))
 
 
 def _fio_pread(fd: float, size: float, offset: float) -> _Result:
