@@ -116,6 +116,9 @@ class Config:
     checkpoint_count: int = 2  # snapshots kept
     admin_socket: str | None = None  # a unix socket for `styx console` (a Python REPL in TX)
     metrics_listen: str | None = None  # HOST:PORT of a Prometheus /metrics endpoint
+    # The options given on purpose (the command line's), which an init
+    # script's box.cfg{} does not override; None: those not at their default.
+    given: frozenset[str] | None = None
 
     def check(self) -> None:
         if not 0 <= self.iproto_threads <= 1000:
@@ -306,6 +309,7 @@ class Server:
     async def _setup(self, loop: asyncio.AbstractEventLoop) -> None:
         """TX, the app, the iproto threads, the routes between them, listen."""
         bus = cbus.Bus()
+        script = await self._start_lua_script()  # an init.lua: up to its box.cfg{}
         wal_dir = self._lock_wal_dir()
         tx = self.tx = self._start_tx(loop, bus, wal_dir)
         if wal_dir is not None:
@@ -314,7 +318,10 @@ class Server:
             if not recovered.files:  # a new instance: its first snapshot, as Tarantool's bootstrap writes
                 assert tx.checkpointer is not None
                 await tx.checkpointer.checkpoint()
-        await self._load_app(tx)  # after recovery: if_not_exists finds what was there
+        if script is not None:
+            await self._finish_lua_script(tx, *script)  # after recovery, as the Python app
+        else:
+            await self._load_app(tx)  # after recovery: if_not_exists finds what was there
         self.nets = self._start_net_threads(loop)
         wire(tx, self.nets, bus, self.config.net_msg_max)
         await self._listen()
@@ -419,6 +426,71 @@ class Server:
             await tx.run_init(init)
         except Exception as e:
             raise AppError.from_exception("init()", path, e) from e
+
+    async def _start_lua_script(self) -> tuple[Any, Any] | None:
+        """A Lua init script runs as Tarantool runs one: up to its first
+        box.cfg{}, whose options become the server's (except those given on
+        purpose, `Config.given`), before anything starts; the rest once box
+        is up (`_finish_lua_script`). Returns (Lua, the rest) or None."""
+        app = self.config.app
+        if not isinstance(app, (str, os.PathLike)) or not os.fspath(app).endswith(".lua"):
+            return None
+        from .tx.lua import Lua, LuaScriptError  # LuaJIT is loaded only by servers that run Lua
+
+        path = os.path.abspath(os.fspath(app))
+        if not os.path.isfile(path):
+            raise AppError(f"{path}: no such file")
+        lua = Lua()
+        try:
+            rest = lua.start_script(path)
+        except LuaScriptError as e:
+            raise AppError(f"{e}") from e
+        task = None
+        if rest is not None:
+            task = asyncio.ensure_future(rest)
+            given = asyncio.ensure_future(lua.cfg_given.wait())
+            await asyncio.wait([task, given], return_when=asyncio.FIRST_COMPLETED)
+            given.cancel()
+            if task.done() and task.exception() is not None:
+                raise AppError(_script_error(task.exception()))
+        if lua.cfg_request is not None:
+            self._apply_script_cfg(lua.cfg_request)
+        return lua, task
+
+    def _apply_script_cfg(self, options: dict[str, Any]) -> None:
+        from .tx.lua import CFG_OPTIONS
+
+        cfg = self.config
+        defaults = Config()
+        given = cfg.given if cfg.given is not None else frozenset(
+            f.name for f in dataclasses.fields(cfg) if getattr(cfg, f.name) != getattr(defaults, f.name))
+        for key, value in options.items():
+            field = CFG_OPTIONS[key]
+            if field is None:
+                log.info("box.cfg option %s: Styx has no use for it", key)
+            elif field in given:
+                log.info("box.cfg option %s: the command line's value is kept", key)
+            else:
+                if field == "listen":
+                    value = str(int(value)) if isinstance(value, (int, float)) else str(value)
+                elif isinstance(getattr(defaults, field), int) and isinstance(value, float):
+                    value = int(value)  # memtx_memory = 0.1 * 1024^3
+                setattr(cfg, field, value)
+        try:
+            cfg.check()
+        except ConfigError as e:
+            raise AppError(f"box.cfg: {e}") from e
+
+    async def _finish_lua_script(self, tx: Tx, lua: Any, rest: asyncio.Future[Any] | None) -> None:
+        """Box is up: the script's box.cfg{} returns and the script goes on;
+        the server listens when it has ended."""
+        tx.attach_lua(lua)
+        if rest is not None:
+            try:
+                await rest
+            except Exception as e:
+                raise AppError(_script_error(e)) from e
+        log.info("init script %s: done", self.config.app)
 
     def _start_net_threads(self, loop: asyncio.AbstractEventLoop) -> list[NetThread]:
         """The iproto threads, each with its own loop; with 0, one NetThread
@@ -544,6 +616,8 @@ class Server:
                         "forced" if self._forced else "timeout")
         await tx.close_connections()
         tx.pool.cancel_all()
+        if tx.lua_if_running() is not None:
+            tx.lua_if_running().cancel_all()  # Lua's background fibers
         await asyncio.sleep(0)  # let disconnect routes run
         if tx.checkpointer is not None:
             tx.checkpointer.stop()
@@ -578,6 +652,12 @@ class Server:
         if self._wal_lock is not None:
             os.close(self._wal_lock)
             self._wal_lock = None
+
+
+def _script_error(e: BaseException | None) -> str:
+    from .protocol.errors import BoxError
+
+    return f"init script: {e.message if isinstance(e, BoxError) else e}"
 
 
 @contextlib.asynccontextmanager

@@ -71,6 +71,8 @@ def _apply_system(schema: Schema, space_id: int, type_: int, tup: Any, key: Any)
             schema.max_id = max(schema.max_id, tup[1])
         elif tup and tup[0] == "cluster":
             schema.replicaset_uuid = tup[1]
+        elif tup and tup[0] != "version":
+            schema.kv[tup[0]] = list(tup)
     elif space_id == _SPACE:
         _space_row(schema, tup)
     elif space_id == _INDEX:
@@ -100,7 +102,9 @@ def _apply_system(schema: Schema, space_id: int, type_: int, tup: Any, key: Any)
 
 
 def _delete(schema: Schema, space_id: int, key: list[Any]) -> None:
-    if space_id == _SPACE:
+    if space_id == _SCHEMA:
+        schema.kv.pop(key[0], None)
+    elif space_id == _SPACE:
         space = schema.spaces.get(key[0])
         if isinstance(space, Space):
             schema.drop_space(space)

@@ -190,6 +190,9 @@ class Schema:
         # Told after every change to what the system spaces show (DDL, users,
         # grants, functions): the WAL logs them as system-space rows.
         self.on_ddl: Callable[[], None] | None = None
+        # _schema's other rows, by key: box.once's marks ("once<key>"), and
+        # whatever Tarantool's files bring.
+        self.kv: dict[str, list[Any]] = {}
         users.on_change = self.changed
 
     # -- system spaces -----------------------------------------------------------
@@ -218,7 +221,7 @@ class Schema:
         for sid, name, engine, fmt, idx, rows in (
             (272, "_schema", "memtx", _fmt("key:string", "value:any"),
              [_idx(0, "primary", True, (0, "string"))],
-             lambda u: [["cluster", self.replicaset_uuid], ["max_id", self.max_id], ["version", *DD_VERSION]]),
+             lambda u: self._schema_rows()),
             (276, "_collation", "memtx", _COLL_FMT, _BY_ID_NAME, lambda u: self.collations),
             (277, "_vcollation", "sysview", _COLL_FMT, _BY_ID_NAME, lambda u: self.collations),
             (280, "_space", "memtx", _SPACE_FMT, _BY_ID_OWNER_NAME, space_rows),
@@ -288,6 +291,21 @@ class Schema:
         """What the system spaces show has changed."""
         if self.on_ddl is not None:
             self.on_ddl()
+
+    def _schema_rows(self) -> list[list[Any]]:
+        rows: list[list[Any]] = [["cluster", self.replicaset_uuid], ["max_id", self.max_id],
+                                 ["version", *DD_VERSION], *self.kv.values()]
+        return sorted(rows, key=lambda r: str(r[0]))
+
+    def once(self, key: str) -> bool:
+        """box.once's mark: True the first time for `key` in this database
+        (the mark is a _schema row, logged and snapshotted as Tarantool's)."""
+        name = "once" + key
+        if name in self.kv:
+            return False
+        self.kv[name] = [name]
+        self.changed()
+        return True
 
     # -- lookup -------------------------------------------------------------------------
 

@@ -446,6 +446,17 @@ class Box(Members):
         await self._tx.snapshot()
         return "ok"
 
+    def once(self, key: str, fn: Callable[..., Any], *args: Any, **kwargs: Any) -> Any:
+        """`box.once(key, fn, ...)`: fn(...) the first time this database
+        sees `key`, ever (the mark is a _schema row, as Tarantool's, so it
+        survives a restart); None after."""
+        if not isinstance(key, str) or not callable(fn):
+            raise BoxError(ER.ILLEGAL_PARAMS, "Usage: box.once(key, func, ...)")
+        _fiber()
+        if self._schema.once(key):
+            return fn(*args, **kwargs)
+        return None
+
     def atomic(self, fn: Callable[..., Any], *args: Any, **kwargs: Any) -> Any:
         """`box.atomic(fn, ...)`: fn(...) in a transaction, committed if it
         returns, rolled back if it raises (Tarantool's box.atomic)."""

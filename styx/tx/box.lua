@@ -1,11 +1,97 @@
 -- `box` in Lua (styx/tx/lua.py): a thin layer over the Python box API, so
 -- that Lua and Python see the same spaces, schema, users and transactions.
--- `bridge` is the Python side (lua.py, _Bridge).
-local bridge = ...
+-- `bridge` is the Python side (lua.py, _Bridge); `await` (fiber.lua) waits
+-- for what a Python call returns as an awaitable (box.snapshot, ...).
+-- Returns make_tuple, which lua.py uses to hand box's tuples to Lua.
+local bridge, await = ...
 
 local function caller(path)
-    return function(...) return bridge.call(path, ...) end
+    return function(...) return await(bridge.call(path, ...)) end
 end
+
+-- Tuples: a table of the fields (t[1], #t, ipairs and unpack work on it),
+-- whose metatable knows the space's field names and the tuple methods.
+local tuple_methods = {}
+local tuple_mts = setmetatable({}, {__mode = 'k'})  -- names table -> metatable
+
+local function tuple_mt(names)
+    local mt = tuple_mts[names]
+    if mt == nil then
+        mt = {
+            __index = function(t, k)
+                local m = tuple_methods[k]
+                if m ~= nil then return m end
+                local i = names[k]
+                if i ~= nil then return rawget(t, i) end
+                return nil
+            end,
+            __tostring = function(t) return require('json').encode(t) end,
+            names = names,
+            styx_tuple = true,
+        }
+        tuple_mts[names] = mt
+    end
+    return mt
+end
+
+local NO_NAMES = {}
+
+local function make_tuple(fields, names)
+    return setmetatable(fields, tuple_mt(names or NO_NAMES))
+end
+
+local function is_tuple(v)
+    local mt = type(v) == 'table' and getmetatable(v)
+    return mt and mt.styx_tuple == true or false
+end
+
+local function fields_of(t)
+    local out = {}
+    for i = 1, table.maxn(t) do out[i] = rawget(t, i) end
+    return out
+end
+
+function tuple_methods.totable(t, i, j)
+    local out = {}
+    for k = i or 1, j or table.maxn(t) do out[#out + 1] = rawget(t, k) end
+    return out
+end
+tuple_methods.unpack = function(t, i, j) return unpack(fields_of(t), i or 1, j or table.maxn(t)) end
+function tuple_methods.tomap(t, opts)
+    local names = getmetatable(t).names
+    local out = {}
+    if not (opts and opts.names_only) then
+        for i = 1, table.maxn(t) do out[i] = rawget(t, i) end
+    end
+    for name, i in pairs(names) do
+        if i <= table.maxn(t) then out[name] = rawget(t, i) end
+    end
+    return out
+end
+function tuple_methods.update(t, ops)
+    return make_tuple(bridge.tuple_update(fields_of(t), ops), getmetatable(t).names)
+end
+function tuple_methods.transform(t, from, count, ...)
+    local out = fields_of(t)
+    for _ = 1, count or 0 do table.remove(out, from) end
+    for i, v in ipairs({...}) do table.insert(out, from + i - 1, v) end
+    return make_tuple(out, getmetatable(t).names)
+end
+function tuple_methods.find(t, from, value)
+    if value == nil then from, value = 1, from end
+    for i = from, table.maxn(t) do if rawget(t, i) == value then return i end end
+    return nil
+end
+function tuple_methods.findall(t, from, value)
+    if value == nil then from, value = 1, from end
+    local out = {}
+    for i = from, table.maxn(t) do if rawget(t, i) == value then out[#out + 1] = i end end
+    return out
+end
+function tuple_methods.len(t) return table.maxn(t) end
+function tuple_methods.bsize(t) return bridge.tuple_bsize(fields_of(t)) end
+function tuple_methods.pairs(t) return ipairs(fields_of(t)) end
+tuple_methods.ipairs = tuple_methods.pairs
 
 -- Every method of a space or an index: self is the table, the rest goes over.
 local function methods(space, index)
@@ -31,14 +117,39 @@ local function namespace(prefix)
     end})
 end
 
+-- box.cfg: a function (configure) and a table (read an option).
+local cfg = setmetatable({}, {
+    __call = function(_, options) return await(bridge.cfg(options)) end,
+    __index = function(_, key) return bridge.cfg_get(key) end,
+})
+
+-- box.info: a function (the whole table) and a table (one item).
+local info = setmetatable({}, {
+    __call = function() return bridge.call('info') end,
+    __index = function(_, key) return bridge.call('info')[key] end,
+})
+
+local function atomic(fn, ...)
+    box.begin()
+    local r = {pcall(fn, ...)}
+    if not r[1] then
+        box.rollback()
+        error(r[2], 0)
+    end
+    box.commit()
+    return unpack(r, 2, table.maxn(r))
+end
+
 box = {
+    cfg = cfg,
     space = setmetatable({}, {__index = function(_, name)
         if bridge.space_exists(name) then return space_of(name) end
         return nil
     end}),
     schema = {
         space = {create = function(name, opts)
-            bridge.call('schema.space.create', name, opts or {})
+            if opts then bridge.call('schema.space.create', name, opts)
+            else bridge.call('schema.space.create', name) end
             return space_of(name)
         end},
         user = namespace('schema.user.'),
@@ -49,11 +160,41 @@ box = {
         push = function(value) return bridge.push(value) end,
         id = caller('session.id'),
         user = caller('session.user'),
+        uid = caller('session.uid'),
+        sync = caller('session.sync'),
+        peer = caller('session.peer'),
     },
     error = setmetatable({}, {__call = function(_, code, ...) bridge.error(code, ...) end}),
-    begin = caller('begin'),
+    begin = function(opts)
+        if opts then return bridge.call('begin', opts) end
+        return bridge.call('begin')
+    end,
     commit = caller('commit'),
     rollback = caller('rollback'),
-    info = caller('info'),
+    is_in_txn = caller('is_in_txn'),
+    atomic = atomic,
+    info = info,
+    stat = setmetatable({net = caller('stat.net')}, {__call = function() return bridge.call('stat') end}),
+    slab = {info = caller('slab.info'), stats = caller('slab.stats')},
+    broadcast = caller('broadcast'),
+    snapshot = caller('snapshot'),
     index = {EQ = 0, REQ = 1, ALL = 2, LT = 3, LE = 4, GE = 5, GT = 6},
+    tuple = {
+        new = function(...)
+            local fields = select('#', ...) == 1 and type(...) == 'table' and fields_of(...) or {...}
+            return make_tuple(fields)
+        end,
+        is = is_tuple,
+    },
 }
+
+-- box.once(key, fn, ...): fn runs once per database, ever: the mark is a
+-- row of _schema, as Tarantool keeps it (and so it survives a restart).
+function box.once(key, fn, ...)
+    if type(key) ~= 'string' or type(fn) ~= 'function' then
+        error('Usage: box.once(key, func, ...)', 2)
+    end
+    if bridge.once(key) then return fn(...) end
+end
+
+return make_tuple

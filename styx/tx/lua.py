@@ -1,62 +1,149 @@
-"""Lua in TX, through LuaJIT (lupa): EVAL, with `box` backed by the same
-spaces, schema, users and transactions that Python procedures use.
+"""Lua in TX, through LuaJIT (lupa): EVAL, Lua procedures, init scripts and
+fibers, with `box` backed by the same spaces, schema, users and
+transactions that Python procedures use.
 
-What it does: one LuaJIT state per server, owned by TX (like box). EVAL
-loads the expression as a chunk named "eval" and calls it with the
-request's arguments as `...`; every value it returns is one reply value.
-`box` in Lua is a thin Lua layer (box.lua) over the Python box API: a
-method call `box.space.s:select(key, {iterator = 'GE'})` becomes
-`box.space.s.select(key, iterator='GE')` in Python, with Lua tables turned
-into lists (a sequence) or dicts (anything else) on the way in, and lists,
-tuples and dicts into tables on the way out. So the data stays in one
-place, and Lua is only another way in.
+What it does: one LuaJIT state per server, owned by TX (like box).
+- EVAL loads the expression as a chunk named "eval" and runs it with the
+  request's arguments as `...`; every value it returns is one reply value.
+- A CALL whose name is a global Lua function (`f`, `a.b.f`, `a.b:f`) runs it,
+  after the Python app's procedures and box's own functions: a Python
+  procedure wins over a Lua function of the same name (the Python app is
+  explicit about what it exports; a Lua global may come from any EVAL).
+- An init script (`styx serve init.lua`) runs as Tarantool runs one: up to
+  its first `box.cfg{}` before the server starts (`run_script`, whose
+  options become the server's), the rest after recovery, before listening.
+- `box` in Lua is a thin Lua layer (box.lua) over the Python box API: a
+  method call `box.space.s:select(key, {iterator = 'GE'})` becomes
+  `box.space.s.select(key, iterator='GE')` in Python, with Lua tables turned
+  into lists (a sequence) or dicts (anything else) on the way in, and lists
+  and dicts into tables on the way out (box's tuples into tuple objects).
+
+Fibers (fiber.lua): every Lua request, script or `fiber.create` runs as a
+coroutine. One that never waits ends in one resume, inline, as a plain-def
+procedure does. One that waits (`fiber.sleep`, a channel, `box.snapshot()`)
+yields to `_drive`, an asyncio task on TX's loop, which resumes it when what
+it waited for is there: other requests go on meanwhile.
 
 Errors: a Lua error is ER_PROC_LUA (32) with its message ("eval:1: ...",
 as Tarantool's); a box error raised by box (or `box.error(code, ...)`)
 keeps its code and type.
 
-The plan: this is EVAL's first step (issue 11). Not yet: Lua procedures
-and init scripts, fibers (a Lua `fiber.sleep` cannot yield here yet), and
-the modules Tarantool scripts use (json, msgpack, log, ...). What is not
-there is an error that names it.
+Safety: Lua reaches Python only through the bridges given to box.lua and
+fiber.lua: `python.eval` and Python's builtins are not registered, the
+`python` module is removed, and no attribute whose name starts with an
+underscore can be read from a Python object. A fiber that runs for more
+than its time slice without waiting (Tarantool's max_slice: 0.5 s warns,
+1 s fails) ends with "fiber slice is exceeded": the slice is checked by an
+instruction-count hook, which LuaJIT calls only for interpreted code, so
+the JIT compiler is off (measured: Lua code here is mostly calls into box,
+where the JIT gains little).
 
-Risks: Lua code runs inline in TX, as a plain-def procedure does: a long
-loop holds every other request.
+Risks: Lua values cross by conversion (a table in a tuple is copied both
+ways); nil inside a Lua array is a hole, as in Tarantool, but box.NULL is
+nil here (it is a cdata there).
 """
 
 from __future__ import annotations
 
+import asyncio
+import logging
+import time
 from collections.abc import Callable
 from importlib.resources import files
+from pathlib import Path
 from typing import Any
 
 from lupa import luajit21  # type: ignore[import-untyped]  # lupa ships no type hints
 
 from ..protocol.errors import ER, BoxError
 from . import lua_modules
+from .fiber import Fiber, current
 
-__all__ = ["Lua"]
+log = logging.getLogger("styx.lua")
+
+__all__ = ["Lua", "LuaScriptError", "CFG_OPTIONS"]
+
+# box.cfg options an init script may give, and what Styx does with them:
+# the Config field each sets, or None for Tarantool options Styx accepts and
+# has no use for (logged once, not an error: Tarantool's own scripts set them).
+CFG_OPTIONS: dict[str, str | None] = {
+    "listen": "listen", "memtx_memory": "memtx_memory", "net_msg_max": "net_msg_max",
+    "readahead": "readahead", "iproto_threads": "iproto_threads", "wal_mode": "wal_mode",
+    "work_dir": "work_dir", "wal_dir": "wal_dir", "memtx_dir": "memtx_dir", "wal_max_size": "wal_max_size",
+    "checkpoint_interval": "checkpoint_interval", "checkpoint_count": "checkpoint_count",
+    "force_recovery": "force_recovery", "instance_uuid": "instance_uuid",
+    "pid_file": None, "log": None, "log_level": None, "log_format": None, "background": None,
+    "custom_proc_title": None, "slab_alloc_factor": None, "memtx_min_tuple_size": None,
+    "memtx_max_tuple_size": None, "too_long_threshold": None, "worker_pool_threads": None,
+    "auth_type": None, "feedback_enabled": None, "strip_core": None, "read_only": None,
+    "vinyl_dir": None, "vinyl_memory": None, "replicaset_uuid": None, "replication": None,
+    "wal_dir_rescan_delay": None, "net_msg_max_": None,
+}
+
+SLICE_WARN_EVERY = 10.0  # seconds between two "has not yielded" warnings
+
+
+class LuaScriptError(Exception):
+    """An init script failed: its error, as Lua says it (file:line: ...)."""
 
 
 class Lua:
-    def __init__(self, box: Any, push: Callable[[Any], Any]) -> None:
+    def __init__(self, box: Any = None, push: Callable[[Any], Any] | None = None,
+                 make_fiber: Callable[[], Fiber] | None = None) -> None:
         # A Python tuple returned to Lua is several values: () is none.
-        # No attribute of a Python object that starts with '_' is Lua's: the
-        # functions lua_modules.py hands Lua do not lead to __globals__.
-        self.rt = luajit21.LuaRuntime(encoding=None, unpack_returned_tuples=True, attribute_filter=_public,
-                                      register_eval=False, register_builtins=False)
+        self.rt = luajit21.LuaRuntime(encoding=None, unpack_returned_tuples=True, register_eval=False,
+                                      register_builtins=False, attribute_filter=_public_only)
+        self.rt.execute("jit.off()")  # the slice hook (fiber.lua) sees only interpreted code
         self._is_table = self.rt.eval("function(v) return type(v) == 'table' end")
-        self._load = self.rt.eval("function(code) return loadstring(code, '=eval') end")
-        # pcall, and every result: a Lua table keeps nils at their places; `#` does not.
-        self._call = self.rt.eval("""function(f, ...)
-            local function pack(...) return select('#', ...), {...} end
-            local n, r = pack(pcall(f, ...))
-            return r[1], n - 1, r
+        self._load = self.rt.eval("function(code, name) return loadstring(code, name) end")
+        self._loadfile = self.rt.eval("function(path) return loadfile(path) end")
+        self._find = self.rt.eval("""function(name)
+            -- Tarantool's box_lua_find: a.b.c is a function, a.b:c a method of a.b
+            local obj, method = name:match('^(.+):([^:.]+)$')
+            local path = obj or name
+            local t = _G
+            for part in path:gmatch('[^.]+') do
+                if type(t) ~= 'table' then return nil end
+                t = t[part]
+            end
+            if obj then
+                local f = type(t) == 'table' and t[method] or nil
+                if type(f) ~= 'function' then return nil end
+                return function(...) return f(t, ...) end
+            end
+            if type(t) == 'function' then return t end
+            local mt = type(t) == 'table' and getmetatable(t)
+            if mt and mt.__call then return function(...) return t(...) end end
+            return nil
         end""")
-        bridge = _Bridge(self, box, push)
-        source = files(__package__).joinpath("box.lua").read_bytes()
-        self.rt.execute(source, bridge)
+        self._box = box
+        self._push = push
+        self._make_fiber = make_fiber
+        self._tuple_mts: dict[tuple[tuple[str, int], ...], Any] = {}
+        self._parked: dict[int, asyncio.Future[bool]] = {}
+        self._tasks: set[asyncio.Task[Any]] = set()
+        self._slow_warned_at = float("-inf")
+        self.cfg_request: dict[str, Any] | None = None  # an init script's first box.cfg{} options
+        self.cfg_given = asyncio.Event()  # set by that box.cfg{}
+        self._box_up = asyncio.Event()  # set by attach: that box.cfg{} returns
+        core = self.rt.execute(files(__package__).joinpath("fiber.lua").read_bytes(), _FiberBridge(self))
+        self._new_fiber, self._step, self._ended = core.new_fiber, core.step, core.ended
+        bridge = _Bridge(self)
+        self._make_tuple = self.rt.execute(files(__package__).joinpath("box.lua").read_bytes(), bridge,
+                                           core[b"await"])
         self._values = lua_modules.install(self)  # uuid, decimal, datetime, NULL across
+        self.rt.execute("box.NULL = require('json').NULL; python = nil")  # as_attrgetter and friends: nothing Lua needs
+
+    def attach(self, box: Any, push: Callable[[Any], Any], make_fiber: Callable[[], Fiber]) -> None:
+        """Box is up (an init script's state is made before it)."""
+        self._box, self._push, self._make_fiber = box, push, make_fiber
+        self._box_up.set()
+
+    @property
+    def box(self) -> Any:
+        if self._box is None:
+            raise BoxError(ER.PROC_LUA, message="Please call box.cfg{} first")
+        return self._box
 
     # -- values across ---------------------------------------------------------------
 
@@ -66,10 +153,21 @@ class Lua:
         if isinstance(v, str):
             return v.encode("utf-8", "surrogateescape")
         if isinstance(v, (list, tuple)):
-            return self.rt.table_from([self.to_lua(x) for x in v])
+            table = self.rt.table_from([self.to_lua(x) for x in v])
+            names = getattr(v, "_names", None)
+            return table if names is None else self._make_tuple(table, self._tuple_mt(names))
         if isinstance(v, dict):
             return self.rt.table_from({self.to_lua(k): self.to_lua(x) for k, x in v.items()})
         return v
+
+    def _tuple_mt(self, names: dict[str, int]) -> Any:
+        """The names of a space's format, as Lua's tuple objects look them up
+        (one table per format, shared by its tuples)."""
+        key = tuple(names.items())
+        table = self._tuple_mts.get(key)
+        if table is None:
+            table = self._tuple_mts[key] = self.rt.table_from({k.encode(): i + 1 for k, i in key})
+        return table
 
     def from_lua(self, v: Any) -> Any:
         if isinstance(v, bytes):
@@ -91,46 +189,249 @@ class Lua:
             return int(v)  # Lua numbers are doubles: 1 comes back as 1.0
         return v
 
-    # -- EVAL ---------------------------------------------------------------------------
+    # -- running Lua --------------------------------------------------------------------
 
-    def eval(self, expr: str, args: list[Any]) -> list[Any]:
-        """Run an EVAL expression; its return values."""
-        loaded = self._load(expr.encode("utf-8", "surrogateescape"))
+    def eval(self, expr: str, args: list[Any]) -> Any:
+        """An EVAL expression: its values (a tuple), or an awaitable of them
+        if it waits."""
+        loaded = self._load(expr.encode("utf-8", "surrogateescape"), b"=eval")
         if isinstance(loaded, tuple):  # (nil, message): it does not compile
             raise BoxError(ER.PROC_LUA, message=_text(loaded[1]))
-        ok, n, results = self._call(loaded, *[self.to_lua(a) for a in args])
-        if not ok:
-            raise _error(results[2])
-        return [self.from_lua(results[i]) for i in range(2, 2 + n)]
+        return self.run(loaded, args)
+
+    def procedure(self, name: str) -> Any:
+        """The global Lua function CALL names, as a function of the CALL's
+        arguments (see `run`); None if there is none."""
+        fn = self._find(name.encode("utf-8", "surrogateescape"))
+        if fn is None:
+            return None
+        return lambda *args: self.run(fn, list(args))
+
+    def run(self, fn: Any, args: list[Any]) -> Any:
+        """fn(*args) in a new fiber: its values as a tuple if it ends without
+        waiting, else a coroutine that drives it and returns them."""
+        f = self._new_fiber(fn)
+        return self._outcome(f.fid, self._step(f.fid, *[self.to_lua(a) for a in args]))
+
+    def _outcome(self, fid: int, res: tuple[Any, ...]) -> Any:
+        kind = res[0]
+        if kind == b"done":
+            n, values = res[1], res[2]
+            self._ended(fid, True, n, values)
+            return tuple(self.from_lua(values[i]) for i in range(2, 2 + n))
+        if kind == b"error":
+            self._ended(fid, False, res[1])
+            raise _error(res[1])
+        return self._drive(fid, res[1], res[2])
+
+    async def _drive(self, fid: int, what: bytes, arg: Any) -> Any:
+        """A fiber that waits: wait, resume, until it ends."""
+        if current.get() is None and self._make_fiber is not None:
+            current.set(self._make_fiber())  # an init script's fiber, once box is up
+        while True:
+            wake = await self._wait(fid, what, arg)
+            if current.get() is None and self._make_fiber is not None:
+                current.set(self._make_fiber())
+            res = self._step(fid, *wake)
+            if res[0] != b"wait":
+                return self._outcome(fid, res)
+            what, arg = res[1], res[2]
+
+    async def _wait(self, fid: int, what: bytes, arg: Any) -> tuple[bool, Any]:
+        """What a waiting fiber is resumed with: (True, value) or (False, error)."""
+        if what == b"await":
+            try:
+                return True, self.to_lua(await arg)
+            except Exception as e:  # noqa: BLE001 - raised in the fiber, where it waited
+                return False, e
+        if what == b"sleep" and not arg:
+            await asyncio.sleep(0)
+            return True, True
+        future = asyncio.get_running_loop().create_future()
+        self._parked[fid] = future
+        try:
+            if arg is None:
+                return True, await future
+            try:
+                return True, await asyncio.wait_for(future, max(0.0, float(arg)))
+            except TimeoutError:
+                return True, False
+        finally:
+            self._parked.pop(fid, None)
+
+    def _wakeup(self, fid: int) -> None:
+        future = self._parked.get(fid)
+        if future is not None and not future.done():
+            future.set_result(True)
+
+    def _start(self, fid: int, args: tuple[Any, ...], now: bool) -> None:
+        """fiber.create (now: it runs until it ends or waits, then the
+        creator goes on) or fiber.new (at the loop's next turn): a background
+        fiber, with its own fiber record (the creator's session, no
+        transaction)."""
+        record = self._make_fiber() if self._make_fiber is not None else None
+        if now:
+            token = current.set(record)
+            try:
+                res = self._step(fid, *args)
+            finally:
+                current.reset(token)
+            if res[0] != b"wait":
+                self._background_ended(fid, res)
+                return
+            waiting = self._drive(fid, res[1], res[2])
+        else:
+            waiting = self._first_step_later(fid, args)
+        task = asyncio.get_running_loop().create_task(self._background(record, waiting))
+        self._tasks.add(task)
+        task.add_done_callback(self._tasks.discard)
+
+    async def _first_step_later(self, fid: int, args: tuple[Any, ...]) -> Any:
+        await asyncio.sleep(0)
+        result = self._outcome(fid, self._step(fid, *args))
+        return await result if asyncio.iscoroutine(result) else result
+
+    async def _background(self, record: Fiber | None, waiting: Any) -> None:
+        current.set(record)
+        try:
+            await waiting
+        except BoxError as e:
+            log.error("fiber: %s", e.message)
+        except Exception:  # noqa: BLE001 - a fiber's error is logged, as Tarantool logs it
+            log.exception("fiber failed")
+
+    def _background_ended(self, fid: int, res: tuple[Any, ...]) -> None:
+        if res[0] == b"error":
+            self._ended(fid, False, res[1])
+            log.error("fiber: %s", _error(res[1]).message)
+        else:
+            self._ended(fid, True, res[1], res[2])
+
+    def cancel_all(self) -> None:
+        for task in list(self._tasks):
+            task.cancel()
+
+    # -- scripts ------------------------------------------------------------------------
+
+    def dofile(self, path: str | Path) -> Any:
+        """Run a Lua file (its global functions become procedures): its
+        values, or an awaitable of them if it waits."""
+        loaded = self._loadfile(str(path).encode())
+        if isinstance(loaded, tuple):
+            raise LuaScriptError(_text(loaded[1]))
+        return self.run(loaded, [])
+
+    def start_script(self, path: str | Path) -> Any:
+        """An init script, in a fiber: None if it ended at once, else the
+        coroutine that goes on with it. Its first box.cfg{} sets
+        `cfg_given`, leaves its options in `cfg_request` and waits until
+        box is up (`attach`)."""
+        loaded = self._loadfile(str(path).encode())
+        if isinstance(loaded, tuple):
+            raise LuaScriptError(_text(loaded[1]))
+        fid = self._new_fiber(loaded).fid
+        res = self._step(fid)
+        if res[0] == b"error":
+            self._ended(fid, False, res[1])
+            raise LuaScriptError(_error(res[1]).message)
+        if res[0] == b"done":
+            self._ended(fid, True, res[1], res[2])
+            return None
+        return self._drive(fid, res[1], res[2])
+
+    # -- the bridge's services ----------------------------------------------------------
+
+    def _slow(self, spent: float) -> None:
+        now = time.monotonic()
+        if now - self._slow_warned_at >= SLICE_WARN_EVERY:
+            self._slow_warned_at = now
+            log.warning("fiber has not yielded for more than %.3f seconds: every other request waits", spent)
+
+
+def _public_only(obj: Any, name: Any, is_setting: bool) -> Any:
+    """lupa's attribute filter: Lua never reads `_private` or dunder names,
+    so it cannot walk from a Python object to Python's internals."""
+    if isinstance(name, bytes):
+        name = name.decode("utf-8", "surrogateescape")
+    if not isinstance(name, str) or name.startswith("_") or is_setting:
+        raise AttributeError(name)
+    return name
+
+
+class _FiberBridge:
+    """What fiber.lua calls into."""
+
+    def __init__(self, lua: Lua) -> None:
+        self._lua = lua
+
+    def start(self, fid: int, *args: Any) -> None:
+        self._lua._start(fid, args, True)
+
+    def start_later(self, fid: int, *args: Any) -> None:
+        self._lua._start(fid, args, False)
+
+    def wakeup(self, fid: int) -> None:
+        self._lua._wakeup(fid)
+
+    def slow(self, spent: float) -> None:
+        self._lua._slow(spent)
+
+    def slice_exceeded(self) -> None:
+        raise BoxError(ER.UNKNOWN, message="fiber slice is exceeded", type_name="FiberSliceIsExceeded")
+
+    def cancelled(self) -> None:
+        raise BoxError(ER.UNKNOWN, message="fiber is cancelled", type_name="FiberIsCancelled")
+
+    def monotonic(self) -> float:
+        return time.monotonic()
+
+    def time(self) -> float:
+        return time.time()
+
+    def time64(self) -> int:
+        return time.time_ns() // 1000
+
+    def clock(self) -> float:
+        return time.monotonic()
+
+    def clock64(self) -> int:
+        return time.monotonic_ns() // 1000
 
 
 class _Bridge:
     """What box.lua calls into (attribute names are the Lua side's)."""
 
-    def __init__(self, lua: Lua, box: Any, push: Callable[[Any], Any]) -> None:
+    def __init__(self, lua: Lua) -> None:
         self._lua = lua
-        self._box = box
-        self._push = push
 
     def call(self, path: bytes, *args: Any) -> Any:
         """`box.<path>(args...)`: the last argument, a table with string keys,
-        is the options (keyword arguments)."""
+        is the options (keyword arguments). A Python awaitable goes back as
+        (AWAIT, it): the Lua side waits for it (fiber.lua, await)."""
         lua = self._lua
-        obj: Any = self._box
+        obj: Any = lua.box
         for part in path.decode().split("."):
+            if part.startswith("_"):
+                raise AttributeError(part)
             obj = obj[part] if part.isdigit() else getattr(obj, part)
         values = [lua.from_lua(a) for a in args]
         kwargs = values.pop() if values and isinstance(values[-1], dict) and values[-1] and all(
             isinstance(k, str) for k in values[-1]) else {}
-        return lua.to_lua(obj(*values, **kwargs))
+        result = obj(*values, **kwargs)
+        if hasattr(result, "__await__"):
+            return AWAIT, result
+        return lua.to_lua(result)
 
     def space_call(self, space: Any, index: Any, method: bytes, *args: Any) -> Any:
         """`box.space.S[.index.I]:method(args...)`."""
         lua = self._lua
-        target = self._box.space[lua.from_lua(space)]
+        name = method.decode()
+        if name.startswith("_"):
+            raise AttributeError(name)
+        target = lua.box.space[lua.from_lua(space)]
         if index is not None:
             target = target.index[lua.from_lua(index)]
-        fn = getattr(target, method.decode())
+        fn = getattr(target, name)
         values = [lua.from_lua(a) for a in args]
         kwargs = values.pop() if len(values) >= 2 and isinstance(values[-1], dict) else {}
         result = fn(*values, **kwargs)
@@ -140,29 +441,72 @@ class _Bridge:
 
     def space_exists(self, name: Any) -> bool:
         try:
-            self._box.space[self._lua.from_lua(name)]
+            self._lua.box.space[self._lua.from_lua(name)]
         except KeyError:
             return False
         return True
 
     def push(self, value: Any) -> bool:
-        self._push(self._lua.from_lua(value))
+        lua = self._lua
+        if lua._push is None:
+            raise BoxError(ER.PROC_LUA, message="Please call box.cfg{} first")
+        lua._push(lua.from_lua(value))
         return True
 
     def error(self, code: Any, *args: Any) -> None:
         values = [self._lua.from_lua(a) for a in args]
-        if isinstance(code, dict):  # box.error{code = ..., reason = ...}
-            raise BoxError(int(code.get("code", 0)), message=str(code.get("reason", "")))
+        if self._lua._is_table(code):
+            spec = self._lua.from_lua(code)  # box.error{code = ..., reason = ...}
+            raise BoxError(int(spec.get("code", 0)), message=str(spec.get("reason", "")))
         raise BoxError(int(code), *values)
 
+    def cfg(self, options: Any) -> Any:
+        """box.cfg{...}: before box is up (an init script), the options the
+        server starts with; after, a runtime change."""
+        lua = self._lua
+        opts = lua.from_lua(options) if options is not None else {}
+        if not isinstance(opts, dict):
+            raise BoxError(ER.CFG, "cfg", "expected a table")
+        for key in opts:
+            if key not in CFG_OPTIONS:
+                raise BoxError(ER.CFG, key, "unexpected option")
+        if lua._box is None:
+            lua.cfg_request = opts
+            lua.cfg_given.set()
+            return AWAIT, lua._box_up.wait()
+        # Again, box up: what changed (an unchanged static option is no change).
+        current = lua.box.cfg
+        changed = {k: v for k, v in opts.items() if CFG_OPTIONS[k] is not None and current[k] != v}
+        if changed:
+            lua.box.cfg(**changed)
+        return ()
 
-def _public(obj: Any, name: Any, is_setting: bool) -> Any:
-    """lupa's attribute filter: Lua gets no attribute whose name starts with '_'."""
-    if isinstance(name, str) and not name.startswith("_"):
-        return name
-    if isinstance(name, bytes) and not name.startswith(b"_"):
-        return name
-    raise AttributeError(name)
+    def cfg_get(self, key: bytes) -> Any:
+        lua = self._lua
+        if lua._box is None:
+            return ()
+        try:
+            return lua.to_lua(lua.box.cfg[key.decode()])
+        except (KeyError, AttributeError):
+            return ()
+
+    def tuple_update(self, fields: Any, ops: Any) -> Any:
+        from ..box.update import apply_update
+
+        lua = self._lua
+        return lua.to_lua(apply_update(lua.from_lua(fields) or [], lua.from_lua(ops) or []))
+
+    def tuple_bsize(self, fields: Any) -> int:
+        import msgpack
+
+        return len(msgpack.packb(self._lua.from_lua(fields) or [], use_bin_type=True))
+
+    def once(self, key: Any) -> bool:
+        """box.once's mark (Box.once): True the first time for `key`."""
+        return self._lua.box.once(self._lua.from_lua(key), lambda: True) is True
+
+
+AWAIT = b"\0styx-await"  # what fiber.lua's await recognizes
 
 
 def _text(v: Any) -> str:
@@ -170,7 +514,7 @@ def _text(v: Any) -> str:
 
 
 def _error(err: Any) -> BoxError:
-    """What a failed EVAL answers: a box error as it is, anything else as
+    """What a failed Lua call answers: a box error as it is, anything else as
     ER_PROC_LUA with the Lua error's message."""
     if isinstance(err, BoxError):
         return err

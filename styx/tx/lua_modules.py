@@ -4,7 +4,7 @@ decimal, digest, errno, fio, yaml, datetime), for TX's Lua (tx/lua.py).
 What it does: `install(lua)` puts a loader for each module in Lua's
 `package.preload`; the modules are Lua sources in tx/lualib/ (package data,
 like box.lua), each run with the table core.lua returns. A module Styx's
-Lua does not have (fiber, net.box, console) fails with an error that names
+Lua does not have (net.box, console) fails with an error that names
 it, at `require`, not at first use.
 
 Why Lua and not Python: the serializers must see Lua values as Tarantool's
@@ -54,7 +54,7 @@ if TYPE_CHECKING:
 __all__ = ["install", "MISSING", "MODULES", "VALUE_TYPES", "Values"]
 
 # What Tarantool scripts lean on and Styx's Lua has not yet.
-MISSING = ("fiber", "net.box", "console")
+MISSING = ("net.box", "console")
 # What tx/lualib/ has, in the order they may need each other.
 MODULES = ("json", "log", "clock", "msgpack", "uuid", "decimal", "digest", "errno", "fio", "yaml", "datetime")
 # Loaded at install: they give their cdata types methods (ffi.metatype),

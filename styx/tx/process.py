@@ -285,7 +285,10 @@ def process_eval(tx: Tx, msg: IprotoMsg) -> Any:
         return _call_failed(tx, msg, fiber, e)
     finally:
         current.reset(token)
-    return _call_returned(tx, msg, fiber, tuple(values))
+    if asyncio.iscoroutine(values):  # it waits (fiber.sleep, ...): the rest in a fiber
+        tx.discard_input(msg)
+        return _await_in_fiber(tx, msg, fiber, values, "eval")
+    return _call_returned(tx, msg, fiber, values)
 
 
 def process_sql(tx: Tx, msg: IprotoMsg) -> None:
@@ -308,7 +311,7 @@ def process_call(tx: Tx, msg: IprotoMsg) -> Any:
     if msg.schema_version and not _schema_ok(tx, msg):
         return None
     name, args = msg.req
-    proc = tx.procedures.get(name) or _builtin(tx, name)
+    proc = tx.procedures.get(name) or _builtin(tx, name) or _lua_function(tx, name)
     try:
         # Access first: a user without execute must not learn what exists.
         check_execute(tx, tx_conn.session.user, name)
@@ -402,6 +405,16 @@ def _builtin(tx: Tx, name: str) -> Procedure | None:
             return tuple(await fn(list(args)))
         return Procedure(name, acall)
     return Procedure(name, lambda *args: tuple(fn(list(args))))
+
+
+def _lua_function(tx: Tx, name: str) -> Procedure | None:
+    """A global Lua function (tx/lua.py), once the server runs Lua: after
+    the Python app's procedures and box's own, as Python wins a shared name."""
+    lua = tx.lua_if_running()
+    if lua is None:
+        return None
+    fn = lua.procedure(name)
+    return None if fn is None else Procedure(name, fn)
 
 
 def check_execute(tx: Tx, user: Any, name: str) -> None:

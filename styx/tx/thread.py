@@ -252,12 +252,26 @@ class Tx:
     # -- configuration and statistics -------------------------------------------------
 
     def lua(self) -> Any:
-        """TX's Lua state (tx/lua.py), made at its first use: EVAL."""
+        """TX's Lua state (tx/lua.py), made at its first use (EVAL, a Lua
+        file), or given by the server (an init script, attach_lua)."""
         if self._lua is None:
             from .lua import Lua  # LuaJIT is loaded only by servers that run Lua
 
-            self._lua = Lua(self.box, self.box.session.push)
+            self.attach_lua(Lua())
         return self._lua
+
+    def attach_lua(self, lua: Any) -> None:
+        lua.attach(self.box, self.box.session.push, self._lua_fiber)
+        self._lua = lua
+
+    def lua_if_running(self) -> Any:
+        return self._lua
+
+    def _lua_fiber(self) -> Fiber:
+        """A Lua fiber's record: its creator's session (its rights), no
+        transaction of its own yet."""
+        f = current.get()
+        return Fiber(self, f.session if f is not None else None, 0)
 
     def cfg_values(self) -> dict[str, Any]:
         """box.cfg as it is now: the server's options (`static_cfg`, set at

@@ -1,0 +1,285 @@
+-- Fibers in TX's Lua (styx/tx/lua.py): every piece of Lua code a request, a
+-- script or fiber.create runs is a Lua coroutine, and TX's event loop drives
+-- it. A fiber that waits (fiber.sleep, a channel, a Python awaitable such as
+-- box.snapshot) yields MARK and what it waits for to the Python driver
+-- (lua.py, Lua._drive), which awaits it in an asyncio task and resumes the
+-- coroutine: other requests go on meanwhile, as with an `async def`.
+--
+-- A fiber that never waits never leaves Lua: its coroutine runs to the end in
+-- one resume, inline, with no task. A time slice (Tarantool's max_slice:
+-- warn 0.5 s, error 1 s) is checked by an instruction-count hook, so a loop
+-- that never yields ends with "fiber slice is exceeded" instead of holding
+-- TX forever.
+local bridge = ...
+
+local MARK = setmetatable({}, {__tostring = function() return 'fiber yield' end})
+local fibers = setmetatable({}, {__mode = 'k'})  -- coroutine -> fiber object
+local by_id = {}                                 -- id -> fiber object, while it lives
+local next_id = 101                              -- Tarantool's first user fiber id
+local slice = {warn = 0.5, err = 1.0}
+local clock = bridge.monotonic
+local HOOK_EVERY = 10000                         -- instructions between two checks
+
+local fiber_mt = {}
+fiber_mt.__index = fiber_mt
+
+local function new_fiber(fn, name)
+    local co = coroutine.create(fn)
+    local f = setmetatable({co = co, fid = next_id, fname = name or 'lua', storage = {}}, fiber_mt)
+    next_id = next_id + 1
+    fibers[co] = f
+    by_id[f.fid] = f
+    return f
+end
+
+-- Run co until it ends, fails or waits. The result says which:
+--   'done', n, {true, v1, ..., vn}
+--   'error', err
+--   'wait', what, arg          (what: 'sleep', 'park', 'await')
+local function step(fid, ...)
+    local f = by_id[fid]
+    local co = f.co
+    local started = clock()
+    local warned = false
+    debug.sethook(co, function()
+        local spent = clock() - started
+        if spent > slice.warn and not warned then
+            warned = true
+            bridge.slow(spent)
+        end
+        if spent > slice.err then
+            bridge.slice_exceeded()
+        end
+    end, '', HOOK_EVERY)
+    local r = {n = 0}
+    local function pack(...) r.n = select('#', ...); for i = 1, r.n do r[i] = select(i, ...) end end
+    pack(coroutine.resume(co, ...))
+    if not r[1] then
+        f.state = 'dead'
+        return 'error', r[2]
+    end
+    if coroutine.status(co) == 'dead' then
+        f.state = 'dead'
+        return 'done', r.n - 1, r
+    end
+    if r[2] == MARK then return 'wait', r[3], r[4] end
+    return 'wait', 'sleep', 0  -- a bare coroutine.yield() at a fiber's top: fiber.yield()
+end
+
+local function self_fiber()
+    local f = fibers[coroutine.running()]
+    if f == nil then
+        error('this Lua code runs outside a fiber (in a trigger, or called from Python) and cannot yield', 3)
+    end
+    return f
+end
+
+local function testcancel(f)
+    if f.cancelled then
+        bridge.cancelled()
+    end
+end
+
+-- Wait: the Python driver answers what it waited for.
+local function wait(what, arg)
+    local f = self_fiber()
+    f.state = 'suspended'
+    local ok, v = coroutine.yield(MARK, what, arg)
+    f.state = 'running'
+    testcancel(f)
+    if not ok then error(v, 0) end
+    return v
+end
+
+-- A Python awaitable returned by box (box.snapshot, ...): wait for its value.
+local AWAIT = '\0styx-await'
+local function await(first, second, ...)
+    if first == AWAIT then return wait('await', second) end
+    return first, second, ...
+end
+
+local fiber = {}
+
+function fiber.create(fn, ...)
+    if type(fn) ~= 'function' then error('fiber.create(function, ...): bad arguments', 2) end
+    local f = new_fiber(fn)
+    f.state = 'running'
+    bridge.start(f.fid, ...)  -- runs it until it ends or waits, as Tarantool does
+    return f
+end
+
+function fiber.new(fn, ...)
+    if type(fn) ~= 'function' then error('fiber.new(function, ...): bad arguments', 2) end
+    local f = new_fiber(fn)
+    f.state = 'suspended'
+    bridge.start_later(f.fid, ...)
+    return f
+end
+
+function fiber.sleep(t)
+    t = tonumber(t) or 0
+    wait('sleep', t > 0 and t or 0)
+end
+
+function fiber.yield() wait('sleep', 0) end
+
+function fiber.self() return self_fiber() end
+
+function fiber.id() local f = fibers[coroutine.running()]; return f and f.fid or 1 end
+
+function fiber.find(id) return by_id[id] end
+
+function fiber.testcancel() testcancel(self_fiber()) end
+
+function fiber.time() return bridge.time() end
+function fiber.time64() return bridge.time64() end
+function fiber.clock() return bridge.clock() end
+function fiber.clock64() return bridge.clock64() end
+
+function fiber.status(f)
+    f = f or self_fiber()
+    return f:status()
+end
+
+function fiber.name(name)
+    local f = self_fiber()
+    if name ~= nil then f.fname = tostring(name) end
+    return f.fname
+end
+
+function fiber.info()
+    local out = {}
+    for id, f in pairs(by_id) do out[id] = {fid = id, name = f.fname} end
+    return out
+end
+
+function fiber.set_max_slice(s)
+    if type(s) == 'number' then
+        slice = {warn = s, err = s}
+    elseif type(s) == 'table' and tonumber(s.err) then
+        slice = {warn = tonumber(s.warn) or s.err, err = tonumber(s.err)}
+    else
+        error('fiber.set_max_slice(number | {warn = number, err = number})', 2)
+    end
+end
+
+function fiber.check_slice() end  -- the hook checks it
+
+function fiber_mt:id() return self.fid end
+function fiber_mt:name(name)
+    if name ~= nil then self.fname = tostring(name) end
+    return self.fname
+end
+function fiber_mt:status()
+    if self.co == coroutine.running() then return 'running' end
+    return self.state == 'dead' and 'dead' or 'suspended'
+end
+function fiber_mt:cancel()
+    if self.state == 'dead' then
+        error('the fiber is dead', 2)
+    end
+    self.cancelled = true
+    if self.co ~= coroutine.running() then bridge.wakeup(self.fid) end
+end
+function fiber_mt:wakeup()
+    if self.state ~= 'dead' then bridge.wakeup(self.fid) end
+end
+function fiber_mt:set_joinable(yes) self.joinable = yes end
+function fiber_mt:join()
+    if not self.joinable then error('the fiber is not joinable', 2) end
+    while self.state ~= 'dead' do
+        self.joiners = self.joiners or {}
+        table.insert(self.joiners, fiber.self())
+        wait('park', nil)
+    end
+    if self.failed then return false, self.err end
+    return true, unpack(self.results or {}, 1, self.results and self.results.n or 0)
+end
+fiber_mt.__tostring = function(self) return 'fiber: ' .. self.fid end
+
+-- What the driver calls when a fiber ends: wake its joiners.
+local function ended(fid, ok, n, r)
+    local f = by_id[fid]
+    if f == nil then return end
+    by_id[fid] = nil
+    f.state = 'dead'
+    if ok then
+        f.results = {n = n}
+        for i = 1, n do f.results[i] = r[i + 1] end
+    else
+        f.failed, f.err = true, n
+    end
+    for _, j in ipairs(f.joiners or {}) do bridge.wakeup(j.fid) end
+    f.joiners = nil
+end
+
+-- fiber.cond and fiber.channel: queues of parked fibers.
+local cond_mt = {}
+cond_mt.__index = cond_mt
+function fiber.cond() return setmetatable({waiters = {}}, cond_mt) end
+function cond_mt:wait(timeout)
+    local f = self_fiber()
+    table.insert(self.waiters, f)
+    local woken = wait('park', timeout)
+    for i, w in ipairs(self.waiters) do
+        if w == f then table.remove(self.waiters, i) break end
+    end
+    return woken == true
+end
+function cond_mt:signal()
+    local f = table.remove(self.waiters, 1)
+    if f then bridge.wakeup(f.fid) end
+end
+function cond_mt:broadcast()
+    local waiters = self.waiters
+    self.waiters = {}
+    for _, f in ipairs(waiters) do bridge.wakeup(f.fid) end
+end
+
+local channel_mt = {}
+channel_mt.__index = channel_mt
+function fiber.channel(size)
+    size = tonumber(size) or 0
+    return setmetatable({size = size, items = {}, readers = fiber.cond(), writers = fiber.cond()}, channel_mt)
+end
+local function deadline(timeout) return timeout and (bridge.clock() + timeout) or nil end
+local function left(d) return d and math.max(0, d - bridge.clock()) or nil end
+function channel_mt:put(v, timeout)
+    local d = deadline(timeout)
+    while not self.closed and #self.items >= math.max(self.size, 1)
+            and not (self.size == 0 and #self.readers.waiters > 0 and #self.items == 0) do
+        if d and left(d) <= 0 then return false end
+        self.writers:wait(left(d))
+    end
+    if self.closed then return false end
+    table.insert(self.items, {v})
+    self.readers:signal()
+    return true
+end
+function channel_mt:get(timeout)
+    local d = deadline(timeout)
+    while #self.items == 0 do
+        if self.closed then return nil end
+        if d and left(d) <= 0 then return nil end
+        self.writers:signal()
+        self.readers:wait(left(d))
+    end
+    local item = table.remove(self.items, 1)
+    self.writers:signal()
+    return item[1]
+end
+function channel_mt:is_empty() return #self.items == 0 end
+function channel_mt:is_full() return #self.items >= self.size end
+function channel_mt:count() return #self.items end
+function channel_mt:has_readers() return #self.readers.waiters > 0 end
+function channel_mt:has_writers() return #self.writers.waiters > 0 end
+function channel_mt:is_closed() return self.closed == true end
+function channel_mt:close()
+    self.closed = true
+    self.readers:broadcast()
+    self.writers:broadcast()
+end
+
+package.loaded.fiber = fiber
+
+return {new_fiber = new_fiber, step = step, ended = ended, await = await, MARK = MARK}
