@@ -32,7 +32,8 @@ def build_parser() -> argparse.ArgumentParser:
     s = sub.add_parser("serve", help="serve IPROTO, calling the functions of APP",
                        formatter_class=argparse.ArgumentDefaultsHelpFormatter)
     s.add_argument("app", nargs="?",
-                   help="a Python file, or a module (package.module), whose public functions are callable")
+                   help="a Python file, or a module (package.module), whose public functions are callable; "
+                        "or a Tarantool init script (.lua), whose box.cfg{} options apply unless given here")
     s.add_argument("--listen", default=defaults.listen, help="host:port, port or unix/:/path")
     s.add_argument("--iproto-threads", type=int, default=defaults.iproto_threads,
                    help="iproto threads; 0 runs the net role in TX's own loop")
@@ -93,6 +94,13 @@ class JsonFormatter(logging.Formatter):
         return json.dumps(out, ensure_ascii=False, default=str)
 
 
+def _given(parser: argparse.ArgumentParser, args: argparse.Namespace) -> frozenset[str]:
+    """The options the command line set to other than their defaults: an
+    init script's box.cfg{} does not override those."""
+    defaults = vars(parser.parse_args(["serve"]))
+    return frozenset(k for k, v in vars(args).items() if k in defaults and defaults[k] != v)
+
+
 def main(argv: list[str] | None = None) -> int:
     parser = build_parser()
     args = parser.parse_args(argv)
@@ -130,6 +138,7 @@ def main(argv: list[str] | None = None) -> int:
             checkpoint_count=args.checkpoint_count,
             admin_socket=args.admin_socket,
             metrics_listen=args.metrics_listen,
+            given=_given(parser, args),
         )
         # The process is the server's, so it may tune the collector: a write's
         # objects live until its reply, past the WAL's write, and with

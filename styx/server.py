@@ -437,9 +437,9 @@ class Server:
             return None
         from .tx.lua import Lua, LuaScriptError  # LuaJIT is loaded only by servers that run Lua
 
-        path = os.path.abspath(os.fspath(app))
+        path = os.fspath(app)  # as given: Lua's messages name it so, as Tarantool's do
         if not os.path.isfile(path):
-            raise AppError(f"{path}: no such file")
+            raise AppError(f"{os.path.abspath(path)}: no such file")
         lua = Lua()
         try:
             rest = lua.start_script(path)

@@ -85,6 +85,8 @@ class TxServices(Stats, Protocol):
 
     async def snapshot(self) -> None: ...
 
+    def lua(self) -> Any: ...
+
 
 def _take_txn() -> Any:
     """Detach the fiber's transaction (and its stream's) to end it."""
@@ -394,6 +396,7 @@ class Box(Members):
         self.slab = SlabApi(schema.quota)
         self.index = IndexConstants()
         self.NULL = None  # Lua's box.NULL is MessagePack's nil, which is Python's None
+        self.lua = LuaApi(tx.lua)
 
 
     # -- transactions ------------------------------------------------------------
@@ -472,6 +475,36 @@ class Box(Members):
     @property
     def schema_version(self) -> int:
         return self._schema.version
+
+
+class LuaApi(Members):
+    """`box.lua`: TX's Lua (tx/lua.py) from Python. Each call answers Lua's
+    return values as a tuple, or, if the Lua code waits (fiber.sleep, ...),
+    an awaitable of them. Global functions a file or an expression defines
+    are callable over CALL, after the Python app's procedures."""
+
+    API_NAME = "box.lua"
+
+    def __init__(self, get: Callable[[], Any]) -> None:
+        self._get = get
+
+    def eval(self, expr: str, *args: Any) -> Any:
+        """Run a Lua chunk with `args` as its `...`."""
+        _fiber()
+        return self._get().eval(expr, list(args))
+
+    def dofile(self, path: str | os.PathLike[str]) -> Any:
+        """Run a Lua file."""
+        _fiber()
+        return self._get().dofile(os.fspath(path))
+
+    def call(self, name: str, *args: Any) -> Any:
+        """Call a global Lua function (`f`, `a.b.f`, `a:f`), as CALL does."""
+        _fiber()
+        fn = self._get().procedure(name)
+        if fn is None:
+            raise BoxError(ER.NO_SUCH_PROC, name)
+        return fn(*args)
 
 
 class CfgApi:

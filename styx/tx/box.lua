@@ -94,8 +94,19 @@ function tuple_methods.pairs(t) return ipairs(fields_of(t)) end
 tuple_methods.ipairs = tuple_methods.pairs
 
 -- Every method of a space or an index: self is the table, the rest goes over.
+-- pairs() is a select whose tuples are walked in Lua (Tarantool's is a
+-- lazy iterator; the results are the same for a loop that does not write).
 local function methods(space, index)
     return setmetatable({}, {__index = function(_, name)
+        if name == 'pairs' then
+            return function(self, key, opts)
+                if key == nil then key = {} end
+                local all
+                if opts then all = bridge.space_call(space, index, 'select', key, opts)
+                else all = bridge.space_call(space, index, 'select', key) end
+                return ipairs(all or {})
+            end
+        end
         return function(self, ...)
             return bridge.space_call(space, index, name, ...)
         end
@@ -164,7 +175,12 @@ box = {
         sync = caller('session.sync'),
         peer = caller('session.peer'),
     },
-    error = setmetatable({}, {__call = function(_, code, ...) bridge.error(code, ...) end}),
+    error = setmetatable({
+        new = function(code, ...) return bridge.error_new(code, ...) end,
+    }, {
+        __call = function(_, code, ...) bridge.error(code, ...) end,
+        __index = function(_, name) return bridge.error_code(name) end,  -- box.error.NO_SUCH_SPACE
+    }),
     begin = function(opts)
         if opts then return bridge.call('begin', opts) end
         return bridge.call('begin')

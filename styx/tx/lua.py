@@ -55,7 +55,7 @@ from typing import Any
 
 from lupa import luajit21  # type: ignore[import-untyped]  # lupa ships no type hints
 
-from ..protocol.errors import ER, BoxError
+from ..protocol.errors import ER, MESSAGES, BoxError
 from . import lua_modules
 from .fiber import Fiber, current
 
@@ -121,6 +121,7 @@ class Lua:
         self._make_fiber = make_fiber
         self._tuple_mts: dict[tuple[tuple[str, int], ...], Any] = {}
         self._parked: dict[int, asyncio.Future[bool]] = {}
+        self._woken: set[int] = set()  # woken before their task parked them
         self._tasks: set[asyncio.Task[Any]] = set()
         self._slow_warned_at = float("-inf")
         self.cfg_request: dict[str, Any] | None = None  # an init script's first box.cfg{} options
@@ -132,7 +133,9 @@ class Lua:
         self._make_tuple = self.rt.execute(files(__package__).joinpath("box.lua").read_bytes(), bridge,
                                            core[b"await"])
         self._values = lua_modules.install(self)  # uuid, decimal, datetime, NULL across
-        self.rt.execute("box.NULL = require('json').NULL; python = nil")  # as_attrgetter and friends: nothing Lua needs
+        self.rt.execute("box.NULL = require('json').NULL; python = nil")
+        self._null = self.rt.eval("box.NULL")  # MessagePack's nil in Lua, as Tarantool decodes it
+        self._tostring = self.rt.eval("tostring")  # as_attrgetter and friends: nothing Lua needs
 
     def attach(self, box: Any, push: Callable[[Any], Any], make_fiber: Callable[[], Fiber]) -> None:
         """Box is up (an init script's state is made before it)."""
@@ -148,6 +151,8 @@ class Lua:
     # -- values across ---------------------------------------------------------------
 
     def to_lua(self, v: Any) -> Any:
+        if v is None:
+            return self._null
         if isinstance(v, lua_modules.VALUE_TYPES):
             return self._values.to_lua(v)
         if isinstance(v, str):
@@ -187,6 +192,9 @@ class Lua:
             return {self.from_lua(k): self.from_lua(x) for k, x in v.items()}
         if isinstance(v, float) and v.is_integer() and abs(v) < 2**63:
             return int(v)  # Lua numbers are doubles: 1 comes back as 1.0
+        kind = luajit21.lua_type(v)
+        if kind is not None:  # a function, a coroutine, a userdata: no MessagePack for it
+            raise BoxError(ER.PROC_LUA, message=f"unsupported Lua type '{kind}'")
         return v
 
     # -- running Lua --------------------------------------------------------------------
@@ -221,7 +229,7 @@ class Lua:
             return tuple(self.from_lua(values[i]) for i in range(2, 2 + n))
         if kind == b"error":
             self._ended(fid, False, res[1])
-            raise _error(res[1])
+            raise self.error(res[1])
         return self._drive(fid, res[1], res[2])
 
     async def _drive(self, fid: int, what: bytes, arg: Any) -> Any:
@@ -246,6 +254,10 @@ class Lua:
                 return False, e
         if what == b"sleep" and not arg:
             await asyncio.sleep(0)
+            self._woken.discard(fid)  # a wakeup of a fiber that only yielded is no news
+            return True, True
+        if fid in self._woken:
+            self._woken.discard(fid)
             return True, True
         future = asyncio.get_running_loop().create_future()
         self._parked[fid] = future
@@ -261,7 +273,9 @@ class Lua:
 
     def _wakeup(self, fid: int) -> None:
         future = self._parked.get(fid)
-        if future is not None and not future.done():
+        if future is None:
+            self._woken.add(fid)  # it waits, and its task has not run yet
+        elif not future.done():
             future.set_result(True)
 
     def _start(self, fid: int, args: tuple[Any, ...], now: bool) -> None:
@@ -296,16 +310,25 @@ class Lua:
         try:
             await waiting
         except BoxError as e:
-            log.error("fiber: %s", e.message)
+            _log_fiber_error(e)
         except Exception:  # noqa: BLE001 - a fiber's error is logged, as Tarantool logs it
             log.exception("fiber failed")
 
     def _background_ended(self, fid: int, res: tuple[Any, ...]) -> None:
         if res[0] == b"error":
             self._ended(fid, False, res[1])
-            log.error("fiber: %s", _error(res[1]).message)
+            _log_fiber_error(self.error(res[1]))
         else:
             self._ended(fid, True, res[1], res[2])
+
+    def error(self, err: Any) -> BoxError:
+        """What a failed Lua call answers: a box error as it is, anything else
+        as ER_PROC_LUA with the Lua error's message (tostring of a table)."""
+        if isinstance(err, BoxError):
+            return err
+        if isinstance(err, BaseException):
+            return BoxError(ER.PROC_LUA, message=f"{type(err).__name__}: {err}")
+        return BoxError(ER.PROC_LUA, message=_text(err if isinstance(err, bytes) else self._tostring(err)))
 
     def cancel_all(self) -> None:
         for task in list(self._tasks):
@@ -333,7 +356,7 @@ class Lua:
         res = self._step(fid)
         if res[0] == b"error":
             self._ended(fid, False, res[1])
-            raise LuaScriptError(_error(res[1]).message)
+            raise LuaScriptError(self.error(res[1]).message)
         if res[0] == b"done":
             self._ended(fid, True, res[1], res[2])
             return None
@@ -420,7 +443,7 @@ class _Bridge:
         result = obj(*values, **kwargs)
         if hasattr(result, "__await__"):
             return AWAIT, result
-        return lua.to_lua(result)
+        return () if result is None else lua.to_lua(result)
 
     def space_call(self, space: Any, index: Any, method: bytes, *args: Any) -> Any:
         """`box.space.S[.index.I]:method(args...)`."""
@@ -453,12 +476,21 @@ class _Bridge:
         lua._push(lua.from_lua(value))
         return True
 
-    def error(self, code: Any, *args: Any) -> None:
+    def error_new(self, code: Any, *args: Any) -> BoxError:
+        """box.error.new(code, ...) or box.error.new{code = ..., reason = ...}."""
+        if isinstance(code, BoxError):
+            return code
         values = [self._lua.from_lua(a) for a in args]
         if self._lua._is_table(code):
-            spec = self._lua.from_lua(code)  # box.error{code = ..., reason = ...}
-            raise BoxError(int(spec.get("code", 0)), message=str(spec.get("reason", "")))
-        raise BoxError(int(code), *values)
+            spec = self._lua.from_lua(code)
+            return BoxError(int(spec.get("code", 0)), message=str(spec.get("reason", "")))
+        return BoxError(int(code), *values)
+
+    def error(self, code: Any, *args: Any) -> None:
+        raise self.error_new(code, *args)
+
+    def error_code(self, name: bytes) -> int | None:
+        return ERROR_CODES.get(name.decode("utf-8", "surrogateescape"))
 
     def cfg(self, options: Any) -> Any:
         """box.cfg{...}: before box is up (an init script), the options the
@@ -506,6 +538,7 @@ class _Bridge:
         return self._lua.box.once(self._lua.from_lua(key), lambda: True) is True
 
 
+ERROR_CODES = {name[3:]: code for code, (name, _) in MESSAGES.items()}  # box.error.NAME
 AWAIT = b"\0styx-await"  # what fiber.lua's await recognizes
 
 
@@ -513,11 +546,8 @@ def _text(v: Any) -> str:
     return v.decode("utf-8", "surrogateescape") if isinstance(v, bytes) else str(v)
 
 
-def _error(err: Any) -> BoxError:
-    """What a failed Lua call answers: a box error as it is, anything else as
-    ER_PROC_LUA with the Lua error's message."""
-    if isinstance(err, BoxError):
-        return err
-    if isinstance(err, BaseException):
-        return BoxError(ER.PROC_LUA, message=f"{type(err).__name__}: {err}")
-    return BoxError(ER.PROC_LUA, message=_text(err))
+def _log_fiber_error(e: BoxError) -> None:
+    """A background fiber's error is logged, as Tarantool logs it; a
+    cancelled fiber's end is not an error."""
+    if e.type_name != "FiberIsCancelled":
+        log.error("fiber: %s", e.message)

@@ -1,0 +1,96 @@
+-- One init script, run by Tarantool 2.6 and by Styx (tests/test_lua_procs.py):
+-- the functions it defines are called over IPROTO on both, and the answers
+-- compared.
+local fiber = require('fiber')
+local json = require('json')
+
+box.cfg{listen = os.getenv('LISTEN') or 3301, work_dir = os.getenv('WORK'), memtx_memory = 0.1 * 1024^3}
+
+box.once('procs-schema', function()
+    box.schema.user.grant('guest', 'read,write,execute', 'universe')
+    local s = box.schema.space.create('t', {format = {{'id', 'unsigned'}, {'name', 'string'}, {'n', 'any', is_nullable = true}}})
+    s:create_index('pk', {parts = {1, 'unsigned'}})
+end)
+once_runs = 0
+box.once('procs-counter', function() once_runs = once_runs + 1 end)
+box.once('procs-counter', function() once_runs = once_runs + 1 end)
+
+function sum(a, b) return a + b end
+function several() return 1, nil, 'three', {4}, {a = 5} end
+function nothing() end
+function echo(...) return ... end
+function boom() error('boom') end
+function boom_table() error({reason = 'x'}) end
+function box_err() box.error(box.error.NO_SUCH_SPACE, 'nope') end
+function box_err_table() box.error{code = 1234, reason = 'custom reason'} end
+function caught() local ok, e = pcall(error, 'inner') return ok, tostring(e) end
+function func_returns_function() return function() end end
+function get_once_runs() return once_runs end
+
+function put(id, name) return box.space.t:replace{id, name} end
+function tuple_parts(id)
+    local t = box.space.t:get(id)
+    if t == nil then return 'none' end
+    return t[1], t[2], t.name, t.id, #t, t:totable(), t:tomap({names_only = true})
+end
+function tuple_update(id) return box.space.t:get(id):update({{'=', 2, 'changed'}}):totable() end
+function tuple_unpack(id) return box.space.t:get(id):unpack() end
+function select_all() return box.space.t:select{} end
+function count_loop(n)
+    local c = 0
+    for _, t in box.space.t:pairs() do c = c + 1 end
+    return c
+end
+
+function sleepy(t) fiber.sleep(t) return 'woke' end
+function via_channel()
+    local ch = fiber.channel(1)
+    fiber.create(function() fiber.sleep(0.01) ch:put('from fiber') end)
+    return ch:get(2)
+end
+function via_cond()
+    local c = fiber.cond()
+    local done = false
+    fiber.create(function() fiber.sleep(0.01) done = true c:signal() end)
+    local woken = c:wait(2)
+    return woken, done
+end
+function cond_timeout() return fiber.cond():wait(0.01) end
+function joined()
+    local f = fiber.new(function(a, b) fiber.sleep(0.01) return a + b end, 20, 22)
+    f:set_joinable(true)
+    return f:join()
+end
+function fiber_status()
+    local f = fiber.create(function() fiber.sleep(10) end)
+    local before = f:status()
+    f:cancel()
+    fiber.sleep(0.01)
+    return before, f:status(), fiber.self():status()
+end
+function channel_timeout() return fiber.channel(0):get(0.01) end
+function atomic_rollback(id)
+    local ok = pcall(box.atomic, function()
+        box.space.t:replace{id, 'in atomic'}
+        error('undo')
+    end)
+    return ok, box.space.t:get(id) == nil
+end
+function txn_commit(id)
+    box.begin()
+    box.space.t:replace{id, 'in txn'}
+    box.commit()
+    return box.space.t:get(id):totable()
+end
+function txn_left_open(id)
+    box.begin()
+    box.space.t:replace{id, 'left'}
+end
+function json_round(v) return json.decode(json.encode(v)) end
+
+nested = {deeper = {fn = function(x) return 'nested ' .. x end}}
+obj = {name = 'obj'}
+function obj:method(x) return self.name .. ' ' .. x end
+
+print('READY')
+io.stdout:flush()
