@@ -4,9 +4,12 @@
 -- for what a Python call returns as an awaitable (box.snapshot, ...).
 -- Returns make_tuple, which lua.py uses to hand box's tuples to Lua.
 local bridge, await = ...
+-- Each lookup of a Python attribute costs a call into Python: the bridge's
+-- functions are looked up once.
+local bridge_call, space_call, space_exists = bridge.call, bridge.space_call, bridge.space_exists
 
 local function caller(path)
-    return function(...) return await(bridge.call(path, ...)) end
+    return function(...) return await(bridge_call(path, ...)) end
 end
 
 -- Tuples: a table of the fields (t[1], #t, ipairs and unpack work on it),
@@ -102,13 +105,13 @@ local function methods(space, index)
             return function(self, key, opts)
                 if key == nil then key = {} end
                 local all
-                if opts then all = bridge.space_call(space, index, 'select', key, opts)
-                else all = bridge.space_call(space, index, 'select', key) end
+                if opts then all = space_call(space, index, 'select', key, opts)
+                else all = space_call(space, index, 'select', key) end
                 return ipairs(all or {})
             end
         end
         return function(self, ...)
-            return bridge.space_call(space, index, name, ...)
+            return space_call(space, index, name, ...)
         end
     end})
 end
@@ -154,7 +157,7 @@ end
 box = {
     cfg = cfg,
     space = setmetatable({}, {__index = function(_, name)
-        if bridge.space_exists(name) then return space_of(name) end
+        if space_exists(name) then return space_of(name) end
         return nil
     end}),
     schema = {

@@ -83,6 +83,9 @@ CFG_OPTIONS: dict[str, str | None] = {
 SLICE_WARN_EVERY = 10.0  # seconds between two "has not yielded" warnings
 
 
+_AS_IS = frozenset((int, bool))  # the same value on both sides (a float may be an integer, see from_lua)
+
+
 class LuaScriptError(Exception):
     """An init script failed: its error, as Lua says it (file:line: ...)."""
 
@@ -128,7 +131,7 @@ class Lua:
         self.cfg_given = asyncio.Event()  # set by that box.cfg{}
         self._box_up = asyncio.Event()  # set by attach: that box.cfg{} returns
         core = self.rt.execute(files(__package__).joinpath("fiber.lua").read_bytes(), _FiberBridge(self))
-        self._new_fiber, self._step, self._ended = core.new_fiber, core.step, core.ended
+        self._run, self._step = core.run, core.step
         bridge = _Bridge(self)
         self._make_tuple = self.rt.execute(files(__package__).joinpath("box.lua").read_bytes(), bridge,
                                            core[b"await"])
@@ -151,6 +154,8 @@ class Lua:
     # -- values across ---------------------------------------------------------------
 
     def to_lua(self, v: Any) -> Any:
+        if type(v) in _AS_IS:
+            return v
         if v is None:
             return self._null
         if isinstance(v, lua_modules.VALUE_TYPES):
@@ -175,6 +180,8 @@ class Lua:
         return table
 
     def from_lua(self, v: Any) -> Any:
+        if type(v) in _AS_IS:
+            return v
         if isinstance(v, bytes):
             return v.decode("utf-8", "surrogateescape")
         if type(v) is self._values.cdata:  # cdata: NULL, uuid, decimal, datetime, int64
@@ -218,17 +225,20 @@ class Lua:
     def run(self, fn: Any, args: list[Any]) -> Any:
         """fn(*args) in a new fiber: its values as a tuple if it ends without
         waiting, else a coroutine that drives it and returns them."""
-        f = self._new_fiber(fn)
-        return self._outcome(f.fid, self._step(f.fid, *[self.to_lua(a) for a in args]))
+        res = self._run(fn, *[self.to_lua(a) for a in args])
+        if type(res) is tuple and res[0] == b"wait":
+            return self._drive(res[1], res[2], res[3])
+        return self._outcome(0, res)
 
-    def _outcome(self, fid: int, res: tuple[Any, ...]) -> Any:
+    def _outcome(self, fid: int, res: Any) -> Any:
+        """What fiber.lua's run or step said: the values (a tuple), the
+        error raised, or the coroutine that waits and goes on."""
+        if type(res) is not tuple:
+            res = (res,)  # 'done' with no values
         kind = res[0]
         if kind == b"done":
-            n, values = res[1], res[2]
-            self._ended(fid, True, n, values)
-            return tuple(self.from_lua(values[i]) for i in range(2, 2 + n))
+            return tuple(map(self.from_lua, res[1:]))
         if kind == b"error":
-            self._ended(fid, False, res[1])
             raise self.error(res[1])
         return self._drive(fid, res[1], res[2])
 
@@ -290,8 +300,8 @@ class Lua:
                 res = self._step(fid, *args)
             finally:
                 current.reset(token)
-            if res[0] != b"wait":
-                self._background_ended(fid, res)
+            if type(res) is not tuple or res[0] != b"wait":
+                self._background_ended(res)
                 return
             waiting = self._drive(fid, res[1], res[2])
         else:
@@ -314,12 +324,9 @@ class Lua:
         except Exception:  # noqa: BLE001 - a fiber's error is logged, as Tarantool logs it
             log.exception("fiber failed")
 
-    def _background_ended(self, fid: int, res: tuple[Any, ...]) -> None:
-        if res[0] == b"error":
-            self._ended(fid, False, res[1])
+    def _background_ended(self, res: Any) -> None:
+        if type(res) is tuple and res[0] == b"error":
             _log_fiber_error(self.error(res[1]))
-        else:
-            self._ended(fid, True, res[1], res[2])
 
     def error(self, err: Any) -> BoxError:
         """What a failed Lua call answers: a box error as it is, anything else
@@ -352,15 +359,12 @@ class Lua:
         loaded = self._loadfile(str(path).encode())
         if isinstance(loaded, tuple):
             raise LuaScriptError(_text(loaded[1]))
-        fid = self._new_fiber(loaded).fid
-        res = self._step(fid)
-        if res[0] == b"error":
-            self._ended(fid, False, res[1])
-            raise LuaScriptError(self.error(res[1]).message)
-        if res[0] == b"done":
-            self._ended(fid, True, res[1], res[2])
+        res = self._run(loaded)
+        if type(res) is not tuple or res[0] == b"done":
             return None
-        return self._drive(fid, res[1], res[2])
+        if res[0] == b"error":
+            raise LuaScriptError(self.error(res[1]).message)
+        return self._drive(res[1], res[2], res[3])
 
     # -- the bridge's services ----------------------------------------------------------
 
@@ -404,21 +408,6 @@ class _FiberBridge:
 
     def cancelled(self) -> None:
         raise BoxError(ER.UNKNOWN, message="fiber is cancelled", type_name="FiberIsCancelled")
-
-    def monotonic(self) -> float:
-        return time.monotonic()
-
-    def time(self) -> float:
-        return time.time()
-
-    def time64(self) -> int:
-        return time.time_ns() // 1000
-
-    def clock(self) -> float:
-        return time.monotonic()
-
-    def clock64(self) -> int:
-        return time.monotonic_ns() // 1000
 
 
 class _Bridge:
