@@ -212,3 +212,17 @@ def test_a_failing_script_stops_the_start(tmp_path: Path) -> None:
     out, _ = proc.communicate(timeout=20)
     assert proc.returncode != 0
     assert "Incorrect value for option 'no_such_option': unexpected option" in out
+
+
+def test_a_redefined_or_removed_function_is_seen_at_once(make_server: Any) -> None:
+    styx = make_server(app=str(SCRIPT))
+    c = tarantool.Connection("127.0.0.1", styx.port)
+    c.eval("function changing() return 1 end")
+    assert c.call("changing").data == [1]
+    c.eval("function changing() return 2 end")
+    assert c.call("changing").data == [2]
+    c.eval("changing = nil")
+    with pytest.raises(tarantool.error.DatabaseError) as e:
+        c.call("changing")
+    assert e.value.args[:2] == (33, "Procedure 'changing' is not defined")
+    c.close()

@@ -501,10 +501,10 @@ class LuaApi(Members):
     def call(self, name: str, *args: Any) -> Any:
         """Call a global Lua function (`f`, `a.b.f`, `a:f`), as CALL does."""
         _fiber()
-        fn = self._get().procedure(name)
-        if fn is None:
+        proc = self._get().procedure(name)
+        if proc is None:
             raise BoxError(ER.NO_SUCH_PROC, name)
-        return fn(*args)
+        return proc.func(*args)
 
 
 class CfgApi:

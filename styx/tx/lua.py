@@ -57,6 +57,7 @@ from lupa import luajit21  # type: ignore[import-untyped]  # lupa ships no type 
 
 from ..protocol.errors import ER, MESSAGES, BoxError
 from . import lua_modules
+from .app import Procedure
 from .fiber import Fiber, current
 
 log = logging.getLogger("styx.lua")
@@ -80,6 +81,7 @@ CFG_OPTIONS: dict[str, str | None] = {
     "wal_dir_rescan_delay": None, "net_msg_max_": None,
 }
 
+PROCS_CACHED = 1000  # Lua procedures remembered by name (any name a client calls is not kept)
 SLICE_WARN_EVERY = 10.0  # seconds between two "has not yielded" warnings
 
 
@@ -123,6 +125,7 @@ class Lua:
         self._push = push
         self._make_fiber = make_fiber
         self._tuple_mts: dict[tuple[tuple[str, int], ...], Any] = {}
+        self._procs: dict[str, Procedure] = {}  # CALL names found, see procedure()
         self._parked: dict[int, asyncio.Future[bool]] = {}
         self._woken: set[int] = set()  # woken before their task parked them
         self._tasks: set[asyncio.Task[Any]] = set()
@@ -132,6 +135,14 @@ class Lua:
         self._box_up = asyncio.Event()  # set by attach: that box.cfg{} returns
         core = self.rt.execute(files(__package__).joinpath("fiber.lua").read_bytes(), _FiberBridge(self))
         self._run, self._step = core.run, core.step
+        self._run_global = self.rt.eval("""function(run, find)
+            return function(name, ...)
+                local fn = rawget(_G, name)
+                if type(fn) ~= 'function' then fn = find(name) end
+                if fn == nil then return 'nofunc' end
+                return run(fn, ...)
+            end
+        end""")(self._run, self._find)
         bridge = _Bridge(self)
         self._make_tuple = self.rt.execute(files(__package__).joinpath("box.lua").read_bytes(), bridge,
                                            core[b"await"])
@@ -214,13 +225,31 @@ class Lua:
             raise BoxError(ER.PROC_LUA, message=_text(loaded[1]))
         return self.run(loaded, args)
 
-    def procedure(self, name: str) -> Any:
-        """The global Lua function CALL names, as a function of the CALL's
-        arguments (see `run`); None if there is none."""
-        fn = self._find(name.encode("utf-8", "surrogateescape"))
-        if fn is None:
+    def procedure(self, name: str) -> Procedure | None:
+        """The global Lua function CALL names, as a procedure of the CALL's
+        arguments (see `run`); None if there is none. The procedure looks
+        the name up again at each call (a later EVAL may redefine it), in
+        the same call into Lua that runs it."""
+        proc = self._procs.get(name)
+        if proc is not None:
+            return proc
+        key = name.encode("utf-8", "surrogateescape")
+        if self._find(key) is None:
             return None
-        return lambda *args: self.run(fn, list(args))
+        if len(self._procs) >= PROCS_CACHED:
+            self._procs.clear()
+        run_global, to_lua = self._run_global, self.to_lua
+
+        def call(*args: Any) -> Any:
+            res = run_global(key, *map(to_lua, args))
+            if type(res) is tuple and res[0] == b"wait":
+                return self._drive(res[1], res[2], res[3])
+            if res == b"nofunc":
+                raise BoxError(ER.NO_SUCH_PROC, name)
+            return self._outcome(0, res)
+
+        proc = self._procs[name] = Procedure(name, call)
+        return proc
 
     def run(self, fn: Any, args: list[Any]) -> Any:
         """fn(*args) in a new fiber: its values as a tuple if it ends without

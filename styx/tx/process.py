@@ -413,8 +413,7 @@ def _lua_function(tx: Tx, name: str) -> Procedure | None:
     lua = tx.lua_if_running()
     if lua is None:
         return None
-    fn = lua.procedure(name)
-    return None if fn is None else Procedure(name, fn)
+    return lua.procedure(name)
 
 
 def check_execute(tx: Tx, user: Any, name: str) -> None:
