@@ -34,10 +34,14 @@ local function clock()
     return tonumber(ts.tv_sec) + tonumber(ts.tv_nsec) * 1e-9
 end
 
--- One fiber runs at a time: the slice is the running step's.
-local started, warned = 0, false
+-- One fiber runs at a time: the slice is the running step's. Its start is
+-- read at the hook's first call in the step (HOOK_EVERY instructions late,
+-- some microseconds), so that a step that ends sooner reads no clock.
+local started, warned = nil, false
 local function hook()
-    local spent = clock() - started
+    local now = clock()
+    if started == nil then started = now end
+    local spent = now - started
     if spent > slice.warn and not warned then
         warned = true
         slow(spent)
@@ -50,10 +54,31 @@ end
 local fiber_mt = {}
 fiber_mt.__index = fiber_mt
 
+-- A pool of coroutines, as Tarantool keeps a pool of fibers: a worker runs
+-- one function, yields DONE with its values, and waits for the next. A
+-- request that never waits takes an idle worker and gives it back, so
+-- no coroutine is made per request.
+local DONE = setmetatable({}, {__tostring = function() return 'fiber done' end})
+local idle, IDLE_MAX = {}, 64
+
+-- fn runs under pcall, a C frame: an error(msg, 2) in a function the
+-- request called directly names no line of Styx's, as in Tarantool.
+local function finish(ok, ...)
+    if not ok then error((...), 0) end  -- the same value goes on, with no position added
+    return coroutine.yield(DONE, ...)
+end
+
+local function worker(fn, ...)
+    return worker(finish(pcall(fn, ...)))  -- a tail call: the stack does not grow
+end
+
 local function new_fiber(fn, name)
-    local co = coroutine.create(fn)
-    debug.sethook(co, hook, '', HOOK_EVERY)
-    local f = setmetatable({co = co, fid = next_id, fname = name or 'lua'}, fiber_mt)
+    local co = table.remove(idle)
+    if co == nil then
+        co = coroutine.create(worker)
+        debug.sethook(co, hook, '', HOOK_EVERY)
+    end
+    local f = setmetatable({co = co, fn = fn, fid = next_id, fname = name or 'lua'}, fiber_mt)
     next_id = next_id + 1
     fibers[co] = f
     by_id[f.fid] = f
@@ -64,6 +89,8 @@ end
 local function ended(f, ok, ...)
     by_id[f.fid] = nil
     f.state = 'dead'
+    if fibers[f.co] == f then fibers[f.co] = nil end
+    if ok and #idle < IDLE_MAX then idle[#idle + 1] = f.co end
     if f.joiners then
         if ok then f.results = {n = select('#', ...), ...} else f.failed, f.err = true, ... end
         for _, j in ipairs(f.joiners) do wakeup(j.fid) end
@@ -83,23 +110,34 @@ local function outcome(f, ok, ...)
         ended(f, false, err)
         return 'error', err
     end
-    if coroutine.status(f.co) == 'dead' then
-        ended(f, true, ...)
-        return 'done', ...  -- every value, nil among them, none if none
+    local first = ...
+    if first == DONE then
+        ended(f, true, select(2, ...))
+        return 'done', select(2, ...)  -- every value, nil among them, none if none
     end
-    if ... == MARK then return 'wait', select(2, ...) end
+    if first == MARK then return 'wait', select(2, ...) end
     return 'wait', 'sleep', 0  -- a bare coroutine.yield() at a fiber's top: fiber.yield()
 end
 
+local function resume(f, ...)
+    started, warned = nil, false
+    local fn = f.fn
+    if fn ~= nil then  -- its first resume: the worker takes the function
+        f.fn = nil
+        return coroutine.resume(f.co, fn, ...)
+    end
+    return coroutine.resume(f.co, ...)
+end
+
 local function step_fiber(f, ...)
-    started, warned = clock(), false
-    return outcome(f, coroutine.resume(f.co, ...))
+    return outcome(f, resume(f, ...))
 end
 
 local function run_outcome(f, ok, ...)
-    if ok and coroutine.status(f.co) ~= 'dead' then
-        if ... == MARK then return 'wait', f.fid, select(2, ...) end
-        return 'wait', f.fid, 'sleep', 0
+    if ok then
+        local first = ...
+        if first == MARK then return 'wait', f.fid, select(2, ...) end
+        if first ~= DONE then return 'wait', f.fid, 'sleep', 0 end
     end
     return outcome(f, ok, ...)
 end
@@ -107,8 +145,7 @@ end
 -- fn(...) in a new fiber: 'done'/'error' as above, or 'wait', fid, what, arg.
 local function run(fn, ...)
     local f = new_fiber(fn)
-    started, warned = clock(), false
-    return run_outcome(f, coroutine.resume(f.co, ...))
+    return run_outcome(f, resume(f, ...))
 end
 
 -- Resume the fiber `fid` with what it waited for.
@@ -231,15 +268,15 @@ function fiber_mt:name(name)
     return self.fname
 end
 function fiber_mt:status()
-    if self.co == coroutine.running() then return 'running' end
-    return self.state == 'dead' and 'dead' or 'suspended'
+    if self.state == 'dead' then return 'dead' end
+    return fibers[coroutine.running()] == self and 'running' or 'suspended'
 end
 function fiber_mt:cancel()
     if self.state == 'dead' then
         error('the fiber is dead', 2)
     end
     self.cancelled = true
-    if self.co ~= coroutine.running() then wakeup(self.fid) end
+    if fibers[coroutine.running()] ~= self then wakeup(self.fid) end
 end
 function fiber_mt:wakeup()
     if self.state ~= 'dead' then wakeup(self.fid) end
