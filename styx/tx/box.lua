@@ -97,10 +97,46 @@ function tuple_methods.pairs(t) return ipairs(fields_of(t)) end
 tuple_methods.ipairs = tuple_methods.pairs
 
 -- Every method of a space or an index: self is the table, the rest goes over.
+-- on_replace triggers: Lua keeps each space's functions, and Python one
+-- trigger per space that runs them (bridge.on_replace, fire below).
+local space_triggers = {}  -- space name -> {fn, ...}, newest first
+
+local function on_replace(space, fn, old)
+    local list = space_triggers[space] or {}
+    if fn == nil and old == nil then
+        local copy = {}
+        for i, t in ipairs(list) do copy[i] = t end
+        return copy
+    end
+    if fn ~= nil and type(fn) ~= 'function' then error('trigger reference must be a function or nil', 3) end
+    if old ~= nil then
+        local at
+        for i, t in ipairs(list) do if t == old then at = i break end end
+        if at == nil then error('on_replace: trigger is not found', 3) end
+        if fn == nil then table.remove(list, at) else list[at] = fn end
+    else
+        table.insert(list, 1, fn)
+    end
+    space_triggers[space] = list
+    bridge.on_replace(space, #list > 0)
+    return fn
+end
+
+local function fire(space, old, new, kind)
+    for _, t in ipairs(space_triggers[space] or {}) do
+        local ok, err = pcall(t, old, new, space, kind)
+        if not ok then return err end
+    end
+    return nil
+end
+
 -- pairs() is a select whose tuples are walked in Lua (Tarantool's is a
 -- lazy iterator; the results are the same for a loop that does not write).
 local function methods(space, index)
     return setmetatable({}, {__index = function(_, name)
+        if name == 'on_replace' and index == nil then
+            return function(self, fn, old) return on_replace(space, fn, old) end
+        end
         if name == 'pairs' then
             return function(self, key, opts)
                 if key == nil then key = {} end
@@ -216,4 +252,4 @@ function box.once(key, fn, ...)
     if bridge.once(key) then return fn(...) end
 end
 
-return make_tuple
+return make_tuple, fire

@@ -144,8 +144,9 @@ class Lua:
             end
         end""")(self._run, self._find)
         bridge = _Bridge(self)
-        self._make_tuple = self.rt.execute(files(__package__).joinpath("box.lua").read_bytes(), bridge,
-                                           core[b"await"])
+        self._make_tuple, self._fire = self.rt.execute(files(__package__).joinpath("box.lua").read_bytes(),
+                                                       bridge, core[b"await"])
+        self._triggers: dict[str, Callable[..., None]] = {}  # space name -> its Python trigger
         self._values = lua_modules.install(self)  # uuid, decimal, datetime, NULL across
         self.rt.execute("box.NULL = require('json').NULL; python = nil")
         self._null = self.rt.eval("box.NULL")  # MessagePack's nil in Lua, as Tarantool decodes it
@@ -539,6 +540,26 @@ class _Bridge:
             return lua.to_lua(lua.box.cfg[key.decode()])
         except (KeyError, AttributeError):
             return ()
+
+    def on_replace(self, space: Any, on: bool) -> None:
+        """A space's Lua triggers (box.lua keeps them): one Python trigger
+        runs them all, while there are any."""
+        lua = self._lua
+        name = lua.from_lua(space)
+        api = lua.box.space[name]
+        trigger = lua._triggers.get(name)
+        if trigger is not None:
+            api.on_replace(None, trigger)
+            del lua._triggers[name]
+        if on:
+            def trigger(old: Any, new: Any, space_name: str, kind: str) -> None:
+                err = lua._fire(space, None if old is None else lua.to_lua(old),  # nil, not box.NULL
+                                None if new is None else lua.to_lua(new), kind.encode())
+                if err is not None:
+                    raise lua.error(err)
+
+            api.on_replace(trigger)
+            lua._triggers[name] = trigger
 
     def tuple_update(self, fields: Any, ops: Any) -> Any:
         from ..box.update import apply_update

@@ -88,6 +88,34 @@ function txn_left_open(id)
 end
 function json_round(v) return json.decode(json.encode(v)) end
 
+-- on_replace triggers: what they see, and one that refuses undoes the statement.
+trigger_log = {}
+local function log_trigger(old, new, space, kind)
+    table.insert(trigger_log, {old and old:totable() or 'nil', new and new:totable() or 'nil', space, kind,
+                               new and new.name or 'no name'})
+end
+function triggers_seen(id)
+    trigger_log = {}
+    box.space.t:on_replace(log_trigger)
+    box.space.t:insert{id, 'a'}
+    box.space.t:replace{id, 'b'}
+    box.space.t:update(id, {{'=', 2, 'c'}})
+    box.space.t:upsert({id, 'd'}, {{'=', 2, 'e'}})
+    box.space.t:delete(id)
+    box.space.t:on_replace(nil, log_trigger)
+    box.space.t:insert{id + 1, 'after'}
+    return trigger_log, #box.space.t:on_replace()
+end
+function trigger_refuses(id)
+    local function refuse(old, new) if new and new[2] == 'bad' then error('refused by trigger') end end
+    box.space.t:on_replace(refuse)
+    local ok, err = pcall(function() box.space.t:insert{id, 'bad'} end)
+    local inserted = box.space.t:get(id)
+    box.space.t:insert{id, 'good'}
+    box.space.t:on_replace(nil, refuse)
+    return ok, tostring(err):match('refused by trigger') ~= nil, inserted == nil, box.space.t:get(id):totable()
+end
+
 nested = {deeper = {fn = function(x) return 'nested ' .. x end}}
 obj = {name = 'obj'}
 function obj:method(x) return self.name .. ' ' .. x end
