@@ -62,6 +62,7 @@ CALLS: list[tuple[str, list[Any]]] = [
     ("txn_left_open", [12]),
     ("tuple_parts", [12]),
     ("json_round", [{"a": [1, 2, {"b": None}]}]),
+    ("su_check", []),
     ("triggers_seen", [20]),
     ("trigger_refuses", [30]),
     ("nested.deeper.fn", ["call"]),

@@ -102,8 +102,11 @@ class SessionApi(Members):
 
     API_NAME = "box.session"
 
-    def __init__(self, push: Callable[[Session, int, Any], None]) -> None:
+    def __init__(self, push: Callable[[Session, int, Any], None], users: Users,
+                 check_session: Callable[[Any], None]) -> None:
         self._push = push  # an IPROTO_CHUNK to the session, for the request `sync`
+        self._users = users
+        self._check_session = check_session
 
     def _session(self) -> Any:
         session = _fiber().session
@@ -116,12 +119,37 @@ class SessionApi(Members):
         return 0 if session is None else session.id
 
     def user(self) -> str:
+        """The session's user (inside `su(user, fn)` still the session's, as
+        Tarantool 2.6 answers; `effective_user()` is whose rights apply)."""
         session = _fiber().session
         return "admin" if session is None else session.user.name
 
     def uid(self) -> int:
         session = _fiber().session
         return 1 if session is None else session.user.uid
+
+    def effective_user(self) -> str:
+        return str(effective_user(self._users).name)
+
+    def su(self, user: str | int, fn: Callable[..., Any] | None = None, *args: Any, **kwargs: Any) -> Any:
+        """Tarantool's `box.session.su`: with `fn`, fn(*args) runs with
+        `user`'s rights and its result is returned; without, the session
+        is `user`'s from now on. The user must be able to log in."""
+        f = _fiber()
+        target = self._users.get(user) if isinstance(user, str) else self._users.by_id.get(user)
+        if target is None:
+            raise BoxError(ER.NO_SUCH_USER, str(user))
+        self._check_session(target)
+        if fn is None:
+            if f.session is not None:
+                f.session.user = target
+            f.user = None if f.session is not None else target
+            return None
+        before, f.user = f.user, target
+        try:
+            return fn(*args, **kwargs)
+        finally:
+            f.user = before
 
     def sync(self) -> int:
         return _fiber().sync
@@ -385,7 +413,7 @@ class Box(Members):
         self._tx = tx
         self._schema = schema
         self._broadcast = broadcast
-        self.session = SessionApi(tx.push_chunk)
+        self.session = SessionApi(tx.push_chunk, users, schema.privileges.check_session)
         self.schema = SchemaApi(schema, users, req_counts)
         self.space = SpacesApi(schema, users, req_counts)
         self.stat = StatApi(tx)

@@ -213,6 +213,22 @@ box = {
         uid = caller('session.uid'),
         sync = caller('session.sync'),
         peer = caller('session.peer'),
+        effective_user = caller('session.effective_user'),
+        -- su(user, fn, ...): fn runs in Lua, with user's rights (Python's su
+        -- holds them for the call, bridge.su_call gives fn back to Lua).
+        su = function(user, fn, ...)
+            if fn == nil then return bridge_call('session.su', user) end
+            if type(fn) ~= 'function' then error('session.su(): bad arguments', 2) end
+            local r = {n = 0}
+            local args = {n = select('#', ...), ...}
+            bridge.su_call(user, function()
+                r = {n = 0}
+                local res = {pcall(fn, unpack(args, 1, args.n))}
+                r = res
+            end)
+            if not r[1] then error(r[2], 0) end
+            return unpack(r, 2, table.maxn(r))
+        end,
     },
     error = setmetatable({
         new = function(code, ...) return bridge.error_new(code, ...) end,

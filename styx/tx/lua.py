@@ -561,6 +561,10 @@ class _Bridge:
             api.on_replace(trigger)
             lua._triggers[name] = trigger
 
+    def su_call(self, user: Any, fn: Any) -> None:
+        """box.session.su(user, fn): Lua's fn, called with user's rights."""
+        self._lua.box.session.su(self._lua.from_lua(user), fn)
+
     def tuple_update(self, fields: Any, ops: Any) -> Any:
         from ..box.update import apply_update
 

@@ -43,10 +43,10 @@ def effective_user(users: Users) -> User:
     """The current fiber's session's user; `admin` with no session (init()
     and module code): all it needs of TX is where to find admin."""
     f = fiber_mod.current.get()
-    if f is None or f.session is None:
+    if f is None:
         return users.by_id[1]
-    user: User = f.session.user
-    return user
+    user: User | None = f.user or (f.session.user if f.session is not None else None)  # su's first
+    return user if user is not None else users.by_id[1]
 
 
 ABSENT: Any = object()  # an option not given

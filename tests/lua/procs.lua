@@ -10,6 +10,7 @@ box.once('procs-schema', function()
     box.schema.user.grant('guest', 'read,write,execute', 'universe')
     local s = box.schema.space.create('t', {format = {{'id', 'unsigned'}, {'name', 'string'}, {'n', 'any', is_nullable = true}}})
     s:create_index('pk', {parts = {1, 'unsigned'}})
+    box.schema.user.create('nobody_su')
 end)
 once_runs = 0
 box.once('procs-counter', function() once_runs = once_runs + 1 end)
@@ -114,6 +115,13 @@ function trigger_refuses(id)
     box.space.t:insert{id, 'good'}
     box.space.t:on_replace(nil, refuse)
     return ok, tostring(err):match('refused by trigger') ~= nil, inserted == nil, box.space.t:get(id):totable()
+end
+
+function su_check()
+    local who = {box.session.su('nobody_su', function() return box.session.user(), box.session.effective_user() end)}
+    local ok, err = pcall(box.session.su, 'nobody_su', function() return box.space.t:select{} end)
+    local ok2, err2 = pcall(box.session.su, 'no_such_user_su', function() end)
+    return who, box.session.user(), ok, tostring(err), ok2, tostring(err2)
 end
 
 nested = {deeper = {fn = function(x) return 'nested ' .. x end}}
