@@ -69,6 +69,9 @@ def build_parser() -> argparse.ArgumentParser:
                         "(whoever may open the socket file is admin)")
     s.add_argument("--metrics-listen", default=None, metavar="HOST:PORT",
                    help="serve Prometheus metrics on http://HOST:PORT/metrics")
+    s.add_argument("--river-listen", default=None, metavar="HOST:PORT",
+                   help="serve a live page of the threads, pipes and buffers on http://HOST:PORT/ "
+                        "(needs aiohttp: styx-iproto[river])")
     s.add_argument("--log", default=None, metavar="FILE",
                    help="log to FILE instead of stderr; SIGHUP reopens it (logrotate)")
     s.add_argument("--log-level", default="INFO", type=str.upper, choices=LOG_LEVELS,
@@ -130,6 +133,7 @@ def main(argv: list[str] | None = None) -> int:
             checkpoint_count=args.checkpoint_count,
             admin_socket=args.admin_socket,
             metrics_listen=args.metrics_listen,
+            river_listen=args.river_listen,
         )
         # The process is the server's, so it may tune the collector: a write's
         # objects live until its reply, past the WAL's write, and with

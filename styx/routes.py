@@ -22,15 +22,17 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 from functools import partial
+from typing import Any
 
 from . import cbus
 from .net.thread import NetThread, TxLink
+from .river import RiverLink, Tap
 from .tx import process
 from .tx.kharon import end_push
 from .tx.thread import NetLink, Tx
 from .wal import Journal, WalThread
 
-__all__ = ["wire", "wire_wal"]
+__all__ = ["wire", "wire_river", "wire_wal"]
 
 
 def wire(tx: Tx, nets: Sequence[NetThread], bus: cbus.Bus, net_msg_max: int) -> None:
@@ -92,3 +94,18 @@ def wire_wal(tx_endpoint: cbus.Endpoint, tx_feed: cbus.Feed, wal: WalThread, bus
     journal.route = (cbus.Hop(wal.write, to_tx), cbus.Hop(journal.complete, None))
     journal.end_rollback = wal.end_rollback
     return journal
+
+
+def wire_river(tx: Tx, nets: Sequence[NetThread], loop: Any, iproto_threads: int) -> RiverLink:
+    """The river's lines to TX and every iproto thread (styx/river/): its own
+    endpoint in `loop` and a pipe each way per thread, so its sampling calls
+    never ride (nor count in) the pipes it shows."""
+    assert tx.endpoint is not None and tx.feed is not None
+    feed = cbus.Feed(loop)
+    endpoint = cbus.Endpoint("river", loop, feed=feed)
+    return RiverLink(
+        endpoint=endpoint,
+        tx=Tap(cbus.Pipe(tx.endpoint, feed), cbus.Pipe(endpoint, tx.feed), tx.river_sample),
+        nets=[Tap(cbus.Pipe(net.endpoint, feed), cbus.Pipe(endpoint, net.feed), net.river_sample) for net in nets],
+        iproto_threads=iproto_threads,
+    )
