@@ -11,6 +11,9 @@
 #             150 and 300).
 # make fuzz-diff: the generated differential test against Tarantool 2.6 at
 #             length (DIFF_EXAMPLES sequences, default 5000; the suite runs 400).
+# make pictures: the river's pictures in docs/ (river*.svg), recorded from a
+#             real run (`styx river record`); tests/test_river_record.py makes
+#             and checks them on every `make test`.
 # make peers: run tarantool-python's, asynctnt's and Node tarantool-driver's own
 #             test suites against Styx (this tree, and PEERS_BEFORE for the
 #             "before" column); writes bench/peers/RESULTS.md. Needs node/npm.
@@ -21,7 +24,7 @@ STAMP := $(VENV)/.installed-stamp
 
 DIFF_EXAMPLES ?= 5000
 
-.PHONY: serve test lint fuzz fuzz-diff bench peers tarantool browser clean
+.PHONY: serve test lint fuzz fuzz-diff bench peers pictures tarantool browser clean
 
 $(STAMP): pyproject.toml setup.py styx/protocol/_accel.c
 	$(PYTHON) -m venv $(VENV)
@@ -62,6 +65,9 @@ fuzz-diff: $(STAMP) tarantool
 
 bench: $(STAMP) tarantool
 	$(BIN)/python bench/run.py
+
+pictures: $(STAMP)
+	$(BIN)/styx river record docs/river.svg --parts
 
 PEERS_BEFORE ?= 1fc298f
 peers: $(STAMP)
