@@ -13,6 +13,10 @@ side its link: the thread a `TxLink` (its view of TX), TX a `NetLink` (its
 view of that thread). Afterwards neither side needs anything from the other
 that is not in its link, and net/ and tx/ still never import each other.
 
+`wire_river` gives the river (styx/river/, the live page) its own lines to
+TX and each iproto thread: a pipe each way per thread, apart from those it
+shows.
+
 `wire_wal` is one more link, TX to the WAL thread (Tarantool's `wal_init`
 and its `tx_prio` pipe back): a batch's route is `{wal_write, to_tx},
 {tx_complete_batch, None}`, and TX's end of it is a `Journal`.

@@ -26,7 +26,7 @@ from .spawn import free_port
 
 webdriver = pytest.importorskip("selenium.webdriver")
 from selenium.webdriver.common.by import By  # noqa: E402 - after the skip
-from selenium.webdriver.support.ui import WebDriverWait  # noqa: E402
+from selenium.webdriver.support.ui import Select, WebDriverWait  # noqa: E402
 
 
 @pytest.fixture(scope="module")
@@ -101,6 +101,30 @@ def test_counts_grow_with_requests(browser: Any, make_server: Callable[..., Serv
         assert console_errors(browser) == []
     finally:
         conn.close()
+
+
+def test_pick_a_connection(browser: Any, make_server: Callable[..., Server]) -> None:
+    """Six connections: the page shows the busiest four; the viewer picks
+    the quiet one from the list and sees that one alone."""
+    server = make_server(iproto_threads=1, river_listen="127.0.0.1:0")
+    conns = [tarantool.Connection("127.0.0.1", server.port) for _ in range(6)]
+    try:
+        for c in conns[1:]:
+            for _ in range(30):
+                c.ping()
+        quiet = min(cid for cid, _ in snapshot(server)["nets"][0]["ids"])  # the first to connect
+        browser.get(river_url(server))
+        WebDriverWait(browser, 10).until(lambda b: len(b.find_elements(By.CSS_SELECTOR, "#conn-list .conn")) == 4)
+        shown = [e.text for e in browser.find_elements(By.CSS_SELECTOR, "#conn-list .conn h3")]
+        assert not any(h.startswith(f"net0 #{quiet} ") for h in shown)
+        Select(browser.find_element(By.ID, "pick")).select_by_value(f"0:{quiet}")
+        WebDriverWait(browser, 10).until(
+            lambda b: [e.text.split(" ")[:2] for e in b.find_elements(By.CSS_SELECTOR, "#conn-list .conn h3")]
+            == [["net0", f"#{quiet}"]])
+        assert console_errors(browser) == []
+    finally:
+        for c in conns:
+            c.close()
 
 
 def test_screenshot_is_not_blank(browser: Any, make_server: Callable[..., Server]) -> None:

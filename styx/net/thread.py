@@ -18,6 +18,7 @@ from __future__ import annotations
 
 import bisect
 import collections
+import itertools
 import logging
 import select
 import socket
@@ -342,6 +343,8 @@ class NetThread:
             "streams": self.streams_current, "stream_queue": self.stream_queue_current,
             "kharon": self.kharon_trips,
             "conns": [_conn_sample(c) for c in chosen],
+            # Every connection a viewer may pick (capped: a page lists, it does not scroll 10,000)
+            "ids": sorted([c.id, str(c.peer)] for c in itertools.islice(conns, 256)),
         }
 
     def busy(self) -> bool:

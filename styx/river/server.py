@@ -152,6 +152,10 @@ class River:
                 log.warning("river: a thread did not answer the sampler in time")
                 await asyncio.sleep(self.period)
                 continue
+            except Exception:  # noqa: BLE001 - a bug in a sample must not leave the viewers hanging
+                log.exception("river: a sample failed")
+                await asyncio.sleep(1.0)
+                continue
             self.samples += 1
             for queue in self.viewers:
                 if queue.full():
