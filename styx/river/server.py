@@ -43,7 +43,7 @@ class River:
     """The page's server; `link` (routes.wire_river) is made for `loop`."""
 
     def __init__(self, make_link: Callable[[Any], RiverLink], host: str, port: int,
-                 make_loop: Callable[[], asyncio.AbstractEventLoop], period: float = 0.1) -> None:
+                 make_loop: Callable[[], asyncio.AbstractEventLoop], period: float = 0.25) -> None:
         self.host, self.port, self.period = host, port, period
         self._thread: threading.Thread | None = None
         self._thread, self.loop = cbus.start_loop_thread("styx-river", make_loop)
