@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import json
 import shutil
+import socket
 import struct
 import subprocess
 import sys
@@ -16,6 +17,7 @@ import zlib
 from collections.abc import Callable, Iterator
 from typing import Any
 
+import msgpack
 import pytest
 import tarantool
 
@@ -101,6 +103,65 @@ def test_counts_grow_with_requests(browser: Any, make_server: Callable[..., Serv
         assert console_errors(browser) == []
     finally:
         conn.close()
+
+
+# Counts the boats as they are launched, by lane (a boat marked ×N counts N).
+COUNT_BOATS = """
+window.boats = {down: [], up: []};
+new MutationObserver(records => {
+  for (const r of records)
+    for (const n of r.addedNodes)
+      if (n.classList && n.classList.contains("boat")) window.boats[n.dataset.lane].push(+n.dataset.count);
+}).observe(document.getElementById("river"), {childList: true, subtree: true});
+"""
+
+
+def test_one_boat_per_message_and_aggregated_when_many(browser: Any, make_server: Callable[..., Server]) -> None:
+    """One PING: one boat each way. 200 PINGs in one write: the boats that
+    sail carry 200 each way, most of them in boats that carry many."""
+    server = make_server(iproto_threads=1, river_listen="127.0.0.1:0")
+    with socket.create_connection(("127.0.0.1", server.port)) as sock:
+        sock.settimeout(10)
+        assert len(recv_exactly(sock, 128)) == 128  # the greeting: the connection is made
+        browser.get(river_url(server))
+        WebDriverWait(browser, 10).until(lambda b: text(b, "status") == "live")
+        time.sleep(0.6)  # two samples: the connection's own messages have sailed
+        browser.execute_script(COUNT_BOATS)
+        sock.sendall(ping(1))
+        read_reply(sock)
+        WebDriverWait(browser, 10).until(lambda b: b.execute_script("return window.boats.up.length"))
+        time.sleep(0.6)
+        assert browser.execute_script("return window.boats") == {"down": [1], "up": [1]}
+
+        browser.execute_script("window.boats = {down: [], up: []};")
+        sock.sendall(b"".join(ping(sync) for sync in range(2, 202)))
+        for _ in range(200):
+            read_reply(sock)
+        WebDriverWait(browser, 10).until(lambda b: sum(b.execute_script("return window.boats.up")) >= 200)
+        time.sleep(0.6)
+        boats = browser.execute_script("return window.boats")
+        assert sum(boats["down"]) == sum(boats["up"]) == 200
+        assert max(boats["up"]) > 6 and max(boats["down"]) > 6
+    assert console_errors(browser) == []
+
+
+def ping(sync: int) -> bytes:
+    body = msgpack.packb({0x00: 0x40, 0x01: sync})  # {TYPE: PING, SYNC: sync}
+    return b"\xce" + struct.pack(">I", len(body)) + body
+
+
+def read_reply(sock: socket.socket) -> bytes:
+    head = recv_exactly(sock, 5)
+    return recv_exactly(sock, struct.unpack(">I", head[1:])[0])
+
+
+def recv_exactly(sock: socket.socket, n: int) -> bytes:
+    data = b""
+    while len(data) < n:
+        chunk = sock.recv(n - len(data))
+        assert chunk, "the server closed the connection"
+        data += chunk
+    return data
 
 
 def test_pick_a_connection(browser: Any, make_server: Callable[..., Server]) -> None:
