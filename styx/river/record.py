@@ -247,7 +247,7 @@ def _scenario(river: Any, path: str) -> list[Frame]:
         n, size = 24, 24 << 10
         c.send(*(c.call_packet("big", size) for _ in range(n)))
         time.sleep(0.4)  # nobody reads: output piles up
-        c.read_slowly(sum(_reply_size(size, s) for s in range(1, n + 1)), 32 << 10, 0.04)
+        c.read_slowly(sum(_reply_size(size, s) for s in range(1, n + 1)), 16 << 10, 0.03)
         time.sleep(0.15)
         c.close()
 
@@ -452,7 +452,7 @@ def render(frames: list[Frame], threads: int = 1, frame_seconds: float = FRAME) 
         parts.append(g.replace('<g class="frame"', f'<g class="frame" display="{display}"', 1)
                      .removesuffix("</g>") + anim + "</g>")
     parts.append("</svg>\n")
-    return "".join(parts)
+    return "\n".join(parts)  # a frame a line: diffs of the pictures stay readable
 
 
 def record(out: Path, iproto_threads: int = 1, parts: bool = False) -> list[Path]:

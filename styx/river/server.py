@@ -40,7 +40,8 @@ _END = b""  # put in a viewer's queue: the server is stopping
 
 
 class River:
-    """The page's server; `link` (routes.wire_river) is made for `loop`."""
+    """The page's server. Its thread and loop start at once; `make_link`
+    (routes.wire_river) then makes the river's lines for that loop."""
 
     def __init__(self, make_link: Callable[[Any], RiverLink], host: str, port: int,
                  make_loop: Callable[[], asyncio.AbstractEventLoop], period: float = 0.25) -> None:
@@ -71,10 +72,14 @@ class River:
         await asyncio.to_thread(cbus.stop_loop_thread, thread, self.loop)
 
     def stop_thread(self) -> None:
-        """The server failed to start: the thread goes, nothing was served."""
-        if self._thread is not None:
-            cbus.stop_loop_thread(self._thread, self.loop)
-            self._thread = None
+        """The server failed to start (from a thread that is not the river's):
+        close what was opened, and the thread goes."""
+        if self._thread is None:
+            return
+        with contextlib.suppress(Exception):  # noqa: BLE001 - already failing: the first error is the one told
+            asyncio.run_coroutine_threadsafe(self._stop(), self.loop).result(5)
+        cbus.stop_loop_thread(self._thread, self.loop)
+        self._thread = None
 
     def sample_now(self, timeout: float = 5.0) -> dict[str, Any]:
         """One sample, from a thread that is not the river's (record.py)."""
