@@ -121,7 +121,10 @@ class River:
         return web.Response(text=html, content_type="text/html", headers={"Cache-Control": "no-store"})
 
     async def _snapshot(self, request: web.Request) -> web.Response:
-        return web.json_response(await self.sampler.sample())
+        try:
+            return web.json_response(await self.sampler.sample())
+        except TimeoutError:
+            return web.Response(status=503, text="a thread did not answer in time\n")
 
     async def _events(self, request: web.Request) -> web.StreamResponse:
         pick = _parse_pick(request.query.get("conn", ""))
