@@ -339,6 +339,20 @@ class Tx:
             threads.append(stats)
         return threads
 
+    def river_sample(self) -> dict[str, Any]:
+        """(In TX: a cbus call from the river, styx/river/) TX's figures now:
+        its endpoint's deliveries and wake-ups, each pipe to an iproto
+        thread, requests running in fibers, sessions."""
+        ep = self.endpoint
+        assert ep is not None  # bound before the river starts
+        return {
+            "wakeups": ep.wakeups, "delivered": ep.delivered,
+            "to_net": [{"messages": n.pipe.messages, "flushes": n.pipe.flushes, "in_progress": n.in_progress}
+                       for n in self.nets],
+            "fibers": self.pool.running if self.pool is not None else 0,
+            "sessions": len(self.sessions),
+        }
+
     async def net_latency_threads(self) -> list[dict[int, list[float]]]:
         """Each iproto thread's request latency histograms (a cbus call to each)."""
         return [await cbus.call(net.pipe, net.back, net.latency_stats) for net in self.nets]
