@@ -97,12 +97,13 @@ function tuple_methods.pairs(t) return ipairs(fields_of(t)) end
 tuple_methods.ipairs = tuple_methods.pairs
 
 -- Every method of a space or an index: self is the table, the rest goes over.
--- on_replace triggers: Lua keeps each space's functions, and Python one
--- trigger per space that runs them (bridge.on_replace, fire below).
-local space_triggers = {}  -- space name -> {fn, ...}, newest first
+-- Triggers (space:on_replace, box.session.on_connect, ...): Lua keeps the
+-- functions by key, and Python one trigger per key that runs them (fire,
+-- below), while there are any (`enable`).
+local registry = {}  -- key -> {fn, ...}, newest first
 
-local function on_replace(space, fn, old)
-    local list = space_triggers[space] or {}
+local function set_trigger(what, key, fn, old, enable)
+    local list = registry[key] or {}
     if fn == nil and old == nil then
         local copy = {}
         for i, t in ipairs(list) do copy[i] = t end
@@ -112,22 +113,33 @@ local function on_replace(space, fn, old)
     if old ~= nil then
         local at
         for i, t in ipairs(list) do if t == old then at = i break end end
-        if at == nil then error('on_replace: trigger is not found', 3) end
+        if at == nil then error(what .. ': trigger is not found', 3) end
         if fn == nil then table.remove(list, at) else list[at] = fn end
     else
         table.insert(list, 1, fn)
     end
-    space_triggers[space] = list
-    bridge.on_replace(space, #list > 0)
+    registry[key] = list
+    enable(#list > 0)
     return fn
 end
 
-local function fire(space, old, new, kind)
-    for _, t in ipairs(space_triggers[space] or {}) do
-        local ok, err = pcall(t, old, new, space, kind)
+local function fire(key, ...)
+    for _, t in ipairs(registry[key] or {}) do
+        local ok, err = pcall(t, ...)
         if not ok then return err end
     end
     return nil
+end
+
+local function on_replace(space, fn, old)
+    return set_trigger('on_replace', space, fn, old, function(on) bridge.on_replace(space, on) end)
+end
+
+local function session_trigger(kind)
+    local key = 'session.' .. kind
+    return function(fn, old)
+        return set_trigger(kind, key, fn, old, function(on) bridge.session_trigger(kind, on) end)
+    end
 end
 
 -- pairs() is a select whose tuples are walked in Lua (Tarantool's is a
@@ -214,6 +226,9 @@ box = {
         sync = caller('session.sync'),
         peer = caller('session.peer'),
         effective_user = caller('session.effective_user'),
+        on_connect = session_trigger('on_connect'),
+        on_disconnect = session_trigger('on_disconnect'),
+        on_auth = session_trigger('on_auth'),
         -- su(user, fn, ...): fn runs in Lua, with user's rights (Python's su
         -- holds them for the call, bridge.su_call gives fn back to Lua).
         su = function(user, fn, ...)

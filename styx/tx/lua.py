@@ -146,7 +146,7 @@ class Lua:
         bridge = _Bridge(self)
         self._make_tuple, self._fire = self.rt.execute(files(__package__).joinpath("box.lua").read_bytes(),
                                                        bridge, core[b"await"])
-        self._triggers: dict[str, Callable[..., None]] = {}  # space name -> its Python trigger
+        self._triggers: dict[str, Callable[..., None]] = {}  # 'space NAME' or 'session.on_X' -> its Python trigger
         self._values = lua_modules.install(self)  # uuid, decimal, datetime, NULL across
         self.rt.execute("box.NULL = require('json').NULL; python = nil")
         self._null = self.rt.eval("box.NULL")  # MessagePack's nil in Lua, as Tarantool decodes it
@@ -223,7 +223,7 @@ class Lua:
         if it waits."""
         loaded = self._load(expr.encode("utf-8", "surrogateescape"), b"=eval")
         if isinstance(loaded, tuple):  # (nil, message): it does not compile
-            raise BoxError(ER.PROC_LUA, message=_text(loaded[1]))
+            raise BoxError(ER.PROC_LUA, message=_text(loaded[1]), type_name="LuajitError")
         return self.run(loaded, args)
 
     def procedure(self, name: str) -> Procedure | None:
@@ -365,7 +365,8 @@ class Lua:
             return err
         if isinstance(err, BaseException):
             return BoxError(ER.PROC_LUA, message=f"{type(err).__name__}: {err}")
-        return BoxError(ER.PROC_LUA, message=_text(err if isinstance(err, bytes) else self._tostring(err)))
+        return BoxError(ER.PROC_LUA, message=_text(err if isinstance(err, bytes) else self._tostring(err)),
+                        type_name="LuajitError")  # Tarantool's type for an error Lua raised
 
     def cancel_all(self) -> None:
         for task in list(self._tasks):
@@ -547,19 +548,38 @@ class _Bridge:
         lua = self._lua
         name = lua.from_lua(space)
         api = lua.box.space[name]
-        trigger = lua._triggers.get(name)
+        trigger = lua._triggers.pop("space " + name, None)
         if trigger is not None:
             api.on_replace(None, trigger)
-            del lua._triggers[name]
         if on:
             def trigger(old: Any, new: Any, space_name: str, kind: str) -> None:
                 err = lua._fire(space, None if old is None else lua.to_lua(old),  # nil, not box.NULL
-                                None if new is None else lua.to_lua(new), kind.encode())
+                                None if new is None else lua.to_lua(new), space, kind.encode())
                 if err is not None:
                     raise lua.error(err)
 
             api.on_replace(trigger)
-            lua._triggers[name] = trigger
+            lua._triggers["space " + name] = trigger
+
+    def session_trigger(self, kind: bytes, on: bool) -> None:
+        """box.session.on_connect/on_disconnect/on_auth's Lua triggers: one
+        Python trigger runs them all, while there are any."""
+        lua = self._lua
+        name = kind.decode()
+        setter = getattr(lua.box.session, name)
+        trigger = lua._triggers.pop("session." + name, None)
+        if trigger is not None:
+            setter(None, trigger)
+        if on:
+            key = b"session." + kind
+
+            def trigger(*args: Any) -> None:
+                err = lua._fire(key, *map(lua.to_lua, args))
+                if err is not None:
+                    raise lua.error(err)
+
+            setter(trigger)
+            lua._triggers["session." + name] = trigger
 
     def su_call(self, user: Any, fn: Any) -> None:
         """box.session.su(user, fn): Lua's fn, called with user's rights."""

@@ -164,6 +164,32 @@ class Tuple(list[Any]):
         return out
 
 
+def set_trigger(what: str, triggers: list[Any], trigger: Any, old: Any,
+                wrap: Callable[[Any], Any] = lambda fn: fn) -> Any:
+    """Tarantool's trigger API on a list of triggers (newest first):
+    (fn) adds fn, (fn, old) puts fn in old's place, (None, old) removes old,
+    () lists them. `wrap` makes what the list holds of a function (its `fn`
+    is the function)."""
+    def fn_of(t: Any) -> Any:
+        return getattr(t, "fn", t)
+
+    if trigger is None and old is None:
+        return [fn_of(t) for t in triggers]
+    if trigger is not None and not callable(trigger):
+        raise BoxError(ER.PROC_LUA, message="trigger reference must be a function or nil")
+    if old is not None:
+        at = next((i for i, t in enumerate(triggers) if fn_of(t) is old), None)
+        if at is None:
+            raise BoxError(ER.PROC_LUA, message=f"{what}: trigger is not found")
+        del triggers[at]
+        if trigger is None:
+            return None
+        triggers.insert(at, wrap(trigger))
+        return trigger
+    triggers.insert(0, wrap(trigger))
+    return trigger
+
+
 class _Trigger:
     """An on_replace trigger as the space runs it: tuples as the API gives
     them (with the space's field names)."""
@@ -454,21 +480,7 @@ class SpaceApi(_Live):
         s = self._space
         if isinstance(s, SystemSpace):
             raise BoxError(ER.UNSUPPORTED, "Styx", "triggers on system spaces")
-        triggers = s.on_replace
-        if trigger is None and old is None:
-            return [t.fn for t in triggers if isinstance(t, _Trigger)]
-        if old is not None:
-            at = next((i for i, t in enumerate(triggers) if isinstance(t, _Trigger) and t.fn is old), None)
-            if at is None:
-                raise BoxError(ER.PROC_LUA, message="on_replace: trigger is not found")
-            del triggers[at]
-            if trigger is None:
-                return None
-            triggers.insert(at, _Trigger(s, trigger))
-            return trigger
-        assert trigger is not None  # neither given returned above
-        triggers.insert(0, _Trigger(s, trigger))  # Tarantool runs the newest first
-        return trigger
+        return set_trigger("on_replace", s.on_replace, trigger, old, lambda fn: _Trigger(s, fn))
 
     def insert(self, tuple: Any) -> list[Any]:
         self._req_counts[C.INSERT] += 1

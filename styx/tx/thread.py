@@ -36,7 +36,7 @@ from ..protocol import constants as C
 from ..protocol.errors import ER, BoxError
 from ..protocol.ext import default as ext_default
 from . import process
-from .api import Box
+from .api import Box, SessionTriggers
 from .app import Procedure
 from .builtins import Builtins
 from .commit import Committer
@@ -100,6 +100,7 @@ class Tx:
                                         default=self._encode_ext).pack
         self._packb_inner = msgpack.Packer(use_bin_type=True, unicode_errors="surrogateescape").pack
         self.watchers = Watchers(self.packb, self._send_event)
+        self.session_triggers = SessionTriggers()  # box.session.on_connect and friends
         self.errors = 0
         # box.stat(): requests by type, and a window of totals for the rps.
         self.req_counts = [0] * 128

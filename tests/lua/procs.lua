@@ -11,7 +11,19 @@ box.once('procs-schema', function()
     local s = box.schema.space.create('t', {format = {{'id', 'unsigned'}, {'name', 'string'}, {'n', 'any', is_nullable = true}}})
     s:create_index('pk', {parts = {1, 'unsigned'}})
     box.schema.user.create('nobody_su')
+    box.schema.user.create('auth_user', {password = 'secret'})
+    box.schema.user.grant('auth_user', 'execute', 'universe')
 end)
+
+-- Session triggers: what they saw, and one that refuses a connection.
+auths, connects, refuse = {}, 0, false
+box.session.on_connect(function()
+    connects = connects + 1
+    if refuse then refuse = false error('not now') end
+end)
+box.session.on_auth(function(user, ok) table.insert(auths, {user, ok}) end)
+function session_seen() local a = auths auths = {} return connects > 0, a end
+function refuse_next() refuse = true end
 once_runs = 0
 box.once('procs-counter', function() once_runs = once_runs + 1 end)
 box.once('procs-counter', function() once_runs = once_runs + 1 end)
