@@ -64,6 +64,13 @@ CALLS: list[tuple[str, list[Any]]] = [
     ("json_round", [{"a": [1, 2, {"b": None}]}]),
     ("nested.deeper.fn", ["call"]),
     ("obj:method", ["call"]),
+    ("map_keys", []),
+    ("tarantool_version", []),
+    ("custom_error", []),
+    ("fun_squares", [4]),
+    ("users_named", ["guest"]),
+    ("users_named", ["nobody"]),
+    ("set_global", ["ready", True]),
     ("no_such_function", []),
     ("nested.nope", []),
 ]
@@ -102,6 +109,21 @@ def test_lua_procedures_as_tarantool(tarantool_port: int, make_server: Any) -> N
     finally:
         t.close()
         s.close()
+
+
+def test_a_custom_error_type_as_tarantool(tarantool_port: int, make_server: Any) -> None:
+    """box.error.new{type = 'B'} is a CustomError whose custom_type is B (the
+    error's MP_ERROR extra, as asynctnt's test__ext_error_custom reads it)."""
+    styx = make_server(app=str(SCRIPT))
+    seen = []
+    for port in (tarantool_port, styx.port):
+        c = tarantool.Connection("127.0.0.1", port)
+        with pytest.raises(tarantool.error.DatabaseError) as e:
+            c.call("custom_error")
+        info = e.value.extra_info
+        seen.append((e.value.args[:2], info.type, info.message, info.errcode, info.fields))
+        c.close()
+    assert seen[0] == seen[1] == ((5, "A"), "CustomError", "A", 5, {"custom_type": "B"})
 
 
 def test_a_waiting_lua_procedure_holds_no_one(make_server: Any) -> None:

@@ -25,7 +25,7 @@ from . import field_types as ft
 from .index import HashIndex, Index, Part, TreeIndex
 from .update import apply_update, apply_upsert, check_ops
 
-__all__ = ["Space", "Quota", "pack_tuple", "unpack_tuple"]
+__all__ = ["Space", "Quota", "KeyMap", "map_key", "pack_tuple", "unpack_tuple"]
 
 log = logging.getLogger("styx.box")
 
@@ -46,8 +46,27 @@ def _packer() -> Any:
 
 
 def unpack_tuple(data: bytes) -> list[Any]:
-    return msgpack.unpackb(data, ext_hook=ft.ext_hook, raw=False, strict_map_key=False,
-                           unicode_errors="surrogateescape")
+    try:
+        return msgpack.unpackb(data, ext_hook=ft.ext_hook, raw=False, strict_map_key=False,
+                               unicode_errors="surrogateescape")
+    except TypeError:  # a map whose key is an array or a map (MessagePack allows it)
+        return msgpack.unpackb(data, ext_hook=ft.ext_hook, raw=False, strict_map_key=False,
+                               unicode_errors="surrogateescape",
+                               object_pairs_hook=lambda pairs: {map_key(k): v for k, v in pairs})
+
+
+class KeyMap(dict[Any, Any]):  # a map that is a map's key: packs as a map
+    __hash__ = object.__hash__  # type: ignore[assignment]  # by identity, as a Lua table key is
+
+
+def map_key(k: Any) -> Any:
+    """A map's key as a Python dict key: MessagePack allows an array (a
+    tuple here) or a map (a KeyMap) as a key, Python wants it hashable."""
+    if isinstance(k, list):
+        return tuple(map_key(x) for x in k)
+    if isinstance(k, dict) and not isinstance(k, KeyMap):
+        return KeyMap(k)
+    return k
 
 
 class Quota:

@@ -151,6 +151,12 @@ local function atomic(fn, ...)
     return unpack(r, 2, table.maxn(r))
 end
 
+local function create_space(name, opts)
+    if opts then bridge.call('schema.space.create', name, opts)
+    else bridge.call('schema.space.create', name) end
+    return space_of(name)
+end
+
 box = {
     cfg = cfg,
     space = setmetatable({}, {__index = function(_, name)
@@ -158,11 +164,8 @@ box = {
         return nil
     end}),
     schema = {
-        space = {create = function(name, opts)
-            if opts then bridge.call('schema.space.create', name, opts)
-            else bridge.call('schema.space.create', name) end
-            return space_of(name)
-        end},
+        space = {create = create_space},
+        create_space = create_space,
         user = namespace('schema.user.'),
         role = namespace('schema.role.'),
         func = namespace('schema.func.'),

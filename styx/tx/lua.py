@@ -55,6 +55,7 @@ from typing import Any
 
 from lupa import luajit21  # type: ignore[import-untyped]  # lupa ships no type hints
 
+from ..box.space import map_key
 from ..protocol.errors import ER, MESSAGES, BoxError
 from . import lua_modules
 from .fiber import Fiber, current
@@ -134,6 +135,9 @@ class Lua:
                                            core[b"await"])
         self._values = lua_modules.install(self)  # uuid, decimal, datetime, NULL across
         self.rt.execute("box.NULL = require('json').NULL; python = nil")
+        from ..server import VERSION  # here: server imports this module
+
+        self.rt.globals()[b"_TARANTOOL"] = "{}.{}.{}-styx".format(*VERSION).encode()  # = box.info.version
         self._null = self.rt.eval("box.NULL")  # MessagePack's nil in Lua, as Tarantool decodes it
         self._tostring = self.rt.eval("tostring")  # as_attrgetter and friends: nothing Lua needs
 
@@ -189,7 +193,7 @@ class Lua:
                 length = self._values.array_length(v)
                 if length is not None:
                     return [self.from_lua(v[i]) for i in range(1, length + 1)]
-            return {self.from_lua(k): self.from_lua(x) for k, x in v.items()}
+            return {map_key(self.from_lua(k)): self.from_lua(x) for k, x in v.items()}
         if isinstance(v, float) and v.is_integer() and abs(v) < 2**63:
             return int(v)  # Lua numbers are doubles: 1 comes back as 1.0
         kind = luajit21.lua_type(v)
@@ -483,6 +487,10 @@ class _Bridge:
         values = [self._lua.from_lua(a) for a in args]
         if self._lua._is_table(code):
             spec = self._lua.from_lua(code)
+            custom = spec.get("type")
+            if custom is not None:  # box.error.new{type = 'B'}: a CustomError, as Tarantool's
+                return BoxError(int(spec.get("code", 0)), message=str(spec.get("reason", "")),
+                                type_name="CustomError", fields={"custom_type": str(custom)})
             return BoxError(int(spec.get("code", 0)), message=str(spec.get("reason", "")))
         return BoxError(int(code), *values)
 
@@ -499,6 +507,11 @@ class _Bridge:
         opts = lua.from_lua(options) if options is not None else {}
         if not isinstance(opts, dict):
             raise BoxError(ER.CFG, "cfg", "expected a table")
+        if "slab_alloc_arena" in opts:  # Tarantool's deprecated name of memtx_memory, in GiB
+            arena = opts.pop("slab_alloc_arena")
+            log.warning("Deprecated option slab_alloc_arena, please use memtx_memory instead")
+            if isinstance(arena, (int, float)):
+                opts.setdefault("memtx_memory", int(arena * 1024**3))
         for key in opts:
             if key not in CFG_OPTIONS:
                 raise BoxError(ER.CFG, key, "unexpected option")

@@ -92,5 +92,25 @@ nested = {deeper = {fn = function(x) return 'nested ' .. x end}}
 obj = {name = 'obj'}
 function obj:method(x) return self.name .. ' ' .. x end
 
+-- What the connectors' own setup scripts use (bench/peers: asynctnt's
+-- tests/files/app.lua, tarantool-driver's test/box.lua).
+box.once('procs-peers', function()
+    local s = box.schema.create_space('peers_mk')
+    s:create_index('pk', {parts = {1, 'NUM'}})
+end)
+function map_keys()
+    box.space.peers_mk:replace{1, 'array as key', {[{2, 7}] = {1, 2, 3}}}
+    box.space.peers_mk:replace{2, 'map as key', {[{[2.7] = 3, [7] = 7}] = {1, 2, 3}}}
+    local n = 0
+    for k, v in pairs(box.space.peers_mk:get(1)[3]) do n = n + k[1] + k[2] + #v end
+    for k, _ in pairs(box.space.peers_mk:get(2)[3]) do n = n + k[7] end
+    return box.space.peers_mk:count(), n
+end
+function tarantool_version() return type(_TARANTOOL), _TARANTOOL == box.info.version end
+function custom_error() box.error(box.error.new{code = 5, reason = 'A', type = 'B'}) end
+function fun_squares(n) return require('fun').range(n):map(function(x) return x * x end):totable() end
+function users_named(name) return #box.space._user.index.name:select{name} end
+function set_global(k, v) rawset(_G, k, v) return rawget(_G, k) end
+
 print('READY')
 io.stdout:flush()
