@@ -158,12 +158,15 @@ def make_loop(use_uvloop: bool = True) -> asyncio.AbstractEventLoop:
 
 
 def parse_listen(listen: str) -> tuple[int, Any]:
-    """"host:port", "port", or "unix/:/path" -> (address family, address)."""
+    """"host:port", "port", "unix/:/path", or a path ("/path", "./path", as
+    Tarantool's URIs read it) -> (address family, address)."""
     if listen.startswith("unix/:"):
         path = listen[len("unix/:"):]
         if not path:
             raise ConfigError(f"listen {listen!r}: the socket path is missing (unix/:PATH)")
         return socket.AF_UNIX, path
+    if listen.startswith(("/", "./", "../")):
+        return socket.AF_UNIX, listen
     host, _, port = listen.rpartition(":")
     if not port.isdigit():
         raise ConfigError(f"listen {listen!r}: expected HOST:PORT, PORT or unix/:PATH")

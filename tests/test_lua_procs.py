@@ -71,6 +71,8 @@ CALLS: list[tuple[str, list[Any]]] = [
     ("users_named", ["guest"]),
     ("users_named", ["nobody"]),
     ("set_global", ["ready", True]),
+    ("space_fields", []),
+    ("create_twice", []),
     ("no_such_function", []),
     ("nested.nope", []),
 ]
@@ -111,9 +113,10 @@ def test_lua_procedures_as_tarantool(tarantool_port: int, make_server: Any) -> N
         s.close()
 
 
-def test_a_custom_error_type_as_tarantool(tarantool_port: int, make_server: Any) -> None:
-    """box.error.new{type = 'B'} is a CustomError whose custom_type is B (the
-    error's MP_ERROR extra, as asynctnt's test__ext_error_custom reads it)."""
+def test_error_types_as_tarantool(tarantool_port: int, make_server: Any) -> None:
+    """box.error.new{type = 'B'} is a CustomError whose custom_type is B, a
+    Lua error a LuajitError (the error's MP_ERROR extra, as asynctnt's and
+    tarantool-python's suites read it)."""
     styx = make_server(app=str(SCRIPT))
     seen = []
     for port in (tarantool_port, styx.port):
@@ -122,8 +125,15 @@ def test_a_custom_error_type_as_tarantool(tarantool_port: int, make_server: Any)
             c.call("custom_error")
         info = e.value.extra_info
         seen.append((e.value.args[:2], info.type, info.message, info.errcode, info.fields))
+        with pytest.raises(tarantool.error.DatabaseError) as e:
+            c.call("boom")
+        seen.append(e.value.extra_info.type)
+        with pytest.raises(tarantool.error.DatabaseError) as e:
+            c.eval("not a Lua chunk")
+        seen.append((e.value.extra_info.type, e.value.extra_info.message))
         c.close()
-    assert seen[0] == seen[1] == ((5, "A"), "CustomError", "A", 5, {"custom_type": "B"})
+    assert seen[:3] == seen[3:] == [((5, "A"), "CustomError", "A", 5, {"custom_type": "B"}), "LuajitError",
+                                    ("LuajitError", "eval:1: unexpected symbol near 'not'")]
 
 
 def test_a_waiting_lua_procedure_holds_no_one(make_server: Any) -> None:

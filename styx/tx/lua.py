@@ -208,7 +208,7 @@ class Lua:
         if it waits."""
         loaded = self._load(expr.encode("utf-8", "surrogateescape"), b"=eval")
         if isinstance(loaded, tuple):  # (nil, message): it does not compile
-            raise BoxError(ER.PROC_LUA, message=_text(loaded[1]))
+            raise BoxError(ER.PROC_LUA, message=_text(loaded[1]), type_name="LuajitError")
         return self.run(loaded, args)
 
     def procedure(self, name: str) -> Any:
@@ -332,7 +332,8 @@ class Lua:
             return err
         if isinstance(err, BaseException):
             return BoxError(ER.PROC_LUA, message=f"{type(err).__name__}: {err}")
-        return BoxError(ER.PROC_LUA, message=_text(err if isinstance(err, bytes) else self._tostring(err)))
+        return BoxError(ER.PROC_LUA, message=_text(err if isinstance(err, bytes) else self._tostring(err)),
+                        type_name="LuajitError")  # Tarantool's type for a Lua error
 
     def cancel_all(self) -> None:
         for task in list(self._tasks):
@@ -465,6 +466,15 @@ class _Bridge:
         if result is None:
             return ()  # no value, as box's methods return when nothing is found
         return lua.to_lua(result)
+
+    def space_field(self, space: Any, index: Any, name: bytes) -> Any:
+        """`box.space.S[.index.I].id` and the other fields of FIELDS (box.lua)."""
+        lua = self._lua
+        target = lua.box.space[lua.from_lua(space)]
+        if index is not None:
+            target = target.index[lua.from_lua(index)]
+        value = getattr(target, name.decode(), None)
+        return () if value is None or callable(value) else lua.to_lua(value)
 
     def space_exists(self, name: Any) -> bool:
         try:

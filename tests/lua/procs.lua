@@ -111,6 +111,17 @@ function custom_error() box.error(box.error.new{code = 5, reason = 'A', type = '
 function fun_squares(n) return require('fun').range(n):map(function(x) return x * x end):totable() end
 function users_named(name) return #box.space._user.index.name:select{name} end
 function set_global(k, v) rawset(_G, k, v) return rawget(_G, k) end
+function space_fields()
+    local s = box.space.t
+    return s.id, s.name, s.engine, s.field_count, s.index.pk.id, s.index.pk.type, s.index.pk.unique
+end
+function create_twice()
+    local s1, r1 = box.schema.space.create('peers_twice', {if_not_exists = true})
+    local s2, r2 = box.schema.create_space('peers_twice', {if_not_exists = true})
+    local same = s1.id == s2.id
+    s2:drop()
+    return r1, r2, same
+end
 
 print('READY')
 io.stdout:flush()
