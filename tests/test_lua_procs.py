@@ -72,6 +72,7 @@ CALLS: list[tuple[str, list[Any]]] = [
     ("users_named", ["nobody"]),
     ("set_global", ["ready", True]),
     ("space_fields", []),
+    ("read_only_round", []),
     ("create_twice", []),
     ("no_such_function", []),
     ("nested.nope", []),

@@ -99,9 +99,10 @@ class ChangeLog:
     when a truncate or a drop empties it (the tuples it held). One per schema, shared by its spaces, as the
     quota is."""
 
-    __slots__ = ("record", "watch")
+    __slots__ = ("record", "watch", "read_only")
 
     def __init__(self) -> None:
+        self.read_only = False  # box.cfg{read_only}: no change but to temporary spaces
         self.record: Callable[[Space, Any, Any], None] | None = None
         # The transaction manager (txn.py), while a transaction may conflict:
         # watch(space, old, old_fields, fields, new) after each swap;
@@ -342,6 +343,8 @@ class Space:
         The memory quota is charged first: past `memtx_memory` this raises
         before anything has changed.
         """
+        if self.changes.read_only:
+            self._check_writable()
         delta = (cost(data) if data is not None else 0) - (cost(old) if old is not None else 0)
         if delta > 0:
             self.quota.charge(delta)
@@ -362,6 +365,11 @@ class Space:
         watch = self.changes.watch
         if watch is not None:
             watch(self, old, old_fields, fields, data)
+
+    def _check_writable(self) -> None:
+        """box.cfg{read_only = true}: only temporary spaces change (2.6's text)."""
+        if not self.flags.get("temporary"):
+            raise BoxError(ER.READONLY, message="Can't modify data because this instance is in read-only mode.")
 
     def insert(self, fields: list[Any]) -> bytes:
         return self._store(fields, replace=False)
@@ -470,6 +478,8 @@ class Space:
 
     def truncate(self, dropped: bool = False) -> None:
         """Empty the space (`dropped`: because it, or its primary key, goes)."""
+        if self.changes.read_only:
+            self._check_writable()
         if not dropped:
             self.truncations += 1  # its `_truncate` row's count
         before = list(self.pk.iterate(C.ITER_ALL, ())) if self.indexes else []

@@ -76,7 +76,7 @@ CFG_OPTIONS: dict[str, str | None] = {
     "pid_file": None, "log": None, "log_level": None, "log_format": None, "background": None,
     "custom_proc_title": None, "slab_alloc_factor": None, "memtx_min_tuple_size": None,
     "memtx_max_tuple_size": None, "too_long_threshold": None, "worker_pool_threads": None,
-    "auth_type": None, "feedback_enabled": None, "strip_core": None, "read_only": None,
+    "auth_type": None, "feedback_enabled": None, "strip_core": None, "read_only": "read_only",
     "vinyl_dir": None, "vinyl_memory": None, "replicaset_uuid": None, "replication": None,
     "wal_dir_rescan_delay": None, "net_msg_max_": None,
 }

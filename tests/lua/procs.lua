@@ -111,6 +111,23 @@ function custom_error() box.error(box.error.new{code = 5, reason = 'A', type = '
 function fun_squares(n) return require('fun').range(n):map(function(x) return x * x end):totable() end
 function users_named(name) return #box.space._user.index.name:select{name} end
 function set_global(k, v) rawset(_G, k, v) return rawget(_G, k) end
+box.once('procs-peers-tmp', function()
+    box.schema.space.create('peers_tmp', {temporary = true}):create_index('pk')
+end)
+function read_only_round()  -- tarantool-python's pool tests switch it through the console
+    box.cfg{read_only = true}
+    local out = {box.info.ro, box.cfg.read_only}
+    local function err(...) return tostring(select(2, pcall(...))) end
+    out[#out + 1] = err(box.space.t.replace, box.space.t, {40, 'ro'})
+    out[#out + 1] = err(box.space.t.truncate, box.space.t)
+    out[#out + 1] = box.space.peers_tmp:replace{1, 'temporary spaces change'}
+    out[#out + 1] = err(box.cfg, {read_only = 'yes'})
+    box.cfg{read_only = false}
+    out[#out + 1] = box.info.ro
+    out[#out + 1] = box.space.t:replace{40, 'rw'}
+    box.space.t:delete{40}
+    return out
+end
 function space_fields()
     local s = box.space.t
     return s.id, s.name, s.engine, s.field_count, s.index.pk.id, s.index.pk.type, s.index.pk.unique
