@@ -65,6 +65,7 @@ CALLS: list[tuple[str, list[Any]]] = [
     ("nested.deeper.fn", ["call"]),
     ("obj:method", ["call"]),
     ("map_keys", []),
+    ("echo", [{}, [], {"g": {}, "f": [], "h": [{}]}]),
     ("tarantool_version", []),
     ("custom_error", []),
     ("fun_squares", [4]),

@@ -140,6 +140,9 @@ class Lua:
         self.rt.globals()[b"_TARANTOOL"] = "{}.{}.{}-styx".format(*VERSION).encode()  # = box.info.version
         self._null = self.rt.eval("box.NULL")  # MessagePack's nil in Lua, as Tarantool decodes it
         self._tostring = self.rt.eval("tostring")  # as_attrgetter and friends: nothing Lua needs
+        # An empty map keeps its kind, as Tarantool's decoder marks it (__serialize = 'map').
+        self._empty_map = self.rt.execute(
+            "local mt = {__serialize = 'map'} return function() return setmetatable({}, mt) end")
 
     def attach(self, box: Any, push: Callable[[Any], Any], make_fiber: Callable[[], Fiber]) -> None:
         """Box is up (an init script's state is made before it)."""
@@ -166,6 +169,8 @@ class Lua:
             names = getattr(v, "_names", None)
             return table if names is None else self._make_tuple(table, self._tuple_mt(names))
         if isinstance(v, dict):
+            if not v:
+                return self._empty_map()
             return self.rt.table_from({self.to_lua(k): self.to_lua(x) for k, x in v.items()})
         return v
 
