@@ -101,6 +101,7 @@ class Config:
     # (encoding and copying it would stall every other client: TX is one thread).
     net_reply_max: int = 64 << 20
     memtx_memory: int = 256 << 20  # bytes tuples may take
+    read_only: bool = False  # box.cfg{read_only}: data changes fail (temporary spaces excepted)
     shutdown_timeout: float = 3.0
     instance_uuid: str | None = None
     use_uvloop: bool = True
@@ -159,12 +160,15 @@ def make_loop(use_uvloop: bool = True) -> asyncio.AbstractEventLoop:
 
 
 def parse_listen(listen: str) -> tuple[int, Any]:
-    """"host:port", "port", or "unix/:/path" -> (address family, address)."""
+    """"host:port", "port", "unix/:/path", or a path ("/path", "./path", as
+    Tarantool's URIs read it) -> (address family, address)."""
     if listen.startswith("unix/:"):
         path = listen[len("unix/:"):]
         if not path:
             raise ConfigError(f"listen {listen!r}: the socket path is missing (unix/:PATH)")
         return socket.AF_UNIX, path
+    if listen.startswith(("/", "./", "../")):
+        return socket.AF_UNIX, listen
     host, _, port = listen.rpartition(":")
     if not port.isdigit():
         raise ConfigError(f"listen {listen!r}: expected HOST:PORT, PORT or unix/:PATH")
@@ -486,6 +490,8 @@ class Server:
     async def _finish_lua_script(self, tx: Tx, lua: Any, rest: asyncio.Future[Any] | None) -> None:
         """Box is up: the script's box.cfg{} returns and the script goes on;
         the server listens when it has ended."""
+        if self.config.read_only:  # an init script's box.cfg{read_only = true}
+            tx.reconfigure({"read_only": True})
         tx.attach_lua(lua)
         if rest is not None:
             try:

@@ -203,6 +203,8 @@ CASES: dict[str, list[str]] = {
         'return tostring(decimal.new(-1) ^ 0.5)',
         'return tostring(decimal.ln(decimal.new(0)))',
         "return tostring(decimal.new('-1.5') % 1), tostring(decimal.new(10) / 4)",
+        "return tostring(decimal.new('1e33')), tostring(decimal.new('-1.2345e33')), tostring(decimal.new('1.5e37'))",
+        "return decimal.new('1e38')",
         "return decimal.new('1') == 1, decimal.new(2) > 1, 1 < decimal.new(2), decimal.new(1) == nil",
         "return tostring(decimal.round(decimal.new('-2.5'), 0)), tostring(decimal.round(decimal.new('123.456'), -1))",
         'return decimal.new(1LL), decimal.new(-5ULL)',
@@ -243,6 +245,13 @@ CASES: dict[str, list[str]] = {
         "return errno.ECONNREFUSED, errno.ETIMEDOUT, errno.EINTR, errno.EWOULDBLOCK",
         'return errno.ENOTSUP, errno.EOPNOTSUPP, errno.ENOSPC, errno.EDEADLK, errno.ENOSYS',
         'return errno.strerror(0), errno.strerror(9999)',
+    ],
+    "fun": [  # luafun, which Tarantool bundles (asynctnt's app.lua checks versions with it)
+        "return fun.iter({1, 2, 3}):map(function(x) return x * 2 end):totable()",
+        "return fun.range(10):filter(function(x) return x % 2 == 1 end):sum(), fun.iter('abc'):totable()",
+        "return fun.iter({'2', '6', '0'}):zip({2, 10}):reduce(function(r, l, x) "
+        "if r ~= nil then return r end if tonumber(l) == x then return nil end return tonumber(l) > x end, nil)",
+        "return fun.iter({a = 1}):totable(), fun.length({4, 5}), fun.operator.add(1, 2)",
     ],
     "fio": [
         "return fio.basename('/a/b/c.txt'), fio.basename('/a/b/c.txt', '.txt'), fio.dirname('/a/b/c.txt')",

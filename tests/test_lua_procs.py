@@ -69,6 +69,17 @@ CALLS: list[tuple[str, list[Any]]] = [
     ("trigger_refuses", [30]),
     ("nested.deeper.fn", ["call"]),
     ("obj:method", ["call"]),
+    ("map_keys", []),
+    ("echo", [{}, [], {"g": {}, "f": [], "h": [{}]}]),
+    ("tarantool_version", []),
+    ("custom_error", []),
+    ("fun_squares", [4]),
+    ("users_named", ["guest"]),
+    ("users_named", ["nobody"]),
+    ("set_global", ["ready", True]),
+    ("space_fields", []),
+    ("read_only_round", []),
+    ("create_twice", []),
     ("no_such_function", []),
     ("nested.nope", []),
 ]
@@ -135,6 +146,29 @@ def session_story(port: int) -> list[Any]:
 def test_session_triggers_as_tarantool(tarantool_port: int, make_server: Any) -> None:
     styx = make_server(app=str(SCRIPT))
     assert session_story(styx.port) == session_story(tarantool_port)
+
+
+def test_error_types_as_tarantool(tarantool_port: int, make_server: Any) -> None:
+    """box.error.new{type = 'B'} is a CustomError whose custom_type is B, a
+    Lua error a LuajitError (the error's MP_ERROR extra, as asynctnt's and
+    tarantool-python's suites read it)."""
+    styx = make_server(app=str(SCRIPT))
+    seen = []
+    for port in (tarantool_port, styx.port):
+        c = tarantool.Connection("127.0.0.1", port)
+        with pytest.raises(tarantool.error.DatabaseError) as e:
+            c.call("custom_error")
+        info = e.value.extra_info
+        seen.append((e.value.args[:2], info.type, info.message, info.errcode, info.fields))
+        with pytest.raises(tarantool.error.DatabaseError) as e:
+            c.call("boom")
+        seen.append(e.value.extra_info.type)
+        with pytest.raises(tarantool.error.DatabaseError) as e:
+            c.eval("not a Lua chunk")
+        seen.append((e.value.extra_info.type, e.value.extra_info.message))
+        c.close()
+    assert seen[:3] == seen[3:] == [((5, "A"), "CustomError", "A", 5, {"custom_type": "B"}), "LuajitError",
+                                    ("LuajitError", "eval:1: unexpected symbol near 'not'")]
 
 
 def test_a_waiting_lua_procedure_holds_no_one(make_server: Any) -> None:

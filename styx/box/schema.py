@@ -282,6 +282,11 @@ class Schema:
         self.spaces[space.id] = space
         self.by_name[space.name] = space
 
+    def check_writable(self) -> None:
+        """box.cfg{read_only = true}: no DDL, users or grants either (2.6's text)."""
+        if self.changes.read_only:
+            raise BoxError(ER.READONLY, message="Can't modify data because this instance is in read-only mode.")
+
     def bump(self) -> None:
         """Every DDL: clients refetch the schema when they see a new version."""
         self.version += 1
@@ -303,6 +308,7 @@ class Schema:
         name = "once" + key
         if name in self.kv:
             return False
+        self.check_writable()
         self.kv[name] = [name]
         self.changed()
         return True
@@ -333,6 +339,7 @@ class Schema:
                      format: Any = None, field_count: int = 0, if_not_exists: bool = False,
                      engine: str = "memtx", temporary: bool = False, is_local: bool = False,
                      user: str | None = None) -> Space | None:
+        self.check_writable()
         _check_name(name, ER.CREATE_SPACE)
         existing = self.by_name.get(name)
         if existing is not None:
@@ -371,6 +378,7 @@ class Schema:
         return space
 
     def drop_space(self, space: Space) -> None:
+        self.check_writable()
         space.truncate(dropped=True)  # its memory back; the WAL logs the drop, not a truncate
         del self.spaces[space.id]
         del self.by_name[space.name]
@@ -379,6 +387,7 @@ class Schema:
             self.bump()  # as Tarantool: each index's row goes, then the space's
 
     def rename_space(self, space: Space, name: str) -> None:
+        self.check_writable()
         _check_name(name, ER.ALTER_SPACE)
         if name in self.by_name:
             raise BoxError(ER.TUPLE_FOUND, "name", "_space")
@@ -388,6 +397,7 @@ class Schema:
         self.bump()
 
     def set_format(self, space: Space, fmt: Any) -> None:
+        self.check_writable()
         new = normalize_format(fmt)
         merge_part_types(new, [idx.parts for idx in space.indexes])
         old = space.format
@@ -406,6 +416,7 @@ class Schema:
                      unique: bool | None = None, id: int | None = None,
                      if_not_exists: bool = False, source: Any = None) -> Any:
         """`source`: the index whose tuples the new one starts with (alter)."""
+        self.check_writable()
         _check_name(name, ER.MODIFY_INDEX)
         for idx in space.indexes:
             if idx.name == name:
@@ -451,6 +462,7 @@ class Schema:
         return idx
 
     def drop_index(self, space: Space, index: Any) -> None:
+        self.check_writable()
         if index.iid == 0 and len(space.indexes) > 1:
             raise BoxError(ER.DROP_PRIMARY_KEY, space.name)
         space.drop_index(index)
@@ -459,6 +471,7 @@ class Schema:
     def alter_index(self, space: Space, index: Any, *, name: str | None = None,
                     type: str | None = None, parts: Any = None, unique: bool | None = None) -> Any:
         """Rebuild the index with new options; on any error, keep the old one."""
+        self.check_writable()
         old_iid = index.iid
         position = space.indexes.index(index)
         space.indexes.remove(index)
@@ -485,6 +498,7 @@ class Schema:
 
     def create_function(self, name: str, owner: int, *, setuid: bool = False,
                         language: str = "LUA", if_not_exists: bool = False) -> None:
+        self.check_writable()
         _check_name(name, ER.CREATE_FUNCTION)
         if name in self.functions:
             if if_not_exists:
@@ -497,6 +511,7 @@ class Schema:
         self.changed()
 
     def drop_function(self, name: str, *, if_exists: bool = False) -> None:
+        self.check_writable()
         f = self.functions.get(name)
         if f is None:
             if if_exists:
@@ -510,6 +525,7 @@ class Schema:
 
     def create_user(self, name: str, password: str | None, owner: int, *,
                     if_not_exists: bool = False, role: bool = False) -> None:
+        self.check_writable()
         existing = self.users.get(name)
         if existing is not None:
             if if_not_exists:
@@ -526,6 +542,7 @@ class Schema:
         self.changed()  # with its grants
 
     def drop_user(self, name: str, *, if_exists: bool = False, role: bool = False) -> None:
+        self.check_writable()
         user = self.users.get(name)
         if user is None or (user.type == "role") != role:
             if if_exists:
@@ -573,6 +590,7 @@ class Schema:
         form does. Only admin and the object's owner may grant on it. Grants do
         not change `schema_version` (Tarantool bumps it for spaces and indexes).
         """
+        self.check_writable()
         user = self.users.get(grantee)
         if user is None:
             raise BoxError(ER.NO_SUCH_USER, grantee)

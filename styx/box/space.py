@@ -25,7 +25,7 @@ from . import field_types as ft
 from .index import HashIndex, Index, Part, TreeIndex
 from .update import apply_update, apply_upsert, check_ops
 
-__all__ = ["Space", "Quota", "pack_tuple", "unpack_tuple"]
+__all__ = ["Space", "Quota", "KeyMap", "map_key", "pack_tuple", "unpack_tuple"]
 
 log = logging.getLogger("styx.box")
 
@@ -46,8 +46,27 @@ def _packer() -> Any:
 
 
 def unpack_tuple(data: bytes) -> list[Any]:
-    return msgpack.unpackb(data, ext_hook=ft.ext_hook, raw=False, strict_map_key=False,
-                           unicode_errors="surrogateescape")
+    try:
+        return msgpack.unpackb(data, ext_hook=ft.ext_hook, raw=False, strict_map_key=False,
+                               unicode_errors="surrogateescape")
+    except TypeError:  # a map whose key is an array or a map (MessagePack allows it)
+        return msgpack.unpackb(data, ext_hook=ft.ext_hook, raw=False, strict_map_key=False,
+                               unicode_errors="surrogateescape",
+                               object_pairs_hook=lambda pairs: {map_key(k): v for k, v in pairs})
+
+
+class KeyMap(dict[Any, Any]):  # a map that is a map's key: packs as a map
+    __hash__ = object.__hash__  # type: ignore[assignment]  # by identity, as a Lua table key is
+
+
+def map_key(k: Any) -> Any:
+    """A map's key as a Python dict key: MessagePack allows an array (a
+    tuple here) or a map (a KeyMap) as a key, Python wants it hashable."""
+    if isinstance(k, list):
+        return tuple(map_key(x) for x in k)
+    if isinstance(k, dict) and not isinstance(k, KeyMap):
+        return KeyMap(k)
+    return k
 
 
 class Quota:
@@ -80,9 +99,10 @@ class ChangeLog:
     when a truncate or a drop empties it (the tuples it held). One per schema, shared by its spaces, as the
     quota is."""
 
-    __slots__ = ("record", "watch")
+    __slots__ = ("record", "watch", "read_only")
 
     def __init__(self) -> None:
+        self.read_only = False  # box.cfg{read_only}: no change but to temporary spaces
         self.record: Callable[[Space, Any, Any], None] | None = None
         # The transaction manager (txn.py), while a transaction may conflict:
         # watch(space, old, old_fields, fields, new) after each swap;
@@ -328,6 +348,8 @@ class Space:
         statement's: its on_replace triggers run, and one that raises takes
         the change back before anyone was told of it.
         """
+        if self.changes.read_only:
+            self._check_writable()
         self._put(old, old_fields, fields, data)
         if kind is not None and self.on_replace:
             self._fire(kind, old, fields, data, old_fields)
@@ -364,6 +386,11 @@ class Space:
         elif data is not None:
             for idx in self.indexes:
                 idx.put(fields, data)  # type: ignore[arg-type]  # set: data is
+
+    def _check_writable(self) -> None:
+        """box.cfg{read_only = true}: only temporary spaces change (2.6's text)."""
+        if not self.flags.get("temporary"):
+            raise BoxError(ER.READONLY, message="Can't modify data because this instance is in read-only mode.")
 
     def insert(self, fields: list[Any]) -> bytes:
         return self._store(fields, replace=False)
@@ -474,6 +501,8 @@ class Space:
 
     def truncate(self, dropped: bool = False) -> None:
         """Empty the space (`dropped`: because it, or its primary key, goes)."""
+        if self.changes.read_only:
+            self._check_writable()
         if not dropped:
             self.truncations += 1  # its `_truncate` row's count
         before = list(self.pk.iterate(C.ITER_ALL, ())) if self.indexes else []

@@ -386,7 +386,7 @@ class InfoApi(Members):
         return {
             "version": "{}.{}.{}-styx".format(*self._version),
             "id": 1,
-            "ro": False,
+            "ro": self._schema.changes.read_only,
             "status": "running",
             "uuid": uuid,
             "uptime": int(time.monotonic() - self._started),

@@ -144,11 +144,15 @@ end
 
 -- pairs() is a select whose tuples are walked in Lua (Tarantool's is a
 -- lazy iterator; the results are the same for a loop that does not write).
+-- What a space or an index object has as fields, not methods (read live).
+local FIELDS = {id = true, engine = true, field_count = true, type = true, unique = true, parts = true}
+
 local function methods(space, index)
     return setmetatable({}, {__index = function(_, name)
         if name == 'on_replace' and index == nil then
             return function(self, fn, old) return on_replace(space, fn, old) end
         end
+        if FIELDS[name] then return bridge.space_field(space, index, name) end
         if name == 'pairs' then
             return function(self, key, opts)
                 if key == nil then key = {} end
@@ -202,6 +206,14 @@ local function atomic(fn, ...)
     return unpack(r, 2, table.maxn(r))
 end
 
+-- As 2.6's: the space, and 'created' (or 'not created', if_not_exists).
+local function create_space(name, opts)
+    local existed = type(name) == 'string' and bridge.space_exists(name)
+    if opts then bridge.call('schema.space.create', name, opts)
+    else bridge.call('schema.space.create', name) end
+    return space_of(name), existed and 'not created' or 'created'
+end
+
 box = {
     cfg = cfg,
     space = setmetatable({}, {__index = function(_, name)
@@ -209,11 +221,8 @@ box = {
         return nil
     end}),
     schema = {
-        space = {create = function(name, opts)
-            if opts then bridge.call('schema.space.create', name, opts)
-            else bridge.call('schema.space.create', name) end
-            return space_of(name)
-        end},
+        space = {create = create_space},
+        create_space = create_space,
         user = namespace('schema.user.'),
         role = namespace('schema.role.'),
         func = namespace('schema.func.'),

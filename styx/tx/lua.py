@@ -55,6 +55,7 @@ from typing import Any
 
 from lupa import luajit21  # type: ignore[import-untyped]  # lupa ships no type hints
 
+from ..box.space import map_key
 from ..protocol.errors import ER, MESSAGES, BoxError
 from . import lua_modules
 from .app import Procedure
@@ -76,7 +77,7 @@ CFG_OPTIONS: dict[str, str | None] = {
     "pid_file": None, "log": None, "log_level": None, "log_format": None, "background": None,
     "custom_proc_title": None, "slab_alloc_factor": None, "memtx_min_tuple_size": None,
     "memtx_max_tuple_size": None, "too_long_threshold": None, "worker_pool_threads": None,
-    "auth_type": None, "feedback_enabled": None, "strip_core": None, "read_only": None,
+    "auth_type": None, "feedback_enabled": None, "strip_core": None, "read_only": "read_only",
     "vinyl_dir": None, "vinyl_memory": None, "replicaset_uuid": None, "replication": None,
     "wal_dir_rescan_delay": None, "net_msg_max_": None,
 }
@@ -149,8 +150,14 @@ class Lua:
         self._triggers: dict[str, Callable[..., None]] = {}  # 'space NAME' or 'session.on_X' -> its Python trigger
         self._values = lua_modules.install(self)  # uuid, decimal, datetime, NULL across
         self.rt.execute("box.NULL = require('json').NULL; python = nil")
+        from ..server import VERSION  # here: server imports this module
+
+        self.rt.globals()[b"_TARANTOOL"] = "{}.{}.{}-styx".format(*VERSION).encode()  # = box.info.version
         self._null = self.rt.eval("box.NULL")  # MessagePack's nil in Lua, as Tarantool decodes it
-        self._tostring = self.rt.eval("tostring")  # as_attrgetter and friends: nothing Lua needs
+        self._tostring = self.rt.eval("tostring")
+        # An empty map keeps its kind, as Tarantool's decoder marks it (__serialize = 'map').
+        self._empty_map = self.rt.execute(
+            "local mt = {__serialize = 'map'} return function() return setmetatable({}, mt) end")
 
     def attach(self, box: Any, push: Callable[[Any], Any], make_fiber: Callable[[], Fiber]) -> None:
         """Box is up (an init script's state is made before it)."""
@@ -179,6 +186,8 @@ class Lua:
             names = getattr(v, "_names", None)
             return table if names is None else self._make_tuple(table, self._tuple_mt(names))
         if isinstance(v, dict):
+            if not v:
+                return self._empty_map()
             return self.rt.table_from({self.to_lua(k): self.to_lua(x) for k, x in v.items()})
         return v
 
@@ -208,7 +217,7 @@ class Lua:
                 length = self._values.array_length(v)
                 if length is not None:
                     return [self.from_lua(v[i]) for i in range(1, length + 1)]
-            return {self.from_lua(k): self.from_lua(x) for k, x in v.items()}
+            return {map_key(self.from_lua(k)): self.from_lua(x) for k, x in v.items()}
         if isinstance(v, float) and v.is_integer() and abs(v) < 2**63:
             return int(v)  # Lua numbers are doubles: 1 comes back as 1.0
         kind = luajit21.lua_type(v)
@@ -482,6 +491,15 @@ class _Bridge:
             return ()  # no value, as box's methods return when nothing is found
         return lua.to_lua(result)
 
+    def space_field(self, space: Any, index: Any, name: bytes) -> Any:
+        """`box.space.S[.index.I].id` and the other fields of FIELDS (box.lua)."""
+        lua = self._lua
+        target = lua.box.space[lua.from_lua(space)]
+        if index is not None:
+            target = target.index[lua.from_lua(index)]
+        value = getattr(target, name.decode(), None)
+        return () if value is None or callable(value) else lua.to_lua(value)
+
     def space_exists(self, name: Any) -> bool:
         try:
             self._lua.box.space[self._lua.from_lua(name)]
@@ -503,6 +521,10 @@ class _Bridge:
         values = [self._lua.from_lua(a) for a in args]
         if self._lua._is_table(code):
             spec = self._lua.from_lua(code)
+            custom = spec.get("type")
+            if custom is not None:  # box.error.new{type = 'B'}: a CustomError, as Tarantool's
+                return BoxError(int(spec.get("code", 0)), message=str(spec.get("reason", "")),
+                                type_name="CustomError", fields={"custom_type": str(custom)})
             return BoxError(int(spec.get("code", 0)), message=str(spec.get("reason", "")))
         return BoxError(int(code), *values)
 
@@ -519,6 +541,11 @@ class _Bridge:
         opts = lua.from_lua(options) if options is not None else {}
         if not isinstance(opts, dict):
             raise BoxError(ER.CFG, "cfg", "expected a table")
+        if "slab_alloc_arena" in opts:  # Tarantool's deprecated name of memtx_memory, in GiB
+            arena = opts.pop("slab_alloc_arena")
+            log.warning("Deprecated option slab_alloc_arena, please use memtx_memory instead")
+            if isinstance(arena, (int, float)):
+                opts.setdefault("memtx_memory", int(arena * 1024**3))
         for key in opts:
             if key not in CFG_OPTIONS:
                 raise BoxError(ER.CFG, key, "unexpected option")

@@ -1,5 +1,6 @@
 """The modules Tarantool scripts `require` (json, msgpack, log, clock, uuid,
-decimal, digest, errno, fio, yaml, datetime), for TX's Lua (tx/lua.py).
+decimal, digest, errno, fio, yaml, datetime, and luafun's fun), for TX's Lua
+(tx/lua.py).
 
 What it does: `install(lua)` puts a loader for each module in Lua's
 `package.preload`; the modules are Lua sources in tx/lualib/ (package data,
@@ -56,7 +57,8 @@ __all__ = ["install", "MISSING", "MODULES", "VALUE_TYPES", "Values"]
 # What Tarantool scripts lean on and Styx's Lua has not yet.
 MISSING = ("net.box", "console")
 # What tx/lualib/ has, in the order they may need each other.
-MODULES = ("json", "log", "clock", "msgpack", "uuid", "decimal", "digest", "errno", "fio", "yaml", "datetime")
+MODULES = ("json", "log", "clock", "msgpack", "uuid", "decimal", "digest", "errno", "fio", "yaml", "datetime",
+           "fun")  # fun: luafun's fun.lua, unchanged (MIT; see LICENSE), which Tarantool bundles
 # Loaded at install: they give their cdata types methods (ffi.metatype),
 # which must be in place before Python hands Lua a value of one.
 _EAGER = ("uuid", "decimal", "datetime")
@@ -249,9 +251,9 @@ def _dec_check(d: decimal.Decimal) -> decimal.Decimal | None:
     exp = d.as_tuple().exponent
     assert isinstance(exp, int)  # finite
     if exp > 0:
-        d = d.quantize(decimal.Decimal(1))
+        d = d.quantize(decimal.Decimal(1), context=_DEC)  # (the default context has 28 digits)
     elif exp < -38:  # Tarantool keeps at most 38 digits after the point
-        d = d.quantize(decimal.Decimal(1).scaleb(-38), rounding=decimal.ROUND_HALF_UP)
+        d = d.quantize(decimal.Decimal(1).scaleb(-38), rounding=decimal.ROUND_HALF_UP, context=_DEC)
     return d
 
 

@@ -280,6 +280,7 @@ class Tx:
         values = dict(self.static_cfg)
         values["net_msg_max"] = self.net_msg_max
         values["readahead"] = self.readahead
+        values["read_only"] = self.schema.changes.read_only
         cp = self.checkpointer
         if cp is not None:
             values.update(checkpoint_interval=cp.interval, checkpoint_count=cp.count,
@@ -305,6 +306,10 @@ class Tx:
                     cbus.send(net.pipe, net.set_readahead, value)
             elif name in ("checkpoint_interval", "checkpoint_count", "wal_max_size"):
                 self._reconfigure_wal(name, value)
+            elif name == "read_only":
+                if type(value) is not bool:
+                    raise BoxError(ER.CFG, name, "should be of type boolean")
+                self.schema.changes.read_only = value
             else:
                 raise BoxError(ER.CFG, name, "unknown or not a dynamic option")
 

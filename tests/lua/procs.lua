@@ -140,5 +140,53 @@ nested = {deeper = {fn = function(x) return 'nested ' .. x end}}
 obj = {name = 'obj'}
 function obj:method(x) return self.name .. ' ' .. x end
 
+-- What the connectors' own setup scripts use (bench/peers: asynctnt's
+-- tests/files/app.lua, tarantool-driver's test/box.lua).
+box.once('procs-peers', function()
+    local s = box.schema.create_space('peers_mk')
+    s:create_index('pk', {parts = {1, 'NUM'}})
+end)
+function map_keys()
+    box.space.peers_mk:replace{1, 'array as key', {[{2, 7}] = {1, 2, 3}}}
+    box.space.peers_mk:replace{2, 'map as key', {[{[2.7] = 3, [7] = 7}] = {1, 2, 3}}}
+    local n = 0
+    for k, v in pairs(box.space.peers_mk:get(1)[3]) do n = n + k[1] + k[2] + #v end
+    for k, _ in pairs(box.space.peers_mk:get(2)[3]) do n = n + k[7] end
+    return box.space.peers_mk:count(), n
+end
+function tarantool_version() return type(_TARANTOOL), _TARANTOOL == box.info.version end
+function custom_error() box.error(box.error.new{code = 5, reason = 'A', type = 'B'}) end
+function fun_squares(n) return require('fun').range(n):map(function(x) return x * x end):totable() end
+function users_named(name) return #box.space._user.index.name:select{name} end
+function set_global(k, v) rawset(_G, k, v) return rawget(_G, k) end
+box.once('procs-peers-tmp', function()
+    box.schema.space.create('peers_tmp', {temporary = true}):create_index('pk')
+end)
+function read_only_round()  -- tarantool-python's pool tests switch it through the console
+    box.cfg{read_only = true}
+    local out = {box.info.ro, box.cfg.read_only}
+    local function err(...) return tostring(select(2, pcall(...))) end
+    out[#out + 1] = err(box.space.t.replace, box.space.t, {40, 'ro'})
+    out[#out + 1] = err(box.space.t.truncate, box.space.t)
+    out[#out + 1] = box.space.peers_tmp:replace{1, 'temporary spaces change'}
+    out[#out + 1] = err(box.cfg, {read_only = 'yes'})
+    box.cfg{read_only = false}
+    out[#out + 1] = box.info.ro
+    out[#out + 1] = box.space.t:replace{40, 'rw'}
+    box.space.t:delete{40}
+    return out
+end
+function space_fields()
+    local s = box.space.t
+    return s.id, s.name, s.engine, s.field_count, s.index.pk.id, s.index.pk.type, s.index.pk.unique
+end
+function create_twice()
+    local s1, r1 = box.schema.space.create('peers_twice', {if_not_exists = true})
+    local s2, r2 = box.schema.create_space('peers_twice', {if_not_exists = true})
+    local same = s1.id == s2.id
+    s2:drop()
+    return r1, r2, same
+end
+
 print('READY')
 io.stdout:flush()
