@@ -173,7 +173,10 @@ local function index_of(space, index)
 end
 
 local function space_of(name)
-    local indexes = setmetatable({}, {__index = function(_, index) return index_of(name, index) end})
+    local indexes = setmetatable({}, {__index = function(_, index)
+        if type(index) ~= 'string' and type(index) ~= 'number' then return nil end
+        return index_of(name, index)
+    end})
     return setmetatable({name = name, index = indexes}, {__index = methods(name, nil)})
 end
 
@@ -217,6 +220,7 @@ end
 box = {
     cfg = cfg,
     space = setmetatable({}, {__index = function(_, name)
+        if type(name) ~= 'string' and type(name) ~= 'number' then return nil end
         if space_exists(name) then return space_of(name) end
         return nil
     end}),
@@ -257,7 +261,10 @@ box = {
     error = setmetatable({
         new = function(code, ...) return bridge.error_new(code, ...) end,
     }, {
-        __call = function(_, code, ...) bridge.error(code, ...) end,
+        __call = function(_, code, ...)
+            if code == nil or type(code) == 'string' then error('box.error(): bad arguments', 2) end
+            bridge.error(code, ...)
+        end,
         __index = function(_, name) return bridge.error_code(name) end,  -- box.error.NO_SUCH_SPACE
     }),
     begin = function(opts)

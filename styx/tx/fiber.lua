@@ -119,14 +119,50 @@ local function outcome(f, ok, ...)
     return 'wait', 'sleep', 0  -- a bare coroutine.yield() at a fiber's top: fiber.yield()
 end
 
+-- The fiber running now (fiber.create runs one inside another: restored).
+local running_fiber = nil
+local raw_resume = coroutine.resume
+
+local function resumed(prev, ...)
+    running_fiber = prev
+    return ...
+end
+
 local function resume(f, ...)
     started, warned = nil, false
+    local prev = running_fiber
+    running_fiber = f
     local fn = f.fn
     if fn ~= nil then  -- its first resume: the worker takes the function
         f.fn = nil
-        return coroutine.resume(f.co, fn, ...)
+        return resumed(prev, raw_resume(f.co, fn, ...))
     end
-    return coroutine.resume(f.co, ...)
+    return resumed(prev, raw_resume(f.co, ...))
+end
+
+-- A coroutine of the user's own inside a fiber: when code in it waits
+-- (fiber.sleep), the whole fiber waits, as in Tarantool, where fibers are
+-- not coroutines: its yield is passed up, and what comes back passed down.
+local function pass_up(co, ok, first, ...)
+    if ok and first == MARK then
+        return pass_up(co, raw_resume(co, coroutine.yield(MARK, ...)))
+    end
+    return ok, first, ...
+end
+
+function coroutine.resume(co, ...)
+    return pass_up(co, raw_resume(co, ...))
+end
+
+function coroutine.wrap(fn)
+    local co = coroutine.create(fn)
+    return function(...)
+        local function unwrap(ok, ...)
+            if not ok then error((...), 0) end
+            return ...
+        end
+        return unwrap(coroutine.resume(co, ...))
+    end
 end
 
 local function step_fiber(f, ...)
@@ -154,9 +190,9 @@ local function step(fid, ...)
 end
 
 local function self_fiber()
-    local f = fibers[coroutine.running()]
-    if f == nil then
-        error('this Lua code runs outside a fiber (in a trigger, or called from Python) and cannot yield', 3)
+    local f = running_fiber
+    if f == nil or coroutine.running() == nil then
+        error('this Lua code runs outside a fiber (in a trigger, or called from Python) and cannot wait', 3)
     end
     return f
 end
@@ -321,6 +357,7 @@ local channel_mt = {}
 channel_mt.__index = channel_mt
 function fiber.channel(size)
     size = tonumber(size) or 0
+    if size < 0 then error('fiber.channel(size): negative size', 2) end
     return setmetatable({size = size, items = {}, readers = fiber.cond(), writers = fiber.cond()}, channel_mt)
 end
 local function deadline(timeout) return timeout and (clock() + timeout) or nil end

@@ -82,6 +82,7 @@ CFG_OPTIONS: dict[str, str | None] = {
     "wal_dir_rescan_delay": None, "net_msg_max_": None,
 }
 
+MAX_DEPTH = 128  # tables inside tables a value may have (Tarantool's encode_max_depth)
 PROCS_CACHED = 1000  # Lua procedures remembered by name (any name a client calls is not kept)
 SLICE_WARN_EVERY = 10.0  # seconds between two "has not yielded" warnings
 
@@ -200,7 +201,7 @@ class Lua:
             table = self._tuple_mts[key] = self.rt.table_from({k.encode(): i + 1 for k, i in key})
         return table
 
-    def from_lua(self, v: Any) -> Any:
+    def from_lua(self, v: Any, depth: int = 1) -> Any:
         if type(v) in _AS_IS:
             return v
         if isinstance(v, bytes):
@@ -208,16 +209,19 @@ class Lua:
         if type(v) is self._values.cdata:  # cdata: NULL, uuid, decimal, datetime, int64
             return self._values.from_lua(v)
         if self._is_table(v):
+            if depth > MAX_DEPTH:
+                raise BoxError(ER.PROC_LUA, message=f"Too high nest level - {depth}", type_name="LuajitError")
+            depth += 1
             keys = list(v.keys())
             n = len(keys)
             if all(type(k) is int for k in keys) and sorted(keys) == list(range(1, n + 1)):
                 if n or self._values.array_length(v) is not None:  # {} or json's {}: __serialize says
-                    return [self.from_lua(v[i]) for i in range(1, n + 1)]
+                    return [self.from_lua(v[i], depth) for i in range(1, n + 1)]
             elif all(type(k) is int for k in keys):  # holes: Tarantool's rule (lua_modules) says
                 length = self._values.array_length(v)
                 if length is not None:
-                    return [self.from_lua(v[i]) for i in range(1, length + 1)]
-            return {map_key(self.from_lua(k)): self.from_lua(x) for k, x in v.items()}
+                    return [self.from_lua(v[i], depth) for i in range(1, length + 1)]
+            return {map_key(self.from_lua(k, depth)): self.from_lua(x, depth) for k, x in v.items()}
         if isinstance(v, float) and v.is_integer() and abs(v) < 2**63:
             return int(v)  # Lua numbers are doubles: 1 comes back as 1.0
         kind = luajit21.lua_type(v)
@@ -374,8 +378,11 @@ class Lua:
             return err
         if isinstance(err, BaseException):
             return BoxError(ER.PROC_LUA, message=f"{type(err).__name__}: {err}")
-        return BoxError(ER.PROC_LUA, message=_text(err if isinstance(err, bytes) else self._tostring(err)),
-                        type_name="LuajitError")  # Tarantool's type for an error Lua raised
+        try:
+            text = _text(err if isinstance(err, bytes) else self._tostring(err))
+        except Exception:  # noqa: BLE001 - its __tostring failed (Tarantool 2.6 panics here)
+            text = "error object is not a string"
+        return BoxError(ER.PROC_LUA, message=text, type_name="LuajitError")  # Tarantool's type for a Lua error
 
     def cancel_all(self) -> None:
         for task in list(self._tasks):
