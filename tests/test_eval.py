@@ -47,6 +47,9 @@ CASES: list[tuple[str, list[Any]]] = [
     ("return require('fiber').channel(-1)", []),
     ("local t = {} t[1] = t return t", []),
     ("error(nil)", []),
+    # Integers past 2^53 stay exact: 64-bit cdata, as Tarantool decodes them.
+    ("local a, b, c, d = ... return a, b, c, d, type(a), tostring(b), tostring(c), tostring(d + 1)",
+     [2**53, 2**60, -2**62, 2**64 - 2]),
     # fiber.sleep in a coroutine of the caller's own: the whole fiber sleeps.
     ("local co = coroutine.create(function() require('fiber').sleep(0.01) return 5 end) "
      "return coroutine.resume(co)", []),

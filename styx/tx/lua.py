@@ -82,6 +82,7 @@ CFG_OPTIONS: dict[str, str | None] = {
     "wal_dir_rescan_delay": None, "net_msg_max_": None,
 }
 
+EXACT = 2**53 - 1  # past it, Tarantool makes a Lua integer 64-bit cdata (a double is exact to 2^53)
 MAX_DEPTH = 128  # tables inside tables a value may have (Tarantool's encode_max_depth)
 PROCS_CACHED = 1000  # Lua procedures remembered by name (any name a client calls is not kept)
 SLICE_WARN_EVERY = 10.0  # seconds between two "has not yielded" warnings
@@ -154,6 +155,12 @@ class Lua:
         from ..server import VERSION  # here: server imports this module
 
         self.rt.globals()[b"_TARANTOOL"] = "{}.{}.{}-styx".format(*VERSION).encode()  # = box.info.version
+        self._int64 = self.rt.eval("""function(hi, lo, signed)
+            local ffi = require('ffi')
+            local u = ffi.new('uint64_t', hi) * 4294967296ULL + lo
+            if signed then return ffi.cast('int64_t', u) end
+            return u
+        end""")
         self._null = self.rt.eval("box.NULL")  # MessagePack's nil in Lua, as Tarantool decodes it
         self._tostring = self.rt.eval("tostring")
         # An empty map keeps its kind, as Tarantool's decoder marks it (__serialize = 'map').
@@ -175,6 +182,11 @@ class Lua:
 
     def to_lua(self, v: Any) -> Any:
         if type(v) in _AS_IS:
+            if type(v) is int and not -EXACT <= v <= EXACT:
+                # Past 2^53 a Lua number is not exact: int64_t or uint64_t
+                # cdata, as Tarantool's decoder makes them.
+                u = v & 0xFFFFFFFFFFFFFFFF
+                return self._int64(u >> 32, u & 0xFFFFFFFF, v < 0)
             return v
         if v is None:
             return self._null
