@@ -117,3 +117,23 @@ def test_an_error_whose_tostring_fails(make_server: Any) -> None:
     assert e.value.args[:2] == (32, "error object is not a string")
     assert c.eval("return 1").data == [1]
     c.close()
+
+
+def test_lua_objects_do_not_outlive_their_coroutine(make_server: Any) -> None:
+    """Box errors raised into coroutines Lua then collects: their Python
+    side must not keep the coroutines' objects (this crashed the process:
+    lupa issue 84, see lua_modules.boundary)."""
+    import gc
+
+    styx = make_server(app=str(ROOT / "apps" / "eval_app.py"))
+    c = tarantool.Connection("127.0.0.1", styx.port)
+    c.eval("box.space.t:replace{1, 'one'}")
+    for i in range(40):
+        c.eval("for i = 1, 20 do "
+               "local co = coroutine.create(function() box.space.t:insert{1, {i, 'x'}} end) "
+               "coroutine.resume(co) end collectgarbage() collectgarbage()")
+        if i % 10 == 0:
+            gc.collect()
+    gc.collect()
+    assert c.eval("return box.space.t:get(1)").data == [[1, "one"]]
+    c.close()

@@ -135,6 +135,11 @@ local function resume(f, ...)
     local fn = f.fn
     if fn ~= nil then  -- its first resume: the worker takes the function
         f.fn = nil
+        local args = f.args
+        if args ~= nil then  -- fiber.create's and fiber.new's
+            f.args = nil
+            return resumed(prev, raw_resume(f.co, fn, unpack(args, 1, args.n)))
+        end
         return resumed(prev, raw_resume(f.co, fn, ...))
     end
     return resumed(prev, raw_resume(f.co, ...))
@@ -227,7 +232,8 @@ function fiber.create(fn, ...)
     if type(fn) ~= 'function' then error('fiber.create(function, ...): bad arguments', 2) end
     local f = new_fiber(fn)
     f.state = 'running'
-    bridge.start(f.fid, ...)  -- runs it until it ends or waits, as Tarantool does
+    f.args = {n = select('#', ...), ...}  -- kept in Lua: see lua_modules.py, boundary
+    bridge.start(f.fid)  -- runs it until it ends or waits, as Tarantool does
     return f
 end
 
@@ -235,7 +241,8 @@ function fiber.new(fn, ...)
     if type(fn) ~= 'function' then error('fiber.new(function, ...): bad arguments', 2) end
     local f = new_fiber(fn)
     f.state = 'suspended'
-    bridge.start_later(f.fid, ...)
+    f.args = {n = select('#', ...), ...}
+    bridge.start_later(f.fid)
     return f
 end
 

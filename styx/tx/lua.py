@@ -343,7 +343,7 @@ class Lua:
         elif not future.done():
             future.set_result(True)
 
-    def _start(self, fid: int, args: tuple[Any, ...], now: bool) -> None:
+    def _start(self, fid: int, now: bool) -> None:
         """fiber.create (now: it runs until it ends or waits, then the
         creator goes on) or fiber.new (at the loop's next turn): a background
         fiber, with its own fiber record (the creator's session, no
@@ -352,7 +352,7 @@ class Lua:
         if now:
             token = current.set(record)
             try:
-                res = self._step(fid, *args)
+                res = self._step(fid)  # its arguments are in Lua (fiber.lua)
             finally:
                 current.reset(token)
             if type(res) is not tuple or res[0] != b"wait":
@@ -360,14 +360,14 @@ class Lua:
                 return
             waiting = self._drive(fid, res[1], res[2])
         else:
-            waiting = self._first_step_later(fid, args)
+            waiting = self._first_step_later(fid)
         task = asyncio.get_running_loop().create_task(self._background(record, waiting))
         self._tasks.add(task)
         task.add_done_callback(self._tasks.discard)
 
-    async def _first_step_later(self, fid: int, args: tuple[Any, ...]) -> Any:
+    async def _first_step_later(self, fid: int) -> Any:
         await asyncio.sleep(0)
-        result = self._outcome(fid, self._step(fid, *args))
+        result = self._outcome(fid, self._step(fid))
         return await result if asyncio.iscoroutine(result) else result
 
     async def _background(self, record: Fiber | None, waiting: Any) -> None:
@@ -444,17 +444,26 @@ def _public_only(obj: Any, name: Any, is_setting: bool) -> Any:
     return name
 
 
+def _bridged(cls: type) -> type:
+    """Every public method of a bridge class, behind `lua_modules.boundary`."""
+    for name, value in list(vars(cls).items()):
+        if callable(value) and not name.startswith("_"):
+            setattr(cls, name, lua_modules.boundary(value))
+    return cls
+
+
+@_bridged
 class _FiberBridge:
     """What fiber.lua calls into."""
 
     def __init__(self, lua: Lua) -> None:
         self._lua = lua
 
-    def start(self, fid: int, *args: Any) -> None:
-        self._lua._start(fid, args, True)
+    def start(self, fid: int) -> None:
+        self._lua._start(fid, True)
 
-    def start_later(self, fid: int, *args: Any) -> None:
-        self._lua._start(fid, args, False)
+    def start_later(self, fid: int) -> None:
+        self._lua._start(fid, False)
 
     def wakeup(self, fid: int) -> None:
         self._lua._wakeup(fid)
@@ -469,6 +478,7 @@ class _FiberBridge:
         raise BoxError(ER.UNKNOWN, message="fiber is cancelled", type_name="FiberIsCancelled")
 
 
+@_bridged
 class _Bridge:
     """What box.lua calls into (attribute names are the Lua side's)."""
 

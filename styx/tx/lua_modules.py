@@ -32,6 +32,7 @@ from __future__ import annotations
 import base64
 import decimal
 import errno
+import functools
 import hashlib
 import json
 import logging
@@ -41,6 +42,7 @@ import shutil
 import stat as stat_module
 import tempfile
 import uuid
+from collections.abc import Callable
 from datetime import UTC, datetime, timedelta, timezone
 from importlib.resources import files
 from typing import TYPE_CHECKING, Any
@@ -52,7 +54,7 @@ from ..protocol import ext
 if TYPE_CHECKING:
     from .lua import Lua
 
-__all__ = ["install", "MISSING", "MODULES", "VALUE_TYPES", "Values"]
+__all__ = ["install", "boundary", "MISSING", "MODULES", "VALUE_TYPES", "Values"]
 
 # What Tarantool scripts lean on and Styx's Lua has not yet.
 MISSING = ("net.box", "console")
@@ -145,6 +147,31 @@ def install(lua: Lua) -> Values:
 # bytes (the runtime has no encoding) and numbers as floats.
 
 
+def boundary(fn: Callable[..., Any]) -> Callable[..., Any]:
+    """A Python function as Lua calls it (the bridges, the modules' helpers).
+
+    Lua objects that lupa hands a Python function called from inside a
+    coroutine belong to that coroutine's state, and dropping one after Lua
+    has collected the coroutine crashes the process (lupa issue 84).
+    Arguments die with the call; what could keep them longer is an
+    exception's traceback (its frames hold them), so a raised exception
+    leaves without one."""
+    @functools.wraps(fn)
+    def call(*args: Any) -> Any:
+        try:
+            return fn(*args)
+        except BaseException as e:  # noqa: BLE001 - raised again, without the frames
+            err = e
+        del args
+        cause: BaseException | None = err
+        while cause is not None:
+            cause.__traceback__ = None
+            cause = cause.__cause__ or cause.__context__
+        raise err
+
+    return call
+
+
 def _helpers() -> dict[bytes, Any]:
     fns: dict[str, Any] = {
         "log": _log, "strerror": _strerror, "urandom": _urandom,
@@ -155,7 +182,7 @@ def _helpers() -> dict[bytes, Any]:
         "datetime_format": _datetime_format,
     }
     fns.update({f"fio_{k}": v for k, v in _FIO.items()})
-    return {k.encode(): v for k, v in fns.items()}
+    return {k.encode(): boundary(v) for k, v in fns.items()}
 
 
 def _log(level: bytes, msg: bytes) -> None:

@@ -6,6 +6,8 @@
 -- (lua_modules._FIO), on file descriptors as Tarantool's are.
 local S = ...
 local py = S.py
+local ffi = require('ffi')
+S.cdef('int close(int fd);')
 
 local fio = {path = {}}
 
@@ -109,8 +111,11 @@ function fio.open(path, how, mode)
     local fh = setmetatable({fd = fd}, handle)
     -- A handle the script drops closes its descriptor, as Tarantool's does
     -- (a Lua 5.1 table has no __gc: a proxy userdata carries it).
+    -- The collector may run while Python's is tearing this state down (the
+    -- state and its Python helpers are one cycle): a finalizer must not
+    -- call into Python, so it closes through FFI.
     local guard = newproxy(true)
-    getmetatable(guard).__gc = function() if fh.fd ~= nil then py.fio_close(fh.fd) end end
+    getmetatable(guard).__gc = function() if fh.fd ~= nil then ffi.C.close(fh.fd) end end
     rawset(fh, guard, true)
     return fh
 end
