@@ -246,3 +246,30 @@ def test_a_failing_script_stops_the_start(tmp_path: Path) -> None:
     out, _ = proc.communicate(timeout=20)
     assert proc.returncode != 0
     assert "Incorrect value for option 'no_such_option': unexpected option" in out
+
+
+def test_a_connector_style_box_cfg(tmp_path: Path) -> None:
+    """What the connectors' own setup scripts give box.cfg (tarantool-python's
+    box.lua, asynctnt's init.lua): a bare path as listen is a unix socket (as
+    Tarantool reads a URI), slab_alloc_arena is 2.6's deprecated memtx_memory
+    in GiB, and read_only set there holds once the script has run. (Set in
+    the first box.cfg{}, it would fail the grant after it, as in Tarantool.)"""
+    sock = tmp_path / "s.sock"
+    script = tmp_path / "init.lua"
+    script.write_text(f"box.cfg{{listen = '{sock}', slab_alloc_arena = 0.1, pid_file = 'box.pid'}}\n"
+                      "function cfg() return box.cfg.memtx_memory, box.cfg.read_only, box.info.ro end\n"
+                      "box.schema.user.grant('guest', 'execute', 'universe')\n"
+                      "box.cfg{read_only = true}\n")
+    proc = styx_serve([str(script), "--wal-mode", "none"], dict(os.environ), tmp_path)
+    try:
+        deadline = time.monotonic() + 20
+        while not sock.exists():
+            assert proc.poll() is None and time.monotonic() < deadline, proc.communicate()[0]
+            time.sleep(0.05)
+        c = tarantool.Connection(None, str(sock))
+        assert c.call("cfg").data == [107374182, True, True]
+        c.close()
+    finally:
+        proc.terminate()
+        out, _ = proc.communicate(timeout=10)
+    assert "Deprecated option slab_alloc_arena" in out
