@@ -73,6 +73,7 @@ CALLS: list[tuple[str, list[Any]]] = [
     ("users_named", ["nobody"]),
     ("set_global", ["ready", True]),
     ("space_fields", []),
+    ("create_func", ["peers_f"]),
     ("read_only_round", []),
     ("create_twice", []),
     ("no_such_function", []),
