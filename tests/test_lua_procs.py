@@ -134,8 +134,19 @@ def test_error_types_as_tarantool(tarantool_port: int, make_server: Any) -> None
         with pytest.raises(tarantool.error.DatabaseError) as e:
             c.eval("not a Lua chunk")
         seen.append((e.value.extra_info.type, e.value.extra_info.message))
+        with pytest.raises(tarantool.error.DatabaseError) as e:  # tarantool-python's test_15
+            c.eval("local e1 = box.error.new(box.error.UNKNOWN)\n"
+                   "local e2 = box.error.new(box.error.TIMEOUT)\n"
+                   "e2:set_prev(e1)\n"
+                   "error(e2)\n")
+        info = e.value.extra_info
+        seen.append([(i.type, i.file, i.line, i.message, i.errcode) for i in (info, info.prev)])
+        with pytest.raises(tarantool.error.DatabaseError) as e:
+            c.eval("\nbox.error(box.error.NO_SUCH_SPACE, 'x')")
+        seen.append((e.value.extra_info.file, e.value.extra_info.line, e.value.extra_info.message))
         c.close()
-    assert seen[:3] == seen[3:] == [((5, "A"), "CustomError", "A", 5, {"custom_type": "B"}), "LuajitError",
+    assert seen[:5] == seen[5:]
+    assert seen[:3] == [((5, "A"), "CustomError", "A", 5, {"custom_type": "B"}), "LuajitError",
                                     ("LuajitError", "eval:1: unexpected symbol near 'not'")]
 
 

@@ -184,10 +184,17 @@ box = {
         sync = caller('session.sync'),
         peer = caller('session.peer'),
     },
+    -- An error made here is located where Lua made it (its file, line), as 2.6's.
     error = setmetatable({
-        new = function(code, ...) return bridge.error_new(code, ...) end,
+        new = function(code, ...)
+            local at = debug.getinfo(2, 'Sl') or {}
+            return bridge.error_at(at.short_src, at.currentline, code, ...)
+        end,
     }, {
-        __call = function(_, code, ...) bridge.error(code, ...) end,
+        __call = function(_, code, ...)
+            local at = debug.getinfo(2, 'Sl') or {}
+            error(bridge.error_at(at.short_src, at.currentline, code, ...))
+        end,
         __index = function(_, name) return bridge.error_code(name) end,  -- box.error.NO_SUCH_SPACE
     }),
     begin = function(opts)
