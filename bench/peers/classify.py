@@ -32,8 +32,6 @@ VARBINARY = ("Styx greets as 3.0.0 but its Lua hands MP_BIN to Lua as a string, 
              "varbinary): the test expects bytes back")
 SHUTDOWN = "Styx's SIGTERM lets a running request end (graceful shutdown): its pushes go on"
 SESSION_SU = "needs box.session.su and box.func.NAME:call (the class setup, in Lua, switches user to call a function)"
-ERROR_PREV = "needs stacked errors (error:set_prev)"
-PRIV_MSG = "Styx checks create on the universe first, Tarantool names the function in the access error"
 CALL_ORDER = ("CALL of box.info finds Styx's builtin before a Lua global that replaced it "
               "(the test assigns box.info in Lua)")
 
@@ -43,8 +41,6 @@ RULES: list[tuple[str, str | None, str | None, str]] = [
     ("*", r"attempt to call field 'su'", None, SESSION_SU),
     ("asynctnt", None, r"complex_param|test__read_buffer_reallocate_ok", VARBINARY),
     ("asynctnt", None, r"test__push_read_all_error", SHUTDOWN),
-    ("tarantool-python", None, r"test_dml\.TestSuiteRequest::test_15_extra_error_info_stacked", ERROR_PREV),
-    ("tarantool-python", None, r"test_dml\.TestSuiteRequest::test_16_extra_error_info_fields", PRIV_MSG),
     ("tarantool-python", None, r"test_pool\.TestSuitePool::test_17_instance_bootstrap_error", CALL_ORDER),
     ("*", r"does not support SQL", None, SQL),
     ("*", r"does not support EVAL", None, EVAL),
