@@ -1,8 +1,9 @@
 # make serve: set up (venv, pip install) and serve on 127.0.0.1:3301; the data
 #             is kept in data/ (the WAL; ignored by git) across restarts.
 # make test:  set up, install Debian's tarantool (reference server and net.box
-#             client for the tests) if missing, lint and type-check (ruff,
-#             mypy), run every test.
+#             client for the tests) and Debian's chromium and chromium-driver
+#             (the river's page is tested in a headless browser) if missing,
+#             lint and type-check (ruff, mypy), run every test.
 # make fuzz:  the raw-protocol fuzz tests, the comparison of the compiled
 #             accelerator with its pure-Python twin, and the transactions'
 #             serializability model check, at length
@@ -10,6 +11,9 @@
 #             150 and 300).
 # make fuzz-diff: the generated differential test against Tarantool 2.6 at
 #             length (DIFF_EXAMPLES sequences, default 5000; the suite runs 400).
+# make pictures: the river's pictures in docs/ (river*.svg), recorded from a
+#             real run (`styx river record`); tests/test_river_record.py makes
+#             and checks them on every `make test`.
 # make peers: run tarantool-python's, asynctnt's and Node tarantool-driver's own
 #             test suites against Styx (this tree, and PEERS_BEFORE for the
 #             "before" column); writes bench/peers/RESULTS.md. Needs node/npm.
@@ -20,7 +24,7 @@ STAMP := $(VENV)/.installed-stamp
 
 DIFF_EXAMPLES ?= 5000
 
-.PHONY: serve test lint fuzz fuzz-diff bench peers peers-lua tarantool clean
+.PHONY: serve test lint fuzz fuzz-diff bench peers peers-lua pictures tarantool browser clean
 
 $(STAMP): pyproject.toml setup.py styx/protocol/_accel.c
 	$(PYTHON) -m venv $(VENV)
@@ -33,10 +37,16 @@ tarantool:
 	  $$SUDO apt-get update -q && \
 	  DEBIAN_FRONTEND=noninteractive $$SUDO apt-get install -y -q tarantool; }
 
+browser:
+	@command -v chromedriver >/dev/null && command -v chromium >/dev/null || { \
+	  SUDO=$$( [ "$$(id -u)" = 0 ] || echo sudo ); \
+	  $$SUDO apt-get update -q && \
+	  DEBIAN_FRONTEND=noninteractive $$SUDO apt-get install -y -q chromium chromium-driver; }
+
 serve: $(STAMP)
 	$(BIN)/styx serve examples/app.py --listen 127.0.0.1:3301 --wal-mode write --work-dir data
 
-test: $(STAMP) tarantool lint
+test: $(STAMP) tarantool browser lint
 	$(BIN)/python -m pytest -q
 
 # Lint and types (configured in pyproject.toml); part of `make test`.
@@ -55,6 +65,9 @@ fuzz-diff: $(STAMP) tarantool
 
 bench: $(STAMP) tarantool
 	$(BIN)/python bench/run.py
+
+pictures: $(STAMP)
+	$(BIN)/styx river record docs/river.svg --parts
 
 PEERS_BEFORE ?= 1fc298f
 peers: $(STAMP)

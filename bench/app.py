@@ -34,6 +34,7 @@ def init():
     for name, sid in (("bench", _BENCH_SPACE), ("mem", _MEM_SPACE), ("txn", _TXN_SPACE)):
         s = box.schema.space.create(name, id=sid, format=fmt, if_not_exists=True)
         s.create_index("primary", parts=["id"], if_not_exists=True)
+    box.lua.eval("function lua_sum(a, b) return a + b end")  # the call-lua scenario
     bench = box.space.bench
     for k in range(1, int(os.environ.get("BENCH_KEYS", "10000")) + 1):
         bench.replace([k, _value(k)])

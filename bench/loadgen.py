@@ -70,6 +70,7 @@ IPROTO_SYNC = 0x01
 IPROTO_OK = 0x00
 IPROTO_PING = 0x40
 IPROTO_CALL = 0x0A
+IPROTO_EVAL = 0x08
 IPROTO_SELECT = 0x01
 IPROTO_REPLACE = 0x03
 IPROTO_UPDATE = 0x04
@@ -84,6 +85,7 @@ IPROTO_ITERATOR = 0x14
 IPROTO_KEY = 0x20
 IPROTO_TUPLE = 0x21
 IPROTO_FUNCTION_NAME = 0x22
+IPROTO_EXPR = 0x27
 IPROTO_DATA = 0x30
 IPROTO_ERROR_24 = 0x31
 IPROTO_ERROR = 0x52
@@ -127,6 +129,9 @@ KINDS: dict[str, tuple[int, Any, Any]] = {
     # A procedure that yields once: what a fiber costs (Styx: an asyncio task).
     "call-yield": (IPROTO_CALL, {IPROTO_FUNCTION_NAME: "sum_yield", IPROTO_TUPLE: [1, 2]},
                    {IPROTO_DATA: [3]}),
+    # Lua on both servers: Styx's embedded LuaJIT (styx/tx/lua.py).
+    "eval": (IPROTO_EVAL, {IPROTO_EXPR: "return 1", IPROTO_TUPLE: []}, {IPROTO_DATA: [1]}),
+    "call-lua": (IPROTO_CALL, {IPROTO_FUNCTION_NAME: "lua_sum", IPROTO_TUPLE: [1, 2]}, {IPROTO_DATA: [3]}),
 }
 
 

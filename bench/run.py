@@ -42,6 +42,8 @@ SCENARIOS = {
     "ping": ("ping", True),
     "call": ("call", True),
     "call-yield": ("call-yield", True),
+    "eval": ("eval", True),
+    "call-lua": ("call-lua", True),
     "ping-sync": ("ping", False),
     "call-sync": ("call", False),
     # Data requests on space `bench` (512), keys spread over 1..--keys.
@@ -54,12 +56,14 @@ SCENARIOS = {
 # None: reported, no target.
 TARGETS: dict[str, float | None] = {
     "ping": 0.15, "call": 0.20, "call-yield": 0.20, "ping-sync": 0.5, "call-sync": 0.5,
-    "select": 0.20, "replace": 0.20, "update": None,
+    "select": 0.20, "replace": 0.20, "update": None, "eval": None, "call-lua": None,
 }
 REQUEST_DESC = {
     "ping": "PING",
     "call": "CALL sum(1, 2)",
     "call-yield": "CALL sum_yield(1, 2), a procedure that yields once",
+    "eval": "EVAL 'return 1'",
+    "call-lua": "CALL lua_sum(1, 2), a global Lua function on both servers",
     "select": "SELECT space bench by primary key, LIMIT 1",
     "replace": "REPLACE [k, 32-byte string] into space bench",
     "update": "UPDATE space bench key k: {'=', 1, 32-byte string}",

@@ -57,6 +57,8 @@ function sum(a, b)
     return a + b
 end
 
+lua_sum = sum  -- the call-lua scenario: Styx runs it in its LuaJIT (bench/app.py)
+
 function echo(...)
     return ...
 end

@@ -184,7 +184,7 @@ class Endpoint:
 class Pipe:
     """A one-way channel from the producer loop (`feed.loop`) to `endpoint`."""
 
-    __slots__ = ("endpoint", "feed", "max_input", "_input", "local", "flushes")
+    __slots__ = ("endpoint", "feed", "max_input", "_input", "local", "flushes", "messages")
 
     def __init__(self, endpoint: Endpoint, feed: Feed, max_input: int = 1 << 30) -> None:
         self.endpoint = endpoint
@@ -193,6 +193,10 @@ class Pipe:
         self._input: list[Cmsg] = []
         self.local = endpoint.loop is feed.loop
         self.flushes = 0
+        # Messages that left, counted per flush (not per push: the hot path
+        # pays one addition per batch). Written by the producer thread only;
+        # readers elsewhere (the river, styx/river/) see an int a pass stale.
+        self.messages = 0
 
     @property
     def loop(self) -> asyncio.AbstractEventLoop:
@@ -214,6 +218,7 @@ class Pipe:
             return
         self._input = []
         self.flushes += 1
+        self.messages += len(batch)
         if self.local:
             self.endpoint.process(batch)
         else:

@@ -70,6 +70,9 @@ def build_parser() -> argparse.ArgumentParser:
                         "(whoever may open the socket file is admin)")
     s.add_argument("--metrics-listen", default=None, metavar="HOST:PORT",
                    help="serve Prometheus metrics on http://HOST:PORT/metrics")
+    s.add_argument("--river-listen", default=None, metavar="HOST:PORT",
+                   help="serve a live page of the threads, pipes and buffers on http://HOST:PORT/ "
+                        "(needs aiohttp: styx-iproto[river])")
     s.add_argument("--log", default=None, metavar="FILE",
                    help="log to FILE instead of stderr; SIGHUP reopens it (logrotate)")
     s.add_argument("--log-level", default="INFO", type=str.upper, choices=LOG_LEVELS,
@@ -77,6 +80,15 @@ def build_parser() -> argparse.ArgumentParser:
                         "recovery; WARNING failed logins, procedures' exceptions, slow procedures")
     s.add_argument("--log-format", default="plain", choices=("plain", "json"),
                    help="json: one object per line (time, level, thread, logger, message, exception)")
+    r = sub.add_parser("river", help="the river's pictures (see also serve --river-listen)")
+    rsub = r.add_subparsers(dest="river_command", required=True)
+    rec = rsub.add_parser("record", help="drive a scripted run against a real server and write an animated SVG",
+                          formatter_class=argparse.ArgumentDefaultsHelpFormatter)
+    rec.add_argument("out", metavar="OUT.svg", help="the SVG to write")
+    rec.add_argument("--iproto-threads", type=int, default=1, choices=(0, 1),
+                     help="the server's iproto threads (the picture shows one)")
+    rec.add_argument("--parts", action="store_true",
+                     help="also write OUT-kharon.svg, OUT-ibuf.svg and OUT-obuf.svg, the seed's three pictures")
     c = sub.add_parser("console", help="a Python REPL inside a running server (its --admin-socket)")
     c.add_argument("path", metavar="PATH", help="the server's --admin-socket")
     return p
@@ -106,6 +118,8 @@ def main(argv: list[str] | None = None) -> int:
     args = parser.parse_args(argv)
     if args.command == "console":
         return console.main(args.path)
+    if args.command == "river":
+        return _river(args)
     try:
         handler: logging.Handler = (logging.handlers.WatchedFileHandler(args.log) if args.log
                                     else logging.StreamHandler())
@@ -138,6 +152,7 @@ def main(argv: list[str] | None = None) -> int:
             checkpoint_count=args.checkpoint_count,
             admin_socket=args.admin_socket,
             metrics_listen=args.metrics_listen,
+            river_listen=args.river_listen,
             given=_given(parser, args),
         )
         # The process is the server's, so it may tune the collector: a write's
@@ -151,6 +166,21 @@ def main(argv: list[str] | None = None) -> int:
     except (ConfigError, AppError) as e:
         print(f"styx: {e}", file=sys.stderr)
         return 2
+    return 0
+
+
+def _river(args: argparse.Namespace) -> int:
+    """`styx river record OUT.svg`: the scenario of styx/river/record.py."""
+    from pathlib import Path
+
+    try:
+        from .river.record import record
+    except ImportError as e:
+        print(f"styx: river needs aiohttp ({e}): pip install 'styx-iproto[river]'", file=sys.stderr)
+        return 2
+    logging.basicConfig(level="WARNING", format="%(asctime)s %(threadName)s %(levelname)s %(name)s: %(message)s")
+    for path in record(Path(args.out), iproto_threads=args.iproto_threads, parts=args.parts):
+        print(path)
     return 0
 
 

@@ -13,6 +13,10 @@ side its link: the thread a `TxLink` (its view of TX), TX a `NetLink` (its
 view of that thread). Afterwards neither side needs anything from the other
 that is not in its link, and net/ and tx/ still never import each other.
 
+`wire_river` gives the river (styx/river/, the live page) its own lines to
+TX and each iproto thread: a pipe each way per thread, apart from those it
+shows.
+
 `wire_wal` is one more link, TX to the WAL thread (Tarantool's `wal_init`
 and its `tx_prio` pipe back): a batch's route is `{wal_write, to_tx},
 {tx_complete_batch, None}`, and TX's end of it is a `Journal`.
@@ -22,15 +26,17 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 from functools import partial
+from typing import Any
 
 from . import cbus
 from .net.thread import NetThread, TxLink
+from .river import RiverLink, Tap
 from .tx import process
 from .tx.kharon import end_push
 from .tx.thread import NetLink, Tx
 from .wal import Journal, WalThread
 
-__all__ = ["wire", "wire_wal"]
+__all__ = ["wire", "wire_river", "wire_wal"]
 
 
 def wire(tx: Tx, nets: Sequence[NetThread], bus: cbus.Bus, net_msg_max: int) -> None:
@@ -92,3 +98,18 @@ def wire_wal(tx_endpoint: cbus.Endpoint, tx_feed: cbus.Feed, wal: WalThread, bus
     journal.route = (cbus.Hop(wal.write, to_tx), cbus.Hop(journal.complete, None))
     journal.end_rollback = wal.end_rollback
     return journal
+
+
+def wire_river(tx: Tx, nets: Sequence[NetThread], loop: Any, iproto_threads: int) -> RiverLink:
+    """The river's lines to TX and every iproto thread (styx/river/): its own
+    endpoint in `loop` and a pipe each way per thread, so its sampling calls
+    never ride (nor count in) the pipes it shows."""
+    assert tx.endpoint is not None and tx.feed is not None
+    feed = cbus.Feed(loop)
+    endpoint = cbus.Endpoint("river", loop, feed=feed)
+    return RiverLink(
+        endpoint=endpoint,
+        tx=Tap(cbus.Pipe(tx.endpoint, feed), cbus.Pipe(endpoint, tx.feed), tx.river_sample),
+        nets=[Tap(cbus.Pipe(net.endpoint, feed), cbus.Pipe(endpoint, net.feed), net.river_sample) for net in nets],
+        iproto_threads=iproto_threads,
+    )

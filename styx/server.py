@@ -54,7 +54,7 @@ from .metrics import MetricsServer
 from .net.listener import Listener
 from .net.thread import NetThread
 from .recovery import Recovered, RecoveryError, instance_of, recover
-from .routes import wire, wire_wal
+from .routes import wire, wire_river, wire_wal
 from .tx.app import AppError, app_of_object, load_app
 from .tx.fiber import current
 from .tx.thread import Tx
@@ -117,6 +117,7 @@ class Config:
     checkpoint_count: int = 2  # snapshots kept
     admin_socket: str | None = None  # a unix socket for `styx console` (a Python REPL in TX)
     metrics_listen: str | None = None  # HOST:PORT of a Prometheus /metrics endpoint
+    river_listen: str | None = None  # HOST:PORT of the live page of the river (styx/river/)
     # The options given on purpose (the command line's), which an init
     # script's box.cfg{} does not override; None: those not at their default.
     given: frozenset[str] | None = None
@@ -187,6 +188,7 @@ class Server:
         self.listener: Listener | None = None
         self.console: ConsoleServer | None = None
         self.metrics: MetricsServer | None = None
+        self.river: Any = None  # styx.river.server.River with river_listen (aiohttp is imported only then)
         self.address: Any = None
         self.loop: asyncio.AbstractEventLoop | None = None
         self._stop_requested: asyncio.Event | None = None
@@ -535,6 +537,8 @@ class Server:
             await self._start_console(cfg.admin_socket)
         if cfg.metrics_listen:
             await self._start_metrics(cfg.metrics_listen)
+        if cfg.river_listen:
+            await self._start_river(cfg.river_listen)
         accept_feed = self.nets[0].feed
         listener_pipes = [cbus.Pipe(net.endpoint, accept_feed) for net in self.nets]
         self.listener = Listener(sock, accept_feed.loop, self.nets, listener_pipes)
@@ -551,6 +555,27 @@ class Server:
         except OSError as e:
             raise ConfigError(f"cannot serve metrics on {listen!r}: {e.strerror or e}") from e
         log.info("metrics on http://%s:%s/metrics", *self.metrics.address[:2])
+
+    async def _start_river(self, listen: str) -> None:
+        """The live page (styx/river/), in a thread and loop of its own."""
+        assert self.tx is not None
+        family, addr = parse_listen(listen)
+        if family != socket.AF_INET and family != socket.AF_INET6:
+            raise ConfigError(f"river_listen {listen!r}: expected HOST:PORT")
+        try:
+            from .river.server import River
+        except ImportError as e:
+            raise ConfigError(f"river_listen needs aiohttp ({e}): pip install 'styx-iproto[river]'") from e
+        tx, nets, cfg = self.tx, self.nets, self.config
+        self.river = River(lambda loop: wire_river(tx, nets, loop, cfg.iproto_threads), addr[0], addr[1],
+                           lambda: make_loop(cfg.use_uvloop))
+        try:
+            await self.river.start()
+        except OSError as e:
+            self.river.stop_thread()
+            self.river = None
+            raise ConfigError(f"cannot serve the river on {listen!r}: {e.strerror or e}") from e
+        log.info("the river on http://%s:%s/", *self.river.address[:2])
 
     async def _start_console(self, path: str) -> None:
         tx = self.tx
@@ -599,6 +624,8 @@ class Server:
             await self.console.stop()
         if self.metrics is not None:
             await self.metrics.stop()
+        if self.river is not None:
+            await self.river.stop()
         if self.listener is not None:
             await self._in_loop(self.listener.loop, self.listener.stop)
             if self.listener.sock.family == socket.AF_UNIX:
@@ -649,6 +676,8 @@ class Server:
                     net.loop.call_soon(net.release)  # after what bind() scheduled
 
     def _stop_threads(self) -> None:
+        if self.river is not None:
+            self.river.stop_thread()  # only if the start failed: a graceful stop ended it already
         for net in self.nets:
             if self.config.iproto_threads:
                 net.stop_thread()

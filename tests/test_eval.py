@@ -39,6 +39,21 @@ CASES: list[tuple[str, list[Any]]] = [
     ("return box.space.t:delete{2}", []),
     ("return box.space.t:len()", []),
     ("return box.space.nope", []),
+    # Odd input: the same answers as 2.6, no Python leaking through.
+    ("return box.space[{}]", []),
+    ("return box.space.t.index[{}]", []),
+    ("box.error('text')", []),
+    ("box.error()", []),
+    ("return require('fiber').channel(-1)", []),
+    ("local t = {} t[1] = t return t", []),
+    ("error(nil)", []),
+    # Integers past 2^53 stay exact: 64-bit cdata, as Tarantool decodes them.
+    ("local a, b, c, d = ... return a, b, c, d, type(a), tostring(b), tostring(c), tostring(d + 1)",
+     [2**53, 2**60, -2**62, 2**64 - 2]),
+    # fiber.sleep in a coroutine of the caller's own: the whole fiber sleeps.
+    ("local co = coroutine.create(function() require('fiber').sleep(0.01) return 5 end) "
+     "return coroutine.resume(co)", []),
+    ("return coroutine.wrap(function() require('fiber').sleep(0.01) return 6 end)()", []),
 ]
 
 
@@ -90,4 +105,15 @@ def test_eval_needs_execute_on_the_universe_and_pushes(tarantool_port: int, make
     pushed: list[Any] = []
     r = c.eval("box.session.push({step = 1}) return 'done'", on_push=lambda data, ctx: pushed.append(data))
     assert r.data == ["done"] and pushed == [[{"step": 1}]]
+    c.close()
+
+
+def test_an_error_whose_tostring_fails(make_server: Any) -> None:
+    """Tarantool 2.6 panics on this one; Styx answers and goes on."""
+    styx = make_server(app=str(ROOT / "apps" / "eval_app.py"))
+    c = tarantool.Connection("127.0.0.1", styx.port)
+    with pytest.raises(tarantool.error.DatabaseError) as e:
+        c.eval("error(setmetatable({}, {__tostring = function() error('x') end}))")
+    assert e.value.args[:2] == (32, "error object is not a string")
+    assert c.eval("return 1").data == [1]
     c.close()

@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import os
 import re
+import socket
 import subprocess
 import sys
 import threading
@@ -21,6 +22,7 @@ from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
+import msgpack
 import pytest
 import tarantool
 
@@ -62,6 +64,9 @@ CALLS: list[tuple[str, list[Any]]] = [
     ("txn_left_open", [12]),
     ("tuple_parts", [12]),
     ("json_round", [{"a": [1, 2, {"b": None}]}]),
+    ("su_check", []),
+    ("triggers_seen", [20]),
+    ("trigger_refuses", [30]),
     ("nested.deeper.fn", ["call"]),
     ("obj:method", ["call"]),
     ("map_keys", []),
@@ -114,6 +119,34 @@ def test_lua_procedures_as_tarantool(tarantool_port: int, make_server: Any) -> N
     finally:
         t.close()
         s.close()
+
+
+def session_story(port: int) -> list[Any]:
+    """AUTH ok, AUTH with a wrong password, a connection on_connect refuses."""
+    out: list[Any] = []
+    c = tarantool.Connection("127.0.0.1", port, user="auth_user", password="secret")
+    out.append(c.call("session_seen").data)
+    with pytest.raises(tarantool.error.DatabaseError):  # the message differs on purpose (deliberate.py)
+        tarantool.Connection("127.0.0.1", port, user="auth_user", password="wrong")
+    out.append(c.call("session_seen").data)
+    c.call("refuse_next")
+    with socket.create_connection(("127.0.0.1", port), timeout=5) as sock:
+        data = b""
+        while chunk := sock.recv(65536):  # until the server closes
+            data += chunk
+    greeting, rest = data[:128], data[128:]
+    unpacker = msgpack.Unpacker(raw=False, strict_map_key=False)
+    unpacker.feed(rest)
+    _, header, body = next(unpacker), next(unpacker), next(unpacker)  # the size: the error's file and line differ
+    error = body[0x52][0][0]  # ERROR: {STACK: [{TYPE, CODE, MESSAGE, ...}]}
+    out.append((greeting[:9], header[0], body[0x31], error[0], error[5], error[3], list(unpacker)))
+    c.close()
+    return out
+
+
+def test_session_triggers_as_tarantool(tarantool_port: int, make_server: Any) -> None:
+    styx = make_server(app=str(SCRIPT))
+    assert session_story(styx.port) == session_story(tarantool_port)
 
 
 def test_error_types_as_tarantool(tarantool_port: int, make_server: Any) -> None:
@@ -285,3 +318,17 @@ def test_a_connector_style_box_cfg(tmp_path: Path) -> None:
         proc.terminate()
         out, _ = proc.communicate(timeout=10)
     assert "Deprecated option slab_alloc_arena" in out
+
+
+def test_a_redefined_or_removed_function_is_seen_at_once(make_server: Any) -> None:
+    styx = make_server(app=str(SCRIPT))
+    c = tarantool.Connection("127.0.0.1", styx.port)
+    c.eval("function changing() return 1 end")
+    assert c.call("changing").data == [1]
+    c.eval("function changing() return 2 end")
+    assert c.call("changing").data == [2]
+    c.eval("changing = nil")
+    with pytest.raises(tarantool.error.DatabaseError) as e:
+        c.call("changing")
+    assert e.value.args[:2] == (33, "Procedure 'changing' is not defined")
+    c.close()

@@ -131,6 +131,9 @@ class Space:
         self.field_count = field_count
         self.flags = dict(flags or {})
         self.indexes: list[Index] = []
+        # on_replace triggers: trigger(old, new, space name, request type)
+        # after each statement; one that raises undoes the statement.
+        self.on_replace: list[Callable[[Any, Any, str, str], None]] = []
         self._pack = _packer()  # one Packer per space: packb builds one per call
         self._refresh()
 
@@ -337,14 +340,38 @@ class Space:
                 raise self.duplicate(idx)
 
     def _swap(self, old: bytes | None, old_fields: list[Any] | None, fields: list[Any] | None,
-              data: bytes | None) -> None:
+              data: bytes | None, kind: str | None = None) -> None:
         """Commit: every index drops `old` and takes `data` (either may be None).
 
         The memory quota is charged first: past `memtx_memory` this raises
-        before anything has changed.
+        before anything has changed. `kind` (INSERT, REPLACE, ...) is a
+        statement's: its on_replace triggers run, and one that raises takes
+        the change back before anyone was told of it.
         """
         if self.changes.read_only:
             self._check_writable()
+        self._put(old, old_fields, fields, data)
+        if kind is not None and self.on_replace:
+            self._fire(kind, old, fields, data, old_fields)
+        record = self.changes.record
+        if record is not None:
+            record(self, old, data)
+        watch = self.changes.watch
+        if watch is not None:
+            watch(self, old, old_fields, fields, data)
+
+    def _fire(self, kind: str, old: bytes | None, fields: list[Any] | None, data: bytes | None,
+              old_fields: list[Any] | None) -> None:
+        before = None if old is None else unpack_tuple(old)  # old_fields may be the new key's
+        try:
+            for trigger in list(self.on_replace):
+                trigger(before, fields, self.name, kind)
+        except BaseException:
+            self._put(data, fields, before, old)
+            raise
+
+    def _put(self, old: bytes | None, old_fields: list[Any] | None, fields: list[Any] | None,
+             data: bytes | None) -> None:
         delta = (cost(data) if data is not None else 0) - (cost(old) if old is not None else 0)
         if delta > 0:
             self.quota.charge(delta)
@@ -359,12 +386,6 @@ class Space:
         elif data is not None:
             for idx in self.indexes:
                 idx.put(fields, data)  # type: ignore[arg-type]  # set: data is
-        record = self.changes.record
-        if record is not None:
-            record(self, old, data)
-        watch = self.changes.watch
-        if watch is not None:
-            watch(self, old, old_fields, fields, data)
 
     def _check_writable(self) -> None:
         """box.cfg{read_only = true}: only temporary spaces change (2.6's text)."""
@@ -389,14 +410,14 @@ class Space:
             old_fields = fields  # only the primary key, and it is the same
         else:
             old_fields = None if old is None else unpack_tuple(old)
-        self._swap(old, old_fields, fields, data)
+        self._swap(old, old_fields, fields, data, "REPLACE" if replace else "INSERT")
         return data
 
     def delete(self, index: Index, key: Sequence[Any]) -> bytes | None:
         self._check_unique_key(index, key)
         old = index.get(key)
         if old is not None:
-            self._swap(old, unpack_tuple(old), None, None)
+            self._swap(old, unpack_tuple(old), None, None, "DELETE")
         return old
 
     def update(self, index: Index, key: Sequence[Any], ops: Any, index_base: int = 1) -> bytes | None:
@@ -411,7 +432,7 @@ class Space:
         old_fields = unpack_tuple(old)
         fields, data = self.updated(old_fields, ops, index_base)
         self._conflicts(fields, old, replace=True)
-        self._swap(old, old_fields, fields, data)
+        self._swap(old, old_fields, fields, data, "UPDATE")
         return data
 
     def updated(self, old_fields: list[Any], ops: Any, index_base: int) -> tuple[list[Any], bytes]:
@@ -437,14 +458,14 @@ class Space:
         if old is None:
             self.check_upsert_ops(ops, index_base)
             self._conflicts(fields, None, replace=False)
-            self._swap(None, None, fields, data)
+            self._swap(None, None, fields, data, "UPSERT")
             return
         old_fields = unpack_tuple(old)
         upserted = self.upserted(old_fields, ops, index_base)
         if upserted is not None:
             new, new_data = upserted
             self._conflicts(new, old, replace=True)
-            self._swap(old, old_fields, new, new_data)
+            self._swap(old, old_fields, new, new_data, "UPSERT")
 
     def check_upsert_ops(self, ops: Any, index_base: int) -> None:
         check_ops(ops, index_base=index_base, field_names=self.field_names)
@@ -461,15 +482,17 @@ class Space:
             return None
         return new, data
 
-    # What a transaction's COMMIT does with each of its writes (see txn.py).
+    # What a transaction's COMMIT does with each of its writes (see txn.py);
+    # its on_replace triggers run then.
 
     def pk_store(self, fields: list[Any], old: bytes | None) -> None:
         data = self._validate(fields)
         self._conflicts(fields, old, replace=True)
-        self._swap(old, None if old is None else unpack_tuple(old), fields, data)
+        self._swap(old, None if old is None else unpack_tuple(old), fields, data,
+                   "INSERT" if old is None else "REPLACE")
 
     def pk_delete(self, old: bytes) -> None:
-        self._swap(old, unpack_tuple(old), None, None)
+        self._swap(old, unpack_tuple(old), None, None, "DELETE")
 
     def revert(self, old: bytes | None, new: bytes | None) -> None:
         """Undo a store or delete: `new` goes, `old` comes back."""

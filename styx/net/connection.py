@@ -118,7 +118,7 @@ class Connection:
         "thread", "sock", "fd", "peer", "id", "ibuf", "p_ibuf", "input_msg_count",
         "parse_size", "to_read", "long_poll_count", "tx_conn", "wpos", "wend", "state",
         "stopped", "reading", "writing", "output_fed", "can_write", "streams", "in_tx",
-        "deferred", "__weakref__",
+        "deferred", "requests", "__weakref__",
     )
 
     def __init__(self, thread: NetThread, sock: socket.socket, peer: Any, conn_id: int) -> None:
@@ -146,6 +146,7 @@ class Connection:
         self.streams: dict[int, Stream] = {}
         self.in_tx = 0  # requests sent to TX and not back yet
         self.deferred: collections.deque[IprotoMsg] = collections.deque()
+        self.requests = 0  # read from this connection (per batch: for the river's "busiest")
 
     def __repr__(self) -> str:
         return f"<Connection {self.id} {self.peer} on net{self.thread.index}>"
@@ -268,6 +269,7 @@ class Connection:
         self.in_tx += n  # stream_push takes back those it queues
         th.msg_count += n
         th.requests_total += n
+        self.requests += n
         latency = th.latency
         t0 = time.perf_counter() if latency is not None else 0.0  # (--metrics-listen) one read per batch
         for pos, pend, t, sync, sv, stream_id, body in records:

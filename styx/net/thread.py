@@ -18,6 +18,7 @@ from __future__ import annotations
 
 import bisect
 import collections
+import itertools
 import logging
 import select
 import socket
@@ -92,6 +93,7 @@ class NetThread:
         self.streams_current = 0
         self.stream_queue_total = 0
         self.stream_queue_current = 0
+        self.kharon_trips = 0  # the Kharon's stops here (one per trip)
         self._window: list[tuple[float, tuple[int, ...]]] = []
         # Connections handed to this thread and not yet freed; the listener
         # (another thread) adds, this thread subtracts: guarded.
@@ -235,6 +237,7 @@ class NetThread:
         "written up to here". It sails back at once; it does not wait for the
         write."""
         conn: Connection = kharon.tx_conn.conn
+        self.kharon_trips += 1
         wend = kharon.wpos
         kharon.wpos = conn.wpos
         if conn.state == ALIVE:
@@ -313,6 +316,37 @@ class NetThread:
                                          "current": self.stream_queue_current},
         }
 
+    def river_sample(self, top: int, picked: frozenset[int]) -> dict[str, Any]:
+        """(In this thread: a cbus call from the river, styx/river/) this
+        thread's figures now, and the buffers of its `top` busiest
+        connections and of those a viewer `picked` (by id).
+
+        Busiest: requests in flight, then unsent output, then requests read.
+        The obufs' fill, TX's current obuf and the Kharon's trips are TX's
+        ints, read here without a lock: at worst a pass stale, never torn
+        (net already reads the obufs up to `wend` this way)."""
+        conns = self.connections
+        if len(conns) > top:
+            chosen = sorted(conns, key=lambda c: (c.id not in picked, -sum(c.input_msg_count),
+                                                  -c.unsent() if c.tx_conn is not None else 0, -c.requests))[:top]
+            chosen.sort(key=lambda c: c.id)  # a steady order on screen
+        else:
+            chosen = sorted(conns, key=lambda c: c.id)
+        pipe = self.tx.pipe
+        return {
+            "index": self.index,
+            "to_tx": {"messages": pipe.messages, "flushes": pipe.flushes},
+            "wakeups": self.endpoint.wakeups, "delivered": self.endpoint.delivered,
+            "requests": self.requests_total, "sent": self.sent, "received": self.received,
+            "msg_count": self.msg_count, "net_msg_max": self.net_msg_max,
+            "stopped": len(self.stopped), "connections": len(conns),
+            "streams": self.streams_current, "stream_queue": self.stream_queue_current,
+            "kharon": self.kharon_trips,
+            "conns": [_conn_sample(c) for c in chosen],
+            # Every connection a viewer may pick (capped: a page lists, it does not scroll 10,000)
+            "ids": sorted([c.id, str(c.peer)] for c in itertools.islice(conns, 256)),
+        }
+
     def busy(self) -> bool:
         """Requests alive or output not yet written (for a graceful stop)."""
         if self.msg_count:
@@ -339,6 +373,22 @@ class NetThread:
             return
         cbus.stop_loop_thread(self._thread, self.loop)
         self._thread = None
+
+
+def _conn_sample(c: Connection) -> dict[str, Any]:
+    """One connection's buffers, for the river: each ibuf as [capacity,
+    rpos, wpos, requests in flight], the obufs' fill, `wpos` and `wend`."""
+    tx_conn = c.tx_conn
+    return {
+        "id": c.id, "peer": str(c.peer), "state": c.state, "stopped": c.stopped,
+        "ibuf": [[b.capacity, b.rpos, b.wpos, n] for b, n in zip(c.ibuf, c.input_msg_count, strict=True)],
+        "p_ibuf": c.p_ibuf, "parse_size": c.parse_size,
+        "obuf": [tx_conn.obuf[0].used, tx_conn.obuf[1].used] if tx_conn is not None else [0, 0],
+        "cur_obuf": tx_conn.cur_obuf if tx_conn is not None else 0,
+        "kharon": tx_conn.kharon.trips if tx_conn is not None else 0,
+        "wpos": list(c.wpos), "wend": list(c.wend), "requests": c.requests,
+        "in_tx": c.in_tx, "deferred": len(c.deferred), "streams": len(c.streams),
+    }
 
 
 def setup_socket(sock: socket.socket) -> None:

@@ -37,7 +37,7 @@ from ..box.index import ITERATOR_NAMES
 from ..box.privileges import CREATE, DROP, priv_names
 from ..protocol.errors import ER, MESSAGES, BoxError
 from . import fiber as fiber_mod
-from .space_api import Members, SchemaSpaceApi, SpacesApi, effective_user
+from .space_api import Members, SchemaSpaceApi, SpacesApi, effective_user, set_trigger
 
 if TYPE_CHECKING:
     from ..box.schema import Schema
@@ -45,7 +45,7 @@ if TYPE_CHECKING:
     from ..box.users import Users
     from .session import Session
 
-__all__ = ["Box", "BoxProxy"]
+__all__ = ["Box", "BoxProxy", "SessionTriggers"]
 
 
 def _fiber() -> fiber_mod.Fiber:
@@ -87,6 +87,9 @@ class TxServices(Stats, Protocol):
 
     def lua(self) -> Any: ...
 
+    @property
+    def session_triggers(self) -> SessionTriggers: ...
+
 
 def _take_txn() -> Any:
     """Detach the fiber's transaction (and its stream's) to end it."""
@@ -97,13 +100,43 @@ def _take_txn() -> Any:
     return txn
 
 
+class SessionTriggers:
+    """box.session's triggers, which TX runs (tx/process.py, run_triggers)."""
+
+    __slots__ = ("connect", "disconnect", "auth")
+
+    def __init__(self) -> None:
+        self.connect: list[Callable[[], Any]] = []
+        self.disconnect: list[Callable[[], Any]] = []
+        self.auth: list[Callable[[str, bool], Any]] = []
+
+
 class SessionApi(Members):
     """`box.session`: the session of the request being served."""
 
     API_NAME = "box.session"
 
-    def __init__(self, push: Callable[[Session, int, Any], None]) -> None:
+    def __init__(self, push: Callable[[Session, int, Any], None], users: Users,
+                 check_session: Callable[[Any], None], triggers: SessionTriggers) -> None:
         self._push = push  # an IPROTO_CHUNK to the session, for the request `sync`
+        self._users = users
+        self._check_session = check_session
+        self._triggers = triggers
+
+    def on_connect(self, trigger: Any = None, old: Any = None) -> Any:
+        """fn() after a client connects, in its session; one that raises
+        refuses the connection (the client gets the greeting, the error,
+        and the close, as from Tarantool)."""
+        return set_trigger("on_connect", self._triggers.connect, trigger, old)
+
+    def on_disconnect(self, trigger: Any = None, old: Any = None) -> Any:
+        """fn() after a client disconnects, in its session (errors are logged)."""
+        return set_trigger("on_disconnect", self._triggers.disconnect, trigger, old)
+
+    def on_auth(self, trigger: Any = None, old: Any = None) -> Any:
+        """fn(user_name, success) after an AUTH with a known user's name
+        (2.6's rule); one that raises fails the AUTH with its error."""
+        return set_trigger("on_auth", self._triggers.auth, trigger, old)
 
     def _session(self) -> Any:
         session = _fiber().session
@@ -116,12 +149,37 @@ class SessionApi(Members):
         return 0 if session is None else session.id
 
     def user(self) -> str:
+        """The session's user (inside `su(user, fn)` still the session's, as
+        Tarantool 2.6 answers; `effective_user()` is whose rights apply)."""
         session = _fiber().session
         return "admin" if session is None else session.user.name
 
     def uid(self) -> int:
         session = _fiber().session
         return 1 if session is None else session.user.uid
+
+    def effective_user(self) -> str:
+        return str(effective_user(self._users).name)
+
+    def su(self, user: str | int, fn: Callable[..., Any] | None = None, *args: Any, **kwargs: Any) -> Any:
+        """Tarantool's `box.session.su`: with `fn`, fn(*args) runs with
+        `user`'s rights and its result is returned; without, the session
+        is `user`'s from now on. The user must be able to log in."""
+        f = _fiber()
+        target = self._users.get(user) if isinstance(user, str) else self._users.by_id.get(user)
+        if target is None:
+            raise BoxError(ER.NO_SUCH_USER, str(user))
+        self._check_session(target)
+        if fn is None:
+            if f.session is not None:
+                f.session.user = target
+            f.user = None if f.session is not None else target
+            return None
+        before, f.user = f.user, target
+        try:
+            return fn(*args, **kwargs)
+        finally:
+            f.user = before
 
     def sync(self) -> int:
         return _fiber().sync
@@ -385,7 +443,7 @@ class Box(Members):
         self._tx = tx
         self._schema = schema
         self._broadcast = broadcast
-        self.session = SessionApi(tx.push_chunk)
+        self.session = SessionApi(tx.push_chunk, users, schema.privileges.check_session, tx.session_triggers)
         self.schema = SchemaApi(schema, users, req_counts)
         self.space = SpacesApi(schema, users, req_counts)
         self.stat = StatApi(tx)
@@ -501,10 +559,10 @@ class LuaApi(Members):
     def call(self, name: str, *args: Any) -> Any:
         """Call a global Lua function (`f`, `a.b.f`, `a:f`), as CALL does."""
         _fiber()
-        fn = self._get().procedure(name)
-        if fn is None:
+        proc = self._get().procedure(name)
+        if proc is None:
             raise BoxError(ER.NO_SUCH_PROC, name)
-        return fn(*args)
+        return proc.func(*args)
 
 
 class CfgApi:

@@ -4,9 +4,12 @@
 -- for what a Python call returns as an awaitable (box.snapshot, ...).
 -- Returns make_tuple, which lua.py uses to hand box's tuples to Lua.
 local bridge, await = ...
+-- Each lookup of a Python attribute costs a call into Python: the bridge's
+-- functions are looked up once.
+local bridge_call, space_call, space_exists = bridge.call, bridge.space_call, bridge.space_exists
 
 local function caller(path)
-    return function(...) return await(bridge.call(path, ...)) end
+    return function(...) return await(bridge_call(path, ...)) end
 end
 
 -- Tuples: a table of the fields (t[1], #t, ipairs and unpack work on it),
@@ -94,6 +97,51 @@ function tuple_methods.pairs(t) return ipairs(fields_of(t)) end
 tuple_methods.ipairs = tuple_methods.pairs
 
 -- Every method of a space or an index: self is the table, the rest goes over.
+-- Triggers (space:on_replace, box.session.on_connect, ...): Lua keeps the
+-- functions by key, and Python one trigger per key that runs them (fire,
+-- below), while there are any (`enable`).
+local registry = {}  -- key -> {fn, ...}, newest first
+
+local function set_trigger(what, key, fn, old, enable)
+    local list = registry[key] or {}
+    if fn == nil and old == nil then
+        local copy = {}
+        for i, t in ipairs(list) do copy[i] = t end
+        return copy
+    end
+    if fn ~= nil and type(fn) ~= 'function' then error('trigger reference must be a function or nil', 3) end
+    if old ~= nil then
+        local at
+        for i, t in ipairs(list) do if t == old then at = i break end end
+        if at == nil then error(what .. ': trigger is not found', 3) end
+        if fn == nil then table.remove(list, at) else list[at] = fn end
+    else
+        table.insert(list, 1, fn)
+    end
+    registry[key] = list
+    enable(#list > 0)
+    return fn
+end
+
+local function fire(key, ...)
+    for _, t in ipairs(registry[key] or {}) do
+        local ok, err = pcall(t, ...)
+        if not ok then return err end
+    end
+    return nil
+end
+
+local function on_replace(space, fn, old)
+    return set_trigger('on_replace', space, fn, old, function(on) bridge.on_replace(space, on) end)
+end
+
+local function session_trigger(kind)
+    local key = 'session.' .. kind
+    return function(fn, old)
+        return set_trigger(kind, key, fn, old, function(on) bridge.session_trigger(kind, on) end)
+    end
+end
+
 -- pairs() is a select whose tuples are walked in Lua (Tarantool's is a
 -- lazy iterator; the results are the same for a loop that does not write).
 -- What a space or an index object has as fields, not methods (read live).
@@ -101,18 +149,21 @@ local FIELDS = {id = true, engine = true, field_count = true, type = true, uniqu
 
 local function methods(space, index)
     return setmetatable({}, {__index = function(_, name)
+        if name == 'on_replace' and index == nil then
+            return function(self, fn, old) return on_replace(space, fn, old) end
+        end
         if FIELDS[name] then return bridge.space_field(space, index, name) end
         if name == 'pairs' then
             return function(self, key, opts)
                 if key == nil then key = {} end
                 local all
-                if opts then all = bridge.space_call(space, index, 'select', key, opts)
-                else all = bridge.space_call(space, index, 'select', key) end
+                if opts then all = space_call(space, index, 'select', key, opts)
+                else all = space_call(space, index, 'select', key) end
                 return ipairs(all or {})
             end
         end
         return function(self, ...)
-            return bridge.space_call(space, index, name, ...)
+            return space_call(space, index, name, ...)
         end
     end})
 end
@@ -122,7 +173,10 @@ local function index_of(space, index)
 end
 
 local function space_of(name)
-    local indexes = setmetatable({}, {__index = function(_, index) return index_of(name, index) end})
+    local indexes = setmetatable({}, {__index = function(_, index)
+        if type(index) ~= 'string' and type(index) ~= 'number' then return nil end
+        return index_of(name, index)
+    end})
     return setmetatable({name = name, index = indexes}, {__index = methods(name, nil)})
 end
 
@@ -166,7 +220,8 @@ end
 box = {
     cfg = cfg,
     space = setmetatable({}, {__index = function(_, name)
-        if bridge.space_exists(name) then return space_of(name) end
+        if type(name) ~= 'string' and type(name) ~= 'number' then return nil end
+        if space_exists(name) then return space_of(name) end
         return nil
     end}),
     schema = {
@@ -183,6 +238,25 @@ box = {
         uid = caller('session.uid'),
         sync = caller('session.sync'),
         peer = caller('session.peer'),
+        effective_user = caller('session.effective_user'),
+        on_connect = session_trigger('on_connect'),
+        on_disconnect = session_trigger('on_disconnect'),
+        on_auth = session_trigger('on_auth'),
+        -- su(user, fn, ...): fn runs in Lua, with user's rights (Python's su
+        -- holds them for the call, bridge.su_call gives fn back to Lua).
+        su = function(user, fn, ...)
+            if fn == nil then return bridge_call('session.su', user) end
+            if type(fn) ~= 'function' then error('session.su(): bad arguments', 2) end
+            local r = {n = 0}
+            local args = {n = select('#', ...), ...}
+            bridge.su_call(user, function()
+                r = {n = 0}
+                local res = {pcall(fn, unpack(args, 1, args.n))}
+                r = res
+            end)
+            if not r[1] then error(r[2], 0) end
+            return unpack(r, 2, table.maxn(r))
+        end,
     },
     -- An error made here is located where Lua made it (its file, line), as 2.6's.
     error = setmetatable({
@@ -192,6 +266,7 @@ box = {
         end,
     }, {
         __call = function(_, code, ...)
+            if code == nil or type(code) == 'string' then error('box.error(): bad arguments', 2) end
             local at = debug.getinfo(2, 'Sl') or {}
             error(bridge.error_at(at.short_src, at.currentline, code, ...))
         end,
@@ -229,4 +304,4 @@ function box.once(key, fn, ...)
     if bridge.once(key) then return fn(...) end
 end
 
-return make_tuple
+return make_tuple, fire

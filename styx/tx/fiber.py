@@ -38,7 +38,7 @@ class Fiber:
     """Fiber-local storage: who is being served, and the transaction the
     fiber's box calls belong to (its stream's, or one `box.begin()` made)."""
 
-    __slots__ = ("tx", "session", "sync", "stream_id", "txn", "changes")
+    __slots__ = ("tx", "session", "sync", "stream_id", "txn", "changes", "user")
 
     def __init__(self, tx: Any, session: Any, sync: int, stream_id: int = 0, txn: Any = None) -> None:
         self.tx = tx
@@ -47,6 +47,7 @@ class Fiber:
         self.stream_id = stream_id
         self.txn = txn
         self.changes: list[Any] | None = None  # with a WAL: the call's changes, to journal (tx/commit.py)
+        self.user: Any = None  # box.session.su(user, fn): whose rights fn runs with
 
     def take_changes(self) -> list[Any]:
         """The call's changes, to journal; later ones (a task it left running)

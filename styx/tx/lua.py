@@ -58,6 +58,7 @@ from lupa import luajit21  # type: ignore[import-untyped]  # lupa ships no type 
 from ..box.space import map_key
 from ..protocol.errors import ER, MESSAGES, BoxError
 from . import lua_modules
+from .app import Procedure
 from .fiber import Fiber, current
 
 log = logging.getLogger("styx.lua")
@@ -81,7 +82,13 @@ CFG_OPTIONS: dict[str, str | None] = {
     "wal_dir_rescan_delay": None, "net_msg_max_": None,
 }
 
+EXACT = 2**53 - 1  # past it, Tarantool makes a Lua integer 64-bit cdata (a double is exact to 2^53)
+MAX_DEPTH = 128  # tables inside tables a value may have (Tarantool's encode_max_depth)
+PROCS_CACHED = 1000  # Lua procedures remembered by name (any name a client calls is not kept)
 SLICE_WARN_EVERY = 10.0  # seconds between two "has not yielded" warnings
+
+
+_AS_IS = frozenset((int, bool))  # the same value on both sides (a float may be an integer, see from_lua)
 
 
 class LuaScriptError(Exception):
@@ -121,6 +128,7 @@ class Lua:
         self._push = push
         self._make_fiber = make_fiber
         self._tuple_mts: dict[tuple[tuple[str, int], ...], Any] = {}
+        self._procs: dict[str, Procedure] = {}  # CALL names found, see procedure()
         self._parked: dict[int, asyncio.Future[bool]] = {}
         self._woken: set[int] = set()  # woken before their task parked them
         self._tasks: set[asyncio.Task[Any]] = set()
@@ -129,17 +137,32 @@ class Lua:
         self.cfg_given = asyncio.Event()  # set by that box.cfg{}
         self._box_up = asyncio.Event()  # set by attach: that box.cfg{} returns
         core = self.rt.execute(files(__package__).joinpath("fiber.lua").read_bytes(), _FiberBridge(self))
-        self._new_fiber, self._step, self._ended = core.new_fiber, core.step, core.ended
+        self._run, self._step = core.run, core.step
+        self._run_global = self.rt.eval("""function(run, find)
+            return function(name, ...)
+                local fn = rawget(_G, name)
+                if type(fn) ~= 'function' then fn = find(name) end
+                if fn == nil then return 'nofunc' end
+                return run(fn, ...)
+            end
+        end""")(self._run, self._find)
         bridge = _Bridge(self)
-        self._make_tuple = self.rt.execute(files(__package__).joinpath("box.lua").read_bytes(), bridge,
-                                           core[b"await"])
+        self._make_tuple, self._fire = self.rt.execute(files(__package__).joinpath("box.lua").read_bytes(),
+                                                       bridge, core[b"await"])
+        self._triggers: dict[str, Callable[..., None]] = {}  # 'space NAME' or 'session.on_X' -> its Python trigger
         self._values = lua_modules.install(self)  # uuid, decimal, datetime, NULL across
         self.rt.execute("box.NULL = require('json').NULL; python = nil")
         from ..server import VERSION  # here: server imports this module
 
         self.rt.globals()[b"_TARANTOOL"] = "{}.{}.{}-styx".format(*VERSION).encode()  # = box.info.version
+        self._int64 = self.rt.eval("""function(hi, lo, signed)
+            local ffi = require('ffi')
+            local u = ffi.new('uint64_t', hi) * 4294967296ULL + lo
+            if signed then return ffi.cast('int64_t', u) end
+            return u
+        end""")
         self._null = self.rt.eval("box.NULL")  # MessagePack's nil in Lua, as Tarantool decodes it
-        self._tostring = self.rt.eval("tostring")  # as_attrgetter and friends: nothing Lua needs
+        self._tostring = self.rt.eval("tostring")
         # An empty map keeps its kind, as Tarantool's decoder marks it (__serialize = 'map').
         self._empty_map = self.rt.execute(
             "local mt = {__serialize = 'map'} return function() return setmetatable({}, mt) end")
@@ -158,6 +181,13 @@ class Lua:
     # -- values across ---------------------------------------------------------------
 
     def to_lua(self, v: Any) -> Any:
+        if type(v) in _AS_IS:
+            if type(v) is int and not -EXACT <= v <= EXACT:
+                # Past 2^53 a Lua number is not exact: int64_t or uint64_t
+                # cdata, as Tarantool's decoder makes them.
+                u = v & 0xFFFFFFFFFFFFFFFF
+                return self._int64(u >> 32, u & 0xFFFFFFFF, v < 0)
+            return v
         if v is None:
             return self._null
         if isinstance(v, lua_modules.VALUE_TYPES):
@@ -183,22 +213,27 @@ class Lua:
             table = self._tuple_mts[key] = self.rt.table_from({k.encode(): i + 1 for k, i in key})
         return table
 
-    def from_lua(self, v: Any) -> Any:
+    def from_lua(self, v: Any, depth: int = 1) -> Any:
+        if type(v) in _AS_IS:
+            return v
         if isinstance(v, bytes):
             return v.decode("utf-8", "surrogateescape")
         if type(v) is self._values.cdata:  # cdata: NULL, uuid, decimal, datetime, int64
             return self._values.from_lua(v)
         if self._is_table(v):
+            if depth > MAX_DEPTH:
+                raise BoxError(ER.PROC_LUA, message=f"Too high nest level - {depth}", type_name="LuajitError")
+            depth += 1
             keys = list(v.keys())
             n = len(keys)
             if all(type(k) is int for k in keys) and sorted(keys) == list(range(1, n + 1)):
                 if n or self._values.array_length(v) is not None:  # {} or json's {}: __serialize says
-                    return [self.from_lua(v[i]) for i in range(1, n + 1)]
+                    return [self.from_lua(v[i], depth) for i in range(1, n + 1)]
             elif all(type(k) is int for k in keys):  # holes: Tarantool's rule (lua_modules) says
                 length = self._values.array_length(v)
                 if length is not None:
-                    return [self.from_lua(v[i]) for i in range(1, length + 1)]
-            return {map_key(self.from_lua(k)): self.from_lua(x) for k, x in v.items()}
+                    return [self.from_lua(v[i], depth) for i in range(1, length + 1)]
+            return {map_key(self.from_lua(k, depth)): self.from_lua(x, depth) for k, x in v.items()}
         if isinstance(v, float) and v.is_integer() and abs(v) < 2**63:
             return int(v)  # Lua numbers are doubles: 1 comes back as 1.0
         kind = luajit21.lua_type(v)
@@ -216,28 +251,49 @@ class Lua:
             raise BoxError(ER.PROC_LUA, message=_text(loaded[1]), type_name="LuajitError")
         return self.run(loaded, args)
 
-    def procedure(self, name: str) -> Any:
-        """The global Lua function CALL names, as a function of the CALL's
-        arguments (see `run`); None if there is none."""
-        fn = self._find(name.encode("utf-8", "surrogateescape"))
-        if fn is None:
+    def procedure(self, name: str) -> Procedure | None:
+        """The global Lua function CALL names, as a procedure of the CALL's
+        arguments (see `run`); None if there is none. The procedure looks
+        the name up again at each call (a later EVAL may redefine it), in
+        the same call into Lua that runs it."""
+        proc = self._procs.get(name)
+        if proc is not None:
+            return proc
+        key = name.encode("utf-8", "surrogateescape")
+        if self._find(key) is None:
             return None
-        return lambda *args: self.run(fn, list(args))
+        if len(self._procs) >= PROCS_CACHED:
+            self._procs.clear()
+        run_global, to_lua = self._run_global, self.to_lua
+
+        def call(*args: Any) -> Any:
+            res = run_global(key, *map(to_lua, args))
+            if type(res) is tuple and res[0] == b"wait":
+                return self._drive(res[1], res[2], res[3])
+            if res == b"nofunc":
+                raise BoxError(ER.NO_SUCH_PROC, name)
+            return self._outcome(0, res)
+
+        proc = self._procs[name] = Procedure(name, call)
+        return proc
 
     def run(self, fn: Any, args: list[Any]) -> Any:
         """fn(*args) in a new fiber: its values as a tuple if it ends without
         waiting, else a coroutine that drives it and returns them."""
-        f = self._new_fiber(fn)
-        return self._outcome(f.fid, self._step(f.fid, *[self.to_lua(a) for a in args]))
+        res = self._run(fn, *[self.to_lua(a) for a in args])
+        if type(res) is tuple and res[0] == b"wait":
+            return self._drive(res[1], res[2], res[3])
+        return self._outcome(0, res)
 
-    def _outcome(self, fid: int, res: tuple[Any, ...]) -> Any:
+    def _outcome(self, fid: int, res: Any) -> Any:
+        """What fiber.lua's run or step said: the values (a tuple), the
+        error raised, or the coroutine that waits and goes on."""
+        if type(res) is not tuple:
+            res = (res,)  # 'done' with no values
         kind = res[0]
         if kind == b"done":
-            n, values = res[1], res[2]
-            self._ended(fid, True, n, values)
-            return tuple(self.from_lua(values[i]) for i in range(2, 2 + n))
+            return tuple(map(self.from_lua, res[1:]))
         if kind == b"error":
-            self._ended(fid, False, res[1])
             raise self.error(res[1])
         return self._drive(fid, res[1], res[2])
 
@@ -299,8 +355,8 @@ class Lua:
                 res = self._step(fid, *args)
             finally:
                 current.reset(token)
-            if res[0] != b"wait":
-                self._background_ended(fid, res)
+            if type(res) is not tuple or res[0] != b"wait":
+                self._background_ended(res)
                 return
             waiting = self._drive(fid, res[1], res[2])
         else:
@@ -323,12 +379,9 @@ class Lua:
         except Exception:  # noqa: BLE001 - a fiber's error is logged, as Tarantool logs it
             log.exception("fiber failed")
 
-    def _background_ended(self, fid: int, res: tuple[Any, ...]) -> None:
-        if res[0] == b"error":
-            self._ended(fid, False, res[1])
+    def _background_ended(self, res: Any) -> None:
+        if type(res) is tuple and res[0] == b"error":
             _log_fiber_error(self.error(res[1]))
-        else:
-            self._ended(fid, True, res[1], res[2])
 
     def error(self, err: Any) -> BoxError:
         """What a failed Lua call answers: a box error as it is, anything else
@@ -337,8 +390,11 @@ class Lua:
             return err
         if isinstance(err, BaseException):
             return BoxError(ER.PROC_LUA, message=f"{type(err).__name__}: {err}")
-        return BoxError(ER.PROC_LUA, message=_text(err if isinstance(err, bytes) else self._tostring(err)),
-                        type_name="LuajitError")  # Tarantool's type for a Lua error
+        try:
+            text = _text(err if isinstance(err, bytes) else self._tostring(err))
+        except Exception:  # noqa: BLE001 - its __tostring failed (Tarantool 2.6 panics here)
+            text = "error object is not a string"
+        return BoxError(ER.PROC_LUA, message=text, type_name="LuajitError")  # Tarantool's type for a Lua error
 
     def cancel_all(self) -> None:
         for task in list(self._tasks):
@@ -362,15 +418,12 @@ class Lua:
         loaded = self._loadfile(str(path).encode())
         if isinstance(loaded, tuple):
             raise LuaScriptError(_text(loaded[1]))
-        fid = self._new_fiber(loaded).fid
-        res = self._step(fid)
-        if res[0] == b"error":
-            self._ended(fid, False, res[1])
-            raise LuaScriptError(self.error(res[1]).message)
-        if res[0] == b"done":
-            self._ended(fid, True, res[1], res[2])
+        res = self._run(loaded)
+        if type(res) is not tuple or res[0] == b"done":
             return None
-        return self._drive(fid, res[1], res[2])
+        if res[0] == b"error":
+            raise LuaScriptError(self.error(res[1]).message)
+        return self._drive(res[1], res[2], res[3])
 
     # -- the bridge's services ----------------------------------------------------------
 
@@ -414,21 +467,6 @@ class _FiberBridge:
 
     def cancelled(self) -> None:
         raise BoxError(ER.UNKNOWN, message="fiber is cancelled", type_name="FiberIsCancelled")
-
-    def monotonic(self) -> float:
-        return time.monotonic()
-
-    def time(self) -> float:
-        return time.time()
-
-    def time64(self) -> int:
-        return time.time_ns() // 1000
-
-    def clock(self) -> float:
-        return time.monotonic()
-
-    def clock64(self) -> int:
-        return time.monotonic_ns() // 1000
 
 
 class _Bridge:
@@ -557,6 +595,49 @@ class _Bridge:
             return lua.to_lua(lua.box.cfg[key.decode()])
         except (KeyError, AttributeError):
             return ()
+
+    def on_replace(self, space: Any, on: bool) -> None:
+        """A space's Lua triggers (box.lua keeps them): one Python trigger
+        runs them all, while there are any."""
+        lua = self._lua
+        name = lua.from_lua(space)
+        api = lua.box.space[name]
+        trigger = lua._triggers.pop("space " + name, None)
+        if trigger is not None:
+            api.on_replace(None, trigger)
+        if on:
+            def trigger(old: Any, new: Any, space_name: str, kind: str) -> None:
+                err = lua._fire(space, None if old is None else lua.to_lua(old),  # nil, not box.NULL
+                                None if new is None else lua.to_lua(new), space, kind.encode())
+                if err is not None:
+                    raise lua.error(err)
+
+            api.on_replace(trigger)
+            lua._triggers["space " + name] = trigger
+
+    def session_trigger(self, kind: bytes, on: bool) -> None:
+        """box.session.on_connect/on_disconnect/on_auth's Lua triggers: one
+        Python trigger runs them all, while there are any."""
+        lua = self._lua
+        name = kind.decode()
+        setter = getattr(lua.box.session, name)
+        trigger = lua._triggers.pop("session." + name, None)
+        if trigger is not None:
+            setter(None, trigger)
+        if on:
+            key = b"session." + kind
+
+            def trigger(*args: Any) -> None:
+                err = lua._fire(key, *map(lua.to_lua, args))
+                if err is not None:
+                    raise lua.error(err)
+
+            setter(trigger)
+            lua._triggers["session." + name] = trigger
+
+    def su_call(self, user: Any, fn: Any) -> None:
+        """box.session.su(user, fn): Lua's fn, called with user's rights."""
+        self._lua.box.session.su(self._lua.from_lua(user), fn)
 
     def tuple_update(self, fields: Any, ops: Any) -> Any:
         from ..box.update import apply_update

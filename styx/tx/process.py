@@ -41,7 +41,7 @@ from ..wal import CascadeRollback
 from .app import Procedure, call16_tuples, lua_values
 from .fiber import Fiber, current
 from .kharon import accept_wpos
-from .reply import reply_data, reply_error, reply_map, reply_ok
+from .reply import reply_data, reply_error, reply_map, reply_ok, write_error
 
 if TYPE_CHECKING:
     from .thread import Tx
@@ -188,14 +188,24 @@ def process_auth(tx: Tx, msg: IprotoMsg) -> None:
     if not _accept(tx, msg):
         return
     session = msg.tx_conn.session
+    name = msg.req.user
+    on_auth = tx.session_triggers.auth
     try:
-        session.user = authenticate(tx, session, msg.req.user, msg.req.tuple)
+        user = authenticate(tx, session, name, msg.req.tuple)
     except BoxError as e:
         if _FAILED_LOGINS.allow():
-            log.warning("client %s: authentication as %r failed: %s%s", _peer(session.peer), msg.req.user,
+            log.warning("client %s: authentication as %r failed: %s%s", _peer(session.peer), name,
                         e.message, _FAILED_LOGINS.suppressed_note())
+        if on_auth and e.code == ER.CREDS_MISMATCH and tx.users.get(name) is not None:
+            e = run_triggers(tx, session, on_auth, name, False) or e  # 2.6: a known user's wrong password
         _error(tx, msg, e)
         return
+    if on_auth:
+        err = run_triggers(tx, session, on_auth, name, True)
+        if err is not None:
+            _error(tx, msg, err)
+            return
+    session.user = user
     reply_ok(msg.tx_conn, msg, tx.schema.version)
 
 
@@ -413,8 +423,7 @@ def _lua_function(tx: Tx, name: str) -> Procedure | None:
     lua = tx.lua_if_running()
     if lua is None:
         return None
-    fn = lua.procedure(name)
-    return None if fn is None else Procedure(name, fn)
+    return lua.procedure(name)
 
 
 def check_execute(tx: Tx, user: Any, name: str) -> None:
@@ -754,11 +763,31 @@ def process_rollback(tx: Tx, msg: IprotoMsg) -> None:
 
 
 def process_connect(tx: Tx, msg: ServiceMsg) -> None:
-    """Make the session and write the greeting (`tx_process_connect`)."""
+    """Make the session and write the greeting (`tx_process_connect`); an
+    on_connect trigger that raises adds its error and closes."""
     tx_conn, session = tx.new_session(msg)
     tx_conn.obuf[tx_conn.cur_obuf].dup(encode_greeting(tx.version, tx.instance_uuid, session.salt))
     msg.tx_conn = tx_conn
+    if tx.session_triggers.connect:
+        err = run_triggers(tx, session, tx.session_triggers.connect)
+        if err is not None:
+            write_error(tx_conn, 0, tx.schema.version, err, tx.packb)
+            msg.close = True
     msg.wpos = tx_conn.end()
+
+
+def run_triggers(tx: Tx, session: Any, triggers: list[Callable[..., Any]], *args: Any) -> BoxError | None:
+    """box.session's triggers, in the session, newest first: the first
+    error stops them, and is what the caller answers."""
+    token = current.set(Fiber(tx, session, 0))
+    try:
+        for trigger in list(triggers):
+            trigger(*args)
+    except Exception as e:  # noqa: BLE001 - a trigger's error is its session's answer
+        return error_from_exception(e)
+    finally:
+        current.reset(token)
+    return None
 
 
 def process_disconnect(tx: Tx, msg: ServiceMsg) -> None:
@@ -769,6 +798,10 @@ def process_disconnect(tx: Tx, msg: ServiceMsg) -> None:
     tx_conn.kharon.is_push_pending = False  # a returning Kharon must not sail again
     session = tx_conn.session
     if session is not None:
+        if tx.session_triggers.disconnect:
+            err = run_triggers(tx, session, tx.session_triggers.disconnect)
+            if err is not None:
+                log.error("on_disconnect trigger: %s", err.message)
         session.closed = True
         tx.watchers.drop_session(session)
 

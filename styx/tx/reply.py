@@ -57,7 +57,7 @@ def reply_map(tx_conn: TxConn, msg: IprotoMsg, schema_version: int, body: bytes)
 
 
 def reply_error(tx_conn: TxConn, msg: IprotoMsg, schema_version: int, err: BoxError, packb: Any) -> None:
-    _packet(tx_conn, msg.sync, C.TYPE_ERROR | err.code, schema_version, encode_error_body(err, packb))
+    write_error(tx_conn, msg.sync, schema_version, err, packb)
     msg.wpos = tx_conn.end()
     if msg.stream_id:
         _mark_txn(tx_conn, msg)
@@ -76,6 +76,10 @@ def reply_data(tx_conn: TxConn, msg: IprotoMsg, schema_version: int, items: list
     if msg.stream_id:
         _mark_txn(tx_conn, msg)
 
+
+
+def write_error(tx_conn: TxConn, sync: int, schema_version: int, err: BoxError, packb: Any) -> None:
+    _packet(tx_conn, sync, C.TYPE_ERROR | err.code, schema_version, encode_error_body(err, packb))
 
 
 def write_chunk(tx_conn: TxConn, sync: int, schema_version: int, item: bytes) -> None:

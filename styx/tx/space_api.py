@@ -21,7 +21,7 @@ can reach is now what its constructor names.
 
 from __future__ import annotations
 
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from typing import TYPE_CHECKING, Any
 
 from ..box.index import ITERATOR_NAMES
@@ -29,7 +29,7 @@ from ..box.privileges import R, W, access_denied
 from ..box.schema import SystemSpace
 from ..box.space import Space, unpack_tuple
 from ..protocol import constants as C
-from ..protocol.errors import ER, BoxError
+from ..protocol.errors import ER, BoxError, error_from_exception
 from . import fiber as fiber_mod
 
 if TYPE_CHECKING:
@@ -43,10 +43,10 @@ def effective_user(users: Users) -> User:
     """The current fiber's session's user; `admin` with no session (init()
     and module code): all it needs of TX is where to find admin."""
     f = fiber_mod.current.get()
-    if f is None or f.session is None:
+    if f is None:
         return users.by_id[1]
-    user: User = f.session.user
-    return user
+    user: User | None = f.user or (f.session.user if f.session is not None else None)  # su's first
+    return user if user is not None else users.by_id[1]
 
 
 ABSENT: Any = object()  # an option not given
@@ -162,6 +162,53 @@ class Tuple(list[Any]):
             if i < len(self):
                 out[name] = list.__getitem__(self, i)
         return out
+
+
+def set_trigger(what: str, triggers: list[Any], trigger: Any, old: Any,
+                wrap: Callable[[Any], Any] = lambda fn: fn) -> Any:
+    """Tarantool's trigger API on a list of triggers (newest first):
+    (fn) adds fn, (fn, old) puts fn in old's place, (None, old) removes old,
+    () lists them. `wrap` makes what the list holds of a function (its `fn`
+    is the function)."""
+    def fn_of(t: Any) -> Any:
+        return getattr(t, "fn", t)
+
+    if trigger is None and old is None:
+        return [fn_of(t) for t in triggers]
+    if trigger is not None and not callable(trigger):
+        raise BoxError(ER.PROC_LUA, message="trigger reference must be a function or nil")
+    if old is not None:
+        at = next((i for i, t in enumerate(triggers) if fn_of(t) is old), None)
+        if at is None:
+            raise BoxError(ER.PROC_LUA, message=f"{what}: trigger is not found")
+        del triggers[at]
+        if trigger is None:
+            return None
+        triggers.insert(at, wrap(trigger))
+        return trigger
+    triggers.insert(0, wrap(trigger))
+    return trigger
+
+
+class _Trigger:
+    """An on_replace trigger as the space runs it: tuples as the API gives
+    them (with the space's field names)."""
+
+    __slots__ = ("space", "fn")
+
+    def __init__(self, space: Any, fn: Callable[..., Any]) -> None:
+        self.space = space
+        self.fn = fn
+
+    def __call__(self, old: list[Any] | None, new: list[Any] | None, space_name: str, kind: str) -> None:
+        names = {f["name"]: i for i, f in enumerate(self.space.format)}
+        try:
+            self.fn(None if old is None else Tuple(old, names), None if new is None else Tuple(new, names),
+                    space_name, kind)
+        except BoxError:
+            raise
+        except Exception as e:  # what a request answers: error 32 with the trigger's exception
+            raise error_from_exception(e) from e
 
 
 def _tuples(space: Any, datas: Any) -> list[Tuple]:
@@ -421,6 +468,19 @@ class SpaceApi(_Live):
         if not self._space.indexes:
             raise BoxError(ER.NO_SUCH_INDEX_ID, 0, self._space.name)
         return self._index_api(self._space, self._space.indexes[0])
+
+    def on_replace(self, trigger: Callable[..., Any] | None = None,
+                   old: Callable[..., Any] | None = None) -> Any:
+        """Tarantool's `space:on_replace(trigger[, old])`: `trigger(old_tuple,
+        new_tuple, space_name, request_type)` runs after each statement on
+        the space (in a transaction, at its commit); one that raises undoes
+        the statement, and the caller gets its error. `old` names a trigger
+        to replace (with `trigger` None: to remove). No arguments: the
+        triggers set."""
+        s = self._space
+        if isinstance(s, SystemSpace):
+            raise BoxError(ER.UNSUPPORTED, "Styx", "triggers on system spaces")
+        return set_trigger("on_replace", s.on_replace, trigger, old, lambda fn: _Trigger(s, fn))
 
     def insert(self, tuple: Any) -> list[Any]:
         self._req_counts[C.INSERT] += 1

@@ -36,7 +36,7 @@ from ..protocol import constants as C
 from ..protocol.errors import ER, BoxError
 from ..protocol.ext import default as ext_default
 from . import process
-from .api import Box
+from .api import Box, SessionTriggers
 from .app import Procedure
 from .builtins import Builtins
 from .commit import Committer
@@ -100,6 +100,7 @@ class Tx:
                                         default=self._encode_ext).pack
         self._packb_inner = msgpack.Packer(use_bin_type=True, unicode_errors="surrogateescape").pack
         self.watchers = Watchers(self.packb, self._send_event)
+        self.session_triggers = SessionTriggers()  # box.session.on_connect and friends
         self.errors = 0
         # box.stat(): requests by type, and a window of totals for the rps.
         self.req_counts = [0] * 128
@@ -343,6 +344,20 @@ class Tx:
                 "rps": int((total - before) / span) if span >= 1.0 else 0}
             threads.append(stats)
         return threads
+
+    def river_sample(self) -> dict[str, Any]:
+        """(In TX: a cbus call from the river, styx/river/) TX's figures now:
+        its endpoint's deliveries and wake-ups, each pipe to an iproto
+        thread, requests running in fibers, sessions."""
+        ep = self.endpoint
+        assert ep is not None  # bound before the river starts
+        return {
+            "wakeups": ep.wakeups, "delivered": ep.delivered,
+            "to_net": [{"messages": n.pipe.messages, "flushes": n.pipe.flushes, "in_progress": n.in_progress}
+                       for n in self.nets],
+            "fibers": self.pool.running if self.pool is not None else 0,
+            "sessions": len(self.sessions),
+        }
 
     async def net_latency_threads(self) -> list[dict[int, list[float]]]:
         """Each iproto thread's request latency histograms (a cbus call to each)."""

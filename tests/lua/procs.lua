@@ -10,7 +10,20 @@ box.once('procs-schema', function()
     box.schema.user.grant('guest', 'read,write,execute', 'universe')
     local s = box.schema.space.create('t', {format = {{'id', 'unsigned'}, {'name', 'string'}, {'n', 'any', is_nullable = true}}})
     s:create_index('pk', {parts = {1, 'unsigned'}})
+    box.schema.user.create('nobody_su')
+    box.schema.user.create('auth_user', {password = 'secret'})
+    box.schema.user.grant('auth_user', 'execute', 'universe')
 end)
+
+-- Session triggers: what they saw, and one that refuses a connection.
+auths, connects, refuse = {}, 0, false
+box.session.on_connect(function()
+    connects = connects + 1
+    if refuse then refuse = false error('not now') end
+end)
+box.session.on_auth(function(user, ok) table.insert(auths, {user, ok}) end)
+function session_seen() local a = auths auths = {} return connects > 0, a end
+function refuse_next() refuse = true end
 once_runs = 0
 box.once('procs-counter', function() once_runs = once_runs + 1 end)
 box.once('procs-counter', function() once_runs = once_runs + 1 end)
@@ -87,6 +100,41 @@ function txn_left_open(id)
     box.space.t:replace{id, 'left'}
 end
 function json_round(v) return json.decode(json.encode(v)) end
+
+-- on_replace triggers: what they see, and one that refuses undoes the statement.
+trigger_log = {}
+local function log_trigger(old, new, space, kind)
+    table.insert(trigger_log, {old and old:totable() or 'nil', new and new:totable() or 'nil', space, kind,
+                               new and new.name or 'no name'})
+end
+function triggers_seen(id)
+    trigger_log = {}
+    box.space.t:on_replace(log_trigger)
+    box.space.t:insert{id, 'a'}
+    box.space.t:replace{id, 'b'}
+    box.space.t:update(id, {{'=', 2, 'c'}})
+    box.space.t:upsert({id, 'd'}, {{'=', 2, 'e'}})
+    box.space.t:delete(id)
+    box.space.t:on_replace(nil, log_trigger)
+    box.space.t:insert{id + 1, 'after'}
+    return trigger_log, #box.space.t:on_replace()
+end
+function trigger_refuses(id)
+    local function refuse(old, new) if new and new[2] == 'bad' then error('refused by trigger') end end
+    box.space.t:on_replace(refuse)
+    local ok, err = pcall(function() box.space.t:insert{id, 'bad'} end)
+    local inserted = box.space.t:get(id)
+    box.space.t:insert{id, 'good'}
+    box.space.t:on_replace(nil, refuse)
+    return ok, tostring(err):match('refused by trigger') ~= nil, inserted == nil, box.space.t:get(id):totable()
+end
+
+function su_check()
+    local who = {box.session.su('nobody_su', function() return box.session.user(), box.session.effective_user() end)}
+    local ok, err = pcall(box.session.su, 'nobody_su', function() return box.space.t:select{} end)
+    local ok2, err2 = pcall(box.session.su, 'no_such_user_su', function() end)
+    return who, box.session.user(), ok, tostring(err), ok2, tostring(err2)
+end
 
 nested = {deeper = {fn = function(x) return 'nested ' .. x end}}
 obj = {name = 'obj'}
