@@ -24,7 +24,7 @@ STAMP := $(VENV)/.installed-stamp
 
 DIFF_EXAMPLES ?= 5000
 
-.PHONY: serve test lint fuzz fuzz-diff bench peers pictures tarantool browser clean
+.PHONY: serve test lint fuzz fuzz-diff bench peers peers-lua pictures tarantool browser clean
 
 $(STAMP): pyproject.toml setup.py styx/protocol/_accel.c
 	$(PYTHON) -m venv $(VENV)
@@ -72,6 +72,11 @@ pictures: $(STAMP)
 PEERS_BEFORE ?= 1fc298f
 peers: $(STAMP)
 	$(BIN)/python bench/peers/run.py --before $(PEERS_BEFORE)
+
+# make peers-lua: the same suites with their own Lua setup scripts, on the
+#                 `tarantool` on PATH and on Styx; writes bench/peers/RESULTS-lua.md.
+peers-lua: $(STAMP)
+	$(BIN)/python bench/peers/run.py --lua
 
 clean:
 	rm -rf $(VENV) .pytest_cache .hypothesis

@@ -78,6 +78,7 @@ CALLS: list[tuple[str, list[Any]]] = [
     ("users_named", ["nobody"]),
     ("set_global", ["ready", True]),
     ("space_fields", []),
+    ("create_func", ["peers_f"]),
     ("read_only_round", []),
     ("create_twice", []),
     ("no_such_function", []),
@@ -166,8 +167,19 @@ def test_error_types_as_tarantool(tarantool_port: int, make_server: Any) -> None
         with pytest.raises(tarantool.error.DatabaseError) as e:
             c.eval("not a Lua chunk")
         seen.append((e.value.extra_info.type, e.value.extra_info.message))
+        with pytest.raises(tarantool.error.DatabaseError) as e:  # tarantool-python's test_15
+            c.eval("local e1 = box.error.new(box.error.UNKNOWN)\n"
+                   "local e2 = box.error.new(box.error.TIMEOUT)\n"
+                   "e2:set_prev(e1)\n"
+                   "error(e2)\n")
+        info = e.value.extra_info
+        seen.append([(i.type, i.file, i.line, i.message, i.errcode) for i in (info, info.prev)])
+        with pytest.raises(tarantool.error.DatabaseError) as e:
+            c.eval("\nbox.error(box.error.NO_SUCH_SPACE, 'x')")
+        seen.append((e.value.extra_info.file, e.value.extra_info.line, e.value.extra_info.message))
         c.close()
-    assert seen[:3] == seen[3:] == [((5, "A"), "CustomError", "A", 5, {"custom_type": "B"}), "LuajitError",
+    assert seen[:5] == seen[5:]
+    assert seen[:3] == [((5, "A"), "CustomError", "A", 5, {"custom_type": "B"}), "LuajitError",
                                     ("LuajitError", "eval:1: unexpected symbol near 'not'")]
 
 
@@ -279,6 +291,33 @@ def test_a_failing_script_stops_the_start(tmp_path: Path) -> None:
     out, _ = proc.communicate(timeout=20)
     assert proc.returncode != 0
     assert "Incorrect value for option 'no_such_option': unexpected option" in out
+
+
+def test_a_connector_style_box_cfg(tmp_path: Path) -> None:
+    """What the connectors' own setup scripts give box.cfg (tarantool-python's
+    box.lua, asynctnt's init.lua): a bare path as listen is a unix socket (as
+    Tarantool reads a URI), slab_alloc_arena is 2.6's deprecated memtx_memory
+    in GiB, and read_only set there holds once the script has run. (Set in
+    the first box.cfg{}, it would fail the grant after it, as in Tarantool.)"""
+    sock = tmp_path / "s.sock"
+    script = tmp_path / "init.lua"
+    script.write_text(f"box.cfg{{listen = '{sock}', slab_alloc_arena = 0.1, pid_file = 'box.pid'}}\n"
+                      "function cfg() return box.cfg.memtx_memory, box.cfg.read_only, box.info.ro end\n"
+                      "box.schema.user.grant('guest', 'execute', 'universe')\n"
+                      "box.cfg{read_only = true}\n")
+    proc = styx_serve([str(script), "--wal-mode", "none"], dict(os.environ), tmp_path)
+    try:
+        deadline = time.monotonic() + 20
+        while not sock.exists():
+            assert proc.poll() is None and time.monotonic() < deadline, proc.communicate()[0]
+            time.sleep(0.05)
+        c = tarantool.Connection(None, str(sock))
+        assert c.call("cfg").data == [107374182, True, True]
+        c.close()
+    finally:
+        proc.terminate()
+        out, _ = proc.communicate(timeout=10)
+    assert "Deprecated option slab_alloc_arena" in out
 
 
 def test_a_redefined_or_removed_function_is_seen_at_once(make_server: Any) -> None:

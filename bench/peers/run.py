@@ -16,7 +16,18 @@ in bench/peers/.work/):
   test/app.js and test/box.lua), with the devDependencies it names (mocha 2,
   chai 4, sinon 3).
 
-Each suite's Lua setup (tarantool-python's box.lua and admin snippets,
+    python bench/peers/run.py --lua           # the suites' own Lua: Tarantool 2.6 vs Styx
+
+--lua runs each suite twice with its own Lua setup script: against the
+`tarantool` binary on PATH (Tarantool 2.6 here), started the suite's own way,
+and against Styx serving that same script (less the lines Styx cannot run,
+each named with why in the report), and writes bench/peers/RESULTS-lua.md:
+pass counts for both, SQL and replication tests left out of the ratio, and
+the cause of each Styx failure. asynctnt's tests/files/app.lua is not in its
+sdist: it comes from the asynctnt git repository at the tag of the installed
+version (a local mirror if there is one, else GitHub).
+
+Without --lua: each suite's Lua setup (tarantool-python's box.lua and admin snippets,
 asynctnt's tests/files/app.lua, tarantool-driver's test/box.lua) has a Python
 twin in bench/peers/apps/, and each suite's way of starting `tarantool` is
 replaced by starting Styx (bench/peers/*_styx.py, bench/peers/styx_proc.py).
@@ -130,6 +141,33 @@ def styx_tree(rev: str | None) -> Path:
     return dest
 
 
+ASYNCTNT_GIT = "https://github.com/igorcoding/asynctnt"
+ASYNCTNT_MIRRORS = [Path("/work/.mirror/igorcoding+asynctnt/repo")]
+
+
+def asynctnt_app_lua(src: Path) -> Path:
+    """tests/files/app.lua of asynctnt's git tag v<installed version>, put
+    where the suite reads it (the sdist does not ship it)."""
+    version = importlib.metadata.version("asynctnt")
+    dest = src / "tests" / "files" / "app.lua"
+    if dest.exists():
+        return dest
+    dest.parent.mkdir(parents=True, exist_ok=True)
+    for git_dir in [Path(p) for p in os.environ.get("ASYNCTNT_GIT_DIR", "").split(os.pathsep) if p] + ASYNCTNT_MIRRORS:
+        if git_dir.is_dir():
+            r = subprocess.run(["git", "--git-dir", str(git_dir), "show", f"v{version}:tests/files/app.lua"],
+                               capture_output=True)
+            if r.returncode == 0:
+                dest.write_bytes(r.stdout)
+                return dest
+    clone = WORK / "asynctnt-git"
+    if not clone.is_dir():
+        run(["git", "clone", "--bare", "--depth", "1", "--branch", f"v{version}", ASYNCTNT_GIT, str(clone)])
+    dest.write_bytes(subprocess.run(["git", "--git-dir", str(clone), "show", f"v{version}:tests/files/app.lua"],
+                                    check=True, capture_output=True).stdout)
+    return dest
+
+
 # -- running ---------------------------------------------------------------------------
 
 
@@ -163,11 +201,12 @@ def junit_results(path: Path) -> dict[str, tuple[str, str]]:
     return out
 
 
-def run_pytest_suite(name: str, cwd: Path, target: str, plugin: str, styx_root: Path,
+def run_pytest_suite(name: str, cwd: Path, target: str, plugin: str | None, styx_root: Path,
                      label: str) -> dict[str, tuple[str, str]]:
+    """plugin None: the suite as it is, starting `tarantool` its own way."""
     junit = WORK / f"{name}-{label}.xml"
     junit.unlink(missing_ok=True)
-    cmd = [PY, "-m", "pytest", target, "-p", plugin, "-p", "no:cacheprovider", "-q",
+    cmd = [PY, "-m", "pytest", target, *(["-p", plugin] if plugin else []), "-p", "no:cacheprovider", "-q",
            "--timeout", "60", f"--junitxml={junit}", "-o", "junit_family=xunit1"]
     log(f"{name} ({label}): pytest in {cwd}")
     try:
@@ -203,31 +242,217 @@ def run_node(styx_root: Path, label: str) -> dict[str, tuple[str, str]]:
         log(f"node-tarantool-driver: {e}")
         return {"(server start)": ("fail", str(e))}
     try:
-        mocha = pkg.parent / ".bin" / "mocha"
-        log(f"node-tarantool-driver ({label}): mocha in {pkg}")
-        try:
-            skip = "^(" + "|".join(re.escape(t) for t in NODE_NOT_RUN) + ")$"
-            p = subprocess.run([str(mocha), "--reporter", "json-stream", "--grep", skip, "--invert",
-                                "test/app.js"], cwd=pkg,
-                               capture_output=True, text=True, timeout=SUITE_TIMEOUT)
-            lines = p.stdout.splitlines()
-        except subprocess.TimeoutExpired as e:
-            lines = (e.stdout or b"").decode(errors="replace").splitlines()
-        (WORK / f"node-tarantool-driver-{label}.out").write_text("\n".join(lines))
-        for line in lines:
-            if not line.startswith('["'):
-                continue
-            kind, d = json.loads(line)
-            if kind in ("pass", "fail", "pending"):
-                tid = d["fullTitle"]
-                outcome = {"pass": "pass", "fail": "fail", "pending": "skip"}[kind]
-                if tid in results and results[tid][0] == "fail":
-                    continue  # a hook failure reported on a test already failed
-                results[tid] = (outcome, d.get("err", ""))
+        results = mocha_results(pkg, label)
     finally:
         server.stop()
+    return results
+
+
+def mocha_results(pkg: Path, label: str) -> dict[str, tuple[str, str]]:
+    """Run test/app.js (a server is on 127.0.0.1:33013) and read its results."""
+    results: dict[str, tuple[str, str]] = {}
+    mocha = pkg.parent / ".bin" / "mocha"
+    log(f"node-tarantool-driver ({label}): mocha in {pkg}")
+    try:
+        skip = "^(" + "|".join(re.escape(t) for t in NODE_NOT_RUN) + ")$"
+        p = subprocess.run([str(mocha), "--reporter", "json-stream", "--grep", skip, "--invert",
+                            "test/app.js"], cwd=pkg,
+                           capture_output=True, text=True, timeout=SUITE_TIMEOUT)
+        lines = p.stdout.splitlines()
+    except subprocess.TimeoutExpired as e:
+        lines = (e.stdout or b"").decode(errors="replace").splitlines()
+    (WORK / f"node-tarantool-driver-{label}.out").write_text("\n".join(lines))
+    for line in lines:
+        if not line.startswith('["'):
+            continue
+        kind, d = json.loads(line)
+        if kind in ("pass", "fail", "pending"):
+            tid = d["fullTitle"]
+            outcome = {"pass": "pass", "fail": "fail", "pending": "skip"}[kind]
+            if tid in results and results[tid][0] == "fail":
+                continue  # a hook failure reported on a test already failed
+            results[tid] = (outcome, d.get("err", ""))
     results.update({t: ("skip", why) for t, why in NODE_NOT_RUN.items()})
     return results
+
+
+# -- --lua: the suites' own Lua, on Tarantool and on Styx ------------------------------------
+
+
+def run_asynctnt_lua(server: str, styx_root: Path) -> dict[str, tuple[str, str]]:
+    src = sdist_tree("asynctnt", "tests")
+    asynctnt_app_lua(src)
+    plugin = None if server == "tarantool" else "asynctnt_styx_lua"
+    return run_pytest_suite("asynctnt", src, "tests", plugin, styx_root, f"lua-{server}")
+
+
+def run_tarantool_python_lua(server: str, styx_root: Path) -> dict[str, tuple[str, str]]:
+    src = sdist_tree("tarantool", "test")
+    plugin = None if server == "tarantool" else "tarantool_python_styx_lua"
+    for stale in src.glob("var_*"):  # what a killed run left
+        subprocess.run(["rm", "-rf", str(stale)], check=False)
+    return run_pytest_suite("tarantool-python", src, "test/suites", plugin, styx_root, f"lua-{server}")
+
+
+NODE_REMOVED: list[tuple[str, str]] = []  # test/box.lua runs whole on Styx
+
+
+def run_node_lua(server: str, styx_root: Path) -> dict[str, tuple[str, str]]:
+    """`tarantool test/box.lua` or `python -m styx serve test/box.lua`, in a
+    fresh directory (the script listens on 33013, where app.js connects)."""
+    import shutil
+
+    import styx_proc
+    pkg = node_tree()
+    work = WORK / f"node-{server}"
+    shutil.rmtree(work, ignore_errors=True)
+    work.mkdir(parents=True)
+    script = work / "box.lua"
+    shutil.copy(pkg / "test" / "box.lua", script)
+    (WORK / "logs").mkdir(parents=True, exist_ok=True)
+    log_file = open(WORK / "logs" / f"node-{server}.log", "w")
+    if server == "tarantool":
+        cmd = ["tarantool", str(script)]
+        env = dict(os.environ)
+    else:
+        cmd = [PY, "-m", "styx", "serve", str(script)]
+        env = dict(os.environ, PYTHONPATH=str(styx_root))
+    proc = subprocess.Popen(cmd, cwd=work, env=env, stdout=log_file, stderr=subprocess.STDOUT)
+    log_file.close()
+    try:
+        if not styx_proc.wait_greeting("127.0.0.1", 33013, 30):
+            return {"(server start)": ("fail", f"{server} did not listen on 33013 (see {log_file.name})")}
+        return mocha_results(pkg, f"lua-{server}")
+    finally:
+        proc.terminate()
+        try:
+            proc.wait(10)
+        except subprocess.TimeoutExpired:
+            proc.kill()
+            proc.wait()
+
+
+LUA_SUITES = {
+    "tarantool-python": run_tarantool_python_lua,
+    "asynctnt": run_asynctnt_lua,
+    "node-tarantool-driver": run_node_lua,
+}
+
+
+def removed_lines() -> dict[str, list[tuple[int, str, str]]]:
+    """suite -> (line number, line, why) of each line Styx does not run."""
+    import asynctnt_styx_lua
+    out: dict[str, list[tuple[int, str, str]]] = {}
+    app = sdist_tree("asynctnt", "tests") / "tests" / "files" / "app.lua"
+    if app.exists():
+        import asynctnt.instance
+        inst = asynctnt.instance.TarantoolInstance.__new__(asynctnt.instance.TarantoolSyncInstance)
+        template = asynctnt.instance.TarantoolInstance._create_initlua_template(inst).replace(" " * 4, "")
+        head = template.split("${applua}")[0]
+        out["asynctnt (asynctnt.instance's init.lua template)"] = asynctnt_styx_lua.removed_lines(head)
+        out["asynctnt (tests/files/app.lua)"] = asynctnt_styx_lua.removed_lines(app.read_text())
+    box = sdist_tree("tarantool", "test") / "test" / "suites" / "box.lua"
+    if box.exists():
+        src = box.read_text()
+        lines = src.split("\n")
+        import re as _re
+        out["tarantool-python (test/suites/box.lua)"] = [
+            (i + 1, line, why) for i, line in enumerate(lines)
+            for pattern, why in TARANTOOL_PYTHON_REMOVED if _re.match(pattern, line.strip())]
+    out["node-tarantool-driver (test/box.lua)"] = []
+    return out
+
+
+# tarantool_python_styx_lua.REMOVED, without importing the plugin (it imports the suite).
+TARANTOOL_PYTHON_REMOVED = [
+    (r"^require\('console'\)\.listen\(admin_listen\)$",
+     "needs the Lua console module (Styx has no `console`): the suite's admin commands go "
+     "to Styx's admin socket instead, as Lua run by box.lua.eval"),
+]
+
+
+def lua_report(results: dict[str, dict[str, dict[str, tuple[str, str]]]], seconds: float) -> str:
+    from classify import excluded
+    tnt_version = subprocess.run(["tarantool", "--version"], capture_output=True, text=True).stdout.split("\n")[0]
+    out = ["# Peer test suites with their own Lua: Tarantool 2.6 and Styx", "",
+           f"Generated by `python bench/peers/run.py --lua` (see bench/peers/README.md). Run time: {seconds:.0f} s.",
+           f"Tarantool: `{tnt_version}`. Styx: this checkout, serving each suite's own setup script.", "",
+           "Tests left out of the ratio: SQL and replication tests (by test id, or failing on either "
+           "server for want of SQL); they are counted in the last column.", "",
+           "| suite | tests | Tarantool 2.6 passes | Styx passes | Styx passes of Tarantool's | ratio "
+           "| left out (SQL/replication) |",
+           "|---|---|---|---|---|---|---|"]
+    totals = [0, 0, 0, 0]
+    for suite, by_server in results.items():
+        t, st = by_server["tarantool"], by_server["styx"]
+        ids = set(t) | set(st)
+        out_ids = {tid for tid in ids if excluded(suite, tid, t.get(tid, ("", ""))[1])
+                   or excluded(suite, tid, st.get(tid, ("", ""))[1])}
+        kept = ids - out_ids
+        tp = {tid for tid in kept if t.get(tid, ("",))[0] == "pass"}
+        sp = {tid for tid in kept if st.get(tid, ("",))[0] == "pass"}
+        both = tp & sp
+        ratio = len(both) / len(tp) if tp else 0.0
+        out.append(f"| {SUITES[suite][1]()} | {len(kept)} | {len(tp)} | {len(sp)} | {len(both)} | "
+                   f"{ratio:.1%} | {len(out_ids)} |")
+        totals = [totals[0] + len(kept), totals[1] + len(tp), totals[2] + len(sp), totals[3] + len(both)]
+    if results:
+        ratio = totals[3] / totals[1] if totals[1] else 0.0
+        out.append(f"| **all** | {totals[0]} | {totals[1]} | {totals[2]} | {totals[3]} | **{ratio:.1%}** | |")
+    out += ["", "\"Styx passes\" counts tests Tarantool 2.6 skips too (Styx greets as 3.0.0: tests gated "
+            "on a version run on Styx only); the ratio counts only tests both pass, over Tarantool's passes.", ""]
+    out += ["## Setup-script lines Styx does not run", "",
+            "Each script runs unmodified on Styx except these lines (blank lines take their place, so "
+            "line numbers stay):", ""]
+    for where, rows in removed_lines().items():
+        if not rows:
+            out.append(f"- {where}: runs whole.")
+            continue
+        out.append(f"- {where}:")
+        for n, line, why in rows:
+            out.append(f"  - line {n} `{line.strip() or '(blank)'}`: {why}")
+    out += ["", "## Tests Tarantool 2.6 passes and Styx fails, by cause", ""]
+    for suite, by_server in results.items():
+        t, st = by_server["tarantool"], by_server["styx"]
+        fails = sorted((tid, st.get(tid, ("absent", "not run"))[1]) for tid, (o, _) in t.items()
+                       if o == "pass" and st.get(tid, ("absent",))[0] != "pass"
+                       and not excluded(suite, tid, st.get(tid, ("", ""))[1]) and not excluded(suite, tid, ""))
+        by_cat: dict[str, int] = {}
+        for tid, m in fails:
+            cat = classify(suite, tid, m) or "UNCLASSIFIED (Styx?)"
+            by_cat[cat] = by_cat.get(cat, 0) + 1
+        out += [f"### {suite}: {len(fails)}", ""]
+        if not fails:
+            continue
+        out += ["| cause | tests |", "|---|---|"]
+        out += [f"| {c} | {n} |" for c, n in sorted(by_cat.items(), key=lambda kv: (-kv[1], kv[0]))]
+        out += ["", "| test | cause | message |", "|---|---|---|"]
+        out += [f"| `{tid}` | {classify(suite, tid, m) or 'UNCLASSIFIED (Styx?)'} | {short(m)} |" for tid, m in fails]
+        out.append("")
+    out += ["## Tests Tarantool 2.6 fails or skips and Styx passes", ""]
+    for suite, by_server in results.items():
+        t, st = by_server["tarantool"], by_server["styx"]
+        extra = sorted(tid for tid, (o, _) in st.items() if o == "pass" and t.get(tid, ("absent",))[0] != "pass")
+        kinds: dict[str, int] = {}
+        for tid in extra:
+            k = t.get(tid, ("absent",))[0]
+            kinds[k] = kinds.get(k, 0) + 1
+        out.append(f"- {suite}: {len(extra)} ({', '.join(f'{n} {k} on Tarantool' for k, n in sorted(kinds.items()))})")
+    out.append("")
+    return "\n".join(out)
+
+
+def main_lua(suites: list[str], out_path: Path) -> None:
+    t0 = time.monotonic()
+    results: dict[str, dict[str, dict[str, tuple[str, str]]]] = {}
+    for suite in suites:
+        results[suite] = {server: LUA_SUITES[suite](server, REPO) for server in ("tarantool", "styx")}
+    (WORK / "results-lua.json").write_text(json.dumps(results, indent=1))
+    text = lua_report(results, time.monotonic() - t0)
+    out_path.write_text(text + "\n")
+    print("\n".join(line for line in text.split("\n## Tests Tarantool 2.6 fails")[0].split("\n")
+                    if not line.startswith(("| `", "  - line"))))  # the file has each test and line
+    log(f"wrote {out_path} in {time.monotonic() - t0:.0f} s")
 
 
 SUITES = {
@@ -314,10 +539,17 @@ def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     ap.add_argument("--suite", action="append", choices=list(SUITES))
     ap.add_argument("--before", metavar="REV", help="also run against this git revision's Styx")
-    ap.add_argument("--out", default=str(HERE / "RESULTS.md"))
+    ap.add_argument("--lua", action="store_true",
+                    help="the suites' own Lua setup, on Tarantool (PATH's `tarantool`) and on Styx; "
+                         "writes RESULTS-lua.md")
+    ap.add_argument("--out", default=None)
     args = ap.parse_args()
     suites = args.suite or list(SUITES)
     WORK.mkdir(parents=True, exist_ok=True)
+    if args.lua:
+        main_lua(suites, Path(args.out or HERE / "RESULTS-lua.md"))
+        return
+    args.out = args.out or str(HERE / "RESULTS.md")
     t0 = time.monotonic()
     after = {s: SUITES[s][0](REPO, "after") for s in suites}
     before = None

@@ -304,6 +304,14 @@ class BoxError(Exception):
             m[C.ERROR_FIELDS] = fields
         return m
 
+    def set_prev(self, prev: BaseException | None) -> None:
+        """Lua's e:set_prev(prev): `prev` comes next in the MP_ERROR stack."""
+        self.__cause__ = prev
+
+    @property
+    def prev(self) -> BaseException | None:
+        return self.__cause__
+
     def stack(self) -> list[dict[int, Any]]:
         """This error and then its causes (`raise ... from cause`)."""
         out = [self.error_map()]

@@ -281,7 +281,7 @@ class FuncApi(Members):
     def create(self, name: str, *, if_not_exists: bool = False, setuid: bool = False,
                language: str = "LUA", **_: Any) -> None:
         me = effective_user(self._users)
-        self._schema.privileges.check(me, "universe", 0, "", CREATE)
+        self._schema.privileges.check(me, "function", None, name, CREATE)  # 2.6 names the function
         self._schema.create_function(name, me.uid, setuid=setuid, language=language,
                                      if_not_exists=if_not_exists)
 

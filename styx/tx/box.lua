@@ -258,12 +258,17 @@ box = {
             return unpack(r, 2, table.maxn(r))
         end,
     },
+    -- An error made here is located where Lua made it (its file, line), as 2.6's.
     error = setmetatable({
-        new = function(code, ...) return bridge.error_new(code, ...) end,
+        new = function(code, ...)
+            local at = debug.getinfo(2, 'Sl') or {}
+            return bridge.error_at(at.short_src, at.currentline, code, ...)
+        end,
     }, {
         __call = function(_, code, ...)
             if code == nil or type(code) == 'string' then error('box.error(): bad arguments', 2) end
-            bridge.error(code, ...)
+            local at = debug.getinfo(2, 'Sl') or {}
+            error(bridge.error_at(at.short_src, at.currentline, code, ...))
         end,
         __index = function(_, name) return bridge.error_code(name) end,  -- box.error.NO_SUCH_SPACE
     }),

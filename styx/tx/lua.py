@@ -560,6 +560,14 @@ class _Bridge:
     def error(self, code: Any, *args: Any) -> None:
         raise self.error_new(code, *args)
 
+    def error_at(self, file: Any, line: Any, code: Any, *args: Any) -> BoxError:
+        """box.error.new(...) made at Lua's `file`:`line` (a new error only:
+        an error object passed again keeps where it was made)."""
+        e = self.error_new(code, *args)
+        if e is not code and file is not None:
+            e.file, e.line = _text(file), int(line or 0)
+        return e
+
     def error_code(self, name: bytes) -> int | None:
         return ERROR_CODES.get(name.decode("utf-8", "surrogateescape"))
 

@@ -176,6 +176,7 @@ function read_only_round()  -- tarantool-python's pool tests switch it through t
     box.space.t:delete{40}
     return out
 end
+function create_func(name) box.schema.func.create(name) end
 function space_fields()
     local s = box.space.t
     return s.id, s.name, s.engine, s.field_count, s.index.pk.id, s.index.pk.type, s.index.pk.unique
