@@ -22,6 +22,13 @@ def _refuse(old: Any, new: Any, space: str, kind: str) -> None:
         raise ValueError("refused by trigger")
 
 
+def _push(old: Any, new: Any, space: str, kind: str) -> None:
+    from styx import box
+
+    if new is not None and new[1] == "push me":
+        box.session.push(["pushed", new[0]])
+
+
 def init() -> None:
     from styx import box
 
@@ -30,6 +37,7 @@ def init() -> None:
     s.create_index("pk", parts=["id"])
     s.on_replace(_log)
     s.on_replace(_refuse)
+    s.on_replace(_push)
 
 
 def in_txn() -> None:
@@ -73,7 +81,18 @@ def test_on_replace_from_python(make_server: Any) -> None:
     c.call("seen")
     c.call("in_txn")
     assert c.call("seen").data == [["before commit", [None, "txn", "t", "INSERT"]]]
-    assert c.call("remove").data == [1]
+    assert c.call("remove").data == [2]  # _refuse and _push stay
     c.insert("t", [3, "c"])
     assert c.call("seen").data == [[]]
+    c.close()
+
+
+def test_a_trigger_pushes_to_the_request_that_fired_it(make_server: Any) -> None:
+    """An IPROTO INSERT runs the space's triggers in its own fiber: a push
+    reaches the client before the reply (tarantool-python's test_push)."""
+    styx = make_server(app=APP)
+    c = tarantool.Connection("127.0.0.1", styx.port)
+    pushed: list[Any] = []
+    c.insert("t", [9, "push me"], on_push=lambda data, ctx: ctx.append(data), on_push_ctx=pushed)
+    assert pushed == [[["pushed", 9]]]
     c.close()

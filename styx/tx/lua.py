@@ -592,7 +592,8 @@ class _Bridge:
             return AWAIT, lua._box_up.wait()
         # Again, box up: what changed (an unchanged static option is no change).
         current = lua.box.cfg
-        changed = {k: v for k, v in opts.items() if CFG_OPTIONS[k] is not None and current[k] != v}
+        changed = {k: v for k, v in opts.items()
+                   if CFG_OPTIONS[k] is not None and (current[k] != v or type(current[k]) is not type(v))}
         if changed:
             lua.box.cfg(**changed)
         return ()

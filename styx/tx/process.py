@@ -606,6 +606,18 @@ def _dml(tx: Tx, msg: IprotoMsg) -> bytes | None:
         txn = msg.tx_conn.session.txns.get(msg.stream_id)
         if txn is not None:
             data = txn.view(space)
+    if space.on_replace:  # its triggers run in the request's fiber (box.session.push, ...)
+        token = current.set(Fiber(tx, msg.tx_conn.session, msg.sync, msg.stream_id))
+        try:
+            return _dml_write(msg, data, index)
+        finally:
+            current.reset(token)
+    return _dml_write(msg, data, index)
+
+
+def _dml_write(msg: IprotoMsg, data: Space | View, index: Any) -> bytes | None:
+    req: DmlRequest = msg.req
+    t = msg.type
     if t == C.INSERT:
         return data.insert(req.tuple)
     if t == C.REPLACE:
@@ -737,6 +749,7 @@ def process_commit(tx: Tx, msg: IprotoMsg) -> Any:
     if txn is not None:  # COMMIT with no transaction is fine (as Tarantool)
         if committer is not None:
             committer.begin()
+        token = current.set(Fiber(tx, msg.tx_conn.session, msg.sync, msg.stream_id))  # on_replace triggers
         try:
             txn.commit()
         except BoxError as e:
@@ -744,6 +757,8 @@ def process_commit(tx: Tx, msg: IprotoMsg) -> Any:
                 committer.end()  # commit undid what it had applied
             _error(tx, msg, e)
             return None
+        finally:
+            current.reset(token)
     if committer is None or txn is None:
         reply_ok(msg.tx_conn, msg, tx.schema.version)
         return None
