@@ -7,7 +7,6 @@ and box.session.push."""
 
 from __future__ import annotations
 
-import subprocess
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
@@ -15,7 +14,7 @@ from typing import Any
 import pytest
 import tarantool
 
-from tests.spawn import free_port
+from tests.oracle import differences, tarantool_script
 
 ROOT = Path(__file__).resolve().parent
 CASES: list[tuple[str, list[Any]]] = [
@@ -60,15 +59,8 @@ CASES: list[tuple[str, list[Any]]] = [
 
 @pytest.fixture(scope="module")
 def tarantool_port(tarantool_bin: str, tmp_path_factory: pytest.TempPathFactory) -> Iterator[int]:
-    work, port = tmp_path_factory.mktemp("eval"), free_port()
-    proc = subprocess.Popen([tarantool_bin, str(ROOT / "lua" / "eval_setup.lua"), str(port), str(work)],
-                            stdout=subprocess.PIPE, text=True)
-    try:
-        assert proc.stdout is not None and proc.stdout.readline().strip() == "READY"
+    with tarantool_script(tarantool_bin, ROOT / "lua" / "eval_setup.lua", tmp_path_factory.mktemp("eval")) as port:
         yield port
-    finally:
-        proc.terminate()
-        proc.wait(10)
 
 
 def answer(c: tarantool.Connection, expr: str, args: list[Any]) -> Any:
@@ -83,11 +75,8 @@ def test_eval_as_tarantool(tarantool_port: int, make_server: Any) -> None:
     t = tarantool.Connection("127.0.0.1", tarantool_port)
     s = tarantool.Connection("127.0.0.1", styx.port)
     try:
-        diffs = [f"{expr!r}: tarantool {answer_t}, styx {answer_s}"
-                 for expr, args in CASES
-                 for answer_t, answer_s in [(answer(t, expr, args), answer(s, expr, args))]
-                 if answer_t != answer_s]
-        assert not diffs, "\n".join(diffs)
+        diffs = differences(CASES, lambda case: answer(t, *case), lambda case: answer(s, *case))
+        assert not diffs, diffs
     finally:
         t.close()
         s.close()

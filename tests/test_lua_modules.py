@@ -13,7 +13,6 @@ import decimal
 import logging
 import os
 import struct
-import subprocess
 import uuid
 from collections.abc import Iterator
 from pathlib import Path
@@ -22,7 +21,7 @@ from typing import Any
 import pytest
 import tarantool
 
-from tests.spawn import free_port
+from tests.oracle import differences, tarantool_script
 
 ROOT = Path(__file__).resolve().parent
 APP = str(ROOT / "apps" / "eval_app.py")
@@ -296,15 +295,8 @@ CASES: dict[str, list[str]] = {
 
 @pytest.fixture(scope="module")
 def tarantool_port(tarantool_bin: str, tmp_path_factory: pytest.TempPathFactory) -> Iterator[int]:
-    work, port = tmp_path_factory.mktemp("modules"), free_port()
-    proc = subprocess.Popen([tarantool_bin, str(ROOT / "lua" / "eval_setup.lua"), str(port), str(work)],
-                            stdout=subprocess.PIPE, text=True)
-    try:
-        assert proc.stdout is not None and proc.stdout.readline().strip() == "READY"
+    with tarantool_script(tarantool_bin, ROOT / "lua" / "eval_setup.lua", tmp_path_factory.mktemp("modules")) as port:
         yield port
-    finally:
-        proc.terminate()
-        proc.wait(10)
 
 
 def answer(c: tarantool.Connection, expr: str) -> Any:
@@ -321,11 +313,9 @@ def test_module_as_tarantool(module: str, tarantool_port: int, make_server: Any)
     s = tarantool.Connection("127.0.0.1", styx.port)
     try:
         prelude = PRELUDE.format(m=module)
-        diffs = [f"{expr!r}:\n  tarantool {answer_t}\n  styx      {answer_s}"
-                 for expr in CASES[module]
-                 for answer_t, answer_s in [(answer(t, prelude + expr), answer(s, prelude + expr))]
-                 if answer_t != answer_s]
-        assert not diffs, "\n".join(diffs)
+        diffs = differences(CASES[module], lambda expr: answer(t, prelude + expr),
+                            lambda expr: answer(s, prelude + expr))
+        assert not diffs, diffs
     finally:
         t.close()
         s.close()

@@ -26,6 +26,7 @@ import msgpack
 import pytest
 import tarantool
 
+from tests.oracle import differences, tarantool_script
 from tests.spawn import connect_when_up, free_port
 
 ROOT = Path(__file__).resolve().parent
@@ -95,15 +96,8 @@ def answer(c: tarantool.Connection, name: str, args: list[Any]) -> Any:
 
 @pytest.fixture(scope="module")
 def tarantool_port(tarantool_bin: str, tmp_path_factory: pytest.TempPathFactory) -> Iterator[int]:
-    work, port = tmp_path_factory.mktemp("procs"), free_port()
-    env = dict(os.environ, LISTEN=f"127.0.0.1:{port}", WORK=str(work))
-    proc = subprocess.Popen([tarantool_bin, str(SCRIPT)], stdout=subprocess.PIPE, text=True, env=env)
-    try:
-        assert proc.stdout is not None and proc.stdout.readline().strip() == "READY"
+    with tarantool_script(tarantool_bin, SCRIPT, tmp_path_factory.mktemp("procs")) as port:
         yield port
-    finally:
-        proc.terminate()
-        proc.wait(10)
 
 
 def test_lua_procedures_as_tarantool(tarantool_port: int, make_server: Any) -> None:
@@ -111,11 +105,8 @@ def test_lua_procedures_as_tarantool(tarantool_port: int, make_server: Any) -> N
     t = tarantool.Connection("127.0.0.1", tarantool_port)
     s = tarantool.Connection("127.0.0.1", styx.port)
     try:
-        diffs = [f"{name}{args!r}: tarantool {answer_t}, styx {answer_s}"
-                 for name, args in CALLS
-                 for answer_t, answer_s in [(answer(t, name, args), answer(s, name, args))]
-                 if answer_t != answer_s]
-        assert not diffs, "\n".join(diffs)
+        diffs = differences(CALLS, lambda case: answer(t, *case), lambda case: answer(s, *case))
+        assert not diffs, diffs
     finally:
         t.close()
         s.close()

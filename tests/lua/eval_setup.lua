@@ -1,5 +1,5 @@
 -- Tarantool's side of tests/test_eval.py (tests/apps/eval_app.py is Styx's).
-box.cfg{listen = arg[1], work_dir = arg[2], log = arg[2] .. '/tarantool.log'}
+box.cfg{listen = os.getenv('LISTEN'), work_dir = os.getenv('WORK')}
 box.schema.user.grant('guest', 'read,write,execute', 'universe', nil, {if_not_exists = true})
 box.schema.user.create('limited', {password = 'pw', if_not_exists = true})
 local s = box.schema.space.create('t', {format = {{'id', 'unsigned'}, {'name', 'string'}}, if_not_exists = true})
