@@ -66,6 +66,7 @@ CALLS: list[tuple[str, list[Any]]] = [
     ("tuple_parts", [12]),
     ("json_round", [{"a": [1, 2, {"b": None}]}]),
     ("su_check", []),
+    ("ddl_round", []),
     ("triggers_seen", [20]),
     ("trigger_refuses", [30]),
     ("nested.deeper.fn", ["call"]),

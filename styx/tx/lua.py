@@ -514,7 +514,10 @@ class _Bridge:
             target = target.index[lua.from_lua(index)]
         fn = getattr(target, name)
         values = [lua.from_lua(a) for a in args]
-        kwargs = values.pop() if len(values) >= 2 and isinstance(values[-1], dict) else {}
+        # The options table: after a key or a name (select(key, opts),
+        # create_index(name, opts)), or alone (index:alter(opts)).
+        least = 1 if name == "alter" else 2
+        kwargs = values.pop() if len(values) >= least and isinstance(values[-1], dict) else {}
         result = fn(*values, **kwargs)
         if result is None:
             return ()  # no value, as box's methods return when nothing is found

@@ -136,6 +136,23 @@ function su_check()
     return who, box.session.user(), ok, tostring(err), ok2, tostring(err2)
 end
 
+function ddl_round()
+    return box.session.su('admin', function()
+        local s = box.schema.space.create('ddl_round')
+        s:create_index('pk', {parts = {1, 'unsigned'}})
+        s:create_index('sk', {parts = {2, 'string'}, unique = false})
+        s.index.pk:alter({parts = {1, 'integer'}})
+        s.index.sk:rename('by_name')
+        s:format({{'id', 'integer'}, {'name', 'string'}})
+        s:rename('ddl_round2')
+        local t = box.space.ddl_round2
+        local out = {t.index.pk.parts[1].type, t.index.by_name ~= nil, t:format(), box.space.ddl_round == nil}
+        t:drop()
+        table.insert(out, box.space.ddl_round2 == nil)
+        return out
+    end)
+end
+
 nested = {deeper = {fn = function(x) return 'nested ' .. x end}}
 obj = {name = 'obj'}
 function obj:method(x) return self.name .. ' ' .. x end
