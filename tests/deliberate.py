@@ -92,9 +92,13 @@ DELIBERATE = {d.what.split(":")[0]: d for d in [
                "index:random(), index part options other than is_nullable",
                "refused with ER_UNSUPPORTED (5) \"Styx does not support ...\" (a vinyl space is "
                "created as memtx; the data lives in memory only)."),
-    Deliberate("EVAL's Lua: box's space and index methods, box.schema, box.session.push, box.error",
-               "EVAL runs in an embedded LuaJIT whose box is the Python box; Lua's other modules "
-               "(fiber, json, log, ...) are not there yet, and require() of one names it."),
+    Deliberate("Lua: EVAL, Lua procedures and init scripts in an embedded LuaJIT",
+               "its box is the Python box (tests/test_eval.py, test_lua_procs.py and "
+               "test_lua_modules.py compare it with 2.6). Not there: net.box, the Lua console, "
+               "before_replace triggers, SQL; require() of a missing module names it. A Lua "
+               "fiber that runs 1 s without waiting ends with 'fiber slice is exceeded' (2.11's "
+               "max_slice), so the JIT compiler is off. MP_BIN reaches Lua as a string, as in "
+               "2.6 (3.0 has a varbinary type). Triggers run inline and cannot wait."),
     Deliberate("procedure writes: one WAL transaction per CALL",
                "what a Python procedure changes outside box.begin() is logged as one WAL "
                "transaction when it returns (and replied to once written); 2.6 logs each "
