@@ -97,8 +97,9 @@ DELIBERATE = {d.what.split(":")[0]: d for d in [
                "test_lua_modules.py compare it with 2.6). Not there: net.box, the Lua console, "
                "before_replace triggers, SQL; require() of a missing module names it. A Lua "
                "fiber that runs 1 s without waiting ends with 'fiber slice is exceeded' (2.11's "
-               "max_slice), so the JIT compiler is off. MP_BIN reaches Lua as a string, as in "
-               "2.6 (3.0 has a varbinary type). Triggers run inline and cannot wait."),
+               "max_slice), so the JIT compiler is off. MP_BIN reaches Lua as a varbinary "
+               "object and goes back as MP_BIN, as in 3.0 (2.6 makes it a string). Triggers "
+               "run inline and cannot wait."),
     Deliberate("procedure writes: one WAL transaction per CALL",
                "what a Python procedure changes outside box.begin() is logged as one WAL "
                "transaction when it returns (and replied to once written); 2.6 logs each "

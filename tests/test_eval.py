@@ -126,3 +126,15 @@ def test_lua_objects_do_not_outlive_their_coroutine(make_server: Any) -> None:
     gc.collect()
     assert c.eval("return box.space.t:get(1)").data == [[1, "one"]]
     c.close()
+
+
+def test_binary_stays_binary(make_server: Any) -> None:
+    """MP_BIN reaches Lua as a varbinary object (a length, its bytes by
+    tostring) and goes back as MP_BIN, as in Tarantool 3.0, whose greeting
+    Styx sends (2.6 makes it a string: tests/deliberate.py)."""
+    styx = make_server(app=str(ROOT / "apps" / "eval_app.py"))
+    c = tarantool.Connection("127.0.0.1", styx.port)
+    assert c.eval("local v = ... return v, type(v), #v, tostring(v), v == 'a\\0b'", [b"a\0b"]).data == [
+        b"a\0b", "cdata", 3, "a\0b", True]
+    assert c.eval("return ...", [{"k": [b"\xff", "text"]}]).data == [{"k": [b"\xff", "text"]}]
+    c.close()

@@ -65,7 +65,7 @@ MODULES = ("json", "log", "clock", "msgpack", "uuid", "decimal", "digest", "errn
 # which must be in place before Python hands Lua a value of one.
 _EAGER = ("uuid", "decimal", "datetime")
 
-VALUE_TYPES = (uuid.UUID, decimal.Decimal, datetime)
+VALUE_TYPES = (bytes, uuid.UUID, decimal.Decimal, datetime)
 
 log = logging.getLogger("styx.lua")
 _LEVELS = {b"error": logging.ERROR, b"warn": logging.WARNING, b"info": logging.INFO, b"verbose": 15,
@@ -95,6 +95,8 @@ class Values:
             return decimal.Decimal(payload.decode())
         if kind == b"datetime":
             return ext.datetime_unpack(payload)
+        if kind == b"bin":
+            return payload  # bytes: MP_BIN again
         return int(payload)
 
     def array_length(self, table: Any) -> int | None:
@@ -104,6 +106,8 @@ class Values:
         return int(n) if shape == b"array" else None
 
     def to_lua(self, v: Any) -> Any:
+        if isinstance(v, bytes):
+            return self._import(b"bin", v)
         if isinstance(v, uuid.UUID):
             return self._import(b"uuid", v.bytes)
         if isinstance(v, decimal.Decimal):

@@ -27,6 +27,26 @@ struct styx_decimal { char s[48]; };
 struct styx_datetime { double epoch; int32_t nsec; int16_t tzoffset; int16_t tzindex; };
 struct styx_datetime_wire { int64_t epoch; int32_t nsec; int16_t tzoffset; int16_t tzindex; };
 ]]
+-- MP_BIN in Lua, as Tarantool 3.0 keeps it (Styx greets as 3.0, and its
+-- Python procedures keep str and bytes apart too): a varbinary object with
+-- a length, its bytes by tostring, equal to the same bytes or string.
+cdef[[struct varbinary { uint32_t size; char data[?]; };]]
+S.varbinary_t = ffi.typeof('struct varbinary')
+local function varbinary_string(v) return ffi.string(v.data, v.size) end
+ffi.metatype(S.varbinary_t, {
+    __len = function(v) return v.size end,
+    __tostring = varbinary_string,
+    __eq = function(a, b)
+        local function s(x) return type(x) == 'cdata' and ffi.istype(S.varbinary_t, x) and varbinary_string(x) or x end
+        return s(a) == s(b)
+    end,
+})
+function S.varbinary(str)
+    local v = S.varbinary_t(#str, #str)
+    ffi.copy(v.data, str, #str)
+    return v
+end
+
 S.uuid_t = ffi.typeof('struct styx_uuid')
 S.decimal_t = ffi.typeof('struct styx_decimal')
 S.datetime_t = ffi.typeof('struct styx_datetime')
@@ -97,6 +117,7 @@ local datetime_bytes = ffi.new('struct styx_datetime_wire[1]')
 function S.export(v)
     if ffi.istype('void *', v) and v == nil then return 'nil' end
     if ffi.istype(S.uuid_t, v) then return 'uuid', ffi.string(v.b, 16) end
+    if ffi.istype(S.varbinary_t, v) then return 'bin', varbinary_string(v) end
     if ffi.istype(S.decimal_t, v) then return 'decimal', ffi.string(v.s) end
     if ffi.istype(S.datetime_t, v) then
         local w = datetime_bytes[0]
@@ -120,6 +141,8 @@ function S.import(kind, payload)
         local d = S.decimal_t()
         ffi.copy(d.s, payload)
         return d
+    elseif kind == 'bin' then
+        return S.varbinary(payload)
     elseif kind == 'datetime' then
         local w = datetime_bytes[0]
         w.nsec, w.tzoffset, w.tzindex = 0, 0, 0

@@ -66,7 +66,7 @@ function encode_value(v, out, depth)
     elseif t == 'table' then encode_table(v, out, depth)
     elseif t == 'cdata' and S.is_null(v) then out[#out + 1] = 'null'
     elseif t == 'cdata' and (ffi.istype(S.decimal_t, v) or ffi.istype(S.uuid_t, v)
-                             or ffi.istype(S.datetime_t, v)) then
+                             or ffi.istype(S.datetime_t, v) or ffi.istype(S.varbinary_t, v)) then
         encode_string(tostring(v), out)  -- as Tarantool writes its extensions: strings
     elseif t == 'cdata' and (ffi.istype(S.int64_t, v) or ffi.istype(S.uint64_t, v)) then
         local _, s = S.int64_value(v)

@@ -61,6 +61,12 @@ local function encode_cdata(v, out)
     elseif kind == 'datetime' then
         -- Tarantool's datetime_pack: 8 bytes unless nsec, tzoffset or tzindex is set.
         ext(4, payload:sub(9) == string.rep('\0', 8) and payload:sub(1, 8) or payload, out)
+    elseif kind == 'bin' then
+        local n = #payload
+        if n < 2^8 then out[#out + 1] = '\196' .. char(n)
+        elseif n < 2^16 then out[#out + 1] = '\197' .. be(n, 2)
+        else out[#out + 1] = '\198' .. be(n, 4) end
+        out[#out + 1] = payload
     elseif kind == 'int' then
         -- As small as it goes, as Tarantool packs an int64/uint64 cdata.
         local n = tonumber(payload)
