@@ -541,6 +541,13 @@ def test_oracle_upsert_cases(oracle: Oracle):
 
 
 def assert_same_upsert(fields: list[Any] | None, ops: Any, tnt: Any, styx: Any) -> None:
+    if fields is not None and tnt == ("ok", None):
+        # 2.6 lost the tuple: operations that leave it without field 1 end in
+        # "ER_FIELD_MISSING ... fatal error, exiting the event loop" in its log
+        # (seen with [1] and [['+', -1, 17], ['=', 1, {}], ['#', 1, 2]] after
+        # two failing ones). No oracle for that; Styx must still answer.
+        assert styx[0] in ("ok", "err"), styx
+        return
     if fields is not None and styx[0] == "ok" and _key_changed(fields, styx[1]):
         # A changed key is logged and the old tuple stays; field 1 not unsigned is an error.
         assert tnt in (("ok", fields),) or (tnt[0] == "err" and tnt[1] in _PK_ERRORS), (fields, ops, tnt, styx)
