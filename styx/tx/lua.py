@@ -10,7 +10,7 @@ What it does: one LuaJIT state per server, owned by TX (like box).
   procedure wins over a Lua function of the same name (the Python app is
   explicit about what it exports; a Lua global may come from any EVAL).
 - An init script (`styx serve init.lua`) runs as Tarantool runs one: up to
-  its first `box.cfg{}` before the server starts (`run_script`, whose
+  its first `box.cfg{}` before the server starts (`start_script`; those
   options become the server's), the rest after recovery, before listening.
 - `box` in Lua is a thin Lua layer (box.lua) over the Python box API: a
   method call `box.space.s:select(key, {iterator = 'GE'})` becomes
@@ -35,12 +35,15 @@ underscore can be read from a Python object. A fiber that runs for more
 than its time slice without waiting (Tarantool's max_slice: 0.5 s warns,
 1 s fails) ends with "fiber slice is exceeded": the slice is checked by an
 instruction-count hook, which LuaJIT calls only for interpreted code, so
-the JIT compiler is off (measured: Lua code here is mostly calls into box,
-where the JIT gains little).
+the JIT compiler is off (Lua here mostly calls into box; what that costs
+loops of pure Lua was not measured).
 
 Risks: Lua values cross by conversion (a table in a tuple is copied both
-ways); nil inside a Lua array is a hole, as in Tarantool, but box.NULL is
-nil here (it is a cdata there).
+ways). A Lua object lupa hands Python from inside a coroutine must not
+outlive it (lupa issue 84: a crash): the bridges keep none, and
+`lua_modules.boundary` strips the frames from the exceptions they raise.
+Lua can allocate without bound (LuaJIT has no memory limit): EVAL needs
+execute on the universe, as in Tarantool.
 """
 
 from __future__ import annotations
