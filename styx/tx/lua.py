@@ -563,9 +563,6 @@ class _Bridge:
             return BoxError(int(spec.get("code", 0)), message=str(spec.get("reason", "")))
         return BoxError(int(code), *values)
 
-    def error(self, code: Any, *args: Any) -> None:
-        raise self.error_new(code, *args)
-
     def error_at(self, file: Any, line: Any, code: Any, *args: Any) -> BoxError:
         """box.error.new(...) made at Lua's `file`:`line` (a new error only:
         an error object passed again keeps where it was made)."""
