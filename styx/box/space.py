@@ -348,7 +348,7 @@ class Space:
         statement's: its on_replace triggers run, and one that raises takes
         the change back before anyone was told of it.
         """
-        if self.changes.read_only:
+        if kind is not None and self.changes.read_only:  # a statement; an undo (revert) must go through
             self._check_writable()
         self._put(old, old_fields, fields, data)
         if kind is not None and self.on_replace:
