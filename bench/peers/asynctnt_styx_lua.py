@@ -22,18 +22,8 @@ import subprocess
 
 import asynctnt.instance
 import tarantool
+from lua_scripts import ASYNCTNT, strip
 from styx_proc import LOG_DIR, PYTHON, ROOT, wait_greeting
-
-# Lines Styx cannot run, found by their text: (pattern, why). A pattern that
-# starts a block (box.once('v2', ...)) removes the block to its `end)`.
-REMOVED = [
-    (r"^require\('console'\)\.listen\(.*\)$",
-     "needs the Lua console module (Styx has no `console`): the suite's commands go as EVAL instead"),
-    (r"^box\.once\('v2', function\(\)$",
-     "needs SQL (box.execute: CREATE TABLE); Styx has no SQL"),
-    (r"^if B:check_version\(\{2, 10, 0\}\) then$",
-     "needs the datetime field type (Tarantool 2.10; Styx's field types are 2.6's)"),
-]
 
 # Tarantool's console, over EVAL: `return CMD` first, then CMD.
 CONSOLE = """
@@ -47,40 +37,13 @@ return unpack(r, 2, table.maxn(r))
 """
 
 
-def strip(text: str) -> tuple[str, list[tuple[int, str, str]]]:
-    """The script less what Styx cannot run; and (line number, line, why)
-    for each line removed (a line removed is left empty: numbers stay)."""
-    lines = text.split("\n")
-    removed: list[tuple[int, str, str]] = []
-    i = 0
-    while i < len(lines):
-        for pattern, why in REMOVED:
-            if re.match(pattern, lines[i].strip()):
-                indent = len(lines[i]) - len(lines[i].lstrip())
-                end = i
-                closing = {"function()": "end)", "then": "end"}
-                for opener, closer in closing.items():  # a block: to its own end
-                    if lines[i].rstrip().endswith(opener):
-                        end = next(j for j in range(i + 1, len(lines))
-                                   if lines[j].rstrip() == " " * indent + closer)
-                for j in range(i, end + 1):
-                    removed.append((j + 1, lines[j], why))
-                    lines[j] = ""
-                i = end
-                break
-        i += 1
-    return "\n".join(lines), removed
-
-
-def removed_lines(text: str) -> list[tuple[int, str, str]]:
-    return strip(text)[1]
 
 
 class StyxLuaInstance(asynctnt.instance.TarantoolSyncInstance):
     """TarantoolSyncInstance, with Styx serving the rendered init.lua."""
 
     def _save_initlua(self, initlua):
-        text, _ = strip(initlua.replace(" " * 4, ""))
+        text, _ = strip(initlua.replace(" " * 4, ""), ASYNCTNT)
         path = os.path.join(self._root, "init.lua")
         with open(path, "w") as f:
             f.write(text)

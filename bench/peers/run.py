@@ -294,9 +294,6 @@ def run_tarantool_python_lua(server: str, styx_root: Path) -> dict[str, tuple[st
     return run_pytest_suite("tarantool-python", src, "test/suites", plugin, styx_root, f"lua-{server}")
 
 
-NODE_REMOVED: list[tuple[str, str]] = []  # test/box.lua runs whole on Styx
-
-
 def run_node_lua(server: str, styx_root: Path) -> dict[str, tuple[str, str]]:
     """`tarantool test/box.lua` or `python -m styx serve test/box.lua`, in a
     fresh directory (the script listens on 33013, where app.js connects)."""
@@ -341,7 +338,7 @@ LUA_SUITES = {
 
 def removed_lines() -> dict[str, list[tuple[int, str, str]]]:
     """suite -> (line number, line, why) of each line Styx does not run."""
-    import asynctnt_styx_lua
+    from lua_scripts import ASYNCTNT, TARANTOOL_PYTHON, strip
     out: dict[str, list[tuple[int, str, str]]] = {}
     app = sdist_tree("asynctnt", "tests") / "tests" / "files" / "app.lua"
     if app.exists():
@@ -349,26 +346,13 @@ def removed_lines() -> dict[str, list[tuple[int, str, str]]]:
         inst = asynctnt.instance.TarantoolInstance.__new__(asynctnt.instance.TarantoolSyncInstance)
         template = asynctnt.instance.TarantoolInstance._create_initlua_template(inst).replace(" " * 4, "")
         head = template.split("${applua}")[0]
-        out["asynctnt (asynctnt.instance's init.lua template)"] = asynctnt_styx_lua.removed_lines(head)
-        out["asynctnt (tests/files/app.lua)"] = asynctnt_styx_lua.removed_lines(app.read_text())
+        out["asynctnt (asynctnt.instance's init.lua template)"] = strip(head, ASYNCTNT)[1]
+        out["asynctnt (tests/files/app.lua)"] = strip(app.read_text(), ASYNCTNT)[1]
     box = sdist_tree("tarantool", "test") / "test" / "suites" / "box.lua"
     if box.exists():
-        src = box.read_text()
-        lines = src.split("\n")
-        import re as _re
-        out["tarantool-python (test/suites/box.lua)"] = [
-            (i + 1, line, why) for i, line in enumerate(lines)
-            for pattern, why in TARANTOOL_PYTHON_REMOVED if _re.match(pattern, line.strip())]
-    out["node-tarantool-driver (test/box.lua)"] = []
+        out["tarantool-python (test/suites/box.lua)"] = strip(box.read_text(), TARANTOOL_PYTHON)[1]
+    out["node-tarantool-driver (test/box.lua)"] = []  # test/box.lua runs whole on Styx
     return out
-
-
-# tarantool_python_styx_lua.REMOVED, without importing the plugin (it imports the suite).
-TARANTOOL_PYTHON_REMOVED = [
-    (r"^require\('console'\)\.listen\(admin_listen\)$",
-     "needs the Lua console module (Styx has no `console`): the suite's admin commands go "
-     "to Styx's admin socket instead, as Lua run by box.lua.eval"),
-]
 
 
 def lua_report(results: dict[str, dict[str, dict[str, tuple[str, str]]]], seconds: float) -> str:

@@ -9,7 +9,7 @@ and sets each test class up by typing Lua into Tarantool's admin console
 three of its methods:
 
 - `prepare_args`: `python -m styx serve box.lua --admin-socket PATH`, box.lua
-  as the suite ships it less the lines in REMOVED (each with why), in the
+  as the suite ships it less the lines in lua_scripts.TARANTOOL_PYTHON (each with why), in the
   same var_* directory, with the same environment;
 - the admin console: Styx has no Lua console, but it has an admin socket
   (a Python REPL in TX, as admin). What the suite types goes there as
@@ -28,17 +28,12 @@ import socket
 import sys
 import time
 
+from lua_scripts import TARANTOOL_PYTHON, strip
 from styx_proc import PYTHON, ROOT
 
 sys.path.insert(0, os.getcwd())  # the sdist's root: test.suites is a package there
 from test.suites.lib import tarantool_server as ts  # noqa: E402 - after the path entry
 from test.suites.lib.version import parse_version  # noqa: E402
-
-REMOVED = [
-    (r"^require\('console'\)\.listen\(admin_listen\)$",
-     "needs the Lua console module (Styx has no `console`): the suite's admin commands go "
-     "to Styx's admin socket instead, as Lua run by box.lua.eval"),
-]
 
 # Tarantool's console: `return TEXT` first, then TEXT; values that have no
 # MessagePack (functions, ...) as the console shows them, tostring.
@@ -55,17 +50,6 @@ for i = 2, table.maxn(r) do
 end
 return unpack(r, 2, table.maxn(r))
 """
-
-
-def strip(text: str) -> tuple[str, list[tuple[int, str, str]]]:
-    lines = text.split("\n")
-    removed = []
-    for i, line in enumerate(lines):
-        for pattern, why in REMOVED:
-            if re.match(pattern, line.strip()):
-                removed.append((i + 1, line, why))
-                lines[i] = ""
-    return "\n".join(lines), removed
 
 
 class StyxLuaAdmin:
@@ -160,7 +144,7 @@ def _admin_set(self, port):
 
 
 def prepare_args(self):
-    text, _ = strip(open(self.script_dst).read())
+    text, _ = strip(open(self.script_dst).read(), TARANTOOL_PYTHON)
     path = os.path.join(self.vardir, "styx-" + os.path.basename(self.script_dst))
     with open(path, "w") as f:
         f.write(text)
