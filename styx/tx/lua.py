@@ -302,12 +302,10 @@ class Lua:
 
     async def _drive(self, fid: int, what: bytes, arg: Any) -> Any:
         """A fiber that waits: wait, resume, until it ends."""
-        if current.get() is None and self._make_fiber is not None:
-            current.set(self._make_fiber())  # an init script's fiber, once box is up
         while True:
             wake = await self._wait(fid, what, arg)
             if current.get() is None and self._make_fiber is not None:
-                current.set(self._make_fiber())
+                current.set(self._make_fiber())  # an init script's fiber, once box is up
             res = self._step(fid, *wake)
             if res[0] != b"wait":
                 return self._outcome(fid, res)

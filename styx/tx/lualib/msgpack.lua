@@ -263,20 +263,21 @@ function msgpack.decode(s, pos)
 end
 msgpack.decode_unchecked = msgpack.decode
 
-function msgpack.decode_array_header(s, size)
+-- An array's or a map's header: fix (its 16 one-byte forms from `fix`), 16 or 32.
+local function container_header(s, fix, c16, c32, who)
     local c = byte(s, 1)
-    if c and c >= 0x90 and c < 0xa0 then return c - 0x90, 2 end
-    if c == 0xdc then return uint(s, 2, 2), 4 end
-    if c == 0xdd then return uint(s, 2, 4), 6 end
-    error('msgpack.decode_array_header: unexpected MsgPack type', 0)
+    if c and c >= fix and c < fix + 16 then return c - fix, 2 end
+    if c == c16 then return uint(s, 2, 2), 4 end
+    if c == c32 then return uint(s, 2, 4), 6 end
+    error('msgpack.' .. who .. ': unexpected MsgPack type', 0)
+end
+
+function msgpack.decode_array_header(s, size)
+    return container_header(s, 0x90, 0xdc, 0xdd, 'decode_array_header')
 end
 
 function msgpack.decode_map_header(s, size)
-    local c = byte(s, 1)
-    if c and c >= 0x80 and c < 0x90 then return c - 0x80, 2 end
-    if c == 0xde then return uint(s, 2, 2), 4 end
-    if c == 0xdf then return uint(s, 2, 4), 6 end
-    error('msgpack.decode_map_header: unexpected MsgPack type', 0)
+    return container_header(s, 0x80, 0xde, 0xdf, 'decode_map_header')
 end
 
 function msgpack.cfg() end
