@@ -23,6 +23,7 @@ import logging
 import time
 from collections.abc import Callable
 from functools import partial
+from time import perf_counter
 from typing import TYPE_CHECKING, Any
 
 from .. import cbus
@@ -41,7 +42,7 @@ from ..wal import CascadeRollback
 from .app import Procedure, call16_tuples, lua_values
 from .fiber import Fiber, current
 from .kharon import accept_wpos
-from .reply import reply_data, reply_error, reply_map, reply_ok, write_error
+from .reply import reply_array, reply_data, reply_error, reply_map, reply_ok, write_error
 
 if TYPE_CHECKING:
     from .thread import Tx
@@ -336,7 +337,7 @@ def process_call(tx: Tx, msg: IprotoMsg) -> Any:
         tx.discard_input(msg)
         return _call_in_fiber(tx, msg, fiber, proc, args)
     token = current.set(fiber)
-    started = time.perf_counter()
+    started = perf_counter()
     try:
         result = proc.func(*args)
     except Exception as e:  # noqa: BLE001 - the procedure's error goes to the caller
@@ -344,11 +345,16 @@ def process_call(tx: Tx, msg: IprotoMsg) -> Any:
         return _call_failed(tx, msg, fiber, e)
     finally:
         current.reset(token)
-        _check_blocking(proc, time.perf_counter() - started)
+        elapsed = perf_counter() - started
+        if elapsed >= TOO_LONG:
+            _check_blocking(proc, elapsed)
     if hasattr(result, "__await__"):
         # A plain function that returned an awaitable: finish it in a fiber.
         tx.discard_input(msg)
         return _await_in_fiber(tx, msg, fiber, result, proc.name)
+    if fiber.txn is None and not fiber.changes:
+        _reply_call(tx, msg, result)  # the common case: nothing to end, nothing to write
+        return None
     return _call_returned(tx, msg, fiber, result)
 
 
@@ -383,14 +389,14 @@ TOO_LONG_EVERY = 10.0  # seconds between two warnings about one procedure
 
 
 def _check_blocking(proc: Procedure, seconds: float) -> None:
-    """A plain def runs inline in TX: while it runs, nothing else is served."""
-    if seconds >= TOO_LONG:
-        now = time.monotonic()
-        if now - proc.warned_at >= TOO_LONG_EVERY:
-            proc.warned_at = now
-            log.warning("procedure %s held the event loop for %.2f s, and every other request waited: "
-                        "make it `async def` and move blocking work off the loop "
-                        "(`await asyncio.to_thread(...)`)", proc.name, seconds)
+    """A plain def ran inline in TX for `seconds` (over TOO_LONG): while it
+    ran, nothing else was served."""
+    now = time.monotonic()
+    if now - proc.warned_at >= TOO_LONG_EVERY:
+        proc.warned_at = now
+        log.warning("procedure %s held the event loop for %.2f s, and every other request waited: "
+                    "make it `async def` and move blocking work off the loop "
+                    "(`await asyncio.to_thread(...)`)", proc.name, seconds)
 
 
 def _end_call_txn(tx: Tx, fiber: Fiber) -> bool:
@@ -468,22 +474,28 @@ def _reply_call(tx: Tx, msg: IprotoMsg, result: Any) -> None:
     values = lua_values(result)
     if msg.type == C.CALL_16:
         values = call16_tuples(values)
-    pack = msg.tx_conn.session.packb
-    least = _size_at_least(values, tx.net_reply_max)
-    if least > tx.net_reply_max:
-        _error(tx, msg, _too_big(tx, f"at least {least}"))
-        return
+    limit = tx.net_reply_max
+    if not (len(values) == 1 and type(values[0]) in _SCALARS):  # (one number is never too big)
+        least = _size_at_least(values, limit)
+        if least > limit:
+            _error(tx, msg, _too_big(tx, f"at least {least}"))
+            return
     try:
-        items = [pack(v) for v in values]
+        packed = msg.tx_conn.session.packb(values)  # one array: reply_array takes its elements
     except Exception as e:  # noqa: BLE001 - e.g. a value msgpack cannot encode
         _error(tx, msg, BoxError(ER.PROC_LUA, message=f"Failed to encode the result: {e}",
                                   type_name=type(e).__name__))
         return
-    size = sum(map(len, items))
-    if size > tx.net_reply_max:
-        _error(tx, msg, _too_big(tx, str(size)))
-        return
-    reply_data(msg.tx_conn, msg, tx.schema.version, items)
+    if len(packed) > limit:
+        n = len(values)
+        size = len(packed) - (1 if n < 16 else 3 if n < 0x10000 else 5)  # the elements, not the array header
+        if size > limit:
+            _error(tx, msg, _too_big(tx, str(size)))
+            return
+    reply_array(msg.tx_conn, msg, tx.schema.version, packed, len(values))
+
+
+_SCALARS = frozenset((int, float, bool, type(None)))
 
 
 # Replies are bounded (net_reply_max): encoding a reply of hundreds of MB,

@@ -23,7 +23,7 @@ from ..protocol import constants as C
 from ..protocol.codec import DATA_PREFIX_LEN, HEADER_LEN, SCHEMA_VERSION_MASK, pack_header_into
 from ..protocol.errors import BoxError, encode_error_body
 
-__all__ = ["reply_ok", "reply_map", "reply_data", "reply_error", "write_chunk"]
+__all__ = ["reply_ok", "reply_map", "reply_data", "reply_array", "reply_error", "write_chunk"]
 
 # A whole OK reply with an empty body, in one struct: the PING fast path.
 _OK_EMPTY = struct.Struct(">BIBBBIBBQBBIB")
@@ -67,15 +67,26 @@ def reply_data(tx_conn: TxConn, msg: IprotoMsg, schema_version: int, items: list
                position: str | None = None) -> None:
     """OK with `{DATA: [...]}`: `items` are the encoded elements; with a
     pagination `position`, `{DATA: [...], POSITION: position}`."""
+    n = len(items)
     if position is None:
-        _data_packet(tx_conn, msg.sync, C.OK, schema_version, items, len(items))
+        body = items[0] if n == 1 else b"".join(items)
+        _data_packet(tx_conn, msg.sync, C.OK, schema_version, body, n)
     else:
-        tail = bytes((C.POSITION,)) + msgpack.packb(position)
-        _data_packet(tx_conn, msg.sync, C.OK, schema_version, items, len(items), tail)
+        body = b"".join(items) + bytes((C.POSITION,)) + msgpack.packb(position)
+        _data_packet(tx_conn, msg.sync, C.OK, schema_version, body, n, 2)
     msg.wpos = tx_conn.end()
     if msg.stream_id:
         _mark_txn(tx_conn, msg)
 
+
+def reply_array(tx_conn: TxConn, msg: IprotoMsg, schema_version: int, packed: bytes, count: int) -> None:
+    """OK with `{DATA: [...]}`, from the `count` elements packed as one
+    MessagePack array: its header is replaced by Tarantool's `0xDD u32`."""
+    head = 1 if count < 16 else 3 if count < 0x10000 else 5
+    _data_packet(tx_conn, msg.sync, C.OK, schema_version, memoryview(packed)[head:], count)
+    msg.wpos = tx_conn.end()
+    if msg.stream_id:
+        _mark_txn(tx_conn, msg)
 
 
 def write_error(tx_conn: TxConn, sync: int, schema_version: int, err: BoxError, packb: Any) -> None:
@@ -84,7 +95,7 @@ def write_error(tx_conn: TxConn, sync: int, schema_version: int, err: BoxError, 
 
 def write_chunk(tx_conn: TxConn, sync: int, schema_version: int, item: bytes) -> None:
     """An IPROTO_CHUNK push: `{DATA: [value]}` with the running request's sync."""
-    _data_packet(tx_conn, sync, C.CHUNK, schema_version, [item], 1)
+    _data_packet(tx_conn, sync, C.CHUNK, schema_version, item, 1)
 
 
 def _packet(tx_conn: TxConn, sync: int, code: int, schema_version: int, body: bytes) -> None:
@@ -99,26 +110,18 @@ _DATA_HEADER = struct.Struct(">BIBBBIBBQBBIBBBI")
 SMALL_REPLY = 16384
 
 
-def _data_packet(tx_conn: TxConn, sync: int, code: int, schema_version: int, items: list[bytes],
-                 count: int, tail: bytes = b"") -> None:
-    """A `{DATA: [items]}` packet; `tail` is more key-value pairs of the body map."""
+def _data_packet(tx_conn: TxConn, sync: int, code: int, schema_version: int, body: bytes | memoryview,
+                 count: int, map_size: int = 1) -> None:
+    """A `{DATA: [count elements], ...}` packet: `body` is the elements, then
+    the other `map_size - 1` key-value pairs of the body map."""
     ob = tx_conn.obuf[tx_conn.cur_obuf]
-    if count == 1 and not tail:
-        body = items[0]
-    elif count == 0 and not tail:
-        body = b""
-    else:
-        body = b"".join(items) + tail
     total = _DATA_HEAD + len(body)
     if total <= SMALL_REPLY:
         buf, off = ob.alloc(total)
         buf[off + _DATA_HEAD:off + total] = body
-    else:  # reserve the head, stream the items (they may span slabs)
+    else:  # reserve the head, stream the body (it may span slabs)
         buf, off = ob.alloc(_DATA_HEAD)
-        for item in items:
-            ob.dup(item)
-        if tail:
-            ob.dup(tail)
+        ob.dup(body)
     _DATA_HEADER.pack_into(buf, off, 0xCE, total - 5, 0x83, C.REQUEST_TYPE, 0xCE, code,
                            C.SYNC, 0xCF, sync, C.SCHEMA_VERSION, 0xCE, schema_version & SCHEMA_VERSION_MASK,
-                           0x82 if tail else 0x81, C.DATA, 0xDD, count)
+                           0x80 | map_size, C.DATA, 0xDD, count)
