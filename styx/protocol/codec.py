@@ -39,7 +39,7 @@ from .errors import ER, BoxError
 from .ext import default, ext_hook
 
 __all__ = [
-    "HEADER_LEN", "DATA_PREFIX_LEN", "pack_header_into", "pack_data_prefix_into", "encode_reply",
+    "HEADER_LEN", "DATA_PREFIX_LEN", "DATA_HEAD", "pack_header_into", "data_packet", "encode_reply",
     "encode_packet", "frame", "PacketDecoder", "decode_header", "new_packer", "new_unpacker",
     "CallRequest", "AuthRequest", "IdRequest", "DmlRequest", "BeginRequest", "NO_BODY", "Pairs",
     "map_size", "map_pairs", "HeaderError", "BODY_DECODERS",
@@ -74,8 +74,22 @@ def pack_header_into(buf: bytearray, off: int, length: int, code: int, sync: int
                      C.SYNC, 0xCF, sync, C.SCHEMA_VERSION, 0xCE, schema_version & SCHEMA_VERSION_MASK)
 
 
-def pack_data_prefix_into(buf: bytearray, off: int, count: int, map_size: int = 1) -> None:
-    DATA_PREFIX.pack_into(buf, off, 0x80 | map_size, C.DATA, 0xDD, count)
+DATA_HEAD = HEADER_LEN + DATA_PREFIX_LEN  # 35: a DATA reply's fixed head
+_DATA_HEAD_STRUCT = struct.Struct(">BIBBBIBBQBBIBBBI")
+
+
+def py_data_packet(buf: bytearray, off: int, total: int, code: int, sync: int, schema_version: int,
+                   map_size: int, count: int, body: bytes | memoryview) -> None:
+    """Write a `{DATA: [count elements], ...}` reply at `buf[off:]`: the
+    35-byte head (the length field says `total - 5`), then `body`, the
+    elements and the other `map_size - 1` pairs of the body map (empty
+    when the caller streams them itself). `data_packet` is this, compiled
+    when it can be (_accel.c)."""
+    if body:
+        buf[off + DATA_HEAD:off + DATA_HEAD + len(body)] = body
+    _DATA_HEAD_STRUCT.pack_into(buf, off, 0xCE, total - 5, 0x83, C.REQUEST_TYPE, 0xCE, code,
+                                C.SYNC, 0xCF, sync, C.SCHEMA_VERSION, 0xCE, schema_version & SCHEMA_VERSION_MASK,
+                                0x80 | map_size, C.DATA, 0xDD, count)
 
 
 def encode_reply(code: int, sync: int, schema_version: int, body: bytes) -> bytes:
@@ -509,6 +523,7 @@ if accel is not None:
     accel.configure_dml(DmlRequest, _SELECT_KEYS)
 # The compiled twin gives the same results (tests/unit/test_scan.py).
 _fast_dml = _py_fast_dml if accel is None else accel.fast_dml
+data_packet = py_data_packet if accel is None else accel.data_packet
 
 
 class BeginRequest(NamedTuple):

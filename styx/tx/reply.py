@@ -20,7 +20,7 @@ import msgpack
 
 from ..iproto_msg import IprotoMsg, TxConn
 from ..protocol import constants as C
-from ..protocol.codec import DATA_PREFIX_LEN, HEADER_LEN, SCHEMA_VERSION_MASK, pack_header_into
+from ..protocol.codec import DATA_HEAD, HEADER_LEN, SCHEMA_VERSION_MASK, data_packet, pack_header_into
 from ..protocol.errors import BoxError, encode_error_body
 
 __all__ = ["reply_ok", "reply_map", "reply_data", "reply_array", "reply_error", "write_chunk"]
@@ -28,7 +28,6 @@ __all__ = ["reply_ok", "reply_map", "reply_data", "reply_array", "reply_error", 
 # A whole OK reply with an empty body, in one struct: the PING fast path.
 _OK_EMPTY = struct.Struct(">BIBBBIBBQBBIB")
 _OK_EMPTY_LEN = _OK_EMPTY.size  # 29
-_DATA_HEAD = HEADER_LEN + DATA_PREFIX_LEN
 
 
 def reply_ok(tx_conn: TxConn, msg: IprotoMsg, schema_version: int) -> None:
@@ -105,9 +104,7 @@ def _packet(tx_conn: TxConn, sync: int, code: int, schema_version: int, body: by
     pack_header_into(buf, off, HEADER_LEN - 5 + len(body), code, sync, schema_version)
 
 
-# Header and DATA prefix in one struct: small replies are one alloc, one pack.
-_DATA_HEADER = struct.Struct(">BIBBBIBBQBBIBBBI")
-SMALL_REPLY = 16384
+SMALL_REPLY = 16384  # a reply up to this size is one contiguous allocation
 
 
 def _data_packet(tx_conn: TxConn, sync: int, code: int, schema_version: int, body: bytes | memoryview,
@@ -115,13 +112,11 @@ def _data_packet(tx_conn: TxConn, sync: int, code: int, schema_version: int, bod
     """A `{DATA: [count elements], ...}` packet: `body` is the elements, then
     the other `map_size - 1` key-value pairs of the body map."""
     ob = tx_conn.obuf[tx_conn.cur_obuf]
-    total = _DATA_HEAD + len(body)
+    total = DATA_HEAD + len(body)
     if total <= SMALL_REPLY:
         buf, off = ob.alloc(total)
-        buf[off + _DATA_HEAD:off + total] = body
-    else:  # reserve the head, stream the body (it may span slabs)
-        buf, off = ob.alloc(_DATA_HEAD)
+        data_packet(buf, off, total, code, sync, schema_version, map_size, count, body)
+    else:  # the head, then the body streamed (it may span slabs)
+        buf, off = ob.alloc(DATA_HEAD)
+        data_packet(buf, off, total, code, sync, schema_version, map_size, count, b"")
         ob.dup(body)
-    _DATA_HEADER.pack_into(buf, off, 0xCE, total - 5, 0x83, C.REQUEST_TYPE, 0xCE, code,
-                           C.SYNC, 0xCF, sync, C.SCHEMA_VERSION, 0xCE, schema_version & SCHEMA_VERSION_MASK,
-                           0x80 | map_size, C.DATA, 0xDD, count)

@@ -24,7 +24,7 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 from styx.protocol.accel import accel
-from styx.protocol.codec import NO_BODY, DmlRequest, HeaderError, Pairs, _py_fast_dml
+from styx.protocol.codec import DATA_HEAD, NO_BODY, DmlRequest, HeaderError, Pairs, _py_fast_dml, py_data_packet
 from styx.protocol.errors import BoxError
 from styx.protocol.ext import default, ext_hook
 from styx.protocol.scan import ACCELERATED, BAD_BODY, CBatchDecoder, PyBatchDecoder
@@ -299,3 +299,26 @@ def test_encode_wal_batch_rows_decode_as_logged() -> None:
         (3, 11, 1, 0, False, 11, True), (2, 12, 1, 0, True, 12, False), (5, 13, 1, 0, True, 12, True),
         (3, 14, 0, 1, False, 14, True)]
     assert [r.body for r in rows][0] == {0x10: 512, 0x21: [1]} and rows[0].timestamp == 1700000000.5
+
+
+@needs_c
+@SETTINGS
+@given(st.integers(0, 64), st.integers(0, 2**32 - 1), st.integers(0, 2**64 - 1), st.integers(0, 2**40),
+       st.integers(1, 15), st.integers(0, 2**32 - 1), st.binary(max_size=300), st.booleans())
+def test_data_packet_is_its_twin(off: int, code: int, sync: int, sv: int, map_size: int, count: int,
+                                 body: bytes, streamed: bool) -> None:
+    total = DATA_HEAD + len(body)
+    given_body = b"" if streamed else body
+    room = off + DATA_HEAD + len(given_body) + 8
+    py, c = bytearray(b"\xaa" * room), bytearray(b"\xaa" * room)
+    py_data_packet(py, off, total, code, sync, sv, map_size, count, given_body)
+    accel.data_packet(c, off, total, code, sync, sv, map_size, count, memoryview(given_body))
+    assert c == py
+
+
+@needs_c
+def test_data_packet_refuses_what_does_not_fit() -> None:
+    with pytest.raises(IndexError):
+        accel.data_packet(bytearray(DATA_HEAD + 2), 0, DATA_HEAD + 3, 0, 1, 1, 1, 1, b"abc")
+    with pytest.raises(OverflowError):
+        accel.data_packet(bytearray(64), 0, 40, 0, -1, 1, 1, 1, b"")

@@ -15,6 +15,7 @@ from hypothesis import strategies as st
 from styx.protocol import codec
 from styx.protocol import constants as C
 from styx.protocol.codec import (
+    DATA_HEAD,
     HEADER_LEN,
     FramingError,
     HeaderError,
@@ -30,8 +31,8 @@ from styx.protocol.codec import (
     map_pairs,
     new_packer,
     new_unpacker,
-    pack_data_prefix_into,
     pack_header_into,
+    py_data_packet,
 )
 from styx.protocol.codec import NO_BODY as ABSENT
 from styx.protocol.errors import ER, BoxError, encode_error_body, error_from_exception
@@ -335,12 +336,20 @@ def test_pack_header_into_known_bytes() -> None:
     )
 
 
-def test_pack_data_prefix_into() -> None:
-    buf = bytearray(9)
-    pack_data_prefix_into(buf, 1, 0x01020304)
-    assert bytes(buf) == b"\x00\x81\x30\xdd\x01\x02\x03\x04\x00"
-    pack_data_prefix_into(buf, 0, 7, map_size=2)
-    assert bytes(buf[:7]) == b"\x82\x30\xdd\x00\x00\x00\x07"
+def test_py_data_packet() -> None:
+    # A SELECT's reply of one tuple [1, "a"] with sync 7 and schema version
+    # 80: the head is Tarantool's (the header as in the capture above, then
+    # 0x81 DATA 0xDD count), the body follows it.
+    body = msgpack.packb([1, "a"])
+    buf = bytearray(b"\xff" * (2 + DATA_HEAD + len(body)))
+    py_data_packet(buf, 1, DATA_HEAD + len(body), 0, 7, 80, 1, 1, body)
+    assert buf.hex(" ") == (
+        "ff ce 00 00 00 22 83 00 ce 00 00 00 00 01 cf 00 00 00 00 00 00 00 07 05 ce 00 00 00 50 "
+        "81 30 dd 00 00 00 01 92 01 a1 61 ff"
+    )
+    head = bytearray(DATA_HEAD)
+    py_data_packet(head, 0, 1000, 0, 7, 80, 2, 0x01020304, b"")  # a streamed body: the head alone
+    assert head[28:].hex(" ") == "82 30 dd 01 02 03 04"
 
 
 @settings(max_examples=80, deadline=None)
