@@ -212,11 +212,12 @@ class TreeIndex(Index):
 
     def replace(self, old_fields: Sequence[Any], fields: Sequence[Any], data: bytes) -> None:
         key = self.key_of(fields)
-        old_key = self.key_of(old_fields)
         tree = self.tree
-        if old_key != key:
-            tree.pop(old_key, None)
-        tree[key] = data  # an existing key only changes its value: no re-sorting
+        if old_fields is not fields and self.key_of(old_fields) != key:
+            tree.pop(self.key_of(old_fields), None)
+            tree[key] = data
+        else:  # the key is there already: only its value changes (SortedDict's own check skipped)
+            dict.__setitem__(tree, key, data)
 
     def remove(self, fields: Sequence[Any]) -> None:
         self.tree.pop(self.key_of(fields), None)
@@ -291,9 +292,8 @@ class HashIndex(Index):
 
     def replace(self, old_fields: Sequence[Any], fields: Sequence[Any], data: bytes) -> None:
         key = self.key_of(fields)
-        old_key = self.key_of(old_fields)
-        if old_key != key:
-            self.table.pop(old_key, None)
+        if old_fields is not fields and self.key_of(old_fields) != key:
+            self.table.pop(self.key_of(old_fields), None)
         self.table[key] = data
 
     def remove(self, fields: Sequence[Any]) -> None:

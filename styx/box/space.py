@@ -177,6 +177,7 @@ class Space:
         """Recompute what checks need after the format or indexes change."""
         self.field_names = {f["name"]: i for i, f in enumerate(self.format) if "name" in f}
         self.defs = self._defs(self.indexes)
+        self._check = ft.tuple_check(self.defs)
 
     def _defs(self, indexes: list[Index]) -> list[tuple[str, bool] | None]:
         """Each field's (type, nullable) as the format and `indexes` make it."""
@@ -314,7 +315,7 @@ class Space:
             raise BoxError(ER.TUPLE_NOT_ARRAY)
         if self.field_count and len(fields) != self.field_count:
             raise BoxError(ER.EXACT_FIELD_COUNT, len(fields), self.field_count)
-        ft.check_tuple(fields, self.defs)
+        self._check(fields)
         return self._pack(fields)
 
     def _conflicts(self, fields: list[Any], old: bytes | None, replace: bool) -> None:
@@ -372,18 +373,20 @@ class Space:
 
     def _put(self, old: bytes | None, old_fields: list[Any] | None, fields: list[Any] | None,
              data: bytes | None) -> None:
-        delta = (cost(data) if data is not None else 0) - (cost(old) if old is not None else 0)
-        if delta > 0:
-            self.quota.charge(delta)
-        else:
-            self.quota.refund(-delta)
         if old is not None and data is not None:
+            delta = len(data) - len(old)
+            if delta > 0:
+                self.quota.charge(delta)
+            else:
+                self.quota.used += delta
             for idx in self.indexes:
                 idx.replace(old_fields, fields, data)  # type: ignore[arg-type]  # both set: old and data are
         elif old is not None:
+            self.quota.refund(cost(old))
             for idx in self.indexes:
                 idx.remove(old_fields)  # type: ignore[arg-type]  # set: old is
         elif data is not None:
+            self.quota.charge(cost(data))
             for idx in self.indexes:
                 idx.put(fields, data)  # type: ignore[arg-type]  # set: data is
 
@@ -400,16 +403,17 @@ class Space:
 
     def _store(self, fields: list[Any], replace: bool) -> bytes:
         data = self._validate(fields)
-        pk = self.pk
+        indexes = self.indexes
+        pk = indexes[0] if indexes else self.pk  # (self.pk raises: no primary key)
         old = pk.find(fields)
         if old is not None and not replace:
             raise self.duplicate(pk)
-        self._conflicts(fields, old, replace)
         old_fields: list[Any] | None
-        if old is not None and len(self.indexes) == 1:
-            old_fields = fields  # only the primary key, and it is the same
-        else:
+        if len(indexes) > 1:
+            self._conflicts(fields, old, replace)
             old_fields = None if old is None else unpack_tuple(old)
+        else:
+            old_fields = None if old is None else fields  # only the primary key, and it is the same
         self._swap(old, old_fields, fields, data, "REPLACE" if replace else "INSERT")
         return data
 

@@ -611,7 +611,8 @@ def _dml(tx: Tx, msg: IprotoMsg) -> bytes | None:
     t = msg.type
     space = tx.schema.space(req.space_id, req.space_name)
     tx.schema.privileges.check(msg.tx_conn.session.user, "space", space.id, space.name, W)
-    space = tx.schema.user_space(space.id)
+    if isinstance(space, SystemSpace):
+        space = tx.schema.user_space(space.id)  # raises: changed through box.schema only
     index = space.index(req.index_id, req.index_name) if t == C.UPDATE or t == C.DELETE else None
     data: Space | View = space
     if msg.stream_id:

@@ -151,6 +151,32 @@ def test_is_valid_table() -> None:
         is_valid(1, "int")  # a Lua-only alias, not a field type
 
 
+
+def _outcome(f: Any, *args: Any) -> Any:
+    try:
+        f(*args)
+    except BoxError as e:
+        return e.code, e.message
+    except ValueError as e:  # a type name that is none
+        return str(e)
+    return None
+
+
+_DEFS = st.lists(st.one_of(st.none(), st.tuples(st.sampled_from(ft.FIELD_TYPES + ("num", "bogus")), st.booleans())),
+                 max_size=5)
+_FIELD_VALUES = st.one_of(st.none(), st.integers(-2**64, 2**65), st.floats(), st.text(max_size=3),
+                          st.binary(max_size=3), st.booleans(), st.just(Decimal("1.5")), st.just(Decimal("NaN")),
+                          st.just(uuid.UUID(int=7)), st.just([1]), st.just({"a": 1}),
+                          st.sampled_from([msgpack.ExtType(33, b"x"), msgpack.ExtType(64, b"x")]))
+
+
+@settings(max_examples=500, deadline=None)
+@given(_DEFS, st.lists(_FIELD_VALUES, max_size=7))
+def test_tuple_check_is_check_tuple(defs: list[Any], fields: list[Any]) -> None:
+    # The generated checker of a space's format passes what check_tuple
+    # passes, and raises the same error for the rest.
+    assert _outcome(ft.tuple_check(defs), fields) == _outcome(check_tuple, fields, defs)
+
 def test_check_field_and_messages() -> None:
     check_field(None, "string", True, 2)
     check_field(None, "any", False, 2)
