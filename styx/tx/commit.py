@@ -81,7 +81,10 @@ class Committer:
     def record(self, space: Space, old: bytes | None, new: bytes | None) -> None:
         if space.flags.get("temporary"):
             return  # not logged, as Tarantool
-        self._changes().append((space, old, new))
+        if self.open is not None and current.get() is None:  # an IPROTO DML's: the common case, inline
+            self.open.append((space, old, new))
+        else:
+            self._changes().append((space, old, new))
 
     def record_ddl(self) -> None:
         """The system spaces changed: log their rows' difference."""

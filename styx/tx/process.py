@@ -652,13 +652,19 @@ def _after_wal(tx: Tx, msg: IprotoMsg, changes: list[Any], reply: Callable[[], N
     """Reply now if nothing changed; else once the changes (as `rows`, if
     given) are written (the message waits: PARK), or with error 40 if the
     write failed. `reply`: what replies, or a DML's tuples."""
-    answer = _Answer(tx, msg, reply)
     if not changes:
-        answer.send(None)
+        _send(tx, msg, reply)
         return None
     assert tx.committer is not None  # there are changes only with a WAL
-    tx.committer.submit(changes, answer, rows)
+    tx.committer.submit(changes, _Answer(tx, msg, reply), rows)
     return cbus.PARK
+
+
+def _send(tx: Tx, msg: IprotoMsg, reply: Callable[[], None] | list[bytes]) -> None:
+    if type(reply) is list:
+        reply_data(msg.tx_conn, msg, tx.schema.version, reply)
+    else:
+        reply()  # type: ignore[operator]  # not a list: the callable
 
 
 class _Answer:
@@ -673,19 +679,14 @@ class _Answer:
         self.msg = msg
         self.reply = reply
 
-    def send(self, error: BaseException | None) -> None:
-        msg, reply = self.msg, self.reply
-        if error is not None:
-            _error(self.tx, msg, _wal_error(error))
-        elif type(reply) is list:
-            reply_data(msg.tx_conn, msg, self.tx.schema.version, reply)
-        else:
-            reply()  # type: ignore[operator]  # not a list: the callable
-
     def __call__(self, error: BaseException | None) -> None:
         """The write is back: reply, and the parked message goes on."""
-        self.send(error)
-        cbus.forward(self.msg)
+        msg = self.msg
+        if error is not None:
+            _error(self.tx, msg, _wal_error(error))
+        else:
+            _send(self.tx, msg, self.reply)
+        cbus.forward(msg)
 
 
 def _after_call(tx: Tx, msg: IprotoMsg, fiber: Fiber, reply: Callable[[], None]) -> Any:
