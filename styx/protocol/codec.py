@@ -317,8 +317,16 @@ class CallRequest(NamedTuple):
     args: list[Any]
 
 
+_new_tuple = tuple.__new__  # a NamedTuple made without its Python-level __new__
+
+
 def decode_call(body: Any, key: int = C.FUNCTION_NAME) -> CallRequest:
     """CALL, CALL_16 (FUNCTION_NAME) and EVAL (`key=EXPR`): name and arguments."""
+    if type(body) is dict and len(body) == 2:  # the usual shape: both keys and nothing else
+        name = body.get(key)
+        args = body.get(C.TUPLE)
+        if type(name) is str and type(args) is list:
+            return _new_tuple(CallRequest, (name, args))  # type: ignore[no-any-return]  # a CallRequest
     m = _strict_map(body)
     name = m.get(key, _ABSENT)
     args = m.get(C.TUPLE, [])
