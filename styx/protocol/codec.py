@@ -39,7 +39,8 @@ from .errors import ER, BoxError
 from .ext import default, ext_hook
 
 __all__ = [
-    "HEADER_LEN", "DATA_PREFIX_LEN", "DATA_HEAD", "pack_header_into", "data_packet", "encode_reply",
+    "HEADER_LEN", "DATA_PREFIX_LEN", "DATA_HEAD", "OK_PACKET_LEN", "pack_header_into", "data_packet", "ok_packet",
+    "encode_reply",
     "encode_packet", "frame", "PacketDecoder", "decode_header", "new_packer", "new_unpacker",
     "CallRequest", "AuthRequest", "IdRequest", "DmlRequest", "BeginRequest", "NO_BODY", "Pairs",
     "map_size", "map_pairs", "HeaderError", "BODY_DECODERS",
@@ -90,6 +91,17 @@ def py_data_packet(buf: bytearray, off: int, total: int, code: int, sync: int, s
     _DATA_HEAD_STRUCT.pack_into(buf, off, 0xCE, total - 5, 0x83, C.REQUEST_TYPE, 0xCE, code,
                                 C.SYNC, 0xCF, sync, C.SCHEMA_VERSION, 0xCE, schema_version & SCHEMA_VERSION_MASK,
                                 0x80 | map_size, C.DATA, 0xDD, count)
+
+
+OK_PACKET = struct.Struct(">BIBBBIBBQBBIB")  # an OK reply with an empty body map: PING's
+OK_PACKET_LEN = OK_PACKET.size  # 29
+
+
+def py_ok_packet(buf: bytearray, off: int, sync: int, schema_version: int) -> None:
+    """Write an OK reply with an empty body map (`OK_PACKET_LEN` bytes) at
+    `buf[off:]`; `ok_packet` is this, compiled when it can be (_accel.c)."""
+    OK_PACKET.pack_into(buf, off, 0xCE, OK_PACKET_LEN - 5, 0x83, C.REQUEST_TYPE, 0xCE, C.OK, C.SYNC, 0xCF, sync,
+                        C.SCHEMA_VERSION, 0xCE, schema_version & SCHEMA_VERSION_MASK, 0x80)
 
 
 def encode_reply(code: int, sync: int, schema_version: int, body: bytes) -> bytes:
@@ -326,7 +338,7 @@ def decode_call(body: Any, key: int = C.FUNCTION_NAME) -> CallRequest:
         name = body.get(key)
         args = body.get(C.TUPLE)
         if type(name) is str and type(args) is list:
-            return _new_tuple(CallRequest, (name, args))  # type: ignore[no-any-return]  # a CallRequest
+            return _new_tuple(CallRequest, (name, args))
     m = _strict_map(body)
     name = m.get(key, _ABSENT)
     args = m.get(C.TUPLE, [])
@@ -532,6 +544,7 @@ if accel is not None:
 # The compiled twin gives the same results (tests/unit/test_scan.py).
 _fast_dml = _py_fast_dml if accel is None else accel.fast_dml
 data_packet = py_data_packet if accel is None else accel.data_packet
+ok_packet = py_ok_packet if accel is None else accel.ok_packet
 
 
 class BeginRequest(NamedTuple):

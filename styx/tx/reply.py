@@ -13,30 +13,22 @@ up to it when the message comes back.
 
 from __future__ import annotations
 
-import struct
 from typing import Any
 
 import msgpack
 
 from ..iproto_msg import IprotoMsg, TxConn
 from ..protocol import constants as C
-from ..protocol.codec import DATA_HEAD, HEADER_LEN, SCHEMA_VERSION_MASK, data_packet, pack_header_into
+from ..protocol.codec import DATA_HEAD, HEADER_LEN, OK_PACKET_LEN, data_packet, ok_packet, pack_header_into
 from ..protocol.errors import BoxError, encode_error_body
 
 __all__ = ["reply_ok", "reply_map", "reply_data", "reply_array", "reply_error", "write_chunk"]
 
-# A whole OK reply with an empty body, in one struct: the PING fast path.
-_OK_EMPTY = struct.Struct(">BIBBBIBBQBBIB")
-_OK_EMPTY_LEN = _OK_EMPTY.size  # 29
-
-
 def reply_ok(tx_conn: TxConn, msg: IprotoMsg, schema_version: int) -> None:
     """OK with an empty map body (PING, AUTH, ...)."""
     ob = tx_conn.obuf[tx_conn.cur_obuf]
-    buf, off = ob.alloc(_OK_EMPTY_LEN)
-    _OK_EMPTY.pack_into(buf, off, 0xCE, _OK_EMPTY_LEN - 5, 0x83, C.REQUEST_TYPE, 0xCE, C.OK,
-                        C.SYNC, 0xCF, msg.sync, C.SCHEMA_VERSION, 0xCE,
-                        schema_version & SCHEMA_VERSION_MASK, 0x80)
+    buf, off = ob.alloc(OK_PACKET_LEN)
+    ok_packet(buf, off, msg.sync, schema_version)
     msg.wpos = (tx_conn.cur_obuf, ob.used)
     if msg.stream_id:
         _mark_txn(tx_conn, msg)

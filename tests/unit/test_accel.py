@@ -24,7 +24,17 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 from styx.protocol.accel import accel
-from styx.protocol.codec import DATA_HEAD, NO_BODY, DmlRequest, HeaderError, Pairs, _py_fast_dml, py_data_packet
+from styx.protocol.codec import (
+    DATA_HEAD,
+    NO_BODY,
+    OK_PACKET_LEN,
+    DmlRequest,
+    HeaderError,
+    Pairs,
+    _py_fast_dml,
+    py_data_packet,
+    py_ok_packet,
+)
 from styx.protocol.errors import BoxError
 from styx.protocol.ext import default, ext_hook
 from styx.protocol.scan import ACCELERATED, BAD_BODY, CBatchDecoder, PyBatchDecoder
@@ -317,8 +327,20 @@ def test_data_packet_is_its_twin(off: int, code: int, sync: int, sv: int, map_si
 
 
 @needs_c
+@SETTINGS
+@given(st.integers(0, 64), st.integers(0, 2**64 - 1), st.integers(0, 2**40))
+def test_ok_packet_is_its_twin(off: int, sync: int, sv: int) -> None:
+    py, c = bytearray(b"\xaa" * (off + OK_PACKET_LEN + 3)), bytearray(b"\xaa" * (off + OK_PACKET_LEN + 3))
+    py_ok_packet(py, off, sync, sv)
+    accel.ok_packet(c, off, sync, sv)
+    assert c == py
+
+
+@needs_c
 def test_data_packet_refuses_what_does_not_fit() -> None:
     with pytest.raises(IndexError):
         accel.data_packet(bytearray(DATA_HEAD + 2), 0, DATA_HEAD + 3, 0, 1, 1, 1, 1, b"abc")
     with pytest.raises(OverflowError):
         accel.data_packet(bytearray(64), 0, 40, 0, -1, 1, 1, 1, b"")
+    with pytest.raises(IndexError):
+        accel.ok_packet(bytearray(OK_PACKET_LEN + 1), 2, 1, 1)

@@ -17,6 +17,7 @@ from styx.protocol import constants as C
 from styx.protocol.codec import (
     DATA_HEAD,
     HEADER_LEN,
+    OK_PACKET_LEN,
     FramingError,
     HeaderError,
     PacketDecoder,
@@ -33,6 +34,7 @@ from styx.protocol.codec import (
     new_unpacker,
     pack_header_into,
     py_data_packet,
+    py_ok_packet,
 )
 from styx.protocol.codec import NO_BODY as ABSENT
 from styx.protocol.errors import ER, BoxError, encode_error_body, error_from_exception
@@ -350,6 +352,17 @@ def test_py_data_packet() -> None:
     head = bytearray(DATA_HEAD)
     py_data_packet(head, 0, 1000, 0, 7, 80, 2, 0x01020304, b"")  # a streamed body: the head alone
     assert head[28:].hex(" ") == "82 30 dd 01 02 03 04"
+
+
+
+def test_py_ok_packet() -> None:
+    # captures.md, "PING (0x40), no body": Tarantool 2.6's reply, byte for byte.
+    buf = bytearray(30)
+    py_ok_packet(buf, 1, 3, 80)
+    assert bytes(buf[1:]).hex(" ") == (
+        "ce 00 00 00 18 83 00 ce 00 00 00 00 01 cf 00 00 00 00 00 00 00 03 05 ce 00 00 00 50 80"
+    )
+    assert buf[0] == 0 and OK_PACKET_LEN == 29
 
 
 @settings(max_examples=80, deadline=None)
