@@ -262,7 +262,7 @@ class Connection:
         routes = th.tx.routes
         decoders = th.body_decoders
         error_route = th.tx.error
-        push = th.tx.pipe.push
+        pipe = th.tx.pipe
         wpos = self.wpos
         n = len(records)
         self.input_msg_count[p] += n
@@ -272,6 +272,8 @@ class Connection:
         self.requests += n
         latency = th.latency
         t0 = time.perf_counter() if latency is not None else 0.0  # (--metrics-listen) one read per batch
+        out: list[IprotoMsg] = []  # pushed together; a stream's request first sends those before it
+        push = out.append
         for pos, pend, t, sync, sv, stream_id, body in records:
             msg = IprotoMsg(self, tx_conn, p, pend - pos, wpos)
             msg.sync = sync
@@ -305,9 +307,14 @@ class Connection:
                         msg.diag = e
             msg.route = error_route if route is None or msg.diag is not None else route
             if msg.stream_id:
+                if out:
+                    pipe.push_many(out)
+                    out.clear()
                 self.stream_push(msg)
             else:
                 push(msg)
+        if out:
+            pipe.push_many(out)
 
     def stream_push(self, msg: IprotoMsg) -> None:
         """A request of a stream goes to TX only when the one before it is back:

@@ -224,6 +224,42 @@ def test_max_input_forces_early_flush() -> None:
         t.stop()
 
 
+
+def test_push_many_is_push_of_each() -> None:
+    # Under max_input: one step, one flush at the end of the pass, order
+    # kept after what was staged before. Reaching max_input: each message
+    # is pushed, so the early flushes are where single pushes make them.
+    t = Two(max_input=100)
+    try:
+        got: list[int] = []
+        route = (Hop(lambda m: got.append(m.n), None),)
+
+        class N(Cmsg):
+            __slots__ = ("n",)
+
+            def __init__(self, n: int) -> None:
+                super().__init__(route)
+                self.n = n
+
+        def under() -> tuple[int, int]:
+            t.a_to_b.push(N(0))
+            t.a_to_b.push_many([N(1), N(2), N(3)])
+            return t.a_to_b.staged, t.a_to_b.flushes
+
+        assert t.a.run(under) == (4, 0)
+        _wait_for(lambda: len(got) == 4)
+        assert got == [0, 1, 2, 3] and t.a_to_b.flushes == 1
+
+        def over() -> list[int]:
+            t.a_to_b.push_many([N(i) for i in range(4, 254)])
+            return [t.a_to_b.staged, t.a_to_b.flushes]
+
+        assert t.a.run(over) == [50, 3]  # two early flushes of 100, then 50 staged
+        _wait_for(lambda: len(got) == 254)
+        assert got == list(range(254)) and t.a_to_b.flushes == 4
+    finally:
+        t.stop()
+
 def test_feed_runs_deferred_work_once_per_pass() -> None:
     lt = LoopThread("feed")
     try:
