@@ -10,8 +10,10 @@ Input (Tarantool's `iproto_connection_on_input` / `iproto_enqueue_batch`):
 pick an input buffer (`_input_buffer`, the two-ibuf rotation), `recv_into`
 its free tail, frame and decode every complete packet in one call
 (`protocol/scan.py`, compiled when it can be), then prepare one message per
-request (stream rules, route, the body decoded for its type) and push it
-to TX. A buffer is consumed only when every
+request (stream rules, route, the body decoded for its type) and push them
+to TX. The plain requests (no stream, a body of the usual shape) get their
+messages from one compiled call (`_prepare`); the loop of `_enqueue` makes
+the rest, and all of them when nothing is compiled: it is the twin. A buffer is consumed only when every
 request parsed from it is finished, then given back to the slab cache whole;
 new input meanwhile goes to the other buffer, which gets only the partial
 tail copied over. Input stops (and the reader is removed) when:
@@ -62,7 +64,8 @@ from typing import TYPE_CHECKING, Any
 from ..iproto_msg import RETRY, WPOS_ZERO, IprotoMsg, ServiceMsg, TxConn, Wpos
 from ..memory import Ibuf
 from ..protocol import constants as C
-from ..protocol.codec import NO_BODY, encode_reply
+from ..protocol.accel import accel
+from ..protocol.codec import BODY_DECODERS, NO_BODY, CallRequest, encode_reply
 from ..protocol.errors import ER, BoxError, encode_error_body
 from ..protocol.scan import BAD_BODY, Record
 
@@ -101,6 +104,25 @@ def _stream_rules(msg: IprotoMsg, t: int, stream_id: int) -> None:
         msg.diag = BoxError(ER.UNABLE_TO_PROCESS_IN_STREAM, C.TYPE_NAMES.get(t, "unknown"))
     else:
         msg.stream_id = stream_id
+
+
+def _prepare_kinds() -> dict[int, int]:
+    """For the compiled `prepare`: how each request type's body is decoded
+    there (0 as it is, 1 DML, 2 CALL, 3 EVAL: the shapes codec's decoders
+    take without their general checks). A type not here goes the general
+    way: BEGIN, COMMIT, ROLLBACK (their stream rules) and the rest with a
+    decoder (AUTH, ID, watchers)."""
+    kinds = {t: 0 for t in C.TYPE_NAMES if t not in BODY_DECODERS and t not in TXN_TYPES}
+    kinds.update({t: 1 for t in (C.SELECT, C.INSERT, C.REPLACE, C.UPDATE, C.DELETE, C.UPSERT)})
+    kinds.update({C.CALL: 2, C.CALL_16: 2, C.EVAL: 3})
+    return kinds
+
+
+if accel is not None:
+    accel.configure_prepare(IprotoMsg, CallRequest, _prepare_kinds())
+# The plain requests of a read, made in one compiled call; None: all go
+# through `_enqueue`'s own loop, which is its twin (STYX_PURE=1, no compiler).
+_prepare = None if accel is None else accel.prepare
 
 
 class Stream:
@@ -274,7 +296,15 @@ class Connection:
         t0 = time.perf_counter() if latency is not None else 0.0  # (--metrics-listen) one read per batch
         out: list[IprotoMsg] = []  # pushed together; a stream's request first sends those before it
         push = out.append
-        for pos, pend, t, sync, sv, stream_id, body in records:
+        prepare = _prepare if latency is None else None  # (the compiled one does not stamp t0)
+        i = 0
+        while i < n:
+            if prepare is not None:
+                i = prepare(records, i, self, tx_conn, p, wpos, routes, out)
+                if i == n:
+                    break
+            pos, pend, t, sync, sv, stream_id, body = records[i]
+            i += 1
             msg = IprotoMsg(self, tx_conn, p, pend - pos, wpos)
             msg.sync = sync
             if latency is not None:

@@ -6,6 +6,9 @@
  * - encode_wal_batch(): the WAL writer's rows of a batch (wal/writer.py's
  *   py_encode_batch): run in the WAL thread with the GIL held, so every
  *   microsecond there is one TX waits for.
+ * - prepare(): net's half of a request's life before TX, for the plain
+ *   kinds (connection.py's `_enqueue`, whose general loop is its twin): one
+ *   IprotoMsg per record, its body decoded for its type.
  * - data_packet(), ok_packet(): a reply's fixed head and its body, written
  *   into an obuf slab (codec.py's py_data_packet, py_ok_packet): struct's
  *   pack_into of 18 fields and a slice assignment cost about 0.3 us a
@@ -37,6 +40,7 @@
  */
 #define PY_SSIZE_T_CLEAN
 #include <Python.h>
+#include <structmember.h>
 #include <stdint.h>
 #include <string.h>
 
@@ -538,7 +542,7 @@ error:
 static PyObject *DML_REQUEST, *SELECT_KEYS;
 static PyObject *S_TYPE, *S_SPACE_ID, *S_INDEX_ID, *S_ITERATOR, *S_LIMIT, *S_OFFSET, *S_KEY, *S_TUPLE;
 static PyObject *K_SPACE_ID_OBJ, *K_INDEX_ID_OBJ, *K_LIMIT_OBJ, *K_OFFSET_OBJ, *K_ITERATOR_OBJ,
-    *K_KEY_OBJ, *K_TUPLE_OBJ;
+    *K_KEY_OBJ, *K_TUPLE_OBJ, *K_FUNCTION_NAME_OBJ, *K_EXPR_OBJ, *ZERO;
 
 #define T_SELECT 1
 #define T_INSERT 2
@@ -588,13 +592,8 @@ PyDoc_STRVAR(fast_dml_doc,
 "fast_dml(req_type, m) -> DmlRequest | None: codec._fast_dml, compiled.");
 
 static PyObject *
-fast_dml(PyObject *self, PyObject *args)
+fast_dml_impl(int t, PyObject *m)
 {
-    int t;
-    PyObject *m;
-    (void)self;
-    if (!PyArg_ParseTuple(args, "iO", &t, &m))
-        return NULL;
     if (DML_REQUEST == NULL || !PyDict_CheckExact(m))
         Py_RETURN_NONE;
     uint64_t space_id, iid = 0, it = 0, limit = 0, offset = 0;
@@ -653,6 +652,17 @@ fast_dml(PyObject *self, PyObject *args)
     return req;
 }
 
+static PyObject *
+fast_dml(PyObject *self, PyObject *args)
+{
+    int t;
+    PyObject *m;
+    (void)self;
+    if (!PyArg_ParseTuple(args, "iO", &t, &m))
+        return NULL;
+    return fast_dml_impl(t, m);
+}
+
 PyDoc_STRVAR(configure_dml_doc,
 "configure_dml(DmlRequest, select_keys): the class fast_dml builds, the SELECT keys.");
 
@@ -678,6 +688,7 @@ init_names(void)
     NAME(S_KEY, "key"); NAME(S_TUPLE, "tuple"); NAME(S_ROWS, "rows"); NAME(S_LSN, "lsn");
     INT(K_SPACE_ID_OBJ, 0x10); INT(K_INDEX_ID_OBJ, 0x11); INT(K_LIMIT_OBJ, 0x12);
     INT(K_OFFSET_OBJ, 0x13); INT(K_ITERATOR_OBJ, 0x14); INT(K_KEY_OBJ, 0x20); INT(K_TUPLE_OBJ, 0x21);
+    INT(K_FUNCTION_NAME_OBJ, 0x22); INT(K_EXPR_OBJ, 0x27); INT(ZERO, 0);
     return 0;
 #undef NAME
 #undef INT
@@ -935,6 +946,7 @@ PyDoc_STRVAR(data_packet_doc,
 static PyObject *
 data_packet(PyObject *self, PyObject *const *args, Py_ssize_t nargs)
 {
+    (void)self;
     if (nargs != 9) {
         PyErr_SetString(PyExc_TypeError, "data_packet takes 9 arguments");
         return NULL;
@@ -987,6 +999,7 @@ PyDoc_STRVAR(ok_packet_doc,
 static PyObject *
 ok_packet(PyObject *self, PyObject *const *args, Py_ssize_t nargs)
 {
+    (void)self;
     if (nargs != 4) {
         PyErr_SetString(PyExc_TypeError, "ok_packet takes 4 arguments");
         return NULL;
@@ -1014,12 +1027,184 @@ ok_packet(PyObject *self, PyObject *const *args, Py_ssize_t nargs)
     Py_RETURN_NONE;
 }
 
+/* ------------------------------------------------------------------------
+ * prepare(records, start, conn, tx_conn, p_ibuf, wpos, routes, out) -> int
+ *
+ * Net's `_enqueue` for the plain records, from `start` on: a request with
+ * no stream, a route, and a body its kind decodes here (PREP_KINDS: the
+ * body as it is, fast_dml's shapes, a CALL's or an EVAL's name and
+ * arguments and nothing else). Each becomes an IprotoMsg, appended to
+ * `out`, exactly as the general loop of `_enqueue` (its twin) makes it.
+ * Returns the index of the first record it leaves (a header error, a
+ * stream, a bad or unusual body, an unknown type...), or len(records):
+ * the caller handles that one, then calls again. The message is made
+ * without its __init__: its slots are written where the class keeps them.
+ */
+enum { K_AS_IS = 0, K_DML = 1, K_CALL = 2, K_EVAL = 3 };
+enum { M_ROUTE, M_HOP, M_CONN, M_TX_CONN, M_P_IBUF, M_LEN, M_WPOS, M_TYPE, M_SYNC, M_SCHEMA_VERSION,
+       M_STREAM_ID, M_REQ, M_DIAG, M_TXN_OPEN, M_BOUNCE, M_COUNT };
+static const char *MSG_SLOTS[M_COUNT] = {
+    "route", "hop", "conn", "tx_conn", "p_ibuf", "len", "wpos", "type", "sync", "schema_version",
+    "stream_id", "req", "diag", "txn_open", "bounce",
+};
+static PyTypeObject *MSG_CLASS, *CALL_REQUEST;
+static Py_ssize_t MSG_OFFSET[M_COUNT];
+static PyObject *PREP_KINDS;
+
+PyDoc_STRVAR(configure_prepare_doc,
+"configure_prepare(IprotoMsg, CallRequest, kinds): the classes prepare makes, and\n"
+"request type -> how its body is decoded (0 as it is, 1 DML, 2 CALL, 3 EVAL).");
+
+static PyObject *
+configure_prepare(PyObject *self, PyObject *args)
+{
+    PyObject *cls, *call, *kinds;
+    (void)self;
+    if (!PyArg_ParseTuple(args, "O!O!O!", &PyType_Type, &cls, &PyType_Type, &call, &PyDict_Type, &kinds))
+        return NULL;
+    for (int i = 0; i < M_COUNT; i++) {
+        PyObject *d = PyObject_GetAttrString(cls, MSG_SLOTS[i]);
+        if (d == NULL)
+            return NULL;
+        if (!Py_IS_TYPE(d, &PyMemberDescr_Type) || ((PyMemberDescrObject *)d)->d_member->type != T_OBJECT_EX) {
+            Py_DECREF(d);
+            return PyErr_Format(PyExc_TypeError, "configure_prepare: %s is not a slot", MSG_SLOTS[i]);
+        }
+        MSG_OFFSET[i] = ((PyMemberDescrObject *)d)->d_member->offset;
+        Py_DECREF(d);
+    }
+    Py_XSETREF(MSG_CLASS, (PyTypeObject *)Py_NewRef(cls));
+    Py_XSETREF(CALL_REQUEST, (PyTypeObject *)Py_NewRef(call));
+    Py_XSETREF(PREP_KINDS, Py_NewRef(kinds));
+    Py_RETURN_NONE;
+}
+
+static inline void
+set_slot(PyObject *obj, int slot, PyObject *value) /* steals `value` */
+{
+    PyObject **p = (PyObject **)((char *)obj + MSG_OFFSET[slot]);
+    Py_XSETREF(*p, value);
+}
+
+/* The body a plain kind decodes: a new reference; NULL with no error set
+ * if this record is not for here; NULL with an error on failure. */
+static PyObject *
+prepare_body(long kind, long t, PyObject *body)
+{
+    if (kind == K_AS_IS)
+        return Py_NewRef(body);
+    if (!PyDict_CheckExact(body))
+        return NULL;
+    if (kind == K_DML) {
+        if (PyDict_GET_SIZE(body) > 6)
+            return NULL;
+        PyObject *req = fast_dml_impl((int)t, body);
+        if (req == Py_None) {
+            Py_DECREF(req);
+            return NULL;
+        }
+        return req;
+    }
+    if (PyDict_GET_SIZE(body) != 2)
+        return NULL;
+    PyObject *name = PyDict_GetItemWithError(body, kind == K_CALL ? K_FUNCTION_NAME_OBJ : K_EXPR_OBJ);
+    PyObject *fargs = name == NULL ? NULL : PyDict_GetItemWithError(body, K_TUPLE_OBJ);
+    if (fargs == NULL || !PyUnicode_CheckExact(name) || !PyList_CheckExact(fargs))
+        return NULL; /* (a lookup cannot fail on int keys) */
+    PyObject *req = CALL_REQUEST->tp_alloc(CALL_REQUEST, 2);
+    if (req == NULL)
+        return NULL;
+    PyTuple_SET_ITEM(req, 0, Py_NewRef(name));
+    PyTuple_SET_ITEM(req, 1, Py_NewRef(fargs));
+    return req;
+}
+
+PyDoc_STRVAR(prepare_doc,
+"prepare(records, start, conn, tx_conn, p_ibuf, wpos, routes, out) -> int\n"
+"Make the IprotoMsg of each plain record from start on, into out; the index of the first left.");
+
+static PyObject *
+prepare(PyObject *self, PyObject *const *args, Py_ssize_t nargs)
+{
+    (void)self;
+    if (nargs != 8 || !PyList_CheckExact(args[0]) || !PyDict_CheckExact(args[6]) || !PyList_CheckExact(args[7])) {
+        PyErr_SetString(PyExc_TypeError, "prepare(records, start, conn, tx_conn, p_ibuf, wpos, routes, out)");
+        return NULL;
+    }
+    if (MSG_CLASS == NULL) {
+        PyErr_SetString(PyExc_RuntimeError, "prepare: configure_prepare was not called");
+        return NULL;
+    }
+    PyObject *records = args[0], *conn = args[2], *tx_conn = args[3], *p_ibuf = args[4], *wpos = args[5];
+    PyObject *routes = args[6], *out = args[7];
+    Py_ssize_t i = PyLong_AsSsize_t(args[1]);
+    if (i == -1 && PyErr_Occurred())
+        return NULL;
+    Py_ssize_t n = PyList_GET_SIZE(records);
+    for (; i < n; i++) {
+        PyObject *r = PyList_GET_ITEM(records, i);
+        if (!PyTuple_CheckExact(r) || PyTuple_GET_SIZE(r) != 7)
+            break;
+        PyObject *t = PyTuple_GET_ITEM(r, 2), *stream_id = PyTuple_GET_ITEM(r, 5), *body = PyTuple_GET_ITEM(r, 6);
+        if (!PyLong_CheckExact(t) || stream_id != ZERO) /* (scan's zero is the cached one) */
+            break;
+        if (body == BAD_BODY)
+            break;
+        PyObject *route = PyDict_GetItemWithError(routes, t);
+        PyObject *kind = route == NULL ? NULL : PyDict_GetItemWithError(PREP_KINDS, t);
+        if (kind == NULL) {
+            if (PyErr_Occurred())
+                return NULL;
+            break;
+        }
+        long tv = PyLong_AsLong(t);
+        Py_ssize_t pos = PyLong_AsSsize_t(PyTuple_GET_ITEM(r, 0)), pend = PyLong_AsSsize_t(PyTuple_GET_ITEM(r, 1));
+        if (PyErr_Occurred())
+            return NULL;
+        PyObject *req = prepare_body(PyLong_AsLong(kind), tv, body);
+        if (req == NULL) {
+            if (PyErr_Occurred())
+                return NULL;
+            break;
+        }
+        PyObject *len = PyLong_FromSsize_t(pend - pos);
+        PyObject *msg = len == NULL ? NULL : MSG_CLASS->tp_alloc(MSG_CLASS, 0);
+        if (msg == NULL) {
+            Py_XDECREF(len);
+            Py_DECREF(req);
+            return NULL;
+        }
+        set_slot(msg, M_ROUTE, Py_NewRef(route));
+        set_slot(msg, M_HOP, Py_NewRef(ZERO));
+        set_slot(msg, M_CONN, Py_NewRef(conn));
+        set_slot(msg, M_TX_CONN, Py_NewRef(tx_conn));
+        set_slot(msg, M_P_IBUF, Py_NewRef(p_ibuf));
+        set_slot(msg, M_LEN, len);
+        set_slot(msg, M_WPOS, Py_NewRef(wpos));
+        set_slot(msg, M_TYPE, Py_NewRef(t));
+        set_slot(msg, M_SYNC, Py_NewRef(PyTuple_GET_ITEM(r, 3)));
+        set_slot(msg, M_SCHEMA_VERSION, Py_NewRef(PyTuple_GET_ITEM(r, 4)));
+        set_slot(msg, M_STREAM_ID, Py_NewRef(ZERO));
+        set_slot(msg, M_REQ, req);
+        set_slot(msg, M_DIAG, Py_NewRef(Py_None));
+        set_slot(msg, M_TXN_OPEN, Py_NewRef(Py_False));
+        set_slot(msg, M_BOUNCE, Py_NewRef(ZERO));
+        int rc = PyList_Append(out, msg);
+        Py_DECREF(msg);
+        if (rc < 0)
+            return NULL;
+    }
+    return PyLong_FromSsize_t(i);
+}
+
 static PyMethodDef methods[] = {
     {"scan", scan, METH_VARARGS, scan_doc},
     {"configure", configure, METH_VARARGS, configure_doc},
     {"fast_dml", fast_dml, METH_VARARGS, fast_dml_doc},
     {"configure_dml", configure_dml, METH_VARARGS, configure_dml_doc},
     {"encode_wal_batch", encode_wal_batch, METH_VARARGS, encode_wal_batch_doc},
+    {"configure_prepare", configure_prepare, METH_VARARGS, configure_prepare_doc},
+    {"prepare", (PyCFunction)(void (*)(void))prepare, METH_FASTCALL, prepare_doc},
     {"data_packet", (PyCFunction)(void (*)(void))data_packet, METH_FASTCALL, data_packet_doc},
     {"ok_packet", (PyCFunction)(void (*)(void))ok_packet, METH_FASTCALL, ok_packet_doc},
     {NULL, NULL, 0, NULL},

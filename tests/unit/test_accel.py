@@ -344,3 +344,84 @@ def test_data_packet_refuses_what_does_not_fit() -> None:
         accel.data_packet(bytearray(64), 0, 40, 0, -1, 1, 1, 1, b"")
     with pytest.raises(IndexError):
         accel.ok_packet(bytearray(OK_PACKET_LEN + 1), 2, 1, 1)
+
+
+# -- prepare: net's messages of the plain requests -------------------------------------
+
+class _Pipe:
+    def __init__(self) -> None:
+        self.sent: list[Any] = []
+
+    def push(self, msg: Any) -> None:
+        self.sent.append(msg)
+
+    def push_many(self, msgs: list[Any]) -> None:
+        self.sent.extend(msgs)
+
+
+def _enqueue_messages(records: list[Any], compiled: bool) -> list[Any]:
+    """The messages `Connection._enqueue` sends for `records`, with the
+    compiled `prepare` or with its own loop only (the twin)."""
+    from types import SimpleNamespace
+
+    from styx.net import connection
+    from styx.tx.process import handlers
+
+    pipe = _Pipe()
+    routes = {t: ("route", t) for t in handlers(None)}  # type: ignore[arg-type]  # the types only
+    tx = SimpleNamespace(routes=routes, error=("route", "error"), pipe=pipe)
+    th = SimpleNamespace(tx=tx, body_decoders=connection.BODY_DECODERS, latency=None, msg_count=0,
+                         requests_total=0, streams_total=0, streams_current=0, stream_queue_total=0,
+                         stream_queue_current=0)
+    conn = connection.Connection.__new__(connection.Connection)
+    conn.thread, conn.tx_conn, conn.wpos = th, "tx_conn", (1, 5)  # type: ignore[assignment]
+    conn.input_msg_count, conn.in_tx, conn.requests, conn.streams = [0, 0], 0, 0, {}
+    saved = connection._prepare
+    connection._prepare = accel.prepare if compiled else None
+    try:
+        conn._enqueue(records, 1)
+    finally:
+        connection._prepare = saved
+    return pipe.sent + [m for stream in conn.streams.values() for m in stream.queue]  # sent, then queued
+
+
+def _canon_msg(msg: Any) -> Any:
+    req = msg.req
+    if type(req).__name__ == "DmlRequest":
+        req = ("DmlRequest", sorted(vars(req).items()))
+    return [type(msg).__name__, msg.route, msg.hop, msg.conn is not None, msg.tx_conn, msg.p_ibuf, msg.len, msg.wpos,
+            msg.type, msg.sync, msg.schema_version, msg.stream_id, type(msg.req).__name__, canon(req),
+            canon(msg.diag), msg.txn_open, msg.bounce, hasattr(msg, "t0")]
+
+
+def _plain_packet(t: int, sync: int, stream_id: int, body: Any) -> bytes:
+    header = {0: t, 1: sync} | ({0x0A: stream_id} if stream_id else {})
+    return frame(packb(header) + (b"" if body is None else packb(body)))
+
+
+plain_bodies = st.one_of(
+    st.none(),
+    st.fixed_dictionaries({0x10: st.integers(0, 600), 0x11: st.integers(0, 2), 0x12: st.integers(0, 5),
+                           0x13: st.integers(0, 1), 0x14: st.integers(0, 3), 0x20: st.lists(st.integers(0, 9))}),
+    st.fixed_dictionaries({0x10: st.integers(0, 600), 0x21: st.lists(st.integers(0, 9))}),
+    st.fixed_dictionaries({0x22: st.text(max_size=5), 0x21: st.lists(st.integers(0, 9))}),
+    st.fixed_dictionaries({0x27: st.text(max_size=5), 0x21: st.lists(st.integers(0, 9))}),
+    st.dictionaries(st.sampled_from([0x10, 0x20, 0x21, 0x22, 0x27, 0x11, -1]), values, max_size=4),
+    values,
+)
+
+
+@needs_c
+@SETTINGS
+@given(st.lists(st.one_of(
+    st.builds(_plain_packet, st.sampled_from([0x40, 1, 2, 3, 4, 5, 6, 8, 9, 10, 14, 15, 16, 0x49, 73, 999]),
+              st.integers(0, 2 ** 64 - 1), st.sampled_from([0, 0, 0, 7]), plain_bodies),
+    packets()), max_size=8))
+def test_prepare_is_the_general_loop(batch: list[bytes]) -> None:
+    # Every message, every field, in the same order: the compiled prepare
+    # (with the general loop for what it leaves) and the general loop alone.
+    raw = b"".join(batch)
+    records = scan_py(raw)[0]
+    both = [_enqueue_messages(records, compiled) for compiled in (True, False)]
+    assert [_canon_msg(m) for m in both[0]] == [_canon_msg(m) for m in both[1]]
+    assert len(both[0]) == len(records)
