@@ -17,7 +17,7 @@ from typing import Any
 
 import msgpack
 
-from ..iproto_msg import IprotoMsg, TxConn
+from ..iproto_msg import IprotoMsg, TxConn, Wpos
 from ..protocol import constants as C
 from ..protocol.codec import DATA_HEAD, HEADER_LEN, OK_PACKET_LEN, data_packet, ok_packet, pack_header_into
 from ..protocol.errors import BoxError, encode_error_body
@@ -61,11 +61,10 @@ def reply_data(tx_conn: TxConn, msg: IprotoMsg, schema_version: int, items: list
     n = len(items)
     if position is None:
         body = items[0] if n == 1 else b"".join(items)
-        _data_packet(tx_conn, msg.sync, C.OK, schema_version, body, n)
+        msg.wpos = _data_packet(tx_conn, msg.sync, C.OK, schema_version, body, n)
     else:
         body = b"".join(items) + bytes((C.POSITION,)) + msgpack.packb(position)
-        _data_packet(tx_conn, msg.sync, C.OK, schema_version, body, n, 2)
-    msg.wpos = tx_conn.end()
+        msg.wpos = _data_packet(tx_conn, msg.sync, C.OK, schema_version, body, n, 2)
     if msg.stream_id:
         _mark_txn(tx_conn, msg)
 
@@ -74,8 +73,7 @@ def reply_array(tx_conn: TxConn, msg: IprotoMsg, schema_version: int, packed: by
     """OK with `{DATA: [...]}`, from the `count` elements packed as one
     MessagePack array: its header is replaced by Tarantool's `0xDD u32`."""
     head = 1 if count < 16 else 3 if count < 0x10000 else 5
-    _data_packet(tx_conn, msg.sync, C.OK, schema_version, memoryview(packed)[head:], count)
-    msg.wpos = tx_conn.end()
+    msg.wpos = _data_packet(tx_conn, msg.sync, C.OK, schema_version, memoryview(packed)[head:], count)
     if msg.stream_id:
         _mark_txn(tx_conn, msg)
 
@@ -100,10 +98,12 @@ SMALL_REPLY = 16384  # a reply up to this size is one contiguous allocation
 
 
 def _data_packet(tx_conn: TxConn, sync: int, code: int, schema_version: int, body: bytes | memoryview,
-                 count: int, map_size: int = 1) -> None:
+                 count: int, map_size: int = 1) -> Wpos:
     """A `{DATA: [count elements], ...}` packet: `body` is the elements, then
-    the other `map_size - 1` key-value pairs of the body map."""
-    ob = tx_conn.obuf[tx_conn.cur_obuf]
+    the other `map_size - 1` key-value pairs of the body map. Returns the
+    new end of output."""
+    cur = tx_conn.cur_obuf
+    ob = tx_conn.obuf[cur]
     total = DATA_HEAD + len(body)
     if total <= SMALL_REPLY:
         buf, off = ob.alloc(total)
@@ -112,3 +112,4 @@ def _data_packet(tx_conn: TxConn, sync: int, code: int, schema_version: int, bod
         buf, off = ob.alloc(DATA_HEAD)
         data_packet(buf, off, total, code, sync, schema_version, map_size, count, b"")
         ob.dup(body)
+    return (cur, ob.used)

@@ -131,10 +131,10 @@ class WalWriter:
             for entry in entries:
                 entry.error = e
             return
+        self.rows += lsn - self.lsn  # one LSN a row
         self.vclock[self.replica_id] = lsn
         self.blocks += len(blocks)
         self.batches += 1
-        self.rows += sum(len(e.rows) for e in entries)
 
     def _assign(self, entries: Sequence[JournalEntry], now: float) -> None:
         """wal_mode none: LSNs advance, nothing is written (as Tarantool)."""

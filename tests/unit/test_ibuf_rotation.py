@@ -88,6 +88,9 @@ class FakePipe:
     def push(self, msg: Any) -> None:
         self.msgs.append(msg)
 
+    def push_many(self, msgs: list[Any]) -> None:
+        self.msgs.extend(msgs)
+
     def flush(self) -> None:
         self.flushes += 1
 
