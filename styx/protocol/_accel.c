@@ -940,15 +940,15 @@ put_be(unsigned char *p, uint64_t v, int n)
 #define DATA_HEAD 35
 
 PyDoc_STRVAR(data_packet_doc,
-"data_packet(buf, off, total, code, sync, schema_version, map_size, count, body)\n"
-"Write a DATA reply's head and body into bytearray buf at off.");
+"data_packet(buf, off, total, code, sync, schema_version, map_size, count, body, skip=0)\n"
+"Write a DATA reply's head and body[skip:] into bytearray buf at off.");
 
 static PyObject *
 data_packet(PyObject *self, PyObject *const *args, Py_ssize_t nargs)
 {
     (void)self;
-    if (nargs != 9) {
-        PyErr_SetString(PyExc_TypeError, "data_packet takes 9 arguments");
+    if (nargs != 9 && nargs != 10) {
+        PyErr_SetString(PyExc_TypeError, "data_packet takes 9 or 10 arguments");
         return NULL;
     }
     if (!PyByteArray_Check(args[0])) {
@@ -962,6 +962,7 @@ data_packet(PyObject *self, PyObject *const *args, Py_ssize_t nargs)
     unsigned long long sv = PyLong_AsUnsignedLongLong(args[5]);
     unsigned long long map_size = PyLong_AsUnsignedLongLong(args[6]);
     unsigned long long count = PyLong_AsUnsignedLongLong(args[7]);
+    Py_ssize_t skip = nargs == 10 ? PyLong_AsSsize_t(args[9]) : 0;
     if (PyErr_Occurred())
         return NULL;
     if (total < 5 || total - 5 > 0xFFFFFFFFLL || code > 0xFFFFFFFFULL || map_size > 15 || count > 0xFFFFFFFFULL) {
@@ -971,8 +972,13 @@ data_packet(PyObject *self, PyObject *const *args, Py_ssize_t nargs)
     Py_buffer body;
     if (PyObject_GetBuffer(args[8], &body, PyBUF_SIMPLE) < 0)
         return NULL;
+    if (skip < 0 || skip > body.len) {
+        PyBuffer_Release(&body);
+        PyErr_SetString(PyExc_IndexError, "data_packet: skip is past the body");
+        return NULL;
+    }
     Py_ssize_t size = PyByteArray_GET_SIZE(args[0]);
-    if (off < 0 || off > size - DATA_HEAD - body.len) {
+    if (off < 0 || off > size - DATA_HEAD - (body.len - skip)) {
         PyBuffer_Release(&body);
         PyErr_SetString(PyExc_IndexError, "data_packet: no room at this offset");
         return NULL;
@@ -984,8 +990,8 @@ data_packet(PyObject *self, PyObject *const *args, Py_ssize_t nargs)
     p[12] = K_SYNC; p[13] = 0xCF; put_be(p + 14, sync, 8);
     p[22] = K_SCHEMA_VERSION; p[23] = 0xCE; put_be(p + 24, sv & 0xFFFFFFFFULL, 4);
     p[28] = (unsigned char)(0x80 | map_size); p[29] = 0x30; p[30] = 0xDD; put_be(p + 31, count, 4);
-    if (body.len)
-        memcpy(p + DATA_HEAD, body.buf, (size_t)body.len);
+    if (body.len > skip)
+        memcpy(p + DATA_HEAD, (const char *)body.buf + skip, (size_t)(body.len - skip));
     PyBuffer_Release(&body);
     Py_RETURN_NONE;
 }

@@ -80,14 +80,14 @@ _DATA_HEAD_STRUCT = struct.Struct(">BIBBBIBBQBBIBBBI")
 
 
 def py_data_packet(buf: bytearray, off: int, total: int, code: int, sync: int, schema_version: int,
-                   map_size: int, count: int, body: bytes | memoryview) -> None:
+                   map_size: int, count: int, body: bytes | memoryview, skip: int = 0) -> None:
     """Write a `{DATA: [count elements], ...}` reply at `buf[off:]`: the
-    35-byte head (the length field says `total - 5`), then `body`, the
-    elements and the other `map_size - 1` pairs of the body map (empty
+    35-byte head (the length field says `total - 5`), then `body[skip:]`,
+    the elements and the other `map_size - 1` pairs of the body map (empty
     when the caller streams them itself). `data_packet` is this, compiled
     when it can be (_accel.c)."""
-    if body:
-        buf[off + DATA_HEAD:off + DATA_HEAD + len(body)] = body
+    if len(body) > skip:
+        buf[off + DATA_HEAD:off + DATA_HEAD + len(body) - skip] = memoryview(body)[skip:] if skip else body
     _DATA_HEAD_STRUCT.pack_into(buf, off, 0xCE, total - 5, 0x83, C.REQUEST_TYPE, 0xCE, code,
                                 C.SYNC, 0xCF, sync, C.SCHEMA_VERSION, 0xCE, schema_version & SCHEMA_VERSION_MASK,
                                 0x80 | map_size, C.DATA, 0xDD, count)

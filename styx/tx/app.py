@@ -24,7 +24,7 @@ from pathlib import Path
 from types import ModuleType
 from typing import Any
 
-__all__ = ["AppError", "Procedure", "app_of_object", "load_app", "lua_values", "call16_tuples"]
+__all__ = ["AppError", "Procedure", "app_of_object", "load_app", "call16_tuples"]
 
 
 class AppError(Exception):
@@ -135,15 +135,6 @@ def app_of_object(app: ModuleType | Mapping[str, Callable[..., Any]]
     init = app.get("init")
     code = getattr(init, "__code__", None)
     return init, procs, Path(code.co_filename if code is not None else "<app>")
-
-
-def lua_values(result: Any) -> list[Any]:
-    """A Python return value as Lua's list of return values."""
-    if result is None:
-        return []
-    if type(result) is tuple:
-        return list(result)
-    return [result]
 
 
 def _is_array(v: Any) -> bool:

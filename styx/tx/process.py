@@ -39,7 +39,7 @@ from ..protocol.codec import DmlRequest
 from ..protocol.errors import ER, BoxError, error_from_exception
 from ..protocol.greeting import encode_greeting
 from ..wal import CascadeRollback
-from .app import Procedure, call16_tuples, lua_values
+from .app import Procedure, call16_tuples
 from .fiber import Fiber, current
 from .kharon import accept_wpos
 from .reply import reply_array, reply_data, reply_error, reply_map, reply_ok, write_error
@@ -471,7 +471,8 @@ async def _await_in_fiber(tx: Tx, msg: IprotoMsg, fiber: Fiber, awaitable: Any, 
 
 
 def _reply_call(tx: Tx, msg: IprotoMsg, result: Any) -> None:
-    values = lua_values(result)
+    # As Lua's return values: a tuple is several, None none, anything else one.
+    values = list(result) if type(result) is tuple else [] if result is None else [result]
     if msg.type == C.CALL_16:
         values = call16_tuples(values)
     limit = tx.net_reply_max

@@ -73,7 +73,7 @@ def reply_array(tx_conn: TxConn, msg: IprotoMsg, schema_version: int, packed: by
     """OK with `{DATA: [...]}`, from the `count` elements packed as one
     MessagePack array: its header is replaced by Tarantool's `0xDD u32`."""
     head = 1 if count < 16 else 3 if count < 0x10000 else 5
-    msg.wpos = _data_packet(tx_conn, msg.sync, C.OK, schema_version, memoryview(packed)[head:], count)
+    msg.wpos = _data_packet(tx_conn, msg.sync, C.OK, schema_version, packed, count, 1, head)
     if msg.stream_id:
         _mark_txn(tx_conn, msg)
 
@@ -98,18 +98,18 @@ SMALL_REPLY = 16384  # a reply up to this size is one contiguous allocation
 
 
 def _data_packet(tx_conn: TxConn, sync: int, code: int, schema_version: int, body: bytes | memoryview,
-                 count: int, map_size: int = 1) -> Wpos:
-    """A `{DATA: [count elements], ...}` packet: `body` is the elements, then
-    the other `map_size - 1` key-value pairs of the body map. Returns the
-    new end of output."""
+                 count: int, map_size: int = 1, skip: int = 0) -> Wpos:
+    """A `{DATA: [count elements], ...}` packet: `body[skip:]` is the
+    elements, then the other `map_size - 1` key-value pairs of the body
+    map. Returns the new end of output."""
     cur = tx_conn.cur_obuf
     ob = tx_conn.obuf[cur]
-    total = DATA_HEAD + len(body)
+    total = DATA_HEAD + len(body) - skip
     if total <= SMALL_REPLY:
         buf, off = ob.alloc(total)
-        data_packet(buf, off, total, code, sync, schema_version, map_size, count, body)
+        data_packet(buf, off, total, code, sync, schema_version, map_size, count, body, skip)
     else:  # the head, then the body streamed (it may span slabs)
         buf, off = ob.alloc(DATA_HEAD)
         data_packet(buf, off, total, code, sync, schema_version, map_size, count, b"")
-        ob.dup(body)
+        ob.dup(memoryview(body)[skip:] if skip else body)
     return (cur, ob.used)

@@ -314,16 +314,20 @@ def test_encode_wal_batch_rows_decode_as_logged() -> None:
 @needs_c
 @SETTINGS
 @given(st.integers(0, 64), st.integers(0, 2**32 - 1), st.integers(0, 2**64 - 1), st.integers(0, 2**40),
-       st.integers(1, 15), st.integers(0, 2**32 - 1), st.binary(max_size=300), st.booleans())
+       st.integers(1, 15), st.integers(0, 2**32 - 1), st.binary(max_size=300), st.booleans(), st.integers(0, 6))
 def test_data_packet_is_its_twin(off: int, code: int, sync: int, sv: int, map_size: int, count: int,
-                                 body: bytes, streamed: bool) -> None:
-    total = DATA_HEAD + len(body)
+                                 body: bytes, streamed: bool, skip: int) -> None:
     given_body = b"" if streamed else body
-    room = off + DATA_HEAD + len(given_body) + 8
+    skip = min(skip, len(given_body))
+    total = DATA_HEAD + len(body) - skip
+    room = off + DATA_HEAD + len(given_body) - skip + 8
     py, c = bytearray(b"\xaa" * room), bytearray(b"\xaa" * room)
-    py_data_packet(py, off, total, code, sync, sv, map_size, count, given_body)
-    accel.data_packet(c, off, total, code, sync, sv, map_size, count, memoryview(given_body))
+    py_data_packet(py, off, total, code, sync, sv, map_size, count, given_body, skip)
+    accel.data_packet(c, off, total, code, sync, sv, map_size, count, memoryview(given_body), skip)
     assert c == py
+    if not skip:  # the argument left out is 0
+        accel.data_packet(c, off, total, code, sync, sv, map_size, count, given_body)
+        assert c == py
 
 
 @needs_c
@@ -342,6 +346,8 @@ def test_data_packet_refuses_what_does_not_fit() -> None:
         accel.data_packet(bytearray(DATA_HEAD + 2), 0, DATA_HEAD + 3, 0, 1, 1, 1, 1, b"abc")
     with pytest.raises(OverflowError):
         accel.data_packet(bytearray(64), 0, 40, 0, -1, 1, 1, 1, b"")
+    with pytest.raises(IndexError):
+        accel.data_packet(bytearray(64), 0, 40, 0, 1, 1, 1, 1, b"ab", 3)
     with pytest.raises(IndexError):
         accel.ok_packet(bytearray(OK_PACKET_LEN + 1), 2, 1, 1)
 
