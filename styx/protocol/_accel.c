@@ -539,14 +539,17 @@ error:
 
 /* -- fast_dml: codec._fast_dml ------------------------------------------ */
 
-static PyObject *DML_REQUEST, *SELECT_KEYS;
-static PyObject *S_TYPE, *S_SPACE_ID, *S_INDEX_ID, *S_ITERATOR, *S_LIMIT, *S_OFFSET, *S_KEY, *S_TUPLE;
+static PyObject *DML_REQUEST, *SELECT_KEYS, *UPDATE_KEYS, *DELETE_KEYS;
+static PyObject *S_TYPE, *S_SPACE_ID, *S_INDEX_ID, *S_ITERATOR, *S_LIMIT, *S_OFFSET, *S_KEY, *S_TUPLE,
+    *S_INDEX_BASE;
 static PyObject *K_SPACE_ID_OBJ, *K_INDEX_ID_OBJ, *K_LIMIT_OBJ, *K_OFFSET_OBJ, *K_ITERATOR_OBJ,
-    *K_KEY_OBJ, *K_TUPLE_OBJ, *K_FUNCTION_NAME_OBJ, *K_EXPR_OBJ, *ZERO;
+    *K_KEY_OBJ, *K_TUPLE_OBJ, *K_FUNCTION_NAME_OBJ, *K_EXPR_OBJ, *ZERO, *K_INDEX_BASE_OBJ;
 
 #define T_SELECT 1
 #define T_INSERT 2
 #define T_REPLACE 3
+#define T_UPDATE 4
+#define T_DELETE 5
 
 /* m[key] if it is an int in 0..2^32-1 (1, value in *out), absent (2), or
  * anything else (0). A lookup error counts as anything else. */
@@ -596,7 +599,12 @@ fast_dml_impl(int t, PyObject *m)
 {
     if (DML_REQUEST == NULL || !PyDict_CheckExact(m))
         Py_RETURN_NONE;
-    uint64_t space_id, iid = 0, it = 0, limit = 0, offset = 0;
+    Py_ssize_t pos = 0;
+    PyObject *mk, *mv;
+    while (PyDict_Next(m, &pos, &mk, &mv)) /* 16.0 is not SPACE_ID: the general path skips it */
+        if (!PyLong_CheckExact(mk))
+            Py_RETURN_NONE;
+    uint64_t space_id, iid = 0, it = 0, limit = 0, offset = 0, base = 0;
     if (get_u32(m, K_SPACE_ID_OBJ, &space_id) != 1)
         Py_RETURN_NONE;
     PyObject *key = NULL, *tup = NULL;
@@ -627,6 +635,32 @@ fast_dml_impl(int t, PyObject *m)
             PyErr_Clear();
             Py_RETURN_NONE;
         }
+    } else if (t == T_UPDATE || t == T_DELETE) {
+        PyObject *allowed = t == T_UPDATE ? UPDATE_KEYS : DELETE_KEYS;
+        Py_ssize_t i = 0;
+        PyObject *k, *v;
+        while (PyDict_Next(m, &i, &k, &v)) {
+            int in = PySet_Contains(allowed, k);
+            if (in != 1) {
+                if (in < 0)
+                    PyErr_Clear();
+                Py_RETURN_NONE;
+            }
+        }
+        if (get_u32(m, K_INDEX_ID_OBJ, &iid) == 0 || get_u32(m, K_INDEX_BASE_OBJ, &base) == 0)
+            Py_RETURN_NONE;
+        key = PyDict_GetItemWithError(m, K_KEY_OBJ);
+        if (key == NULL || !PyList_CheckExact(key)) {
+            PyErr_Clear();
+            Py_RETURN_NONE;
+        }
+        if (t == T_UPDATE) {
+            tup = PyDict_GetItemWithError(m, K_TUPLE_OBJ);
+            if (tup == NULL || !PyList_CheckExact(tup)) {
+                PyErr_Clear();
+                Py_RETURN_NONE;
+            }
+        }
     } else {
         Py_RETURN_NONE;
     }
@@ -642,6 +676,11 @@ fast_dml_impl(int t, PyObject *m)
     if (t == T_SELECT)
         rc = rc || set_u(d, S_INDEX_ID, iid) || set_u(d, S_ITERATOR, it) || set_u(d, S_LIMIT, limit)
              || set_u(d, S_OFFSET, offset) || set(d, S_KEY, key);
+    else if (t == T_UPDATE)
+        rc = rc || set_u(d, S_INDEX_ID, iid) || set(d, S_KEY, key) || set(d, S_TUPLE, tup)
+             || set_u(d, S_INDEX_BASE, base);
+    else if (t == T_DELETE)
+        rc = rc || set_u(d, S_INDEX_ID, iid) || set(d, S_KEY, key);
     else
         rc = rc || set(d, S_TUPLE, tup);
     Py_DECREF(d);
@@ -664,17 +703,20 @@ fast_dml(PyObject *self, PyObject *args)
 }
 
 PyDoc_STRVAR(configure_dml_doc,
-"configure_dml(DmlRequest, select_keys): the class fast_dml builds, the SELECT keys.");
+"configure_dml(DmlRequest, select_keys, update_keys, delete_keys): the class fast_dml builds,\n"
+"the keys each shape may have.");
 
 static PyObject *
 configure_dml(PyObject *self, PyObject *args)
 {
-    PyObject *cls, *keys;
+    PyObject *cls, *keys, *ukeys, *dkeys;
     (void)self;
-    if (!PyArg_ParseTuple(args, "OO", &cls, &keys))
+    if (!PyArg_ParseTuple(args, "OOOO", &cls, &keys, &ukeys, &dkeys))
         return NULL;
     Py_XSETREF(DML_REQUEST, Py_NewRef(cls));
     Py_XSETREF(SELECT_KEYS, Py_NewRef(keys));
+    Py_XSETREF(UPDATE_KEYS, Py_NewRef(ukeys));
+    Py_XSETREF(DELETE_KEYS, Py_NewRef(dkeys));
     return Py_NewRef(Py_None);
 }
 
@@ -685,10 +727,10 @@ init_names(void)
 #define INT(var, v) if ((var = PyLong_FromLong(v)) == NULL) return -1
     NAME(S_TYPE, "type"); NAME(S_SPACE_ID, "space_id"); NAME(S_INDEX_ID, "index_id");
     NAME(S_ITERATOR, "iterator"); NAME(S_LIMIT, "limit"); NAME(S_OFFSET, "offset");
-    NAME(S_KEY, "key"); NAME(S_TUPLE, "tuple"); NAME(S_ROWS, "rows"); NAME(S_LSN, "lsn");
+    NAME(S_KEY, "key"); NAME(S_TUPLE, "tuple"); NAME(S_INDEX_BASE, "index_base"); NAME(S_ROWS, "rows"); NAME(S_LSN, "lsn");
     INT(K_SPACE_ID_OBJ, 0x10); INT(K_INDEX_ID_OBJ, 0x11); INT(K_LIMIT_OBJ, 0x12);
     INT(K_OFFSET_OBJ, 0x13); INT(K_ITERATOR_OBJ, 0x14); INT(K_KEY_OBJ, 0x20); INT(K_TUPLE_OBJ, 0x21);
-    INT(K_FUNCTION_NAME_OBJ, 0x22); INT(K_EXPR_OBJ, 0x27); INT(ZERO, 0);
+    INT(K_FUNCTION_NAME_OBJ, 0x22); INT(K_EXPR_OBJ, 0x27); INT(ZERO, 0); INT(K_INDEX_BASE_OBJ, 0x15);
     return 0;
 #undef NAME
 #undef INT

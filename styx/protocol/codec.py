@@ -493,12 +493,20 @@ def decode_dml(req_type: int, body: Any) -> DmlRequest:
 
 
 _SELECT_KEYS = frozenset((C.SPACE_ID, C.INDEX_ID, C.ITERATOR, C.LIMIT, C.OFFSET, C.KEY))
+_UPDATE_KEYS = frozenset((C.SPACE_ID, C.INDEX_ID, C.KEY, C.TUPLE, C.INDEX_BASE))
+_DELETE_KEYS = frozenset((C.SPACE_ID, C.INDEX_ID, C.KEY))
 _STORE_KEYS = frozenset((C.SPACE_ID, C.TUPLE))
 
 
 def _py_fast_dml(req_type: int, m: dict[Any, Any]) -> DmlRequest | None:
-    """`decode_dml` for the two common shapes, all checks inline; None if the
-    body is anything else (the general path then decides)."""
+    """`decode_dml` for the common shapes (SELECT; INSERT and REPLACE of a
+    tuple; UPDATE and DELETE by a key), all checks inline; None if the body
+    is anything else (the general path then decides). A key that is not an
+    int is for the general path too, even one equal to an int (16.0 is not
+    SPACE_ID: Tarantool skips it)."""
+    for k in m:
+        if type(k) is not int:
+            return None
     get = m.get
     space_id = get(C.SPACE_ID)
     if type(space_id) is not int or not 0 <= space_id <= 0xFFFFFFFF:
@@ -526,6 +534,26 @@ def _py_fast_dml(req_type: int, m: dict[Any, Any]) -> DmlRequest | None:
         d["offset"] = offset
         d["key"] = key
         return req
+    if req_type == C.UPDATE or req_type == C.DELETE:
+        if not m.keys() <= (_UPDATE_KEYS if req_type == C.UPDATE else _DELETE_KEYS):
+            return None
+        iid = get(C.INDEX_ID, 0)
+        base = get(C.INDEX_BASE, 0)
+        key = get(C.KEY)
+        ops = get(C.TUPLE) if req_type == C.UPDATE else []
+        if (type(iid) is not int or type(base) is not int or type(key) is not list or type(ops) is not list
+                or not 0 <= iid <= 0xFFFFFFFF or not 0 <= base <= 0xFFFFFFFF):
+            return None
+        req = DmlRequest()
+        d = req.__dict__
+        d["type"] = req_type
+        d["space_id"] = space_id
+        d["index_id"] = iid
+        d["key"] = key
+        if req_type == C.UPDATE:
+            d["tuple"] = ops  # an UPDATE's operations travel under TUPLE
+            d["index_base"] = base
+        return req
     if req_type in (C.INSERT, C.REPLACE) and len(m) == 2:
         tup = get(C.TUPLE)
         if type(tup) is not list:
@@ -540,7 +568,7 @@ def _py_fast_dml(req_type: int, m: dict[Any, Any]) -> DmlRequest | None:
 
 
 if accel is not None:
-    accel.configure_dml(DmlRequest, _SELECT_KEYS)
+    accel.configure_dml(DmlRequest, _SELECT_KEYS, _UPDATE_KEYS, _DELETE_KEYS)
 # The compiled twin gives the same results (tests/unit/test_scan.py).
 _fast_dml = _py_fast_dml if accel is None else accel.fast_dml
 data_packet = py_data_packet if accel is None else accel.data_packet
