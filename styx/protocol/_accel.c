@@ -574,6 +574,35 @@ get_u32(PyObject *m, PyObject *key, uint64_t *out)
     return 1;
 }
 
+/* Whether every key of m is in the set `allowed` (a lookup error: no). */
+static int
+keys_within(PyObject *m, PyObject *allowed)
+{
+    Py_ssize_t i = 0;
+    PyObject *k, *v;
+    while (PyDict_Next(m, &i, &k, &v)) {
+        int in = PySet_Contains(allowed, k);
+        if (in != 1) {
+            if (in < 0)
+                PyErr_Clear();
+            return 0;
+        }
+    }
+    return 1;
+}
+
+/* m[key] if it is a list (borrowed), else NULL with no error set. */
+static PyObject *
+get_list(PyObject *m, PyObject *key)
+{
+    PyObject *v = PyDict_GetItemWithError(m, key);
+    if (v == NULL || !PyList_CheckExact(v)) {
+        PyErr_Clear();
+        return NULL;
+    }
+    return v;
+}
+
 static int
 set(PyObject *d, PyObject *k, PyObject *v)
 {
@@ -609,58 +638,18 @@ fast_dml_impl(int t, PyObject *m)
         Py_RETURN_NONE;
     PyObject *key = NULL, *tup = NULL;
     if (t == T_SELECT) {
-        Py_ssize_t i = 0;
-        PyObject *k, *v;
-        while (PyDict_Next(m, &i, &k, &v)) {
-            int in = PySet_Contains(SELECT_KEYS, k);
-            if (in != 1) {
-                if (in < 0)
-                    PyErr_Clear();
-                Py_RETURN_NONE;
-            }
-        }
-        if (get_u32(m, K_INDEX_ID_OBJ, &iid) == 0 || get_u32(m, K_ITERATOR_OBJ, &it) == 0
-            || get_u32(m, K_LIMIT_OBJ, &limit) != 1 || get_u32(m, K_OFFSET_OBJ, &offset) == 0)
+        if (!keys_within(m, SELECT_KEYS) || get_u32(m, K_INDEX_ID_OBJ, &iid) == 0
+            || get_u32(m, K_ITERATOR_OBJ, &it) == 0 || get_u32(m, K_LIMIT_OBJ, &limit) != 1
+            || get_u32(m, K_OFFSET_OBJ, &offset) == 0 || (key = get_list(m, K_KEY_OBJ)) == NULL)
             Py_RETURN_NONE;
-        key = PyDict_GetItemWithError(m, K_KEY_OBJ);
-        if (key == NULL || !PyList_CheckExact(key)) {
-            PyErr_Clear();
-            Py_RETURN_NONE;
-        }
     } else if (t == T_INSERT || t == T_REPLACE) {
-        if (PyDict_GET_SIZE(m) != 2)
+        if (PyDict_GET_SIZE(m) != 2 || (tup = get_list(m, K_TUPLE_OBJ)) == NULL)
             Py_RETURN_NONE;
-        tup = PyDict_GetItemWithError(m, K_TUPLE_OBJ);
-        if (tup == NULL || !PyList_CheckExact(tup)) {
-            PyErr_Clear();
-            Py_RETURN_NONE;
-        }
     } else if (t == T_UPDATE || t == T_DELETE) {
-        PyObject *allowed = t == T_UPDATE ? UPDATE_KEYS : DELETE_KEYS;
-        Py_ssize_t i = 0;
-        PyObject *k, *v;
-        while (PyDict_Next(m, &i, &k, &v)) {
-            int in = PySet_Contains(allowed, k);
-            if (in != 1) {
-                if (in < 0)
-                    PyErr_Clear();
-                Py_RETURN_NONE;
-            }
-        }
-        if (get_u32(m, K_INDEX_ID_OBJ, &iid) == 0 || get_u32(m, K_INDEX_BASE_OBJ, &base) == 0)
+        if (!keys_within(m, t == T_UPDATE ? UPDATE_KEYS : DELETE_KEYS) || get_u32(m, K_INDEX_ID_OBJ, &iid) == 0
+            || get_u32(m, K_INDEX_BASE_OBJ, &base) == 0 || (key = get_list(m, K_KEY_OBJ)) == NULL
+            || (t == T_UPDATE && (tup = get_list(m, K_TUPLE_OBJ)) == NULL))
             Py_RETURN_NONE;
-        key = PyDict_GetItemWithError(m, K_KEY_OBJ);
-        if (key == NULL || !PyList_CheckExact(key)) {
-            PyErr_Clear();
-            Py_RETURN_NONE;
-        }
-        if (t == T_UPDATE) {
-            tup = PyDict_GetItemWithError(m, K_TUPLE_OBJ);
-            if (tup == NULL || !PyList_CheckExact(tup)) {
-                PyErr_Clear();
-                Py_RETURN_NONE;
-            }
-        }
     } else {
         Py_RETURN_NONE;
     }

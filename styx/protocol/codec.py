@@ -524,16 +524,8 @@ def _py_fast_dml(req_type: int, m: dict[Any, Any]) -> DmlRequest | None:
                 or not 0 <= iid <= 0xFFFFFFFF or not 0 <= it <= 0xFFFFFFFF
                 or not 0 <= limit <= 0xFFFFFFFF or not 0 <= offset <= 0xFFFFFFFF):
             return None
-        req = DmlRequest()
-        d = req.__dict__
-        d["type"] = req_type
-        d["space_id"] = space_id
-        d["index_id"] = iid
-        d["iterator"] = it
-        d["limit"] = limit
-        d["offset"] = offset
-        d["key"] = key
-        return req
+        return _dml_request({"type": req_type, "space_id": space_id, "index_id": iid, "iterator": it,
+                             "limit": limit, "offset": offset, "key": key})
     if req_type == C.UPDATE or req_type == C.DELETE:
         if not m.keys() <= (_UPDATE_KEYS if req_type == C.UPDATE else _DELETE_KEYS):
             return None
@@ -544,28 +536,22 @@ def _py_fast_dml(req_type: int, m: dict[Any, Any]) -> DmlRequest | None:
         if (type(iid) is not int or type(base) is not int or type(key) is not list or type(ops) is not list
                 or not 0 <= iid <= 0xFFFFFFFF or not 0 <= base <= 0xFFFFFFFF):
             return None
-        req = DmlRequest()
-        d = req.__dict__
-        d["type"] = req_type
-        d["space_id"] = space_id
-        d["index_id"] = iid
-        d["key"] = key
+        fields = {"type": req_type, "space_id": space_id, "index_id": iid, "key": key}
         if req_type == C.UPDATE:
-            d["tuple"] = ops  # an UPDATE's operations travel under TUPLE
-            d["index_base"] = base
-        return req
+            fields.update(tuple=ops, index_base=base)  # an UPDATE's operations travel under TUPLE
+        return _dml_request(fields)
     if req_type in (C.INSERT, C.REPLACE) and len(m) == 2:
         tup = get(C.TUPLE)
         if type(tup) is not list:
             return None
-        req = DmlRequest()
-        d = req.__dict__
-        d["type"] = req_type
-        d["space_id"] = space_id
-        d["tuple"] = tup
-        return req
+        return _dml_request({"type": req_type, "space_id": space_id, "tuple": tup})
     return None
 
+
+def _dml_request(fields: dict[str, Any]) -> DmlRequest:
+    req = DmlRequest()
+    req.__dict__.update(fields)  # only what the request has: the class holds the defaults
+    return req
 
 if accel is not None:
     accel.configure_dml(DmlRequest, _SELECT_KEYS, _UPDATE_KEYS, _DELETE_KEYS)
