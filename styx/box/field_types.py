@@ -370,7 +370,6 @@ def check_tuple(fields: Sequence[Any], defs: Sequence[tuple[str, bool] | None]) 
             raise BoxError(ER.FIELD_MISSING, i + 1)
 
 
-
 # What `tuple_check` inlines: each validator above as an expression of `v`
 # (the same test; the rest are called).
 _INLINE = {
@@ -407,6 +406,7 @@ def tuple_check(defs: Sequence[tuple[str, bool] | None]) -> Callable[[list[Any]]
     exec("\n".join(lines), namespace)  # noqa: S102 - source made above from fixed fragments
     check: Callable[[list[Any]], None] = namespace["check"]
     return check
+
 
 def _norm_part(p: Sequence[Any]) -> tuple[int, str, bool, Any]:
     fieldno, t = p[0], p[1]

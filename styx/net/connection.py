@@ -13,7 +13,8 @@ its free tail, frame and decode every complete packet in one call
 request (stream rules, route, the body decoded for its type) and push them
 to TX. The plain requests (no stream, a body of the usual shape) get their
 messages from one compiled call (`_prepare`); the loop of `_enqueue` makes
-the rest, and all of them when nothing is compiled: it is the twin. A buffer is consumed only when every
+the rest, and all of them when nothing is compiled: it is the twin. A
+buffer is consumed only when every
 request parsed from it is finished, then given back to the slab cache whole;
 new input meanwhile goes to the other buffer, which gets only the partial
 tail copied over. Input stops (and the reader is removed) when:

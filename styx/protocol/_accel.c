@@ -15,7 +15,7 @@
  *   reply; this, one call.
  *
  * Each has a pure-Python twin that defines its results, and tests that
- * compare the two (tests/unit/test_scan.py). styx/protocol/accel.py loads
+ * compare the two (tests/unit/test_accel.py). styx/protocol/accel.py loads
  * this module, or not (no compiler, or STYX_PURE=1).
  *
  * scan:

@@ -495,7 +495,6 @@ def decode_dml(req_type: int, body: Any) -> DmlRequest:
 _SELECT_KEYS = frozenset((C.SPACE_ID, C.INDEX_ID, C.ITERATOR, C.LIMIT, C.OFFSET, C.KEY))
 _UPDATE_KEYS = frozenset((C.SPACE_ID, C.INDEX_ID, C.KEY, C.TUPLE, C.INDEX_BASE))
 _DELETE_KEYS = frozenset((C.SPACE_ID, C.INDEX_ID, C.KEY))
-_STORE_KEYS = frozenset((C.SPACE_ID, C.TUPLE))
 
 
 def _py_fast_dml(req_type: int, m: dict[Any, Any]) -> DmlRequest | None:
@@ -553,9 +552,10 @@ def _dml_request(fields: dict[str, Any]) -> DmlRequest:
     req.__dict__.update(fields)  # only what the request has: the class holds the defaults
     return req
 
+
 if accel is not None:
     accel.configure_dml(DmlRequest, _SELECT_KEYS, _UPDATE_KEYS, _DELETE_KEYS)
-# The compiled twin gives the same results (tests/unit/test_scan.py).
+# The compiled twins give the same results (tests/unit/test_accel.py).
 _fast_dml = _py_fast_dml if accel is None else accel.fast_dml
 data_packet = py_data_packet if accel is None else accel.data_packet
 ok_packet = py_ok_packet if accel is None else accel.ok_packet

@@ -24,6 +24,7 @@ from ..protocol.errors import BoxError, encode_error_body
 
 __all__ = ["reply_ok", "reply_map", "reply_data", "reply_array", "reply_error", "write_chunk"]
 
+
 def reply_ok(tx_conn: TxConn, msg: IprotoMsg, schema_version: int) -> None:
     """OK with an empty map body (PING, AUTH, ...)."""
     ob = tx_conn.obuf[tx_conn.cur_obuf]
