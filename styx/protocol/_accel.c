@@ -949,15 +949,17 @@ fail:
 }
 
 /* ------------------------------------------------------------------------
- * data_packet(buf, off, total, code, sync, schema_version, map_size, count, body)
+ * data_packet(buf, off, total, code, sync, schema_version, map_size, count, body, skip=0)
  *
  * Writes at buf[off:] the 35-byte head of a `{DATA: [count elements], ...}`
  * reply (codec.py's DATA_HEAD: 0xCE length, the header map {REQUEST_TYPE:
  * code, SYNC: sync, SCHEMA_VERSION: schema_version} in fixed widths, then
- * 0x80|map_size, DATA, 0xDD count), then `body` right after it. `total` is
+ * 0x80|map_size, DATA, 0xDD count), then body[skip:] right after it (a
+ * CALL's values come packed as one array: skip is its header). `total` is
  * the whole packet's size (the length field says total - 5); the caller
  * allocated it, or only the head when it streams the body itself (then
- * body is empty). Same bytes as py_data_packet.
+ * body is empty). Same bytes as py_data_packet. ok_packet() below is the
+ * same for PING's reply.
  */
 static void
 put_be(unsigned char *p, uint64_t v, int n)
