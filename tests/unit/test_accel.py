@@ -380,7 +380,7 @@ def _enqueue_messages(records: list[Any], compiled: bool) -> list[Any]:
                          requests_total=0, streams_total=0, streams_current=0, stream_queue_total=0,
                          stream_queue_current=0)
     conn = connection.Connection.__new__(connection.Connection)
-    conn.thread, conn.tx_conn, conn.wpos = th, "tx_conn", (1, 5)  # type: ignore[assignment]
+    conn.thread, conn.tx_conn, conn.wpos = th, "tx_conn", (1, 5)  # type: ignore[assignment]  # stand-ins
     conn.input_msg_count, conn.in_tx, conn.requests, conn.streams = [0, 0], 0, 0, {}
     saved = connection._prepare
     connection._prepare = accel.prepare if compiled else None
