@@ -466,8 +466,9 @@ def run_styx_only(srv: servers.ServerProc, name: str, args: argparse.Namespace, 
                                                          kind, n)
         return
     # txn-replace, txn-select-replace: transactions in streams, then the same
-    # requests without streams; before each, every key the load may write is
-    # reset to value2(k) (so the space shows which transactions were committed).
+    # requests without streams; before each, the space is emptied and every
+    # key the load may write is set to value2(k) (so the space shows which
+    # transactions were committed).
     t_streams = args.txn_streams
     ring = loadgen.ring_of(kind, t_streams)
     nkeys = args.connections * ring
@@ -479,6 +480,8 @@ def run_styx_only(srv: servers.ServerProc, name: str, args: argparse.Namespace, 
             log(f"   restarting {srv.label}")
             srv.start()
         try:
+            # Emptied first: an earlier scenario of this run may have used more keys.
+            loadgen.call(srv.port, "box.space.txn:truncate", [])
             fill = loadgen.fill_space(srv.port, nkeys, loadgen.TXN_SPACE, val=loadgen.value2, timeout=60)
         except Exception as e:  # noqa: BLE001 - whatever failed, the run goes on and says so
             out["failures"].append(f"{label}: resetting space txn: {e!r}")
