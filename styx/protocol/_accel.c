@@ -970,6 +970,19 @@ put_be(unsigned char *p, uint64_t v, int n)
     }
 }
 
+/* A reply's 28-byte head, as codec.py's HEADER: 0xCE length (what follows
+ * it), then {REQUEST_TYPE: code, SYNC: sync, SCHEMA_VERSION: sv} in fixed
+ * widths. */
+static void
+put_header(unsigned char *p, uint64_t length, uint64_t code, uint64_t sync, uint64_t sv)
+{
+    p[0] = 0xCE; put_be(p + 1, length, 4);
+    p[5] = 0x83;
+    p[6] = K_REQUEST_TYPE; p[7] = 0xCE; put_be(p + 8, code, 4);
+    p[12] = K_SYNC; p[13] = 0xCF; put_be(p + 14, sync, 8);
+    p[22] = K_SCHEMA_VERSION; p[23] = 0xCE; put_be(p + 24, sv & 0xFFFFFFFFULL, 4);
+}
+
 #define DATA_HEAD 35
 
 PyDoc_STRVAR(data_packet_doc,
@@ -1017,11 +1030,7 @@ data_packet(PyObject *self, PyObject *const *args, Py_ssize_t nargs)
         return NULL;
     }
     unsigned char *p = (unsigned char *)PyByteArray_AS_STRING(args[0]) + off;
-    p[0] = 0xCE; put_be(p + 1, (uint64_t)(total - 5), 4);
-    p[5] = 0x83;
-    p[6] = K_REQUEST_TYPE; p[7] = 0xCE; put_be(p + 8, code, 4);
-    p[12] = K_SYNC; p[13] = 0xCF; put_be(p + 14, sync, 8);
-    p[22] = K_SCHEMA_VERSION; p[23] = 0xCE; put_be(p + 24, sv & 0xFFFFFFFFULL, 4);
+    put_header(p, (uint64_t)(total - 5), code, sync, sv);
     p[28] = (unsigned char)(0x80 | map_size); p[29] = 0x30; p[30] = 0xDD; put_be(p + 31, count, 4);
     if (body.len > skip)
         memcpy(p + DATA_HEAD, (const char *)body.buf + skip, (size_t)(body.len - skip));
@@ -1057,11 +1066,7 @@ ok_packet(PyObject *self, PyObject *const *args, Py_ssize_t nargs)
         return NULL;
     }
     unsigned char *p = (unsigned char *)PyByteArray_AS_STRING(args[0]) + off;
-    p[0] = 0xCE; put_be(p + 1, OK_PACKET - 5, 4);
-    p[5] = 0x83;
-    p[6] = K_REQUEST_TYPE; p[7] = 0xCE; put_be(p + 8, 0, 4);
-    p[12] = K_SYNC; p[13] = 0xCF; put_be(p + 14, sync, 8);
-    p[22] = K_SCHEMA_VERSION; p[23] = 0xCE; put_be(p + 24, sv & 0xFFFFFFFFULL, 4);
+    put_header(p, OK_PACKET - 5, 0, sync, sv);
     p[28] = 0x80;
     Py_RETURN_NONE;
 }
