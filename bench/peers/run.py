@@ -321,12 +321,7 @@ def run_node_lua(server: str, styx_root: Path) -> dict[str, tuple[str, str]]:
             return {"(server start)": ("fail", f"{server} did not listen on 33013 (see {log_file.name})")}
         return mocha_results(pkg, f"lua-{server}")
     finally:
-        proc.terminate()
-        try:
-            proc.wait(10)
-        except subprocess.TimeoutExpired:
-            proc.kill()
-            proc.wait()
+        styx_proc.terminate(proc)
 
 
 LUA_SUITES = {

@@ -49,6 +49,18 @@ def _greeting(host: str, port: int | str, n: int = 128) -> bytes:
         return data
 
 
+def terminate(proc: subprocess.Popen[bytes]) -> None:
+    """Stop a server: SIGTERM, then SIGKILL if it has not gone in 10 s."""
+    if proc.poll() is not None:
+        return
+    proc.terminate()
+    try:
+        proc.wait(10)
+    except subprocess.TimeoutExpired:
+        proc.kill()
+        proc.wait()
+
+
 def wait_greeting(host: str, port: int | str, timeout: float) -> bool:
     deadline = time.monotonic() + timeout
     while time.monotonic() < deadline:
@@ -101,10 +113,5 @@ class StyxProcess:
 
     def stop(self) -> None:
         p, self.proc = self.proc, None
-        if p is not None and p.poll() is None:
-            p.terminate()
-            try:
-                p.wait(10)
-            except subprocess.TimeoutExpired:
-                p.kill()
-                p.wait()
+        if p is not None:
+            terminate(p)
