@@ -42,7 +42,7 @@ from ..wal import CascadeRollback
 from .app import Procedure, call16_tuples
 from .fiber import Fiber, current
 from .kharon import accept_wpos
-from .reply import reply_array, reply_data, reply_error, reply_map, reply_ok, write_error
+from .reply import array_header_len, reply_array, reply_data, reply_error, reply_map, reply_ok, write_error
 
 if TYPE_CHECKING:
     from .thread import Tx
@@ -488,8 +488,7 @@ def _reply_call(tx: Tx, msg: IprotoMsg, result: Any) -> None:
                                   type_name=type(e).__name__))
         return
     if len(packed) > limit:
-        n = len(values)
-        size = len(packed) - (1 if n < 16 else 3 if n < 0x10000 else 5)  # the elements, not the array header
+        size = len(packed) - array_header_len(len(values))  # the elements, not the array header
         if size > limit:
             _error(tx, msg, _too_big(tx, str(size)))
             return

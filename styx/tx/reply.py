@@ -22,7 +22,8 @@ from ..protocol import constants as C
 from ..protocol.codec import DATA_HEAD, HEADER_LEN, OK_PACKET_LEN, data_packet, ok_packet, pack_header_into
 from ..protocol.errors import BoxError, encode_error_body
 
-__all__ = ["reply_ok", "reply_map", "reply_data", "reply_array", "reply_error", "write_chunk"]
+__all__ = ["reply_ok", "reply_map", "reply_data", "reply_array", "array_header_len", "reply_error",
+           "write_chunk"]
 
 
 def reply_ok(tx_conn: TxConn, msg: IprotoMsg, schema_version: int) -> None:
@@ -73,10 +74,15 @@ def reply_data(tx_conn: TxConn, msg: IprotoMsg, schema_version: int, items: list
 def reply_array(tx_conn: TxConn, msg: IprotoMsg, schema_version: int, packed: bytes, count: int) -> None:
     """OK with `{DATA: [...]}`, from the `count` elements packed as one
     MessagePack array: its header is replaced by Tarantool's `0xDD u32`."""
-    head = 1 if count < 16 else 3 if count < 0x10000 else 5
-    msg.wpos = _data_packet(tx_conn, msg.sync, C.OK, schema_version, packed, count, 1, head)
+    msg.wpos = _data_packet(tx_conn, msg.sync, C.OK, schema_version, packed, count, 1, array_header_len(count))
     if msg.stream_id:
         _mark_txn(tx_conn, msg)
+
+
+def array_header_len(count: int) -> int:
+    """The bytes of a MessagePack array header for `count` elements, as
+    msgpack packs it (fixarray, array 16, array 32)."""
+    return 1 if count < 16 else 3 if count < 0x10000 else 5
 
 
 def write_error(tx_conn: TxConn, sync: int, schema_version: int, err: BoxError, packb: Any) -> None:
