@@ -122,6 +122,8 @@ class Index:
         ft.check_key(key, self.specs, exact)
 
     # Implemented by subclasses.
+    entries: dict[Any, bytes]  # key (as `key_of` makes it) -> tuple
+
     def __len__(self) -> int:
         raise NotImplementedError
 
@@ -180,6 +182,7 @@ class TreeIndex(Index):
     def __init__(self, *args: Any, **kwargs: Any) -> None:
         super().__init__(*args, **kwargs)
         self.tree: SortedDict = SortedDict()
+        self.entries: dict[Any, bytes] = self.tree  # a dict: look-ups by key
         self.multipart = len(self.cmp_specs) > 1
 
     def __len__(self) -> int:
@@ -272,6 +275,7 @@ class HashIndex(Index):
     def __init__(self, *args: Any, **kwargs: Any) -> None:
         super().__init__(*args, **kwargs)
         self.table: dict[Any, bytes] = {}
+        self.entries = self.table
         if any(t in (ft.NUMBER, ft.DOUBLE, ft.SCALAR) for _, t, _ in self.cmp_specs):
             self.key_of, self.search_of = ft.hash_key_makers([f for f, _, _ in self.cmp_specs])
 

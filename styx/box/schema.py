@@ -21,7 +21,7 @@ from __future__ import annotations
 import uuid
 from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass, field
-from typing import Any, cast
+from typing import Any, ClassVar, cast
 
 from ..protocol import constants as C
 from ..protocol.errors import ER, BoxError
@@ -84,6 +84,7 @@ class SystemSpace:
     owner: int = ADMIN
     field_count: int = 0
     flags: dict[str, Any] = field(default_factory=dict)
+    points: ClassVar[dict[int, dict[Any, bytes]]] = {}  # rows are computed: no point reads (Space.points)
 
     def row(self) -> list[Any]:
         return [self.id, self.owner, self.name, self.engine, self.field_count,

@@ -178,6 +178,10 @@ class Space:
         self.field_names = {f["name"]: i for i, f in enumerate(self.format) if "name" in f}
         self.defs = self._defs(self.indexes)
         self._check = ft.tuple_check(self.defs)
+        # iid -> the entries of each index where a one-unsigned key finds its
+        # tuple by one dict look-up, the key being the int itself: a point
+        # read's (tx/process.py).
+        self.points = {i.iid: i.entries for i in self.indexes if i.exact_unique and i.one_uint}
 
     def _defs(self, indexes: list[Index]) -> list[tuple[str, bool] | None]:
         """Each field's (type, nullable) as the format and `indexes` make it."""

@@ -541,7 +541,7 @@ error:
 
 static PyObject *DML_REQUEST, *SELECT_KEYS, *UPDATE_KEYS, *DELETE_KEYS;
 static PyObject *S_TYPE, *S_SPACE_ID, *S_INDEX_ID, *S_ITERATOR, *S_LIMIT, *S_OFFSET, *S_KEY, *S_TUPLE,
-    *S_INDEX_BASE;
+    *S_INDEX_BASE, *S_POINT;
 static PyObject *K_SPACE_ID_OBJ, *K_INDEX_ID_OBJ, *K_LIMIT_OBJ, *K_OFFSET_OBJ, *K_ITERATOR_OBJ,
     *K_KEY_OBJ, *K_TUPLE_OBJ, *K_FUNCTION_NAME_OBJ, *K_EXPR_OBJ, *ZERO, *K_INDEX_BASE_OBJ;
 
@@ -620,6 +620,18 @@ set_u(PyObject *d, PyObject *k, uint64_t v)
     return rc;
 }
 
+/* Whether a SELECT key is one unsigned int (a point read's, with EQ,
+ * offset 0 and a limit). */
+static int
+is_point(PyObject *key)
+{
+    if (PyList_GET_SIZE(key) != 1 || !PyLong_CheckExact(PyList_GET_ITEM(key, 0)))
+        return 0;
+    int overflow;
+    long long x = PyLong_AsLongLongAndOverflow(PyList_GET_ITEM(key, 0), &overflow);
+    return overflow > 0 || (overflow == 0 && x >= 0); /* no error: the object is an int */
+}
+
 PyDoc_STRVAR(fast_dml_doc,
 "fast_dml(req_type, m) -> DmlRequest | None: codec._fast_dml, compiled.");
 
@@ -664,7 +676,8 @@ fast_dml_impl(int t, PyObject *m)
     int rc = set_u(d, S_TYPE, (uint64_t)t) || set_u(d, S_SPACE_ID, space_id);
     if (t == T_SELECT)
         rc = rc || set_u(d, S_INDEX_ID, iid) || set_u(d, S_ITERATOR, it) || set_u(d, S_LIMIT, limit)
-             || set_u(d, S_OFFSET, offset) || set(d, S_KEY, key);
+             || set_u(d, S_OFFSET, offset) || set(d, S_KEY, key)
+             || (it == 0 && offset == 0 && limit > 0 && is_point(key) && set(d, S_POINT, PyList_GET_ITEM(key, 0)));
     else if (t == T_UPDATE)
         rc = rc || set_u(d, S_INDEX_ID, iid) || set(d, S_KEY, key) || set(d, S_TUPLE, tup)
              || set_u(d, S_INDEX_BASE, base);
@@ -716,7 +729,7 @@ init_names(void)
 #define INT(var, v) if ((var = PyLong_FromLong(v)) == NULL) return -1
     NAME(S_TYPE, "type"); NAME(S_SPACE_ID, "space_id"); NAME(S_INDEX_ID, "index_id");
     NAME(S_ITERATOR, "iterator"); NAME(S_LIMIT, "limit"); NAME(S_OFFSET, "offset");
-    NAME(S_KEY, "key"); NAME(S_TUPLE, "tuple"); NAME(S_INDEX_BASE, "index_base"); NAME(S_ROWS, "rows"); NAME(S_LSN, "lsn");
+    NAME(S_KEY, "key"); NAME(S_TUPLE, "tuple"); NAME(S_INDEX_BASE, "index_base"); NAME(S_POINT, "point"); NAME(S_ROWS, "rows"); NAME(S_LSN, "lsn");
     INT(K_SPACE_ID_OBJ, 0x10); INT(K_INDEX_ID_OBJ, 0x11); INT(K_LIMIT_OBJ, 0x12);
     INT(K_OFFSET_OBJ, 0x13); INT(K_ITERATOR_OBJ, 0x14); INT(K_KEY_OBJ, 0x20); INT(K_TUPLE_OBJ, 0x21);
     INT(K_FUNCTION_NAME_OBJ, 0x22); INT(K_EXPR_OBJ, 0x27); INT(ZERO, 0); INT(K_INDEX_BASE_OBJ, 0x15);

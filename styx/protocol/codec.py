@@ -413,6 +413,10 @@ class DmlRequest:
     fetch_position = False
     after_position: str | bytes | None = None
     after_tuple: list[Any] | None = None
+    # A point read, set by the fast decode: a SELECT with EQ, offset 0, a
+    # limit and a key of one unsigned int, which is this (TX reads it with
+    # one dict look-up when the index allows: tx/process.py).
+    point: int | None = None
 
 
 _UINT, _ARRAY, _STR, _BOOL, _POS = range(5)
@@ -523,8 +527,11 @@ def _py_fast_dml(req_type: int, m: dict[Any, Any]) -> DmlRequest | None:
                 or not 0 <= iid <= 0xFFFFFFFF or not 0 <= it <= 0xFFFFFFFF
                 or not 0 <= limit <= 0xFFFFFFFF or not 0 <= offset <= 0xFFFFFFFF):
             return None
-        return _dml_request({"type": req_type, "space_id": space_id, "index_id": iid, "iterator": it,
-                             "limit": limit, "offset": offset, "key": key})
+        fields = {"type": req_type, "space_id": space_id, "index_id": iid, "iterator": it,
+                  "limit": limit, "offset": offset, "key": key}
+        if it == 0 and offset == 0 and limit and len(key) == 1 and type(key[0]) is int and key[0] >= 0:
+            fields["point"] = key[0]
+        return _dml_request(fields)
     if req_type == C.UPDATE or req_type == C.DELETE:
         if not m.keys() <= (_UPDATE_KEYS if req_type == C.UPDATE else _DELETE_KEYS):
             return None

@@ -42,7 +42,7 @@ from ..wal import CascadeRollback
 from .app import Procedure, call16_tuples
 from .fiber import Fiber, current
 from .kharon import accept_wpos
-from .reply import array_header_len, reply_array, reply_data, reply_error, reply_map, reply_ok, write_error
+from .reply import array_header_len, reply_array, reply_data, reply_error, reply_map, reply_ok, reply_one, write_error
 
 if TYPE_CHECKING:
     from .thread import Tx
@@ -545,6 +545,21 @@ def process_select(tx: Tx, msg: IprotoMsg) -> None:
     if msg.schema_version and not _schema_ok(tx, msg):
         return
     req: DmlRequest = msg.req
+    point = req.point
+    if point is not None and not msg.stream_id:
+        # A point read (protocol/codec.py): one dict look-up where the
+        # index allows, else the general path below.
+        space = tx.schema.spaces.get(req.space_id)  # type: ignore[arg-type]  # set with point
+        if space is not None:
+            entries = space.points.get(req.index_id)
+            if entries is not None:
+                try:
+                    tx.schema.privileges.check(tx_conn.session.user, "space", space.id, space.name, R)
+                except BoxError as e:
+                    _error(tx, msg, e)
+                    return
+                reply_one(tx_conn, msg, tx.schema.version, entries.get(point))
+                return
     user = tx_conn.session.user
     position = None
     try:

@@ -22,7 +22,7 @@ from ..protocol import constants as C
 from ..protocol.codec import DATA_HEAD, HEADER_LEN, OK_PACKET_LEN, data_packet, ok_packet, pack_header_into
 from ..protocol.errors import BoxError, encode_error_body
 
-__all__ = ["reply_ok", "reply_map", "reply_data", "reply_array", "array_header_len", "reply_error",
+__all__ = ["reply_ok", "reply_map", "reply_data", "reply_one", "reply_array", "array_header_len", "reply_error",
            "write_chunk"]
 
 
@@ -69,6 +69,15 @@ def reply_data(tx_conn: TxConn, msg: IprotoMsg, schema_version: int, items: list
         msg.wpos = _data_packet(tx_conn, msg.sync, C.OK, schema_version, body, n, 2)
     if msg.stream_id:
         _mark_txn(tx_conn, msg)
+
+
+def reply_one(tx_conn: TxConn, msg: IprotoMsg, schema_version: int, data: bytes | None) -> None:
+    """OK with `{DATA: [data]}`, or `{DATA: []}` for None: a point read's
+    (no stream)."""
+    if data is None:
+        msg.wpos = _data_packet(tx_conn, msg.sync, C.OK, schema_version, b"", 0)
+    else:
+        msg.wpos = _data_packet(tx_conn, msg.sync, C.OK, schema_version, data, 1)
 
 
 def reply_array(tx_conn: TxConn, msg: IprotoMsg, schema_version: int, packed: bytes, count: int) -> None:

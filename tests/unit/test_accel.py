@@ -245,7 +245,9 @@ def test_random_bytes_agree(raw: bytes, budget: int) -> None:
 
 dml_keys = st.sampled_from([0x10, 0x11, 0x12, 0x13, 0x14, 0x20, 0x21, 0x22, 0x5E, 16.0, True, "x"])
 dml_values = st.one_of(st.integers(-2, 2 ** 32 + 1), st.sampled_from([2 ** 64 - 1, -(2 ** 63), 0.0, True, None]),
-                       st.lists(st.integers(0, 3), max_size=2), st.text(max_size=2), st.just((1, 2)))
+                       st.lists(st.one_of(st.integers(-2, 3), st.sampled_from([2 ** 63, 2 ** 64 - 1, True, 1.0])),
+                                max_size=2),
+                       st.text(max_size=2), st.just((1, 2)))
 
 
 def dml_canon(req: DmlRequest | None) -> Any:
@@ -268,6 +270,20 @@ def test_fast_dml_shapes() -> None:
         assert req is not None and dml_canon(req) == dml_canon(_py_fast_dml(t, body))
     assert accel.fast_dml(1, {**select, 0x21: []}) is None  # a key SELECT does not take: the general path
     assert accel.fast_dml(1, {0x10: 512, 0x20: []}) is None  # no LIMIT
+
+
+@pytest.mark.parametrize("fast_dml", [_py_fast_dml, pytest.param(accel and accel.fast_dml, marks=needs_c)],
+                         ids=["python", "compiled"])
+def test_a_point_read_is_marked(fast_dml: Any) -> None:
+    """`point`: the key of a SELECT TX may answer by one look-up (EQ,
+    offset 0, a limit, one unsigned int), and no other's."""
+    select = {0x10: 512, 0x11: 0, 0x12: 1, 0x13: 0, 0x14: 0, 0x20: [5]}
+    assert fast_dml(1, select).point == 5
+    assert fast_dml(1, {**select, 0x20: [2 ** 64 - 1]}).point == 2 ** 64 - 1
+    assert fast_dml(1, {0x10: 512, 0x12: 1, 0x20: [0]}).point == 0  # EQ and offset 0 by default
+    for change in ({0x14: 2}, {0x13: 1}, {0x12: 0}, {0x20: [-1]}, {0x20: [True]}, {0x20: [5.0]},
+                   {0x20: [5, 1]}, {0x20: []}):
+        assert fast_dml(1, {**select, **change}).point is None, change
 
 
 # -- the WAL writer's rows ------------------------------------------------------------------
