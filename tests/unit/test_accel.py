@@ -23,6 +23,9 @@ import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
+from styx.iproto_msg import TxConn
+from styx.memory.obuf import Obuf
+from styx.memory.slab import SlabCache
 from styx.protocol.accel import accel
 from styx.protocol.codec import (
     DATA_HEAD,
@@ -38,6 +41,7 @@ from styx.protocol.codec import (
 from styx.protocol.errors import BoxError
 from styx.protocol.ext import default, ext_hook
 from styx.protocol.scan import ACCELERATED, BAD_BODY, CBatchDecoder, PyBatchDecoder
+from styx.tx.reply import _py_data_packet
 from tests.iproto import frame
 
 needs_c = pytest.mark.skipif(not ACCELERATED, reason="the compiled decoder is not built")
@@ -366,6 +370,61 @@ def test_data_packet_refuses_what_does_not_fit() -> None:
         accel.data_packet(bytearray(64), 0, 40, 0, 1, 1, 1, 1, b"ab", 3)
     with pytest.raises(IndexError):
         accel.ok_packet(bytearray(OK_PACKET_LEN + 1), 2, 1, 1)
+
+
+# -- put_data: tx/reply.py's _data_packet -----------------------------------------------
+
+_REPLY = st.tuples(st.integers(0, 2**64 - 1), st.sampled_from([0, 0x80, 0x8020, 0xFFFFFFFF]),
+                   st.integers(0, 2**32 - 1), st.binary(max_size=3000), st.integers(0, 2**32 - 1),
+                   st.integers(1, 3), st.integers(0, 6), st.booleans())
+
+
+def _tx_conn() -> TxConn:
+    slabc = SlabCache(min_size=64)
+    return TxConn(None, None, (Obuf(slabc, 64), Obuf(slabc, 64)))
+
+
+def _obuf_state(tx_conn: TxConn) -> Any:
+    return tx_conn.cur_obuf, [(ob.pos, ob.used, list(ob.iov_len), [bytes(b) for b in ob.iov])
+                              for ob in tx_conn.obuf]
+
+
+@needs_c
+@SETTINGS
+@given(st.lists(st.tuples(_REPLY, st.sampled_from(["write", "rotate", "recycle"])), max_size=12))
+def test_put_data_is_its_twin(steps: list[tuple[Any, str]]) -> None:
+    """The same replies written into two connections' obufs, by the
+    compiled writer and by its twin: the same bytes, slabs, lengths and
+    positions, and the same ends of output returned (also when the reply
+    does not fit the current slab, or is streamed: the twin's case)."""
+    c, py = _tx_conn(), _tx_conn()
+    for (sync, code, sv, body, count, map_size, skip, as_view), then in steps:
+        skip = min(skip, len(body))
+        given = memoryview(body) if as_view else body  # a memoryview is the twin's
+        assert accel.put_data(c, sync, code, sv, given, count, map_size, skip) == \
+            _py_data_packet(py, sync, code, sv, given, count, map_size, skip)
+        for conn in (c, py):
+            if then == "rotate":
+                conn.cur_obuf = 1 - conn.cur_obuf
+            elif then == "recycle":
+                conn.obuf[1 - conn.cur_obuf].recycle()
+        assert _obuf_state(c) == _obuf_state(py)
+    assert accel.put_data(c, 1, 0, 1, b"ab", 1) == _py_data_packet(py, 1, 0, 1, b"ab", 1)  # defaults
+    assert _obuf_state(c) == _obuf_state(py)
+
+
+@needs_c
+def test_put_data_leaves_errors_to_its_twin() -> None:
+    """What the compiled writer does not take, its twin decides: the same
+    error for a bad argument."""
+    c = _tx_conn()
+    c.obuf[0].alloc(1)  # a slab to write into
+    for args in ((-1, 0, 1, b"", 0), (1, 0, 1, b"", 2**40), (1, 0, 1, 5, 0)):
+        with pytest.raises(Exception) as compiled:
+            accel.put_data(c, *args)
+        with pytest.raises(Exception) as twin:
+            _py_data_packet(c, *args)
+        assert type(compiled.value) is type(twin.value), args
 
 
 # -- prepare: net's messages of the plain requests -------------------------------------
