@@ -408,6 +408,8 @@ class Space:
     def _store(self, fields: list[Any], replace: bool) -> bytes:
         data = self._validate(fields)
         indexes = self.indexes
+        if len(indexes) == 1 and not self.on_replace:
+            return self._store_one(indexes[0], fields, data, replace)
         pk = indexes[0] if indexes else self.pk  # (self.pk raises: no primary key)
         old = pk.find(fields)
         if old is not None and not replace:
@@ -419,6 +421,36 @@ class Space:
         else:
             old_fields = None if old is None else fields  # only the primary key, and it is the same
         self._swap(old, old_fields, fields, data, "REPLACE" if replace else "INSERT")
+        return data
+
+    def _store_one(self, pk: Index, fields: list[Any], data: bytes, replace: bool) -> bytes:
+        """`_store` and `_swap` for a space with only a primary key and no
+        triggers (the common case, and the write path's hottest): its key
+        made once, the tuple found and stored through its entries."""
+        key = pk.key_of(fields)
+        entries = pk.entries
+        old = entries.get(key)
+        if old is not None and not replace:
+            raise self.duplicate(pk)
+        changes = self.changes
+        if changes.read_only:
+            self._check_writable()
+        if old is None:
+            self.quota.charge(cost(data))
+            entries[key] = data  # a new key: a TREE's SortedDict orders it
+        else:
+            delta = len(data) - len(old)
+            if delta > 0:
+                self.quota.charge(delta)
+            else:
+                self.quota.used += delta
+            dict.__setitem__(entries, key, data)  # the key is there: only its value changes
+        record = changes.record
+        if record is not None:
+            record(self, old, data)
+        watch = changes.watch
+        if watch is not None:
+            watch(self, old, None if old is None else fields, fields, data)
         return data
 
     def delete(self, index: Index, key: Sequence[Any]) -> bytes | None:

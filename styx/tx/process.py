@@ -610,10 +610,13 @@ def process_dml(tx: Tx, msg: IprotoMsg) -> Any:
             committer.end()
         _error(tx, msg, e)
         return None
-    items = [] if result is None else [result]
     if committer is None:
-        reply_data(msg.tx_conn, msg, tx.schema.version, items)
+        if msg.stream_id:
+            reply_data(msg.tx_conn, msg, tx.schema.version, [] if result is None else [result])
+        else:
+            reply_one(msg.tx_conn, msg, tx.schema.version, result)
         return None
+    items = [] if result is None else [result]
     changes = committer.end()
     # UPDATE and UPSERT are logged as the requests they are, as Tarantool logs
     # them (a procedure's, as what they changed: tx/commit.py).
