@@ -1,4 +1,4 @@
-"""The optional compiled accelerator (styx/protocol/_accel.c).
+"""The optional compiled accelerators (styx/protocol/_accel.c, styx/_cbus.c).
 
 Everything else is in pyproject.toml. The extension is optional: with no
 compiler, or if the build fails, setuptools warns and installs the pure
@@ -7,4 +7,5 @@ Python package, which gives the same results (styx/protocol/scan.py).
 
 from setuptools import Extension, setup
 
-setup(ext_modules=[Extension("styx.protocol._accel", ["styx/protocol/_accel.c"], optional=True)])
+setup(ext_modules=[Extension("styx.protocol._accel", ["styx/protocol/_accel.c"], optional=True),
+                   Extension("styx._cbus", ["styx/_cbus.c"], optional=True)])

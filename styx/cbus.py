@@ -33,6 +33,11 @@ next stop when the awaitable completes. Nothing else in cbus knows fibers.
 A hop may also return `PARK`: whoever it gave the message to (the WAL's
 journal, say) calls `forward` when its work is done; no fiber is needed.
 
+Delivery is the hottest loop in Styx (every request crosses it twice), so
+it is compiled when it can be: `styx/_cbus.c` (built by setup.py, optional;
+STYX_PURE=1 leaves it out) is `py_deliver`, its twin, in C. The tests run
+both (tests/unit/test_cbus.py).
+
 Free-threaded CPython: the endpoint queue is the only state two threads
 touch, and it is guarded by the endpoint's lock. A pipe's staging list
 belongs to its producer thread.
@@ -42,6 +47,7 @@ from __future__ import annotations
 
 import asyncio
 import logging
+import os
 import threading
 from collections.abc import Awaitable, Callable, Sequence
 from typing import Any, NamedTuple
@@ -145,38 +151,17 @@ class Endpoint:
                 pass  # the consumer loop is closed: the messages die with it
 
     def process(self, batch: list[Cmsg]) -> None:
-        """Deliver a batch in the consumer loop: run each message's current
-        hop, and send it on to the next stop (a hop that returned an
-        awaitable sends it on when that completes: `forward`). The hop's pipe
-        is read before the call, since the last hop may recycle the message.
-        (This loop is the hottest in Styx: the hop is run inline.)"""
+        """Deliver a batch in the consumer loop (`deliver`)."""
         self.wakeups += 1
         self.delivered += len(batch)
-        spawn = self.spawn
-        for msg in batch:
-            try:
-                f, pipe = msg.route[msg.hop]
-                waiter = f(msg)
-                if waiter is not None:
-                    if waiter is PARK:
-                        continue
-                    if spawn is None:
-                        raise TypeError(f"{f!r} returned an awaitable on an endpoint without fibers")
-                    spawn(waiter, msg)  # `forward` runs when it completes
-                elif pipe is not None:
-                    msg.hop += 1
-                    staged = pipe._input  # Pipe.push, inline: one call less per message
-                    staged.append(msg)
-                    n = len(staged)
-                    if n == 1:
-                        pipe.feed.defer(pipe.flush)
-                    elif n >= pipe.max_input:
-                        pipe.flush()
-            except Exception as e:  # noqa: BLE001 - one bad message must not stop the batch
-                if self.on_error is None:
-                    log.exception("cbus endpoint %s: a hop failed", self.name)
-                else:
-                    self.on_error(msg, e)
+        deliver(batch, self.spawn, self._failed)
+
+    def _failed(self, msg: Cmsg, error: Exception) -> None:
+        """A hop raised: one bad message must not stop the batch."""
+        if self.on_error is None:
+            log.error("cbus endpoint %s: a hop failed", self.name, exc_info=error)
+        else:
+            self.on_error(msg, error)
 
     def _drain(self) -> None:
         with self._lock:
@@ -185,6 +170,36 @@ class Endpoint:
         if batch:
             self.process(batch)
             self.feed.run()
+
+
+def py_deliver(batch: list[Cmsg], spawn: Callable[[Awaitable[Any], Cmsg], None] | None,
+               failed: Callable[[Cmsg, Exception], None]) -> None:
+    """Run each message's current hop, and send it on to the next stop (a
+    hop that returned an awaitable sends it on when that completes:
+    `forward`; one that returned PARK, when its holder calls `forward`).
+    The hop's pipe is read before the call, since the last hop may recycle
+    the message. An Exception goes to `failed`, and the batch goes on."""
+    for msg in batch:
+        try:
+            f, pipe = msg.route[msg.hop]
+            waiter = f(msg)
+            if waiter is not None:
+                if waiter is PARK:
+                    continue
+                if spawn is None:
+                    raise TypeError(f"{f!r} returned an awaitable on an endpoint without fibers")
+                spawn(waiter, msg)  # `forward` runs when it completes
+            elif pipe is not None:
+                msg.hop += 1
+                staged = pipe._input  # Pipe.push, inline: one call less per message
+                staged.append(msg)
+                n = len(staged)
+                if n == 1:
+                    pipe.feed.defer(pipe.flush)
+                elif n >= pipe.max_input:
+                    pipe.flush()
+        except Exception as e:  # noqa: BLE001 - one bad message must not stop the batch
+            failed(msg, e)
 
 
 class Pipe:
@@ -361,3 +376,18 @@ async def call(
     if timeout is None:
         return await msg.future
     return await asyncio.wait_for(asyncio.shield(msg.future), timeout)
+
+
+def _compiled() -> Callable[..., None] | None:
+    if os.environ.get("STYX_PURE"):
+        return None
+    try:
+        from . import _cbus  # type: ignore[attr-defined]  # built by setup.py, when it can be
+    except ImportError:
+        return None
+    _cbus.configure(Cmsg, Pipe, PARK)
+    return _cbus.deliver
+
+
+# The compiled twin does the same (tests/unit/test_cbus.py).
+deliver = _compiled() or py_deliver

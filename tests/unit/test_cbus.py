@@ -6,12 +6,15 @@ from __future__ import annotations
 
 import asyncio
 import concurrent.futures
+import re
 import threading
 import time
 from collections.abc import Awaitable, Callable, Iterator
 from typing import Any
 
 import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
 
 from styx import cbus
 from styx.cbus import Bus, Cmsg, Endpoint, Feed, Hop, Pipe
@@ -423,3 +426,98 @@ def test_bus_registry() -> None:
         assert p.endpoint is ep and p.max_input == 7 and p.local
     finally:
         loop.close()
+
+
+# -- deliver: the compiled loop and its twin -------------------------------------------
+
+_compiled_deliver = cbus._compiled()
+needs_c = pytest.mark.skipif(_compiled_deliver is None, reason="styx/_cbus.c is not built")
+
+
+class _Feed:
+    """Records what a pipe defers instead of running it."""
+
+    loop = None
+
+    def __init__(self, log: list[Any], name: str) -> None:
+        self.log, self.name = log, name
+
+    def defer(self, fn: Callable[[], Any]) -> None:
+        self.log.append(("defer", self.name, fn.__name__))  # type: ignore[attr-defined]  # a bound method
+
+
+class _Sink:
+    """A pipe's endpoint that records the batches flushed to it."""
+
+    loop = None  # the feed's: the pipe is local
+
+    def __init__(self, log: list[Any], name: str) -> None:
+        self.log, self.name = log, name
+
+    def process(self, batch: list[Any]) -> None:
+        self.log.append(("flush", self.name, [m.tag for m in batch]))
+
+
+class _Msg(Cmsg):
+    __slots__ = ("tag",)
+
+
+class _Duck:
+    """A message that is no Cmsg: its route and hop are found by name."""
+
+    def __init__(self, route: Any, tag: int) -> None:
+        self.route, self.hop, self.tag = route, 0, tag
+
+
+def _run(deliver: Callable[..., None], plan: list[tuple[str, int, bool]], max_input: int,
+         with_spawn: bool) -> list[Any]:
+    """Deliver messages whose hops do what `plan` says (return None, PARK,
+    an awaitable, raise, or move the message on themselves); what happened,
+    in order."""
+    log: list[Any] = []
+    pipes = [Pipe(_Sink(log, name), _Feed(log, name), max_input) for name in ("a", "b")]  # type: ignore[arg-type]
+
+    def hop(kind: str) -> Callable[[Any], Any]:
+        def f(msg: Any) -> Any:
+            log.append(("hop", msg.tag, kind, msg.hop))
+            if kind == "park":
+                return cbus.PARK
+            if kind == "await":
+                return ("awaitable", msg.tag)
+            if kind == "raise":
+                raise ValueError(msg.tag)
+            if kind == "skip":
+                msg.hop += 1  # the hop moved the message on itself
+            if kind == "exit":
+                raise KeyboardInterrupt
+            return None
+        return f
+
+    batch: list[Any] = []
+    for tag, (kind, pipe_no, duck) in enumerate(plan):
+        route = (Hop(hop(kind), None if pipe_no == 2 else pipes[pipe_no]), Hop(hop("none"), None),
+                 Hop(hop("none"), None))
+        if duck:
+            batch.append(_Duck(route, tag))
+        else:
+            m = _Msg(route)
+            m.tag = tag
+            batch.append(m)
+    spawn = (lambda waiter, msg: log.append(("spawn", waiter, msg.tag))) if with_spawn else None
+    try:
+        deliver(batch, spawn, lambda msg, e: log.append(("failed", msg.tag, type(e).__name__,
+                                                         re.sub(" at 0x[0-9a-f]+", "", str(e)))))
+    except KeyboardInterrupt:
+        log.append("stopped")
+    log.append(("hops", [m.hop for m in batch]))
+    return log
+
+
+@needs_c
+@settings(max_examples=200, deadline=None)
+@given(st.lists(st.tuples(st.sampled_from(["none", "none", "park", "await", "raise", "skip", "exit"]),
+                          st.integers(0, 2), st.booleans()), max_size=12),
+       st.integers(1, 4), st.booleans())
+def test_deliver_is_its_twin(plan: list[tuple[str, int, bool]], max_input: int, with_spawn: bool) -> None:
+    assert _run(_compiled_deliver, plan, max_input, with_spawn) == _run(cbus.py_deliver, plan, max_input,
+                                                                         with_spawn)
