@@ -1268,17 +1268,8 @@ configure_prepare(PyObject *self, PyObject *args)
     (void)self;
     if (!PyArg_ParseTuple(args, "O!O!O!", &PyType_Type, &cls, &PyType_Type, &call, &PyDict_Type, &kinds))
         return NULL;
-    for (int i = 0; i < M_COUNT; i++) {
-        PyObject *d = PyObject_GetAttrString(cls, MSG_SLOTS[i]);
-        if (d == NULL)
-            return NULL;
-        if (!Py_IS_TYPE(d, &PyMemberDescr_Type) || ((PyMemberDescrObject *)d)->d_member->type != T_OBJECT_EX) {
-            Py_DECREF(d);
-            return PyErr_Format(PyExc_TypeError, "configure_prepare: %s is not a slot", MSG_SLOTS[i]);
-        }
-        MSG_OFFSET[i] = ((PyMemberDescrObject *)d)->d_member->offset;
-        Py_DECREF(d);
-    }
+    if (slot_offsets(cls, MSG_SLOTS, M_COUNT, MSG_OFFSET) < 0)
+        return NULL;
     Py_XSETREF(MSG_CLASS, (PyTypeObject *)Py_NewRef(cls));
     Py_XSETREF(CALL_REQUEST, (PyTypeObject *)Py_NewRef(call));
     Py_XSETREF(PREP_KINDS, Py_NewRef(kinds));
