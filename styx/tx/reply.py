@@ -74,8 +74,8 @@ def reply_data(tx_conn: TxConn, msg: IprotoMsg, schema_version: int, items: list
 
 
 def reply_one(tx_conn: TxConn, msg: IprotoMsg, schema_version: int, data: bytes | None) -> None:
-    """OK with `{DATA: [data]}`, or `{DATA: []}` for None: a point read's
-    (no stream)."""
+    """OK with `{DATA: [data]}`, or `{DATA: []}` for None, outside a
+    stream: a point read's, a DML's."""
     if data is None:
         msg.wpos = _data_packet(tx_conn, msg.sync, C.OK, schema_version, b"", 0)
     else:
