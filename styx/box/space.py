@@ -432,6 +432,13 @@ class Space:
         old = entries.get(key)
         if old is not None and not replace:
             raise self.duplicate(pk)
+        self._commit_one(entries, key, old, None if old is None else fields, fields, data)
+        return data
+
+    def _commit_one(self, entries: dict[Any, bytes], key: Any, old: bytes | None, old_fields: list[Any] | None,
+                    fields: list[Any], data: bytes) -> None:
+        """`_swap` for a space with only a primary key and no triggers: `data`
+        goes in under `key`, in place of `old` (or new)."""
         changes = self.changes
         if changes.read_only:
             self._check_writable()
@@ -450,8 +457,7 @@ class Space:
             record(self, old, data)
         watch = changes.watch
         if watch is not None:
-            watch(self, old, None if old is None else fields, fields, data)
-        return data
+            watch(self, old, old_fields, fields, data)
 
     def delete(self, index: Index, key: Sequence[Any]) -> bytes | None:
         self._check_unique_key(index, key)
@@ -463,14 +469,25 @@ class Space:
     def update(self, index: Index, key: Sequence[Any], ops: Any, index_base: int = 1) -> bytes | None:
         """UPDATE. With no tuple under the key Tarantool returns nothing and
         checks nothing more than that the operations are an array."""
-        self._check_unique_key(index, key)
-        if type(ops) is not list:
-            raise BoxError(ER.INVALID_MSGPACK, "packet body")  # what IPROTO answers
-        old = index.get(key)
+        if index.one_uint and index.exact_unique and len(key) == 1 and type(key[0]) is int and key[0] >= 0:
+            # The commonest key, checked at once: one unsigned for one unsigned part.
+            if type(ops) is not list:
+                raise BoxError(ER.INVALID_MSGPACK, "packet body")  # what IPROTO answers
+            old = index.entries.get(key[0])
+        else:
+            self._check_unique_key(index, key)
+            if type(ops) is not list:
+                raise BoxError(ER.INVALID_MSGPACK, "packet body")
+            old = index.get(key)
         if old is None:
             return None
         old_fields = unpack_tuple(old)
         fields, data = self.updated(old_fields, ops, index_base)
+        indexes = self.indexes
+        if len(indexes) == 1 and not self.on_replace:
+            pk = indexes[0]
+            self._commit_one(pk.entries, pk.key_of(fields), old, old_fields, fields, data)
+            return data
         self._conflicts(fields, old, replace=True)
         self._swap(old, old_fields, fields, data, "UPDATE")
         return data

@@ -793,11 +793,31 @@ def check_ops(ops: Any, *, index_base: int = 1, field_names: dict[str, int] | No
 def apply_update(fields: list[Any], ops: Any, *, index_base: int = 1,
                  field_names: dict[str, int] | None = None) -> list[Any]:
     """The tuple after UPDATE's operations: a new list, `fields` untouched."""
+    assigned = _assigned(fields, ops, index_base)
+    if assigned is not None:
+        return assigned
     decoded = _decode(ops, index_base, field_names)
     cells = [_Cell(v) for v in fields]
     for op in decoded:
         _apply_op(op, cells)
     return [c.value for c in cells]
+
+
+def _assigned(fields: list[Any], ops: Any, index_base: int) -> list[Any] | None:
+    """The commonest UPDATE at once: every operation '=' on an existing
+    top-level field by number ('=' always succeeds, even twice on one
+    field). None for anything else, which the general path decodes."""
+    if type(ops) is not list or len(ops) > MAX_OPS:
+        return None
+    n = len(fields)
+    for op in ops:
+        if type(op) is not list or len(op) != 3 or op[0] != "=" or type(op[1]) is not int \
+                or not 0 <= op[1] - index_base < n:
+            return None
+    out = list(fields)
+    for _, fid, value in ops:
+        out[fid - index_base] = value
+    return out
 
 
 def apply_upsert(fields: list[Any], ops: Any, *, index_base: int = 1,
