@@ -16,6 +16,7 @@
  * - put_data(): tx/reply.py's `_data_packet` when the reply fits in the
  *   obuf's current slab: the slab found, the packet written and committed
  *   in one call (in Python: three calls and a dozen attribute reads).
+ * - accept_wpos(): tx/kharon.py's, every request's first step in TX.
  *
  * Each has a pure-Python twin that defines its results, and tests that
  * compare the two (tests/unit/test_accel.py). styx/protocol/accel.py loads
@@ -1105,7 +1106,7 @@ static const char *TXCONN_SLOTS[X_COUNT_TXCONN] = {"cur_obuf", "obuf"};
 static const char *OBUF_SLOTS[B_COUNT] = {"iov", "iov_len", "pos", "used"};
 static Py_ssize_t TXCONN_OFFSET[X_COUNT_TXCONN], OBUF_OFFSET[B_COUNT];
 static PyTypeObject *TXCONN_CLASS, *OBUF_CLASS;
-static PyObject *PUT_DATA_SLOW;
+static PyObject *PUT_DATA_SLOW, *ACCEPT_SLOW, *SMALL_INTS[2];
 static Py_ssize_t SMALL_REPLY_MAX;
 
 /* The offsets of `names`' slots in `cls` (each an object slot), into `out`. */
@@ -1130,8 +1131,8 @@ slot_offsets(PyObject *cls, const char **names, int n, Py_ssize_t *out)
 #define SLOT(obj, offset) (*(PyObject **)((char *)(obj) + (offset)))
 
 PyDoc_STRVAR(configure_reply_doc,
-"configure_reply(TxConn, Obuf, slow, small_reply): the classes put_data reads, the Python\n"
-"twin it leaves the rest to, and the biggest reply written in one piece.");
+"configure_reply(TxConn, Obuf, slow, small_reply): the classes put_data and accept_wpos read,\n"
+"put_data's Python twin, and the biggest reply written in one piece.");
 
 static PyObject *
 configure_reply(PyObject *self, PyObject *args)
@@ -1231,6 +1232,71 @@ put_data(PyObject *self, PyObject *const *args, Py_ssize_t nargs)
     return wpos;
 slow:
     return PyObject_Vectorcall(PUT_DATA_SLOW, args, (size_t)nargs, NULL);
+}
+
+/* ------------------------------------------------------------------------
+ * accept_wpos(tx_conn, wpos) -> int
+ *
+ * tx/kharon.py's `py_accept_wpos`, compiled: every request's first step in
+ * TX (net has written up to `wpos`: recycle the obuf written out, switch
+ * to the other one). Obuf.recycle stays Python's, called when there is
+ * something to recycle. Anything unusual (an argument not of the usual
+ * type) is the twin's.
+ */
+PyDoc_STRVAR(configure_accept_doc,
+"configure_accept(twin): accept_wpos's Python twin, which takes what it does not.");
+
+static PyObject *
+configure_accept(PyObject *self, PyObject *twin)
+{
+    (void)self;
+    Py_XSETREF(ACCEPT_SLOW, Py_NewRef(twin));
+    if (SMALL_INTS[0] == NULL && ((SMALL_INTS[0] = PyLong_FromLong(0)) == NULL
+                                  || (SMALL_INTS[1] = PyLong_FromLong(1)) == NULL))
+        return NULL;
+    Py_RETURN_NONE;
+}
+
+PyDoc_STRVAR(accept_wpos_doc,
+"accept_wpos(tx_conn, wpos) -> int: tx/kharon.py's accept_wpos.");
+
+static PyObject *
+accept_wpos(PyObject *self, PyObject *const *args, Py_ssize_t nargs)
+{
+    (void)self;
+    if (ACCEPT_SLOW == NULL) {
+        PyErr_SetString(PyExc_RuntimeError, "accept_wpos: configure_accept first");
+        return NULL;
+    }
+    if (nargs != 2 || TXCONN_CLASS == NULL || OBUF_CLASS == NULL || !Py_IS_TYPE(args[0], TXCONN_CLASS) || !PyTuple_CheckExact(args[1])
+        || PyTuple_GET_SIZE(args[1]) != 2)
+        goto slow;
+    PyObject *tx_conn = args[0];
+    Py_ssize_t cur = small_int(SLOT(tx_conn, TXCONN_OFFSET[X_CUR_OBUF]));
+    PyObject *obufs = SLOT(tx_conn, TXCONN_OFFSET[X_OBUF]);
+    Py_ssize_t wo = small_int(PyTuple_GET_ITEM(args[1], 0)), wu = small_int(PyTuple_GET_ITEM(args[1], 1));
+    if ((cur != 0 && cur != 1) || wo < 0 || wu < 0 || obufs == NULL || !PyTuple_CheckExact(obufs)
+        || PyTuple_GET_SIZE(obufs) != 2)
+        goto slow;
+    PyObject *ob = PyTuple_GET_ITEM(obufs, cur), *prev = PyTuple_GET_ITEM(obufs, 1 - cur);
+    if (!Py_IS_TYPE(ob, OBUF_CLASS) || !Py_IS_TYPE(prev, OBUF_CLASS))
+        goto slow;
+    Py_ssize_t used = small_int(SLOT(ob, OBUF_OFFSET[B_USED])), held = small_int(SLOT(prev, OBUF_OFFSET[B_USED]));
+    if (used < 0 || held < 0)
+        goto slow;
+    if (wo != cur) /* net is still in the other one */
+        return PyLong_FromSsize_t(used || held > wu ? held + used : 0);
+    if (held) {
+        PyObject *r = PyObject_CallMethod(prev, "recycle", NULL);
+        if (r == NULL)
+            return NULL;
+        Py_DECREF(r);
+    }
+    if (used)
+        Py_XSETREF(SLOT(tx_conn, TXCONN_OFFSET[X_CUR_OBUF]), Py_NewRef(SMALL_INTS[1 - cur]));
+    return PyLong_FromSsize_t(used > wu ? used : 0);
+slow:
+    return PyObject_Vectorcall(ACCEPT_SLOW, args, (size_t)nargs, NULL);
 }
 
 /* ------------------------------------------------------------------------
@@ -1406,6 +1472,8 @@ static PyMethodDef methods[] = {
     {"ok_packet", (PyCFunction)(void (*)(void))ok_packet, METH_FASTCALL, ok_packet_doc},
     {"configure_reply", configure_reply, METH_VARARGS, configure_reply_doc},
     {"put_data", (PyCFunction)(void (*)(void))put_data, METH_FASTCALL, put_data_doc},
+    {"accept_wpos", (PyCFunction)(void (*)(void))accept_wpos, METH_FASTCALL, accept_wpos_doc},
+    {"configure_accept", configure_accept, METH_O, configure_accept_doc},
     {NULL, NULL, 0, NULL},
 };
 

@@ -7,8 +7,8 @@ which gives the same results (the tests compare the two). What it holds:
 `scan` (scan.py's batch decoder), `fast_dml` (codec.py's), `prepare` (the
 plain requests' messages: net/connection.py's `_enqueue` loop is its twin),
 `data_packet` and `ok_packet` (codec.py's reply writers), `put_data`
-(tx/reply.py's `_data_packet`: a reply written into the obuf), and
-`encode_wal_batch` (wal/writer.py's).
+(tx/reply.py's `_data_packet`: a reply written into the obuf),
+`accept_wpos` (tx/kharon.py's), and `encode_wal_batch` (wal/writer.py's).
 """
 
 from __future__ import annotations

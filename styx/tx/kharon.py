@@ -19,11 +19,12 @@ pending flag is cleared, so a returning Kharon does not sail again
 from __future__ import annotations
 
 from ..iproto_msg import Kharon, TxConn, Wpos
+from ..protocol.accel import accel
 
 __all__ = ["accept_wpos", "push", "end_push"]
 
 
-def accept_wpos(tx_conn: TxConn, wpos: Wpos) -> int:
+def py_accept_wpos(tx_conn: TxConn, wpos: Wpos) -> int:
     """Net has written everything before `wpos`: recycle and rotate obufs.
 
     Returns the output bytes held for a client that has not taken them all:
@@ -47,6 +48,13 @@ def accept_wpos(tx_conn: TxConn, wpos: Wpos) -> int:
     if used:
         tx_conn.cur_obuf = 1 - cur
     return used if used > wpos[1] else 0
+
+
+if accel is not None:
+    accel.configure_accept(py_accept_wpos)
+# Every request's first step in TX, compiled when it can be (the twin
+# gives the same results: tests/unit/test_accel.py).
+accept_wpos = py_accept_wpos if accel is None else accel.accept_wpos
 
 
 def push(tx_conn: TxConn) -> None:

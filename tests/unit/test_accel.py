@@ -41,6 +41,7 @@ from styx.protocol.codec import (
 from styx.protocol.errors import BoxError
 from styx.protocol.ext import default, ext_hook
 from styx.protocol.scan import ACCELERATED, BAD_BODY, CBatchDecoder, PyBatchDecoder
+from styx.tx.kharon import py_accept_wpos
 from styx.tx.reply import _py_data_packet
 from tests.iproto import frame
 
@@ -410,6 +411,28 @@ def test_put_data_is_its_twin(steps: list[tuple[Any, str]]) -> None:
                 conn.obuf[1 - conn.cur_obuf].recycle()
         assert _obuf_state(c) == _obuf_state(py)
     assert accel.put_data(c, 1, 0, 1, b"ab", 1) == _py_data_packet(py, 1, 0, 1, b"ab", 1)  # defaults
+    assert _obuf_state(c) == _obuf_state(py)
+
+
+@needs_c
+@SETTINGS
+@given(st.lists(st.tuples(st.integers(0, 3000), st.integers(0, 3000), st.integers(0, 1), st.integers(0, 1),
+                          st.integers(0, 3100)), max_size=10))
+def test_accept_wpos_is_its_twin(steps: list[tuple[int, int, int, int, int]]) -> None:
+    """Output in both obufs, then net's written position (in either obuf,
+    anywhere): the compiled accept_wpos and its twin return the same and
+    leave the same obufs (recycled, switched)."""
+    c, py = _tx_conn(), _tx_conn()
+    for written0, written1, cur, wo, wu in steps:
+        for conn in (c, py):
+            conn.cur_obuf = cur
+            for ob, n in zip(conn.obuf, (written0, written1), strict=True):
+                if n:
+                    ob.alloc(n)
+        assert accel.accept_wpos(c, (wo, wu)) == py_accept_wpos(py, (wo, wu))
+        assert _obuf_state(c) == _obuf_state(py)
+    # What it does not take, its twin decides (a list, not a tuple, for wpos).
+    assert accel.accept_wpos(c, [0, 0]) == py_accept_wpos(py, [0, 0])
     assert _obuf_state(c) == _obuf_state(py)
 
 
