@@ -26,7 +26,7 @@ DIFF_EXAMPLES ?= 5000
 
 .PHONY: serve test lint fuzz fuzz-diff bench peers peers-lua pictures tarantool browser clean
 
-$(STAMP): pyproject.toml setup.py styx/protocol/_accel.c styx/_cbus.c
+$(STAMP): pyproject.toml setup.py styx/protocol/_accel.c styx/_cbus.c styx/_slots.h
 	$(PYTHON) -m venv $(VENV)
 	$(BIN)/pip install -q -e '.[test]'
 	touch $(STAMP)

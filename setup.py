@@ -7,5 +7,6 @@ Python package, which gives the same results (styx/protocol/scan.py).
 
 from setuptools import Extension, setup
 
-setup(ext_modules=[Extension("styx.protocol._accel", ["styx/protocol/_accel.c"], optional=True),
-                   Extension("styx._cbus", ["styx/_cbus.c"], optional=True)])
+setup(ext_modules=[Extension("styx.protocol._accel", ["styx/protocol/_accel.c"], depends=["styx/_slots.h"],
+                             optional=True),
+                   Extension("styx._cbus", ["styx/_cbus.c"], depends=["styx/_slots.h"], optional=True)])

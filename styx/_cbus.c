@@ -15,11 +15,12 @@
  * on; a BaseException that is not an Exception stops it, as in Python.
  *
  * It reads the slots of Cmsg (route, hop) and Pipe (_input, feed,
- * max_input) where the classes keep them (configure).
+ * max_input) where the classes keep them (configure; styx/_slots.h).
  */
 #define PY_SSIZE_T_CLEAN
 #include <Python.h>
 #include <structmember.h>
+#include "_slots.h"
 
 static PyObject *PARK, *S_DEFER, *S_FLUSH, *S_ROUTE, *S_HOP, *ONE;
 static PyTypeObject *PIPE_CLASS, *CMSG_CLASS;
@@ -28,26 +29,6 @@ enum { P_INPUT, P_FEED, P_MAX_INPUT, P_COUNT };
 static const char *CMSG_SLOTS[C_COUNT] = {"route", "hop"};
 static const char *PIPE_SLOTS[P_COUNT] = {"_input", "feed", "max_input"};
 static Py_ssize_t CMSG_OFFSET[C_COUNT], PIPE_OFFSET[P_COUNT];
-
-#define SLOT(obj, offset) (*(PyObject **)((char *)(obj) + (offset)))
-
-static int
-slot_offsets(PyObject *cls, const char **names, int n, Py_ssize_t *out)
-{
-    for (int i = 0; i < n; i++) {
-        PyObject *d = PyObject_GetAttrString(cls, names[i]);
-        if (d == NULL)
-            return -1;
-        if (!Py_IS_TYPE(d, &PyMemberDescr_Type) || ((PyMemberDescrObject *)d)->d_member->type != T_OBJECT_EX) {
-            Py_DECREF(d);
-            PyErr_Format(PyExc_TypeError, "%s is not a slot", names[i]);
-            return -1;
-        }
-        out[i] = ((PyMemberDescrObject *)d)->d_member->offset;
-        Py_DECREF(d);
-    }
-    return 0;
-}
 
 PyDoc_STRVAR(configure_doc, "configure(Cmsg, Pipe, PARK): the classes deliver reads, and PARK.");
 

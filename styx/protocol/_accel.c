@@ -45,6 +45,7 @@
 #define PY_SSIZE_T_CLEAN
 #include <Python.h>
 #include <structmember.h>
+#include "../_slots.h"
 #include <stdint.h>
 #include <string.h>
 
@@ -1108,27 +1109,6 @@ static Py_ssize_t TXCONN_OFFSET[X_COUNT_TXCONN], OBUF_OFFSET[B_COUNT];
 static PyTypeObject *TXCONN_CLASS, *OBUF_CLASS;
 static PyObject *PUT_DATA_SLOW, *ACCEPT_SLOW, *SMALL_INTS[2];
 static Py_ssize_t SMALL_REPLY_MAX;
-
-/* The offsets of `names`' slots in `cls` (each an object slot), into `out`. */
-static int
-slot_offsets(PyObject *cls, const char **names, int n, Py_ssize_t *out)
-{
-    for (int i = 0; i < n; i++) {
-        PyObject *d = PyObject_GetAttrString(cls, names[i]);
-        if (d == NULL)
-            return -1;
-        if (!Py_IS_TYPE(d, &PyMemberDescr_Type) || ((PyMemberDescrObject *)d)->d_member->type != T_OBJECT_EX) {
-            Py_DECREF(d);
-            PyErr_Format(PyExc_TypeError, "%s is not a slot", names[i]);
-            return -1;
-        }
-        out[i] = ((PyMemberDescrObject *)d)->d_member->offset;
-        Py_DECREF(d);
-    }
-    return 0;
-}
-
-#define SLOT(obj, offset) (*(PyObject **)((char *)(obj) + (offset)))
 
 PyDoc_STRVAR(configure_reply_doc,
 "configure_reply(TxConn, Obuf, slow, small_reply): the classes put_data and accept_wpos read,\n"
