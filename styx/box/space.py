@@ -400,16 +400,27 @@ class Space:
             raise BoxError(ER.READONLY, message="Can't modify data because this instance is in read-only mode.")
 
     def insert(self, fields: list[Any]) -> bytes:
-        return self._store(fields, replace=False)
+        return self.store(fields, replace=False)
 
     def replace(self, fields: list[Any]) -> bytes:
-        return self._store(fields, replace=True)
+        return self.store(fields, replace=True)
 
-    def _store(self, fields: list[Any], replace: bool) -> bytes:
+    def store(self, fields: list[Any], replace: bool) -> bytes:
+        """INSERT (`replace` False) or REPLACE: the tuple's bytes."""
         data = self._validate(fields)
         indexes = self.indexes
         if len(indexes) == 1 and not self.on_replace:
-            return self._store_one(indexes[0], fields, data, replace)
+            # Only a primary key and no triggers (the write path's hottest
+            # case): its key made once, the tuple found and stored through
+            # its entries.
+            pk = indexes[0]
+            key = pk.key_of(fields)
+            entries = pk.entries
+            old = entries.get(key)
+            if old is not None and not replace:
+                raise self.duplicate(pk)
+            self._commit_one(entries, key, old, None if old is None else fields, fields, data)
+            return data
         pk = indexes[0] if indexes else self.pk  # (self.pk raises: no primary key)
         old = pk.find(fields)
         if old is not None and not replace:
@@ -421,18 +432,6 @@ class Space:
         else:
             old_fields = None if old is None else fields  # only the primary key, and it is the same
         self._swap(old, old_fields, fields, data, "REPLACE" if replace else "INSERT")
-        return data
-
-    def _store_one(self, pk: Index, fields: list[Any], data: bytes, replace: bool) -> bytes:
-        """`_store` and `_swap` for a space with only a primary key and no
-        triggers (the common case, and the write path's hottest): its key
-        made once, the tuple found and stored through its entries."""
-        key = pk.key_of(fields)
-        entries = pk.entries
-        old = entries.get(key)
-        if old is not None and not replace:
-            raise self.duplicate(pk)
-        self._commit_one(entries, key, old, None if old is None else fields, fields, data)
         return data
 
     def _commit_one(self, entries: dict[Any, bytes], key: Any, old: bytes | None, old_fields: list[Any] | None,

@@ -607,7 +607,8 @@ class View:
                         and idx.key_of(entry.fields) == idx.key_of(fields)):
                     raise space.duplicate(idx)
 
-    def _store(self, fields: list[Any], replace: bool) -> bytes:
+    def store(self, fields: list[Any], replace: bool) -> bytes:
+        """INSERT (`replace` False) or REPLACE, in the transaction."""
         self.txn.check()
         space = self.space
         data = space._validate(fields)
@@ -619,10 +620,10 @@ class View:
         return data
 
     def insert(self, fields: list[Any]) -> bytes:
-        return self._store(fields, replace=False)
+        return self.store(fields, replace=False)
 
     def replace(self, fields: list[Any]) -> bytes:
-        return self._store(fields, replace=True)
+        return self.store(fields, replace=True)
 
     def delete(self, index: Index, key: Sequence[Any]) -> bytes | None:
         self.txn.check()
@@ -641,7 +642,7 @@ class View:
         if old is None:
             return None
         fields, _ = space.updated(unpack_tuple(old), ops, index_base)
-        return self._store(fields, replace=True)
+        return self.store(fields, replace=True)
 
     def upsert(self, fields: list[Any], ops: Any, index_base: int = 1) -> None:
         self.txn.check()
@@ -650,11 +651,11 @@ class View:
         old = self._current(space.pk.key_of(fields))
         if old is None:
             space.check_upsert_ops(ops, index_base)
-            self._store(fields, replace=False)
+            self.store(fields, replace=False)
             return
         upserted = space.upserted(unpack_tuple(old), ops, index_base)
         if upserted is not None:
-            self._store(upserted[0], replace=True)
+            self.store(upserted[0], replace=True)
 
     def truncate(self) -> None:
         raise BoxError(ER.UNSUPPORTED, "Styx", "truncate in a transaction")

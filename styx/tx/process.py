@@ -649,10 +649,8 @@ def _dml(tx: Tx, msg: IprotoMsg) -> bytes | None:
 def _dml_write(msg: IprotoMsg, data: Space | View, index: Any) -> bytes | None:
     req: DmlRequest = msg.req
     t = msg.type
-    if t == C.INSERT:
-        return data.insert(req.tuple)
-    if t == C.REPLACE:
-        return data.replace(req.tuple)
+    if t == C.REPLACE or t == C.INSERT:
+        return data.store(req.tuple, t == C.REPLACE)
     if t == C.UPSERT:
         data.upsert(req.tuple, req.ops, req.index_base)
         return None

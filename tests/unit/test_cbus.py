@@ -475,7 +475,8 @@ def _run(deliver: Callable[..., None], plan: list[tuple[str, int, bool]], max_in
     an awaitable, raise, or move the message on themselves); what happened,
     in order."""
     log: list[Any] = []
-    pipes = [Pipe(_Sink(log, name), _Feed(log, name), max_input) for name in ("a", "b")]  # type: ignore[arg-type]
+    pipes = [Pipe(_Sink(log, name), _Feed(log, name), max_input)  # type: ignore[arg-type]  # recording stand-ins
+             for name in ("a", "b")]
 
     def hop(kind: str) -> Callable[[Any], Any]:
         def f(msg: Any) -> Any:
