@@ -598,7 +598,12 @@ def process_select(tx: Tx, msg: IprotoMsg) -> None:
 
 
 def process_dml(tx: Tx, msg: IprotoMsg) -> Any:
-    if not _accept(tx, msg):
+    tx_conn = msg.tx_conn  # _accept, inline (as in the other hot handlers)
+    held = accept_wpos(tx_conn, msg.wpos)
+    if (held > tx.net_obuf_max or tx_conn.deferring) and _defer(tx, msg, held):
+        return None
+    tx.req_counts[msg.type] += 1
+    if msg.schema_version and not _schema_ok(tx, msg):
         return None
     committer = tx.committer
     if committer is not None:
@@ -627,10 +632,11 @@ def process_dml(tx: Tx, msg: IprotoMsg) -> Any:
 def _dml(tx: Tx, msg: IprotoMsg) -> bytes | None:
     req: DmlRequest = msg.req
     t = msg.type
-    space = tx.schema.space(req.space_id, req.space_name)
-    tx.schema.privileges.check(msg.tx_conn.session.user, "space", space.id, space.name, W)
+    schema = tx.schema
+    space = schema.space(req.space_id, req.space_name)
+    schema.privileges.check(msg.tx_conn.session.user, "space", space.id, space.name, W)
     if isinstance(space, SystemSpace):
-        space = tx.schema.user_space(space.id)  # raises: changed through box.schema only
+        space = schema.user_space(space.id)  # raises: changed through box.schema only
     index = space.index(req.index_id, req.index_name) if t == C.UPDATE or t == C.DELETE else None
     data: Space | View = space
     if msg.stream_id:
@@ -643,6 +649,8 @@ def _dml(tx: Tx, msg: IprotoMsg) -> bytes | None:
             return _dml_write(msg, data, index)
         finally:
             current.reset(token)
+    if t == C.REPLACE or t == C.INSERT:  # the commonest, without one more call
+        return data.store(req.tuple, t == C.REPLACE)
     return _dml_write(msg, data, index)
 
 
