@@ -20,6 +20,7 @@ from typing import Any
 import msgpack
 
 from ..protocol import constants as C
+from ..protocol.codec import plain_first
 from ..protocol.errors import ER, BoxError
 from . import field_types as ft
 from .index import HashIndex, Index, Part, TreeIndex
@@ -42,7 +43,7 @@ def pack_tuple(fields: Sequence[Any]) -> bytes:
 
 
 def _packer() -> Any:
-    return msgpack.Packer(default=ft.default, use_bin_type=True, unicode_errors="surrogateescape").pack
+    return plain_first(msgpack.Packer(default=ft.default, use_bin_type=True, unicode_errors="surrogateescape").pack)
 
 
 def unpack_tuple(data: bytes) -> list[Any]:

@@ -17,6 +17,8 @@
  *   obuf's current slab: the slab found, the packet written and committed
  *   in one call (in Python: three calls and a dozen attribute reads).
  * - accept_wpos(): tx/kharon.py's, every request's first step in TX.
+ * - Packer: msgpack's packer for plain values (a stored tuple, a CALL's
+ *   results), the rest left to msgpack.
  *
  * Each has a pure-Python twin that defines its results, and tests that
  * compare the two (tests/unit/test_accel.py). styx/protocol/accel.py loads
@@ -1280,6 +1282,260 @@ slow:
 }
 
 /* ------------------------------------------------------------------------
+ * Packer(fallback): msgpack.Packer(use_bin_type=True,
+ * unicode_errors="surrogateescape", default=...).pack for the plain values,
+ * compiled: None, bool, int (-2^63 .. 2^64-1), float (as a double), str
+ * that is valid UTF-8, bytes, and lists and dicts of them (exact types,
+ * nested up to PACK_DEPTH). Anything else anywhere in the value (an ext
+ * type, a str with a lone surrogate, a tuple, a subclass...) and the whole
+ * value goes to `fallback`, the msgpack packer it stands for. The bytes
+ * are msgpack-python's (tests/unit/test_accel.py compares them).
+ */
+#define PACK_DEPTH 32
+
+typedef struct {
+    char *p;
+    Py_ssize_t len, cap;
+    char small[256];
+} PackBuf;
+
+static int
+pb_reserve(PackBuf *b, Py_ssize_t n)
+{
+    if (b->len + n <= b->cap)
+        return 0;
+    Py_ssize_t cap = b->cap * 2;
+    while (cap < b->len + n)
+        cap *= 2;
+    char *q = b->p == b->small ? PyMem_Malloc((size_t)cap) : PyMem_Realloc(b->p, (size_t)cap);
+    if (q == NULL) {
+        PyErr_NoMemory();
+        return -1;
+    }
+    if (b->p == b->small)
+        memcpy(q, b->small, (size_t)b->len);
+    b->p = q;
+    b->cap = cap;
+    return 0;
+}
+
+/* A type byte and a big-endian length or value of `n` bytes (n may be 0). */
+static int
+pb_head(PackBuf *b, unsigned char code, uint64_t v, int n)
+{
+    if (pb_reserve(b, 1 + n) < 0)
+        return -1;
+    unsigned char *q = (unsigned char *)b->p + b->len;
+    q[0] = code;
+    put_be(q + 1, v, n);
+    b->len += 1 + n;
+    return 0;
+}
+
+static int
+pb_bytes(PackBuf *b, const char *data, Py_ssize_t n)
+{
+    if (pb_reserve(b, n) < 0)
+        return -1;
+    memcpy(b->p + b->len, data, (size_t)n);
+    b->len += n;
+    return 0;
+}
+
+/* A container's or a string's header: fix form under `fixmax` (or none:
+ * fixmax 0), then 8 (only if `code8`), 16 and 32 bits. */
+static int
+pb_len(PackBuf *b, uint64_t n, unsigned char fixbase, uint64_t fixmax, unsigned char code8,
+       unsigned char code16, unsigned char code32)
+{
+    if (n < fixmax)
+        return pb_head(b, (unsigned char)(fixbase | n), 0, 0);
+    if (code8 && n < 256)
+        return pb_head(b, code8, n, 1);
+    if (n < 65536)
+        return pb_head(b, code16, n, 2);
+    return pb_head(b, code32, n, 4);
+}
+
+/* 0 packed, 1 not a plain value (nothing is to be trusted in `b`), -1 error. */
+static int
+pack_plain(PackBuf *b, PyObject *o, int depth)
+{
+    if (o == Py_None)
+        return pb_head(b, 0xC0, 0, 0);
+    if (o == Py_True || o == Py_False)
+        return pb_head(b, o == Py_True ? 0xC3 : 0xC2, 0, 0);
+    if (PyLong_CheckExact(o)) {
+        int overflow;
+        long long x = PyLong_AsLongLongAndOverflow(o, &overflow);
+        if (overflow > 0) {
+            unsigned long long u = PyLong_AsUnsignedLongLong(o);
+            if (u == (unsigned long long)-1 && PyErr_Occurred()) {
+                PyErr_Clear();
+                return 1; /* past 2^64 - 1: msgpack's error, from the fallback */
+            }
+            return pb_head(b, 0xCF, u, 8);
+        }
+        if (overflow < 0)
+            return 1;
+        if (x >= 0) {
+            if (x < 128)
+                return pb_head(b, (unsigned char)x, 0, 0);
+            if (x < 256)
+                return pb_head(b, 0xCC, (uint64_t)x, 1);
+            if (x < 65536)
+                return pb_head(b, 0xCD, (uint64_t)x, 2);
+            if (x < 4294967296LL)
+                return pb_head(b, 0xCE, (uint64_t)x, 4);
+            return pb_head(b, 0xCF, (uint64_t)x, 8);
+        }
+        if (x >= -32)
+            return pb_head(b, (unsigned char)(x & 0xFF), 0, 0);
+        if (x >= -128)
+            return pb_head(b, 0xD0, (uint64_t)x & 0xFF, 1);
+        if (x >= -32768)
+            return pb_head(b, 0xD1, (uint64_t)x & 0xFFFF, 2);
+        if (x >= -2147483648LL)
+            return pb_head(b, 0xD2, (uint64_t)x & 0xFFFFFFFFULL, 4);
+        return pb_head(b, 0xD3, (uint64_t)x, 8);
+    }
+    if (PyFloat_CheckExact(o)) {
+        double d = PyFloat_AS_DOUBLE(o);
+        uint64_t u;
+        memcpy(&u, &d, 8);
+        return pb_head(b, 0xCB, u, 8);
+    }
+    if (PyUnicode_CheckExact(o)) {
+        Py_ssize_t n;
+        const char *u = PyUnicode_AsUTF8AndSize(o, &n);
+        if (u == NULL) {
+            PyErr_Clear(); /* a lone surrogate: surrogateescape is the fallback's */
+            return 1;
+        }
+        if ((uint64_t)n > 0xFFFFFFFFULL)
+            return 1;
+        if (pb_len(b, (uint64_t)n, 0xA0, 32, 0xD9, 0xDA, 0xDB) < 0)
+            return -1;
+        return pb_bytes(b, u, n);
+    }
+    if (PyBytes_CheckExact(o)) {
+        Py_ssize_t n = PyBytes_GET_SIZE(o);
+        if ((uint64_t)n > 0xFFFFFFFFULL)
+            return 1;
+        if (pb_len(b, (uint64_t)n, 0, 0, 0xC4, 0xC5, 0xC6) < 0)
+            return -1;
+        return pb_bytes(b, PyBytes_AS_STRING(o), n);
+    }
+    if (depth >= PACK_DEPTH)
+        return 1;
+    if (PyList_CheckExact(o)) {
+        Py_ssize_t n = PyList_GET_SIZE(o);
+        if (pb_len(b, (uint64_t)n, 0x90, 16, 0, 0xDC, 0xDD) < 0)
+            return -1;
+        for (Py_ssize_t i = 0; i < PyList_GET_SIZE(o); i++) {
+            int rc = pack_plain(b, PyList_GET_ITEM(o, i), depth + 1);
+            if (rc)
+                return rc;
+        }
+        return PyList_GET_SIZE(o) == n ? 0 : 1; /* changed under us: not plain */
+    }
+    if (PyDict_CheckExact(o)) {
+        Py_ssize_t n = PyDict_GET_SIZE(o), pos = 0, seen = 0;
+        PyObject *k, *v;
+        if (pb_len(b, (uint64_t)n, 0x80, 16, 0, 0xDE, 0xDF) < 0)
+            return -1;
+        while (PyDict_Next(o, &pos, &k, &v)) {
+            int rc = pack_plain(b, k, depth + 1);
+            if (rc == 0)
+                rc = pack_plain(b, v, depth + 1);
+            if (rc)
+                return rc;
+            seen++;
+        }
+        return seen == n ? 0 : 1;
+    }
+    return 1;
+}
+
+typedef struct {
+    PyObject_HEAD
+    vectorcallfunc vectorcall;
+    PyObject *fallback;
+} PackerObject;
+
+static PyObject *
+Packer_vectorcall(PyObject *callable, PyObject *const *args, size_t nargsf, PyObject *kwnames)
+{
+    if (PyVectorcall_NARGS(nargsf) != 1 || (kwnames != NULL && PyTuple_GET_SIZE(kwnames))) {
+        PyErr_SetString(PyExc_TypeError, "Packer takes one value");
+        return NULL;
+    }
+    PyObject *o = args[0];
+    PackBuf b;
+    b.p = b.small;
+    b.len = 0;
+    b.cap = (Py_ssize_t)sizeof(b.small);
+    int rc = pack_plain(&b, o, 0);
+    PyObject *out = rc == 0 ? PyBytes_FromStringAndSize(b.p, b.len) : NULL;
+    if (b.p != b.small)
+        PyMem_Free(b.p);
+    if (rc > 0)
+        return PyObject_CallOneArg(((PackerObject *)callable)->fallback, o);
+    return out;
+}
+
+static PyObject *
+Packer_new(PyTypeObject *type, PyObject *args, PyObject *kwargs)
+{
+    PyObject *fallback;
+    static char *names[] = {"fallback", NULL};
+    if (!PyArg_ParseTupleAndKeywords(args, kwargs, "O:Packer", names, &fallback))
+        return NULL;
+    PackerObject *self = (PackerObject *)type->tp_alloc(type, 0);
+    if (self != NULL) {
+        self->vectorcall = Packer_vectorcall;
+        self->fallback = Py_NewRef(fallback);
+    }
+    return (PyObject *)self;
+}
+
+static int
+Packer_traverse(PackerObject *self, visitproc visit, void *arg)
+{
+    Py_VISIT(self->fallback);
+    return 0;
+}
+
+static int
+Packer_clear(PackerObject *self)
+{
+    Py_CLEAR(self->fallback);
+    return 0;
+}
+
+static void
+Packer_dealloc(PackerObject *self)
+{
+    PyObject_GC_UnTrack(self);
+    Packer_clear(self);
+    Py_TYPE(self)->tp_free((PyObject *)self);
+}
+
+static PyTypeObject PackerType = {
+    PyVarObject_HEAD_INIT(NULL, 0)
+    .tp_name = "styx.protocol._accel.Packer",
+    .tp_basicsize = sizeof(PackerObject),
+    .tp_flags = Py_TPFLAGS_DEFAULT | Py_TPFLAGS_HAVE_GC | Py_TPFLAGS_HAVE_VECTORCALL,
+    .tp_vectorcall_offset = offsetof(PackerObject, vectorcall),
+    .tp_doc = "Packer(fallback)(value) -> bytes: the plain values packed here, the rest by fallback.",
+    .tp_new = Packer_new,
+    .tp_call = PyVectorcall_Call,
+    .tp_traverse = (traverseproc)Packer_traverse,
+    .tp_clear = (inquiry)Packer_clear,
+    .tp_dealloc = (destructor)Packer_dealloc,
+};
+
+/* ------------------------------------------------------------------------
  * prepare(records, start, conn, tx_conn, p_ibuf, wpos, routes, out) -> int
  *
  * Net's `_enqueue` for the plain records, from `start` on: a request with
@@ -1465,7 +1721,14 @@ static struct PyModuleDef module = {
 PyMODINIT_FUNC
 PyInit__accel(void)
 {
-    if (init_names() < 0)
+    if (init_names() < 0 || PyType_Ready(&PackerType) < 0)
         return NULL;
-    return PyModule_Create(&module);
+    PyObject *m = PyModule_Create(&module);
+    if (m == NULL)
+        return NULL;
+    if (PyModule_AddObjectRef(m, "Packer", (PyObject *)&PackerType) < 0) {
+        Py_DECREF(m);
+        return NULL;
+    }
+    return m;
 }

@@ -8,7 +8,8 @@ which gives the same results (the tests compare the two). What it holds:
 plain requests' messages: net/connection.py's `_enqueue` loop is its twin),
 `data_packet` and `ok_packet` (codec.py's reply writers), `put_data`
 (tx/reply.py's `_data_packet`: a reply written into the obuf),
-`accept_wpos` (tx/kharon.py's), and `encode_wal_batch` (wal/writer.py's).
+`accept_wpos` (tx/kharon.py's), `Packer` (msgpack's packer for plain
+values: codec.py's `plain_first`), and `encode_wal_batch` (wal/writer.py's).
 """
 
 from __future__ import annotations

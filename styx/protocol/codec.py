@@ -59,6 +59,15 @@ def new_packer() -> msgpack.Packer:
     return msgpack.Packer(use_bin_type=True, unicode_errors="surrogateescape", default=default)
 
 
+def plain_first(pack: Callable[[Any], bytes]) -> Callable[[Any], bytes]:
+    """`pack` (a msgpack packer with use_bin_type=True and surrogateescape),
+    with the plain values (None, bool, int, float, str, bytes, and lists and
+    dicts of them) packed by the compiled `Packer` when there is one: the
+    same bytes, about 120 ns less for a small tuple. Anything else goes to
+    `pack` whole."""
+    return pack if accel is None else accel.Packer(pack)
+
+
 def new_unpacker() -> msgpack.Unpacker:
     return msgpack.Unpacker(
         raw=False,

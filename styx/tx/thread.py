@@ -33,6 +33,7 @@ from ..box.users import Users
 from ..iproto_msg import DiscardMsg, IprotoMsg, ServiceMsg, TxConn
 from ..memory import Obuf, SlabCache
 from ..protocol import constants as C
+from ..protocol.codec import plain_first
 from ..protocol.errors import ER, BoxError
 from ..protocol.ext import default as ext_default
 from . import process
@@ -94,10 +95,10 @@ class Tx:
         self.sessions: dict[int, Session] = {}
         self._session_ids = itertools.count(1)
         self.slabc = SlabCache(min_size=OBUF_START)
-        self.packb = msgpack.Packer(use_bin_type=True, unicode_errors="surrogateescape",
-                                    default=self._encode_plain).pack
-        self.packb_ext = msgpack.Packer(use_bin_type=True, unicode_errors="surrogateescape",
-                                        default=self._encode_ext).pack
+        self.packb = plain_first(msgpack.Packer(use_bin_type=True, unicode_errors="surrogateescape",
+                                                default=self._encode_plain).pack)
+        self.packb_ext = plain_first(msgpack.Packer(use_bin_type=True, unicode_errors="surrogateescape",
+                                                    default=self._encode_ext).pack)
         self._packb_inner = msgpack.Packer(use_bin_type=True, unicode_errors="surrogateescape").pack
         self.watchers = Watchers(self.packb, self._send_event)
         self.session_triggers = SessionTriggers()  # box.session.on_connect and friends

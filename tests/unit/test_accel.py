@@ -373,6 +373,56 @@ def test_data_packet_refuses_what_does_not_fit() -> None:
         accel.ok_packet(bytearray(OK_PACKET_LEN + 1), 2, 1, 1)
 
 
+# -- Packer: msgpack's packer for plain values -------------------------------------------
+
+_EDGE_INTS = [0, 127, 128, 255, 256, 65535, 65536, 2**32 - 1, 2**32, 2**63 - 1, 2**63, 2**64 - 1, 2**64,
+              -1, -32, -33, -128, -129, -32768, -32769, -2**31, -2**31 - 1, -2**63, -2**63 - 1]
+_scalars = st.one_of(st.none(), st.booleans(), st.integers(-2**64, 2**65), st.sampled_from(_EDGE_INTS),
+                     st.floats(allow_nan=True), st.text(max_size=40), st.binary(max_size=300),
+                     st.sampled_from(["\udcff", "a" * 31, "a" * 32, "é" * 128, "x" * 70000, b"y" * 70000,
+                                      Decimal("1.5"), uuid.UUID(int=7), (1, 2), bytearray(b"z"),
+                                      msgpack.ExtType(5, b"e")]))
+_values = st.recursive(_scalars, lambda inner: st.one_of(
+    st.lists(inner, max_size=18), st.dictionaries(st.one_of(st.text(max_size=3), st.integers(-3, 3)), inner,
+                                                   max_size=17)), max_leaves=40)
+
+
+def _packed(pack: Any, value: Any) -> Any:
+    try:
+        return pack(value)
+    except Exception as e:  # noqa: BLE001 - the error is part of the result compared
+        return (type(e).__name__, str(e))
+
+
+@needs_c
+@SETTINGS
+@given(_values)
+def test_packer_is_msgpacks(value: Any) -> None:
+    """The compiled Packer gives msgpack's bytes (or its error) for any
+    value: plain ones packed in C, the rest by the packer it stands for."""
+    pack = msgpack.Packer(use_bin_type=True, unicode_errors="surrogateescape", default=default).pack
+    assert _packed(accel.Packer(pack), value) == _packed(pack, value)
+
+
+@needs_c
+def test_packer_leaves_the_deep_and_the_odd_to_msgpack() -> None:
+    calls: list[Any] = []
+
+    def pack(v: Any) -> bytes:
+        calls.append(v)
+        return b"fallback"
+
+    packer = accel.Packer(pack)
+    deep: Any = 1
+    for _ in range(40):
+        deep = [deep]
+    for odd in (deep, [1, (2,)], {"a": Decimal(1)}, [2**64], "\udcff", True.__class__.__mro__[1](5) + 2**70):
+        assert packer(odd) == b"fallback"
+    assert len(calls) == 6
+    assert packer([1, "a", None, 2.5, b"b", {"k": [True]}]) == msgpack.packb([1, "a", None, 2.5, b"b", {"k": [True]}])
+    assert len(calls) == 6
+
+
 # -- put_data: tx/reply.py's _data_packet -----------------------------------------------
 
 _REPLY = st.tuples(st.integers(0, 2**64 - 1), st.sampled_from([0, 0x80, 0x8020, 0xFFFFFFFF]),
