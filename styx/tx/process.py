@@ -633,7 +633,9 @@ def _dml(tx: Tx, msg: IprotoMsg) -> bytes | None:
     req: DmlRequest = msg.req
     t = msg.type
     schema = tx.schema
-    space = schema.space(req.space_id, req.space_name)
+    space = schema.spaces.get(req.space_id) if req.space_name is None else None  # type: ignore[arg-type]  # None finds none
+    if space is None:
+        space = schema.space(req.space_id, req.space_name)  # by name, or the error
     schema.privileges.check(msg.tx_conn.session.user, "space", space.id, space.name, W)
     if isinstance(space, SystemSpace):
         space = schema.user_space(space.id)  # raises: changed through box.schema only
