@@ -469,16 +469,14 @@ class Space:
     def update(self, index: Index, key: Sequence[Any], ops: Any, index_base: int = 1) -> bytes | None:
         """UPDATE. With no tuple under the key Tarantool returns nothing and
         checks nothing more than that the operations are an array."""
-        if index.one_uint and index.exact_unique and len(key) == 1 and type(key[0]) is int and key[0] >= 0:
-            # The commonest key, checked at once: one unsigned for one unsigned part.
-            if type(ops) is not list:
-                raise BoxError(ER.INVALID_MSGPACK, "packet body")  # what IPROTO answers
-            old = index.entries.get(key[0])
-        else:
+        # The commonest key, one unsigned for one unsigned part, needs no
+        # more checking, and is its own entry's key.
+        plain = index.one_uint and index.exact_unique and len(key) == 1 and type(key[0]) is int and key[0] >= 0
+        if not plain:
             self._check_unique_key(index, key)
-            if type(ops) is not list:
-                raise BoxError(ER.INVALID_MSGPACK, "packet body")
-            old = index.get(key)
+        if type(ops) is not list:
+            raise BoxError(ER.INVALID_MSGPACK, "packet body")  # what IPROTO answers
+        old = index.entries.get(key[0]) if plain else index.get(key)
         if old is None:
             return None
         old_fields = unpack_tuple(old)

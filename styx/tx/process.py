@@ -617,9 +617,9 @@ def process_dml(tx: Tx, msg: IprotoMsg) -> Any:
         return None
     if committer is None:
         if msg.stream_id:
-            reply_data(msg.tx_conn, msg, tx.schema.version, [] if result is None else [result])
+            reply_data(tx_conn, msg, tx.schema.version, [] if result is None else [result])
         else:
-            reply_one(msg.tx_conn, msg, tx.schema.version, result)
+            reply_one(tx_conn, msg, tx.schema.version, result)
         return None
     items = [] if result is None else [result]
     changes = committer.end()
