@@ -88,6 +88,15 @@ class Quota:
     def refund(self, size: int) -> None:
         self.used -= size
 
+    def resize(self, old: bytes, new: bytes) -> None:
+        """A tuple replaced by one of another size: a growth is charged (and
+        may fail, before anything changed), a shrink given back."""
+        delta = len(new) - len(old)
+        if delta > 0:
+            self.charge(delta)
+        else:
+            self.used += delta
+
 
 TRUNCATED: Any = type("Truncated", (), {"__repr__": lambda self: "TRUNCATED"})()
 DROPPED: Any = type("Dropped", (), {"__repr__": lambda self: "DROPPED"})()
@@ -379,11 +388,7 @@ class Space:
     def _put(self, old: bytes | None, old_fields: list[Any] | None, fields: list[Any] | None,
              data: bytes | None) -> None:
         if old is not None and data is not None:
-            delta = len(data) - len(old)
-            if delta > 0:
-                self.quota.charge(delta)
-            else:
-                self.quota.used += delta
+            self.quota.resize(old, data)
             for idx in self.indexes:
                 idx.replace(old_fields, fields, data)  # type: ignore[arg-type]  # both set: old and data are
         elif old is not None:
@@ -446,11 +451,7 @@ class Space:
             self.quota.charge(cost(data))
             entries[key] = data  # a new key: a TREE's SortedDict orders it
         else:
-            delta = len(data) - len(old)
-            if delta > 0:
-                self.quota.charge(delta)
-            else:
-                self.quota.used += delta
+            self.quota.resize(old, data)
             dict.__setitem__(entries, key, data)  # the key is there: only its value changes
         record = changes.record
         if record is not None:
