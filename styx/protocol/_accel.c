@@ -1581,8 +1581,7 @@ configure_prepare(PyObject *self, PyObject *args)
 static inline void
 set_slot(PyObject *obj, int slot, PyObject *value) /* steals `value` */
 {
-    PyObject **p = (PyObject **)((char *)obj + MSG_OFFSET[slot]);
-    Py_XSETREF(*p, value);
+    Py_XSETREF(SLOT(obj, MSG_OFFSET[slot]), value);
 }
 
 /* The body a plain kind decodes: a new reference; NULL with no error set
