@@ -191,13 +191,7 @@ def py_deliver(batch: list[Cmsg], spawn: Callable[[Awaitable[Any], Cmsg], None] 
                 spawn(waiter, msg)  # `forward` runs when it completes
             elif pipe is not None:
                 msg.hop += 1
-                staged = pipe._input  # Pipe.push, inline: one call less per message
-                staged.append(msg)
-                n = len(staged)
-                if n == 1:
-                    pipe.feed.defer(pipe.flush)
-                elif n >= pipe.max_input:
-                    pipe.flush()
+                pipe.push(msg)
         except Exception as e:  # noqa: BLE001 - one bad message must not stop the batch
             failed(msg, e)
 
