@@ -633,9 +633,7 @@ def _dml(tx: Tx, msg: IprotoMsg) -> bytes | None:
     req: DmlRequest = msg.req
     t = msg.type
     schema = tx.schema
-    space = schema.spaces.get(req.space_id) if req.space_name is None else None  # type: ignore[arg-type]  # None finds none
-    if space is None:
-        space = schema.space(req.space_id, req.space_name)  # by name, or the error
+    space = schema.space(req.space_id, req.space_name)
     schema.privileges.check(msg.tx_conn.session.user, "space", space.id, space.name, W)
     if isinstance(space, SystemSpace):
         space = schema.user_space(space.id)  # raises: changed through box.schema only
@@ -651,8 +649,6 @@ def _dml(tx: Tx, msg: IprotoMsg) -> bytes | None:
             return _dml_write(msg, data, index)
         finally:
             current.reset(token)
-    if t == C.REPLACE or t == C.INSERT:  # the commonest, without one more call
-        return data.store(req.tuple, t == C.REPLACE)
     return _dml_write(msg, data, index)
 
 
